@@ -1,0 +1,89 @@
+"""The workbench's exception tree.
+
+Every error a user can cause by what they give the workbench (an engagement file, a client export, a
+parameter, a results sheet) is an :class:`InputError`. The command line prints its message and exits
+non-zero without a traceback; notebooks show the message. Anything else is a bug and keeps its traceback.
+
+::
+
+    WorkbenchError
+    └── InputError                 the user can fix it; the message says how
+        ├── EngagementError        engagement.toml or the control matrix
+        ├── PopulationError        a client export (file, row, column)
+        ├── ParameterError         a notebook or command-line parameter
+        └── ResultsError           recorded results or an imported testing template
+
+The statistics package raises its own ``sampling.SamplingError`` (a ``ValueError``); callers that face
+users catch both (see :data:`USER_ERRORS`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sampling import SamplingError
+
+__all__ = [
+    "WorkbenchError",
+    "InputError",
+    "EngagementError",
+    "PopulationError",
+    "ParameterError",
+    "ResultsError",
+    "USER_ERRORS",
+]
+
+
+class WorkbenchError(Exception):
+    """Base of every error the workbench raises on purpose."""
+
+
+class InputError(WorkbenchError):
+    """Bad input the user can fix; ``str(error)`` is the whole message to show."""
+
+
+class EngagementError(InputError):
+    """``engagement.toml`` or the control matrix is missing, malformed or inconsistent."""
+
+
+class PopulationError(InputError):
+    """A client population file cannot be used.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong and what to do about it.
+    file : path-like, optional
+        The file, named in the message.
+    row : int or str, optional
+        The row as a spreadsheet shows it (header = row 1), or a JSON path.
+    column : str, optional
+        The column header as it appears in the file.
+    """
+
+    def __init__(self, message: str, *, file: str | Path | None = None,
+                 row: int | str | None = None, column: str | None = None) -> None:
+        self.file = None if file is None else str(file)
+        self.row = row
+        self.column = column
+        where = []
+        if self.file is not None:
+            where.append(self.file)
+        if row is not None:
+            where.append(f"row {row}")
+        if column is not None:
+            where.append(f"column {column!r}")
+        prefix = ", ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class ParameterError(InputError):
+    """A notebook or command-line parameter has a wrong name, type or value."""
+
+
+class ResultsError(InputError):
+    """Recorded results or an imported testing template do not match what is expected."""
+
+
+#: What a user-facing entry point catches and reports without a traceback.
+USER_ERRORS: tuple[type[Exception], ...] = (InputError, SamplingError)
