@@ -19,10 +19,14 @@ __all__ = [
     "SizeError",
     "ModelError",
     "KeysError",
+    "DatesError",
+    "StrataError",
+    "SeedError",
     "to_decimal",
     "to_probability",
     "to_count",
     "ceil_decimal",
+    "format_percent",
 ]
 
 
@@ -48,6 +52,18 @@ class ModelError(SamplingError):
 
 class KeysError(SamplingError):
     """Population keys that cannot be sampled (empty, duplicated, too few)."""
+
+
+class DatesError(SamplingError):
+    """Occurrence dates that cannot order or stratify a selection (missing, wrong length or type)."""
+
+
+class StrataError(SamplingError):
+    """Stratum labels that cannot be used (missing, wrong length or type)."""
+
+
+class SeedError(SamplingError):
+    """A selection seed that is not a whole number."""
 
 
 def to_decimal(value: object, name: str) -> Decimal:
@@ -103,3 +119,24 @@ def to_count(value: object, name: str, *, minimum: int = 0) -> int:
 def ceil_decimal(value: Decimal) -> int:
     """Round an exact Decimal up to the next whole number (``ceil(14.000) == 14``)."""
     return int(value.to_integral_value(rounding=ROUND_CEILING))
+
+
+def format_percent(value: object, places: int | None = None, *, strip: bool = True) -> str:
+    """Format a fraction as a percentage for people: ``0.1 -> '10 %'``, ``0.0325 -> '3.25 %'``.
+
+    With ``places=None`` the value is shown exactly as its decimal form (for rates the user
+    gave); otherwise it is rounded half-even to ``places`` decimals and, unless ``strip=False``,
+    trailing zeros are dropped (``format_percent(0.05, 1, strip=False) == '5.0 %'``).
+    """
+    number = Decimal(str(value)) * 100
+    if places is not None:
+        number = number.quantize(Decimal(1).scaleb(-places))
+    if places is not None and not strip:
+        text = format(number, "f")
+    else:
+        text = format(number.normalize(), "f")
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+    if text in {"-0", ""}:
+        text = "0"
+    return f"{text} %"

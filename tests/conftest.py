@@ -1,0 +1,35 @@
+"""Shared fixtures: the demo engagements and private copies of them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DATA = ROOT / "sample_data"
+
+
+@pytest.fixture(scope="session")
+def demo_type2() -> Path:
+    """The committed demo Type 2 engagement (read-only: copy it before writing)."""
+    return SAMPLE_DATA / "acme-type2"
+
+
+@pytest.fixture(scope="session")
+def demo_type1() -> Path:
+    """The committed demo Type 1 engagement (read-only: copy it before writing)."""
+    return SAMPLE_DATA / "acme-type1"
+
+
+def copy_engagement(source: Path, target: Path) -> Path:
+    """Copy an engagement folder without its outputs or results store."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("output", "results.sqlite*"))
+    return target
+
+
+@pytest.fixture
+def type2_copy(tmp_path, demo_type2) -> Path:
+    """A private, writable copy of the demo Type 2 engagement."""
+    return copy_engagement(demo_type2, tmp_path / "acme-type2")

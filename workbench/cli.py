@@ -1,0 +1,141 @@
+"""The ``workbench`` command line: thin; it parses, validates and calls the package.
+
+Exit codes: 0 success; 1 the work ran but something failed (a notebook, an unusable
+population); 2 bad input or usage (a wrong option, an engagement folder with errors).
+Bad input never shows a traceback: the message names the file, key, row or column and the fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from workbench.errors import USER_ERRORS, PopulationError
+
+__all__ = ["main", "build_parser"]
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-06-30") from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workbench", description="SOC 2 control-testing workbench.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", help="test every control of an engagement (papermill, in parallel) and write workpapers",
+        description="Execute each control's notebook with papermill and write OUT/<control>.xlsx, "
+                    "OUT/notebooks/, OUT/summary.xlsx and OUT/manifest.json.")
+    run.add_argument("engagement_dir", metavar="ENGAGEMENT_DIR", type=Path)
+    run.add_argument("--out", type=Path, default=None, help="output folder (default ENGAGEMENT_DIR/output)")
+    run.add_argument("--workers", type=_positive_int, default=None,
+                     help="notebooks executed at once (default: the number of cores)")
+    run.add_argument("--controls", default=None, help="comma-separated control ids (default: all)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    check = commands.add_parser(
+        "check-population", help="load a client export and print its completeness and accuracy checks",
+        description="Exit 0 when the population is usable (warnings allowed), 1 when it is not, 2 for a usage error.")
+    check.add_argument("file", metavar="FILE", type=Path)
+    check.add_argument("--kind", required=True)
+    check.add_argument("--format", default="auto")
+    check.add_argument("--engagement", type=Path, default=None, help="engagement folder (period, zone)")
+    check.add_argument("--timezone", default=None, help="IANA zone for times without an offset")
+    check.add_argument("--period-start", type=_date, default=None)
+    check.add_argument("--period-end", type=_date, default=None)
+    check.add_argument("--as-of", type=_date, default=None)
+    check.add_argument("--expected-count", type=_count, default=None, help="record count the client stated")
+    return parser
+
+
+def _version() -> str:
+    from importlib import metadata
+    try:
+        return metadata.version("control-testing-workbench")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "unknown"
+
+
+def _run(args: argparse.Namespace) -> int:
+    from workbench.batch import run_engagement
+
+    controls = args.controls.split(",") if args.controls else None
+    result = run_engagement(args.engagement_dir, output_dir=args.out, workers=args.workers,
+                            control_ids=controls, progress=not args.no_progress)
+    print(result.summary())
+    return 0 if result.ok else 1
+
+
+def _check_population(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from workbench.validation import check_population
+
+    if args.as_of and (args.period_start or args.period_end):
+        parser.error("check-population: give either --period-start/--period-end or --as-of, not both")
+    if bool(args.period_start) != bool(args.period_end):
+        parser.error("check-population: --period-start and --period-end go together")
+    engagement = None
+    if args.engagement is not None:
+        from workbench.engagement import load_engagement
+        engagement = load_engagement(args.engagement)
+    try:
+        population, report = check_population(
+            args.file, kind=args.kind, format=args.format, engagement=engagement, timezone=args.timezone,
+            period_start=args.period_start, period_end=args.period_end, as_of=args.as_of,
+            expected_count=args.expected_count)
+    except PopulationError as error:  # the file itself cannot be read as a population
+        print(f"workbench check-population: {error}", file=sys.stderr)
+        return 1
+    if population is not None:
+        print(population.summary())
+        print()
+    print(report.summary())
+    return 0 if report.usable else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``workbench`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        return _check_population(args, parser)
+    except USER_ERRORS as error:
+        print(f"workbench {args.command}: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("workbench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

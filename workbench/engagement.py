@@ -1,0 +1,1782 @@
+"""The engagement folder: ``engagement.toml`` and the control matrix, loaded into a frozen, validated
+:class:`Engagement`.
+
+An engagement folder is the user's unit of work (DESIGN.md §2)::
+
+    acme-type2/
+      engagement.toml      client, report type and period, time zone, criteria in scope, sampling policy,
+                           staff, subservice organizations, CUECs, one [populations.<id>] table per client file
+      controls.xlsx        the control matrix (sheet "Controls"); or controls.csv, never both
+      populations/         the client's files exactly as received
+      results.sqlite       created on first use by workbench.results
+      output/              run outputs
+
+:func:`load_engagement` reads and checks everything before anything is tested. Every problem names the
+file (``acme-type2/engagement.toml``, with the line where it can be found, or ``acme-type2/controls.xlsx``
+with the row and column), the key, the value found and the fix. All problems of the folder are collected
+and raised together as one :class:`~workbench.errors.EngagementError` (one problem a line, with the count),
+so a user fixes them in one pass rather than one run at a time.
+
+Decisions (documented in the README section "The engagement folder"):
+
+- Dates are TOML dates, written without quotes (``period_start = 2025-07-01``). A quoted date is a string
+  and is refused with that fix; a date-time is refused too (a period is made of whole days).
+- Rates and the confidence level are TOML numbers and are kept as :class:`~decimal.Decimal` via
+  ``Decimal(str(x))`` (``sampling._inputs``), so ``0.035`` means exactly 35/1000.
+- File paths in ``engagement.toml`` are relative to the engagement folder (``/`` or ``\\`` as separator)
+  and may not leave it (``..`` escapes and absolute paths are refused; the check is on the path as
+  written, so a symlink the firm placed inside the folder is followed).
+- Control-matrix headers are matched case-insensitively with spaces and hyphens read as underscores
+  (``Control ID`` is ``control_id``); extra columns are kept in :attr:`Control.extra` and otherwise
+  ignored. The header row is the first row (of the first ten) that has a ``control_id`` header, so a
+  title row above the table is allowed. Blank rows are skipped.
+- Lists in a cell (criteria, populations, attributes) are separated by ``;`` or ``,`` (or line breaks).
+- Criterion ids, frequencies, natures and procedure names are read case-insensitively (``cc8.1``,
+  ``Many times a day``, ``Automated``, ``Change management``) and stored in their canonical spelling.
+
+Public API::
+
+    load_engagement(folder) -> Engagement
+    Engagement, SamplingPolicy, StaffMember, SubserviceOrganization, CUEC, PopulationSource, Control
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import hashlib
+import io
+import os
+import re
+import tomllib
+import zoneinfo
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterable, Iterator, Mapping
+
+from sampling import SamplingError
+from sampling._inputs import to_probability
+from sampling.planning import DEFAULT_FREQUENCY_TABLE as _SAMPLING_FREQUENCY_TABLE
+from sampling.planning import MODELS as _SAMPLING_MODELS
+from sampling.selection import METHODS as _SELECTION_METHODS
+from workbench.criteria import (
+    CATEGORIES,
+    CATEGORY_LABELS,
+    CRITERIA,
+    CRITERION_IDS,
+    criteria_for,
+    normalize_criterion_id,
+)
+from workbench.errors import EngagementError
+from workbench.procedures import KNOWN_PROCEDURES
+
+__all__ = [
+    "load_engagement",
+    "Engagement",
+    "SamplingPolicy",
+    "StaffMember",
+    "SubserviceOrganization",
+    "CUEC",
+    "PopulationSource",
+    "Control",
+    "FrozenMapping",
+    "ENGAGEMENT_FILE",
+    "MATRIX_FILES",
+    "MATRIX_SHEET",
+    "REPORT_TYPES",
+    "SAMPLING_MODELS",
+    "SELECTION_METHODS",
+    "FREQUENCIES",
+    "NATURES",
+    "STAFF_ROLES",
+    "SUBSERVICE_METHODS",
+    "POPULATION_KINDS",
+    "POPULATION_FORMATS",
+    "DEFAULT_FREQUENCY_TABLE",
+    "MATRIX_COLUMNS",
+    "REQUIRED_MATRIX_COLUMNS",
+]
+
+ENGAGEMENT_FILE = "engagement.toml"
+#: The control matrix: exactly one of these in the engagement folder.
+MATRIX_FILES: tuple[str, ...] = ("controls.xlsx", "controls.csv")
+#: The sheet of controls.xlsx that holds the matrix (the first sheet is used when there is only one).
+MATRIX_SHEET = "Controls"
+
+REPORT_TYPES: tuple[str, ...] = ("type1", "type2")
+#: The sampling package's models and selection methods (one list each, owned by ``sampling``).
+SAMPLING_MODELS: tuple[str, ...] = tuple(_SAMPLING_MODELS)
+SELECTION_METHODS: tuple[str, ...] = tuple(_SELECTION_METHODS)
+#: Control frequencies; all but ``as_needed`` have a size in the frequency table.
+FREQUENCIES: tuple[str, ...] = (
+    "annual", "quarterly", "monthly", "weekly", "daily", "many_times_a_day", "as_needed",
+)
+NATURES: tuple[str, ...] = ("manual", "automated")
+STAFF_ROLES: tuple[str, ...] = ("preparer", "reviewer", "manager", "partner")
+SUBSERVICE_METHODS: tuple[str, ...] = ("carve-out", "inclusive")
+POPULATION_KINDS: tuple[str, ...] = (
+    "changes", "deployments", "incidents", "tickets", "users", "access_requests", "terminations",
+    "access_reviews", "backups", "vendors", "training",
+)
+POPULATION_FORMATS: tuple[str, ...] = (
+    "auto", "generic", "jira", "servicenow", "github", "aws-iam", "okta", "entra",
+)
+#: Control-matrix columns (canonical names), in the order a matrix usually has them.
+MATRIX_COLUMNS: tuple[str, ...] = (
+    "control_id", "description", "criteria", "owner", "frequency", "nature", "procedure",
+    "populations", "attributes",
+)
+#: Columns that must be present (``procedure`` may be blank in a row: the control is not yet tested).
+REQUIRED_MATRIX_COLUMNS: tuple[str, ...] = (
+    "control_id", "description", "criteria", "frequency", "nature", "procedure",
+)
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_POPULATION_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_LIST_SPLIT = re.compile(r"[;,\n\r]+")
+_HEADER_ROWS_SEARCHED = 10
+
+
+# --------------------------------------------------------------------------------------------------
+# An immutable mapping, so that a frozen Engagement is frozen all the way down (and still pickles).
+# --------------------------------------------------------------------------------------------------
+class FrozenMapping(Mapping):
+    """A read-only, hashable, picklable mapping (insertion order kept).
+
+    Used for :attr:`Engagement.populations`, :attr:`SamplingPolicy.frequency_table`,
+    :attr:`PopulationSource.columns` and :attr:`Control.extra`: they read like a ``dict``
+    (``[key]``, ``get``, ``items``, ``in``, ``dict(m)``) but cannot be changed.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping | Iterable[tuple[Any, Any]] = ()) -> None:
+        object.__setattr__(self, "_data", dict(data))
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._data.items()))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return dict(self._data) == dict(other)
+        return NotImplemented
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("FrozenMapping is read-only")
+
+    def __repr__(self) -> str:
+        return f"FrozenMapping({self._data!r})"
+
+    def __reduce__(self):
+        return (FrozenMapping, (self._data,))
+
+
+#: The default non-statistical sizes per control frequency: ``sampling.DEFAULT_FREQUENCY_TABLE``
+#: (annual 1, quarterly 2, monthly 2, weekly 5, daily 25, many_times_a_day 40; DESIGN.md §4).
+DEFAULT_FREQUENCY_TABLE: Mapping[str, int] = FrozenMapping(_SAMPLING_FREQUENCY_TABLE)
+
+
+# --------------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------------
+def _percent(value: Decimal) -> str:
+    text = format((value * 100).normalize(), "f")
+    return f"{text} %"
+
+
+@dataclass(frozen=True)
+class SamplingPolicy:
+    """The firm's sampling policy for the engagement (``[sampling]`` of engagement.toml).
+
+    Attributes
+    ----------
+    model : str
+        ``"binomial"`` (default; the AICPA *Audit Sampling* tables), ``"hypergeometric"`` or ``"poisson"``.
+    confidence : Decimal
+        Confidence level, 1 − risk of overreliance, in (0, 1), e.g. ``Decimal("0.90")``.
+    tolerable_rate : Decimal
+        Tolerable deviation rate in (0, 1).
+    expected_rate : Decimal
+        Expected deviation rate in [0, tolerable_rate); default 0.
+    method : str
+        Selection method: ``"random"``, ``"systematic"`` or ``"stratified"`` (default stratified for a
+        Type 2, random for a Type 1).
+    frequency_table : Mapping[str, int]
+        Non-statistical sample size per control frequency (annual … many_times_a_day), for periodic
+        manual controls. Keys missing from engagement.toml take :data:`DEFAULT_FREQUENCY_TABLE`'s size.
+    """
+
+    model: str
+    confidence: Decimal
+    tolerable_rate: Decimal
+    expected_rate: Decimal
+    method: str
+    frequency_table: Mapping[str, int] = DEFAULT_FREQUENCY_TABLE
+
+    def to_table(self) -> list[tuple[str, str]]:
+        """(label, value) rows for a workpaper."""
+        return [
+            ("Sampling model", self.model),
+            ("Confidence level", _percent(self.confidence)),
+            ("Tolerable deviation rate", _percent(self.tolerable_rate)),
+            ("Expected deviation rate", _percent(self.expected_rate)),
+            ("Selection method", self.method),
+            ("Frequency table (non-statistical sizes)",
+             ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.frequency_table.items())),
+        ]
+
+    def summary(self) -> str:
+        """One line for people."""
+        return (f"{self.model} model, confidence {_percent(self.confidence)}, tolerable rate "
+                f"{_percent(self.tolerable_rate)}, expected rate {_percent(self.expected_rate)}, "
+                f"{self.method} selection; frequency table "
+                + ", ".join(f"{k} {v}" for k, v in self.frequency_table.items()))
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    """A person on the engagement team (``[[staff]]``).
+
+    Attributes
+    ----------
+    name : str
+    initials : str
+        Unique within the engagement; what a sign-off shows.
+    role : str
+        ``"preparer"``, ``"reviewer"``, ``"manager"`` or ``"partner"``.
+    """
+
+    name: str
+    initials: str
+    role: str
+
+    def summary(self) -> str:
+        return f"{self.name} ({self.initials}, {self.role})"
+
+
+@dataclass(frozen=True)
+class SubserviceOrganization:
+    """A subservice organization (``[[subservice_organizations]]``; workflow.md §1.12).
+
+    Attributes
+    ----------
+    name : str
+    services : str or None
+        What it provides (e.g. cloud infrastructure hosting).
+    method : str
+        ``"carve-out"`` (its controls excluded; the CSOCs are the controls assumed of it) or ``"inclusive"``.
+    csocs : tuple of str
+        Complementary subservice organization controls.
+    """
+
+    name: str
+    services: str | None
+    method: str
+    csocs: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        services = f", {self.services}" if self.services else ""
+        return f"{self.name} ({self.method}{services}; {len(self.csocs)} CSOC(s))"
+
+
+@dataclass(frozen=True)
+class CUEC:
+    """A complementary user entity control (``[[cuecs]]``).
+
+    Attributes
+    ----------
+    id : str
+    description : str
+    criteria : tuple of str
+        Criterion ids it relates to (canonical spelling; each in scope).
+    """
+
+    id: str
+    description: str
+    criteria: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        crit = f" [{'; '.join(self.criteria)}]" if self.criteria else ""
+        return f"{self.id}{crit}: {self.description}"
+
+
+@dataclass(frozen=True)
+class PopulationSource:
+    """One client population file as declared in ``[populations.<id>]`` (not yet read).
+
+    Attributes
+    ----------
+    id : str
+        The table name; what the control matrix's ``populations`` column refers to.
+    file : str
+        The path as written, relative to the engagement folder, with ``/`` separators
+        (``populations/jira_changes_FY26.csv``); what a workpaper shows.
+    path : pathlib.Path
+        The absolute path of the file (checked to exist when the engagement was loaded).
+    kind : str
+        One of :data:`POPULATION_KINDS`.
+    format : str
+        One of :data:`POPULATION_FORMATS` (default ``"auto"``).
+    stated_count : int or None
+        The record count the client stated, for the completeness check.
+    system, provided_by, request, query : str or None
+        Source system, who provided it, PBC request id, and the query or report that produced it.
+    received : datetime.date or None
+        When it was received.
+    columns : Mapping[str, str]
+        Column map: canonical column name -> header in the file (for the generic format).
+    """
+
+    id: str
+    file: str
+    path: Path
+    kind: str
+    format: str = "auto"
+    stated_count: int | None = None
+    system: str | None = None
+    provided_by: str | None = None
+    received: date | None = None
+    request: str | None = None
+    query: str | None = None
+    columns: Mapping[str, str] = field(default_factory=FrozenMapping)
+
+    def to_table(self) -> list[tuple[str, str]]:
+        """(label, value) rows for a workpaper's population block."""
+        def text(value: object) -> str:
+            return "" if value is None else str(value)
+        return [
+            ("Population", self.id),
+            ("Source file", self.file),
+            ("Kind", self.kind),
+            ("Format", self.format),
+            ("Record count stated by the client", "" if self.stated_count is None else f"{self.stated_count:,}"),
+            ("Source system", text(self.system)),
+            ("Provided by", text(self.provided_by)),
+            ("Received", text(self.received)),
+            ("PBC request", text(self.request)),
+            ("Query / report", text(self.query)),
+        ]
+
+    def summary(self) -> str:
+        stated = "" if self.stated_count is None else f", stated {self.stated_count:,} records"
+        return f"{self.id}: {self.file} ({self.kind}, format {self.format}{stated})"
+
+
+@dataclass(frozen=True)
+class Control:
+    """One row of the control matrix.
+
+    Attributes
+    ----------
+    id : str
+        The control id (unique; letters, digits, ``.``, ``_``, ``-``: it names the workpaper file).
+    description : str
+        The control activity as the service organization specifies it.
+    criteria : tuple of str
+        Criterion ids (canonical spelling, e.g. ``("CC8.1",)``), each in a category in scope.
+    owner : str or None
+    frequency : str
+        One of :data:`FREQUENCIES`.
+    nature : str
+        ``"manual"`` or ``"automated"``.
+    procedure : str or None
+        A name from ``workbench.procedures.KNOWN_PROCEDURES``; ``None`` when blank ("not yet tested").
+    populations : tuple of str
+        Population ids (``[populations.<id>]`` of engagement.toml); the first is the one sampled.
+    attributes : tuple of str
+        Attribute ids of the procedure to test; empty means all of the procedure's attributes.
+    row : int
+        The row in the control matrix as a spreadsheet shows it (header row = 1 when it is the first row).
+    extra : Mapping[str, str]
+        Other columns of the matrix (original header -> cell text), kept but not used.
+    """
+
+    id: str
+    description: str
+    criteria: tuple[str, ...]
+    owner: str | None
+    frequency: str
+    nature: str
+    procedure: str | None
+    populations: tuple[str, ...] = ()
+    attributes: tuple[str, ...] = ()
+    row: int = 0
+    extra: Mapping[str, str] = field(default_factory=FrozenMapping)
+
+    def to_table(self) -> list[tuple[str, str]]:
+        """(label, value) rows for a workpaper's lead sheet."""
+        return [
+            ("Control", self.id),
+            ("Control activity", self.description),
+            ("Criteria", "; ".join(self.criteria)),
+            ("Control owner", self.owner or ""),
+            ("Frequency", self.frequency.replace("_", " ")),
+            ("Nature", self.nature),
+            ("Procedure", self.procedure or "none (not yet tested)"),
+            ("Populations", "; ".join(self.populations)),
+            ("Attributes", "; ".join(self.attributes) if self.attributes else "all of the procedure's"),
+        ]
+
+    def summary(self) -> str:
+        """One line for people."""
+        parts = [f"{self.frequency}, {self.nature}",
+                 f"procedure {self.procedure}" if self.procedure else "no procedure (not yet tested)"]
+        if self.populations:
+            parts.append(f"population {', '.join(self.populations)}")
+        return f"{self.id} [{'; '.join(self.criteria)}] ({'; '.join(parts)}): {self.description}"
+
+
+@dataclass(frozen=True)
+class Engagement:
+    """A loaded, validated engagement folder. Build it with :func:`load_engagement`.
+
+    Attributes
+    ----------
+    folder : pathlib.Path
+        The engagement folder (absolute).
+    client, engagement_id : str
+        The service organization; the stable id that is part of every workpaper reference.
+    report_type : str
+        ``"type1"`` or ``"type2"``.
+    period_start, period_end : datetime.date or None
+        The examination period (Type 2; both ends included); ``None`` for a Type 1.
+    as_of : datetime.date or None
+        The as-of date (Type 1); ``None`` for a Type 2.
+    timezone : str
+        IANA zone name; the zone of export timestamps that carry no offset (see :attr:`zone`).
+    criteria : tuple of str
+        Categories in scope, in TSP 100 order; always includes ``"security"``.
+    firm : str or None
+    sampling : SamplingPolicy
+    staff : tuple of StaffMember
+    subservice_organizations : tuple of SubserviceOrganization
+    cuecs : tuple of CUEC
+    populations : Mapping[str, PopulationSource]
+        By population id, in the order of engagement.toml.
+    controls : tuple of Control
+        In control-matrix order.
+    matrix_file : str
+        The control matrix's file name (``controls.xlsx`` or ``controls.csv``).
+    engagement_sha256, matrix_sha256 : str
+        SHA-256 of engagement.toml and of the control matrix as read (for the run manifest).
+    notes : tuple of str
+        Defaults applied and other things a reviewer should know (no silent adjustments).
+    """
+
+    folder: Path
+    client: str
+    engagement_id: str
+    report_type: str
+    period_start: date | None
+    period_end: date | None
+    as_of: date | None
+    timezone: str
+    criteria: tuple[str, ...]
+    firm: str | None
+    sampling: SamplingPolicy
+    staff: tuple[StaffMember, ...]
+    subservice_organizations: tuple[SubserviceOrganization, ...]
+    cuecs: tuple[CUEC, ...]
+    populations: Mapping[str, PopulationSource]
+    controls: tuple[Control, ...]
+    matrix_file: str
+    engagement_sha256: str
+    matrix_sha256: str
+    notes: tuple[str, ...] = ()
+
+    # ---- look-ups ----------------------------------------------------------------------------
+    def control(self, control_id: str) -> Control:
+        """Return the control with this id.
+
+        Raises
+        ------
+        EngagementError
+            If there is no such control; the message lists the valid ids.
+        """
+        for control in self.controls:
+            if control.id == control_id:
+                return control
+        ids = [c.id for c in self.controls]
+        hint = _did_you_mean(str(control_id), ids)
+        raise EngagementError(
+            f"{self.folder.name}/{self.matrix_file}: no control {control_id!r}.{hint} "
+            f"Valid control ids: {', '.join(ids) or '(none)'}."
+        )
+
+    def population(self, population_id: str) -> PopulationSource:
+        """Return the population source declared as ``[populations.<population_id>]``.
+
+        Raises
+        ------
+        EngagementError
+            If there is no such population; the message lists the defined ids.
+        """
+        try:
+            return self.populations[population_id]
+        except KeyError:
+            hint = _did_you_mean(str(population_id), list(self.populations))
+            raise EngagementError(
+                f"{self.folder.name}/{ENGAGEMENT_FILE}: no population {population_id!r}.{hint} "
+                f"Defined populations: {', '.join(self.populations) or '(none)'}."
+            ) from None
+
+    # ---- derived -----------------------------------------------------------------------------
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The engagement's time zone as a :class:`zoneinfo.ZoneInfo`."""
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def in_scope_criteria(self) -> tuple[str, ...]:
+        """Every criterion id of the categories in scope, in TSP 100 order."""
+        return criteria_for(self.criteria)
+
+    @property
+    def period_label(self) -> str:
+        """``"2025-07-01 to 2026-06-30"`` (Type 2) or ``"as of 2026-06-30"`` (Type 1)."""
+        if self.report_type == "type2":
+            return f"{self.period_start.isoformat()} to {self.period_end.isoformat()}"
+        return f"as of {self.as_of.isoformat()}"
+
+    @property
+    def report_label(self) -> str:
+        """``"SOC 2 Type 2"`` or ``"SOC 2 Type 1"``."""
+        return "SOC 2 Type 2" if self.report_type == "type2" else "SOC 2 Type 1"
+
+    @property
+    def results_path(self) -> Path:
+        """Where the results store lives: ``<folder>/results.sqlite``."""
+        return self.folder / "results.sqlite"
+
+    @property
+    def output_dir(self) -> Path:
+        """The default output folder: ``<folder>/output``."""
+        return self.folder / "output"
+
+    def staff_with_role(self, role: str) -> tuple[StaffMember, ...]:
+        """The staff members with ``role`` (preparer, reviewer, manager, partner), in file order."""
+        return tuple(member for member in self.staff if member.role == role)
+
+    # ---- presentation ------------------------------------------------------------------------
+    def to_table(self) -> list[tuple[str, str]]:
+        """(label, value) rows for a workpaper header / lead sheet."""
+        rows = [
+            ("Client", self.client),
+            ("Engagement", self.engagement_id),
+            ("Report", self.report_label),
+            ("Period" if self.report_type == "type2" else "As of", self.period_label),
+            ("Time zone", self.timezone),
+            ("Criteria in scope", ", ".join(CATEGORY_LABELS[c] for c in self.criteria)),
+        ]
+        if self.firm:
+            rows.insert(0, ("Firm", self.firm))
+        rows.extend(self.sampling.to_table())
+        return rows
+
+    def controls_frame(self):
+        """The control matrix as a tidy pandas DataFrame (one row per control; lists joined by ``"; "``)."""
+        import pandas as pd  # imported here: loading an engagement does not need pandas
+
+        return pd.DataFrame(
+            [{
+                "control_id": c.id,
+                "description": c.description,
+                "criteria": "; ".join(c.criteria),
+                "owner": c.owner,
+                "frequency": c.frequency,
+                "nature": c.nature,
+                "procedure": c.procedure,
+                "populations": "; ".join(c.populations),
+                "attributes": "; ".join(c.attributes),
+                "row": c.row,
+            } for c in self.controls],
+            columns=["control_id", "description", "criteria", "owner", "frequency", "nature",
+                     "procedure", "populations", "attributes", "row"],
+        )
+
+    def summary(self) -> str:
+        """A few lines for people: who, what, when, policy, populations and controls."""
+        lines = [
+            f"Engagement {self.engagement_id}: {self.client}, {self.report_label}, {self.period_label} "
+            f"(time zone {self.timezone})",
+        ]
+        if self.firm:
+            lines.append(f"Firm: {self.firm}")
+        lines.append(
+            f"Criteria in scope: {', '.join(CATEGORY_LABELS[c] for c in self.criteria)} "
+            f"({len(self.in_scope_criteria)} criteria)"
+        )
+        lines.append(f"Sampling: {self.sampling.summary()}")
+        lines.append("Staff: " + "; ".join(m.summary() for m in self.staff))
+        if self.subservice_organizations:
+            lines.append("Subservice organizations: "
+                         + "; ".join(s.summary() for s in self.subservice_organizations))
+        if self.cuecs:
+            lines.append(f"CUECs: {len(self.cuecs)} ({', '.join(c.id for c in self.cuecs)})")
+        lines.append(f"Populations ({len(self.populations)}):")
+        lines.extend(f"  {p.summary()}" for p in self.populations.values())
+        lines.append(f"Controls ({len(self.controls)}, from {self.matrix_file}):")
+        lines.extend(f"  {c.summary()}" for c in self.controls)
+        if self.notes:
+            lines.append("Notes:")
+            lines.extend(f"  - {note}" for note in self.notes)
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# Problem collection
+# --------------------------------------------------------------------------------------------------
+def _did_you_mean(value: str, choices: Iterable[str]) -> str:
+    choices = list(choices)
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+    if not close:
+        lowered = {c.lower(): c for c in choices}
+        close = difflib.get_close_matches(value.lower(), list(lowered), n=1, cutoff=0.6)
+        close = [lowered[c] for c in close]
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _describe(value: object) -> str:
+    """A value as TOML shows it, with its type, for messages."""
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, str):
+        return f"{value!r} (a string)"
+    if isinstance(value, (int, float)):
+        return f"{value!r} (a number)"
+    if isinstance(value, datetime):
+        return f"{value.isoformat()} (a date-time)"
+    if isinstance(value, date):
+        return f"{value.isoformat()} (a date)"
+    if isinstance(value, time):
+        return f"{value.isoformat()} (a time)"
+    if isinstance(value, list):
+        return "an array" if value else "an empty array"
+    if isinstance(value, dict):
+        return "a table"
+    return repr(value)  # pragma: no cover - tomllib yields only the types above
+
+
+class _Problems:
+    """Collects problems as display lines; raises them together."""
+
+    def __init__(self, folder_label: str) -> None:
+        self.folder_label = folder_label
+        self.lines: list[str] = []
+
+    def add(self, line: str) -> None:
+        self.lines.append(line)
+
+    def raise_if_any(self) -> None:
+        if not self.lines:
+            return
+        if len(self.lines) == 1:
+            message = self.lines[0]
+        else:
+            message = (f"{self.folder_label}: {len(self.lines)} problems in the engagement folder; "
+                       f"fix them all and load it again:\n" + "\n".join(f"  - {line}" for line in self.lines))
+        error = EngagementError(message)
+        error.problems = tuple(self.lines)
+        raise error
+
+
+class _TomlLines:
+    """Finds the line of a key or table header in engagement.toml, for messages.
+
+    A light scanner (tomllib does not report positions): it follows ``[table]`` and ``[[array]]`` headers
+    and ``key =`` lines and skips multi-line strings. When it cannot place a key the message has no line.
+    """
+
+    _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+    _KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_-]+(?:\s*\.\s*(?:"[^"]*"|'[^']*'|[A-Za-z0-9_-]+))*)\s*=""")
+
+    def __init__(self, text: str) -> None:
+        self.keys: dict[tuple[str, int | None, str | None], int] = {}
+        counters: dict[str, int] = {}
+        table, index = "", None
+        in_multiline: str | None = None
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            if in_multiline is not None:
+                if line.count(in_multiline) % 2 == 1:
+                    in_multiline = None
+                continue
+            header = self._HEADER.match(line)
+            if header:
+                table = self._normal(header.group(2))
+                if header.group(1) == "[[":
+                    counters[table] = counters.get(table, -1) + 1
+                    index = counters[table]
+                else:
+                    index = None
+                self.keys.setdefault((table, index, None), lineno)
+                continue
+            key = self._KEY.match(line)
+            if key:
+                name = self._normal(key.group(1))
+                full = f"{table}.{name}" if table else name
+                # dotted keys: record under the innermost table, too
+                parent, _, last = full.rpartition(".")
+                self.keys.setdefault((parent, index if parent == table else None, last), lineno)
+                rest = line[key.end():]
+                for quote in ('"""', "'''"):
+                    if rest.count(quote) % 2 == 1:
+                        in_multiline = quote
+                        break
+
+    @staticmethod
+    def _normal(key: str) -> str:
+        parts = re.findall(r'"[^"]*"|\'[^\']*\'|[^.\s]+', key)
+        return ".".join(p.strip("\"'") for p in parts)
+
+    def line(self, table: str, index: int | None, key: str | None) -> int | None:
+        found = self.keys.get((table, index, key))
+        if found is None and key is not None:  # a sub-table's header, e.g. [sampeling]
+            found = self.keys.get((f"{table}.{key}" if table else key, None, None))
+        if found is None and key is not None:  # the table's own header
+            found = self.keys.get((table, index, None))
+        return found
+
+
+# --------------------------------------------------------------------------------------------------
+# engagement.toml
+# --------------------------------------------------------------------------------------------------
+# Example values used in "add ..." fixes.
+_EXAMPLES: dict[str, str] = {
+    "client": 'client = "Acme Cloud, Inc."',
+    "report_type": 'report_type = "type2"',
+    "period_start": "period_start = 2025-07-01",
+    "period_end": "period_end = 2026-06-30",
+    "as_of": "as_of = 2026-06-30",
+    "timezone": 'timezone = "America/New_York"',
+    "criteria": 'criteria = ["security"]',
+    "engagement_id": 'engagement_id = "ACME-SOC2-T2-FY26"',
+    "confidence": "confidence = 0.90",
+    "tolerable_rate": "tolerable_rate = 0.10",
+    "name": 'name = "Dana Reyes"',
+    "initials": 'initials = "DR"',
+    "role": 'role = "preparer"',
+    "method": 'method = "carve-out"',
+    "id": 'id = "CUEC-01"',
+    "description": 'description = "User entities maintain ..."',
+    "file": 'file = "populations/<file as received>"',
+    "kind": 'kind = "changes"',
+}
+
+_TOP_KEYS = ("engagement", "sampling", "staff", "subservice_organizations", "cuecs", "populations")
+_ENGAGEMENT_KEYS = ("client", "report_type", "period_start", "period_end", "as_of", "timezone",
+                    "criteria", "firm", "engagement_id")
+_SAMPLING_KEYS = ("model", "confidence", "tolerable_rate", "expected_rate", "method", "frequency_table")
+_STAFF_KEYS = ("name", "initials", "role")
+_SUBSERVICE_KEYS = ("name", "services", "method", "csocs")
+_CUEC_KEYS = ("id", "description", "criteria")
+_POPULATION_KEYS = ("file", "kind", "format", "stated_count", "system", "provided_by", "received",
+                    "request", "query", "columns")
+
+
+class _Table:
+    """Checks one TOML table: reports unknown and missing keys and wrong types, naming file, line and key."""
+
+    def __init__(self, ctx: "_TomlContext", data: dict, path: str, display: str,
+                 allowed: tuple[str, ...], index: int | None = None) -> None:
+        self.ctx, self.data, self.path, self.display, self.index = ctx, data, path, display, index
+        for key in data:
+            if key not in allowed:
+                hint = _did_you_mean(key, allowed)
+                self.problem(key, f"unknown key.{hint} Valid keys of {display}: {', '.join(allowed)}.")
+
+    def problem(self, key: str | None, message: str) -> None:
+        self.ctx.problem(self.path, self.index, key, f"{self.display} {key}" if key else self.display, message)
+
+    def missing(self, key: str, why: str = "required key missing") -> None:
+        example = _EXAMPLES.get(key, f"{key} = ...")
+        self.problem(key, f"{why}; add {example} under {self.display}.")
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def string(self, key: str, *, required: bool = False) -> str | None:
+        if key not in self.data:
+            if required:
+                self.missing(key)
+            return None
+        value = self.data[key]
+        if not isinstance(value, str):
+            self.problem(key, f"must be a string (text in quotes), got {_describe(value)}; "
+                              f"write {key} = \"...\".")
+            return None
+        if not value.strip():
+            self.problem(key, f"is empty; give a value or remove the key."
+                         if not required else f"is empty; give a value, e.g. {_EXAMPLES.get(key, key)}.")
+            return None
+        return value.strip()
+
+    def choice(self, key: str, choices: tuple[str, ...], *, required: bool = False) -> str | None:
+        value = self.string(key, required=required)
+        if value is None:
+            return None
+        if value not in choices:
+            hint = _did_you_mean(value, choices)
+            self.problem(key, f"{value!r} is not allowed.{hint} Use one of: {', '.join(choices)}.")
+            return None
+        return value
+
+    def day(self, key: str) -> date | None:
+        if key not in self.data:
+            return None
+        value = self.data[key]
+        if isinstance(value, datetime):
+            self.problem(key, f"must be a date, got {_describe(value)}; write the day only, "
+                              f"{key} = {value.date().isoformat()}.")
+            return None
+        if isinstance(value, date):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value):
+            self.problem(key, f"must be a TOML date, got {_describe(value)}; write it without quotes: "
+                              f"{key} = {value.strip()}.")
+            return None
+        self.problem(key, f"must be a date written without quotes like {key} = 2026-06-30, "
+                          f"got {_describe(value)}.")
+        return None
+
+    def integer(self, key: str, *, minimum: int) -> int | None:
+        if key not in self.data:
+            return None
+        value = self.data[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problem(key, f"must be a whole number >= {minimum} written without quotes, "
+                              f"got {_describe(value)}.")
+            return None
+        if value < minimum:
+            self.problem(key, f"must be a whole number >= {minimum}, got {value}.")
+            return None
+        return value
+
+    def probability(self, key: str, *, required: bool, allow_zero: bool = False) -> Decimal | None:
+        if key not in self.data:
+            if required:
+                self.missing(key)
+            return None
+        value = self.data[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            example = _EXAMPLES.get(key, f"{key} = 0.05")
+            self.problem(key, f"must be a number (a fraction, without quotes), got {_describe(value)}; "
+                              f"e.g. {example}.")
+            return None
+        try:
+            return to_probability(value, key, allow_zero=allow_zero)
+        except SamplingError as error:
+            self.problem(key, str(error))
+            return None
+
+    def strings(self, key: str, *, required: bool = False) -> tuple[str, ...] | None:
+        if key not in self.data:
+            if required:
+                self.missing(key)
+            return None
+        value = self.data[key]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            self.problem(key, f"must be an array of non-empty strings like {key} = [\"...\", \"...\"], "
+                              f"got {_describe(value)}"
+                         + ("" if not isinstance(value, list) else
+                            " with an item that is not a non-empty string") + ".")
+            return None
+        return tuple(v.strip() for v in value)
+
+    def table(self, key: str) -> dict | None:
+        if key not in self.data:
+            return None
+        value = self.data[key]
+        if not isinstance(value, dict):
+            self.problem(key, f"must be a table ([{self.path}.{key}]), got {_describe(value)}.")
+            return None
+        return value
+
+
+class _TomlContext:
+    def __init__(self, folder: Path, text: str, problems: _Problems) -> None:
+        self.folder = folder
+        self.file_label = f"{folder.name}/{ENGAGEMENT_FILE}"
+        self.lines = _TomlLines(text)
+        self.problems = problems
+
+    def problem(self, path: str, index: int | None, key: str | None, where: str, message: str) -> None:
+        line = self.lines.line(path, index, key)
+        at = f", line {line}" if line else ""
+        self.problems.add(f"{self.file_label}{at}, {where}: {message}")
+
+
+def _array_of_tables(ctx: _TomlContext, data: dict, key: str, *, required: bool) -> list[dict] | None:
+    """The entries of ``[[key]]``; ``[]`` when absent and optional; ``None`` after reporting a problem."""
+    if key not in data:
+        if required:
+            ctx.problem(key, None, None, f"[[{key}]]",
+                        f"required; add at least one [[{key}]] table (see the README).")
+            return None
+        return []
+    value = data[key]
+    if isinstance(value, dict):
+        ctx.problem(key, None, None, f"[{key}]",
+                    f"must be an array of tables: write [[{key}]] (double brackets) before each entry.")
+        return None
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        ctx.problem("", None, key, f"{key}",
+                    f"must be an array of tables ([[{key}]] entries), got {_describe(value)}.")
+        return None
+    return value
+
+
+def _check_timezone(table: _Table, name: str) -> str | None:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        hint = _did_you_mean(name, sorted(zoneinfo.available_timezones()))
+        table.problem("timezone", f"{name!r} is not an IANA time zone name.{hint} Use a name such as "
+                                  f"\"America/New_York\", \"Europe/Berlin\" or \"UTC\".")
+        return None
+    return name
+
+
+def _relative_file(table: _Table, key: str, written: str, folder: Path, what: str) -> tuple[str, Path] | None:
+    """Check a path written in engagement.toml: relative, inside the folder, an existing file."""
+    text = written.replace("\\", "/")
+    if text.startswith("/") or re.match(r"^[A-Za-z]:", text):
+        table.problem(key, f"{written!r} is an absolute path; give the path relative to the engagement "
+                           f"folder, e.g. file = \"populations/{PurePosixPath(text).name}\", and keep the "
+                           f"file inside the folder.")
+        return None
+    parts: list[str] = []
+    for part in PurePosixPath(text).parts:
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                table.problem(key, f"{written!r} leads outside the engagement folder; copy the file into "
+                                   f"{folder.name}/populations/ and write file = "
+                                   f"\"populations/{PurePosixPath(text).name}\".")
+                return None
+            parts.pop()
+        else:
+            parts.append(part)
+    if not parts:
+        table.problem(key, f"{written!r} is not a file name; give the file's path relative to the "
+                           f"engagement folder, e.g. \"populations/changes.csv\".")
+        return None
+    relative = "/".join(parts)
+    path = folder.joinpath(*parts)
+    if not path.exists():
+        table.problem(key, f"{what}: file {relative!r} not found (looked for {folder.name}/{relative}); put "
+                           f"the client's file under {folder.name}/populations/ and give its path relative "
+                           f"to the engagement folder.")
+        return None
+    if not path.is_file():
+        table.problem(key, f"{what}: {relative!r} is a folder, not a file; name the file itself.")
+        return None
+    return relative, path
+
+
+@dataclass
+class _ParsedToml:
+    """What engagement.toml gave; None where a problem was reported."""
+
+    client: str | None = None
+    engagement_id: str | None = None
+    report_type: str | None = None
+    period_start: date | None = None
+    period_end: date | None = None
+    as_of: date | None = None
+    timezone: str | None = None
+    criteria: tuple[str, ...] | None = None
+    firm: str | None = None
+    sampling: SamplingPolicy | None = None
+    staff: tuple[StaffMember, ...] | None = None
+    subservice: tuple[SubserviceOrganization, ...] | None = None
+    cuecs: tuple[CUEC, ...] | None = None
+    populations: dict[str, PopulationSource | None] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _parse_engagement_table(ctx: _TomlContext, data: dict, out: _ParsedToml) -> None:
+    if "engagement" not in data:
+        ctx.problem("engagement", None, None, "[engagement]",
+                    "required table missing; add [engagement] with client, report_type, the period or "
+                    "as_of, timezone, criteria and engagement_id.")
+        return
+    if not isinstance(data["engagement"], dict):
+        ctx.problem("", None, "engagement", "engagement",
+                    f"must be a table ([engagement]), got {_describe(data['engagement'])}.")
+        return
+    t = _Table(ctx, data["engagement"], "engagement", "[engagement]", _ENGAGEMENT_KEYS)
+    out.client = t.string("client", required=True)
+    out.firm = t.string("firm")
+    engagement_id = t.string("engagement_id", required=True)
+    if engagement_id is not None and not _ID_RE.match(engagement_id):
+        t.problem("engagement_id", f"{engagement_id!r} may hold only letters, digits, '.', '_' and '-' "
+                                   f"(it is part of every workpaper reference and file name), "
+                                   f"e.g. \"ACME-SOC2-T2-FY26\".")
+        engagement_id = None
+    out.engagement_id = engagement_id
+    out.report_type = t.choice("report_type", REPORT_TYPES, required=True)
+    period_start, period_end, as_of = t.day("period_start"), t.day("period_end"), t.day("as_of")
+    if out.report_type == "type2":
+        for key in ("period_start", "period_end"):
+            if not t.has(key):
+                t.missing(key, "required for a type2 report (the period tested)")
+        if t.has("as_of"):
+            t.problem("as_of", "not allowed for a type2 report, which covers period_start to period_end; "
+                               "remove as_of (or set report_type = \"type1\").")
+        if period_start and period_end and period_end < period_start:
+            t.problem("period_end", f"{period_end.isoformat()} is before period_start "
+                                    f"{period_start.isoformat()}; the period must end on or after its start.")
+        else:
+            out.period_start, out.period_end = period_start, period_end
+    elif out.report_type == "type1":
+        if not t.has("as_of"):
+            t.missing("as_of", "required for a type1 report (the date of design and implementation)")
+        for key in ("period_start", "period_end"):
+            if t.has(key):
+                t.problem(key, f"not allowed for a type1 report, which is as of one date; remove {key} "
+                               f"(or set report_type = \"type2\").")
+        out.as_of = as_of
+    timezone = t.string("timezone", required=True)
+    out.timezone = _check_timezone(t, timezone) if timezone is not None else None
+    criteria = t.strings("criteria", required=True)
+    if criteria is not None:
+        ok = True
+        seen: set[str] = set()
+        for category in criteria:
+            if category not in CATEGORIES:
+                hint = _did_you_mean(category, CATEGORIES)
+                t.problem("criteria", f"{category!r} is not a trust services category.{hint} Use any of: "
+                                      f"{', '.join(CATEGORIES)} (security is always in scope).")
+                ok = False
+            elif category in seen:
+                t.problem("criteria", f"{category!r} is listed twice; list each category once.")
+                ok = False
+            seen.add(category)
+        if not criteria:
+            t.problem("criteria", "is empty; security is always in scope: criteria = [\"security\"].")
+            ok = False
+        elif "security" not in criteria:
+            t.problem("criteria", "must include \"security\" (the common criteria CC1.1–CC9.2 are in every "
+                                  "SOC 2 examination); add \"security\" to the list.")
+            ok = False
+        if ok:
+            out.criteria = tuple(c for c in CATEGORIES if c in seen)
+
+
+def _parse_sampling(ctx: _TomlContext, data: dict, out: _ParsedToml) -> None:
+    if "sampling" not in data:
+        ctx.problem("sampling", None, None, "[sampling]",
+                    "required table missing; add [sampling] with at least confidence = 0.90 and "
+                    "tolerable_rate = 0.10.")
+        return
+    if not isinstance(data["sampling"], dict):
+        ctx.problem("", None, "sampling", "sampling",
+                    f"must be a table ([sampling]), got {_describe(data['sampling'])}.")
+        return
+    t = _Table(ctx, data["sampling"], "sampling", "[sampling]", _SAMPLING_KEYS)
+    ok = True
+    model = t.choice("model", SAMPLING_MODELS)
+    if model is None:
+        ok = ok and not t.has("model")
+        model = "binomial"
+        if not t.has("model"):
+            out.notes.append("[sampling] model not given: binomial (the default).")
+    confidence = t.probability("confidence", required=True)
+    tolerable = t.probability("tolerable_rate", required=True)
+    expected = t.probability("expected_rate", required=False, allow_zero=True)
+    if expected is None:
+        ok = ok and not t.has("expected_rate")
+        expected = Decimal(0)
+    if tolerable is not None and expected >= tolerable:
+        t.problem("expected_rate", f"{expected} must be below tolerable_rate {tolerable}: a sample cannot "
+                                   f"support reliance when as many deviations are expected as are tolerable. "
+                                   f"Lower expected_rate or raise tolerable_rate.")
+        ok = False
+    method = t.choice("method", SELECTION_METHODS)
+    if method is None:
+        if t.has("method"):
+            ok = False
+        elif out.report_type is not None:
+            method = "stratified" if out.report_type == "type2" else "random"
+            out.notes.append(f"[sampling] method not given: {method} (the default for a {out.report_type} "
+                             f"report).")
+    table = dict(DEFAULT_FREQUENCY_TABLE)
+    raw = t.table("frequency_table")
+    if t.has("frequency_table") and raw is None:
+        ok = False
+    if raw is not None:
+        allowed = tuple(DEFAULT_FREQUENCY_TABLE)
+        ft = _Table(ctx, raw, "sampling.frequency_table", "[sampling.frequency_table]", allowed)
+        if any(key not in allowed for key in raw):
+            ok = False
+        for key in allowed:
+            size = ft.integer(key, minimum=1) if key in raw else None
+            if key in raw and size is None:
+                ok = False
+            if size is not None:
+                table[key] = size
+        defaulted = [key for key in allowed if key not in raw]
+        if defaulted:
+            out.notes.append("[sampling.frequency_table] sizes not given, from the default table: "
+                             + ", ".join(f"{k} {DEFAULT_FREQUENCY_TABLE[k]}" for k in defaulted) + ".")
+    else:
+        if not t.has("frequency_table"):
+            out.notes.append("[sampling.frequency_table] not given: the default table (annual 1, quarterly 2, "
+                             "monthly 2, weekly 5, daily 25, many_times_a_day 40).")
+    if ok and None not in (confidence, tolerable, method):
+        out.sampling = SamplingPolicy(model=model, confidence=confidence, tolerable_rate=tolerable,
+                                      expected_rate=expected, method=method,
+                                      frequency_table=FrozenMapping(table))
+
+
+def _parse_staff(ctx: _TomlContext, data: dict, out: _ParsedToml) -> None:
+    entries = _array_of_tables(ctx, data, "staff", required=True)
+    if entries is None:
+        return
+    members: list[StaffMember] = []
+    failed = False
+    by_initials: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        t = _Table(ctx, entry, "staff", f"[[staff]] #{i + 1}", _STAFF_KEYS, index=i)
+        failed = failed or any(key not in _STAFF_KEYS for key in entry)
+        name = t.string("name", required=True)
+        initials = t.string("initials", required=True)
+        role = t.choice("role", STAFF_ROLES, required=True)
+        if initials is not None:
+            key = initials.upper()
+            if key in by_initials:
+                t.problem("initials", f"{initials!r} is also the initials of [[staff]] #{by_initials[key] + 1}; "
+                                      f"initials identify who signed off, so each person needs their own "
+                                      f"(e.g. add a middle initial).")
+                initials = None
+            else:
+                by_initials[key] = i
+        if None in (name, initials, role):
+            failed = True
+        else:
+            members.append(StaffMember(name=name, initials=initials, role=role))
+    if not failed:
+        roles = {member.role for member in members}
+        for needed in ("preparer", "reviewer"):
+            if needed not in roles:
+                ctx.problem("staff", 0 if entries else None, None, "[[staff]]",
+                            f"no {needed}: every engagement needs at least one preparer and one reviewer "
+                            f"(workpapers are signed off by both); add a [[staff]] entry with "
+                            f"role = \"{needed}\".")
+                failed = True
+    if not failed:
+        out.staff = tuple(members)
+
+
+def _check_criterion_list(t: _Table, key: str, values: tuple[str, ...],
+                          scope: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    result: list[str] = []
+    ok = True
+    for value in values:
+        canonical = normalize_criterion_id(value)
+        if canonical is None:
+            hint = _criterion_hint(value)
+            t.problem(key, f"{value!r} is not a 2017 Trust Services Criterion{hint}. Valid ids: "
+                           f"{_criteria_ranges()}.")
+            ok = False
+            continue
+        category = CRITERIA[canonical].category
+        if scope is not None and category not in scope:
+            t.problem(key, f"{canonical} belongs to {category}, which is not in scope ([engagement] criteria = "
+                           f"{list(scope)}); add \"{category}\" there or remove {canonical}.")
+            ok = False
+        result.append(canonical)
+    return tuple(result) if ok else None
+
+
+def _parse_subservice(ctx: _TomlContext, data: dict, out: _ParsedToml) -> None:
+    entries = _array_of_tables(ctx, data, "subservice_organizations", required=False)
+    if entries is None:
+        return
+    result: list[SubserviceOrganization] = []
+    ok = True
+    names: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        t = _Table(ctx, entry, "subservice_organizations", f"[[subservice_organizations]] #{i + 1}",
+                   _SUBSERVICE_KEYS, index=i)
+        name = t.string("name", required=True)
+        services = t.string("services")
+        if t.has("services") and services is None:
+            ok = False
+        method = t.choice("method", SUBSERVICE_METHODS, required=True)
+        csocs = t.strings("csocs")
+        if t.has("csocs") and csocs is None:
+            ok = False
+        if name is not None:
+            if name.lower() in names:
+                t.problem("name", f"{name!r} is listed twice (also #{names[name.lower()] + 1}); list each "
+                                  f"subservice organization once.")
+                name = None
+            else:
+                names[name.lower()] = i
+        if None in (name, method):
+            ok = False
+        else:
+            result.append(SubserviceOrganization(name=name, services=services, method=method,
+                                                 csocs=csocs or ()))
+    if ok:
+        out.subservice = tuple(result)
+
+
+def _parse_cuecs(ctx: _TomlContext, data: dict, out: _ParsedToml) -> None:
+    entries = _array_of_tables(ctx, data, "cuecs", required=False)
+    if entries is None:
+        return
+    result: list[CUEC] = []
+    ok = True
+    ids: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        t = _Table(ctx, entry, "cuecs", f"[[cuecs]] #{i + 1}", _CUEC_KEYS, index=i)
+        cuec_id = t.string("id", required=True)
+        description = t.string("description", required=True)
+        criteria = t.strings("criteria")
+        if criteria is not None:
+            criteria = _check_criterion_list(t, "criteria", criteria, out.criteria)
+        elif t.has("criteria"):
+            ok = False
+        if cuec_id is not None:
+            if cuec_id in ids:
+                t.problem("id", f"{cuec_id!r} is used twice (also [[cuecs]] #{ids[cuec_id] + 1}); CUEC ids "
+                                f"must be unique.")
+                cuec_id = None
+            else:
+                ids[cuec_id] = i
+        if None in (cuec_id, description) or (t.has("criteria") and criteria is None):
+            ok = False
+        else:
+            result.append(CUEC(id=cuec_id, description=description, criteria=criteria or ()))
+    if ok:
+        out.cuecs = tuple(result)
+
+
+def _parse_populations(ctx: _TomlContext, data: dict, out: _ParsedToml) -> None:
+    if "populations" not in data:
+        out.populations = {}
+        return
+    raw = data["populations"]
+    if not isinstance(raw, dict):
+        ctx.problem("", None, "populations", "populations",
+                    f"must be a table of tables: one [populations.<id>] per client file, got {_describe(raw)}.")
+        return
+    result: dict[str, PopulationSource | None] = {}
+    for pop_id, entry in raw.items():
+        display = f"[populations.{pop_id}]"
+        path = f"populations.{pop_id}"
+        if not _POPULATION_ID_RE.match(pop_id):
+            ctx.problem(path, None, None, display,
+                        f"population id {pop_id!r} may hold only letters, digits, '_' and '-' (the control "
+                        f"matrix lists ids separated by ';'); rename the table, e.g. [populations.changes].")
+            result[pop_id] = None
+            continue
+        if not isinstance(entry, dict):
+            ctx.problem("populations", None, pop_id, f"[populations] {pop_id}",
+                        f"must be a table with file and kind: write [populations.{pop_id}] and under it "
+                        f"file = \"populations/...\" and kind = \"...\"; got {_describe(entry)}.")
+            result[pop_id] = None
+            continue
+        t = _Table(ctx, entry, path, display, _POPULATION_KEYS)
+        bad_keys = any(key not in _POPULATION_KEYS for key in entry)
+        file = t.string("file", required=True)
+        located = None
+        if file is not None:
+            located = _relative_file(t, "file", file, ctx.folder, f"population {pop_id!r}")
+        kind = t.choice("kind", POPULATION_KINDS, required=True)
+        fmt = t.choice("format", POPULATION_FORMATS)
+        stated = t.integer("stated_count", minimum=0)
+        optional = {key: t.string(key) for key in ("system", "provided_by", "request", "query")}
+        received = t.day("received")
+        columns_raw = t.table("columns")
+        columns: dict[str, str] = {}
+        columns_ok = not t.has("columns") or columns_raw is not None
+        if columns_raw is not None:
+            for canonical, header in columns_raw.items():
+                if not isinstance(header, str) or not header.strip():
+                    ctx.problem(f"{path}.columns", None, canonical, f"[{path}.columns] {canonical}",
+                                f"must be the column header in the file, as a string, got {_describe(header)}; "
+                                f"write {canonical} = \"Header in the file\".")
+                    columns_ok = False
+                else:
+                    columns[canonical] = header
+        failed = (bad_keys or located is None or kind is None or (t.has("format") and fmt is None)
+                  or (t.has("stated_count") and stated is None) or (t.has("received") and received is None)
+                  or any(t.has(k) and v is None for k, v in optional.items()) or not columns_ok)
+        if failed:
+            result[pop_id] = None
+            continue
+        result[pop_id] = PopulationSource(
+            id=pop_id, file=located[0], path=located[1], kind=kind, format=fmt or "auto",
+            stated_count=stated, received=received, columns=FrozenMapping(columns), **optional,
+        )
+    out.populations = result
+
+
+def _parse_toml(ctx: _TomlContext, data: dict) -> _ParsedToml:
+    out = _ParsedToml()
+    for key in data:
+        if key not in _TOP_KEYS:
+            hint = _did_you_mean(key, _TOP_KEYS)
+            ctx.problem("", None, key, key, f"unknown key or table.{hint} engagement.toml may hold: "
+                                            f"{', '.join(_TOP_KEYS)}.")
+    _parse_engagement_table(ctx, data, out)
+    _parse_sampling(ctx, data, out)
+    _parse_staff(ctx, data, out)
+    _parse_subservice(ctx, data, out)
+    _parse_cuecs(ctx, data, out)
+    _parse_populations(ctx, data, out)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Control matrix
+# --------------------------------------------------------------------------------------------------
+def _criteria_ranges() -> str:
+    groups: dict[str, list[str]] = {}
+    for cid in CRITERION_IDS:
+        groups.setdefault(CRITERIA[cid].category, []).append(cid)
+    return ", ".join(f"{ids[0]}–{ids[-1]}" for ids in groups.values())
+
+
+def _criterion_hint(text: str) -> str:
+    """`` (CC8 has only CC8.1)`` for an id whose group exists; difflib would guess between CC8.1 and CC9.2."""
+    group = re.match(r"^\s*([A-Za-z]+\d)\.", text)
+    if group is None:
+        return ""
+    prefix = group.group(1).upper() + "."
+    members = [cid for cid in CRITERION_IDS if cid.startswith(prefix)]
+    if not members:
+        return ""
+    if len(members) == 1:
+        return f" ({prefix[:-1]} has only {members[0]})"
+    return f" ({prefix[:-1]} has {members[0]}–{members[-1]})"
+
+
+def _normalize_header(text: str) -> str:
+    return re.sub(r"[\s\-]+", "_", text.strip().lower())
+
+
+def _normalize_word(text: str) -> str:
+    return re.sub(r"[\s\-]+", "_", text.strip().lower())
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _split_list(text: str) -> list[str]:
+    return [item.strip() for item in _LIST_SPLIT.split(text) if item.strip()]
+
+
+def _find_matrix(folder: Path, problems: _Problems) -> Path | None:
+    entries = {entry.name: entry for entry in folder.iterdir() if not entry.name.startswith("~$")}
+    found = [entries[name] for name in sorted(entries) if name.lower() in MATRIX_FILES and entries[name].is_file()]
+    if len(found) > 1:
+        names = " and ".join(f"{folder.name}/{p.name}" for p in found)
+        problems.add(f"{names}: both present; keep exactly one control matrix (controls.xlsx or controls.csv) "
+                     f"and move the other out of the engagement folder.")
+        return None
+    if not found:
+        near = [name for name in sorted(entries)
+                if name.lower().startswith("controls.") or name.lower().endswith((".xls", ".xlsm"))]
+        hint = (f" Found {', '.join(near)}: save the matrix as controls.xlsx (Excel workbook) or controls.csv."
+                if near else "")
+        problems.add(f"{folder.name}: no control matrix; put the controls in {folder.name}/controls.xlsx "
+                     f"(sheet \"{MATRIX_SHEET}\") or {folder.name}/controls.csv.{hint}")
+        return None
+    return found[0]
+
+
+def _read_xlsx(path: Path, label: str, problems: _Problems) -> list[tuple[int, list[str]]] | None:
+    import zipfile
+
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        workbook = load_workbook(path, data_only=True)  # a matrix is small; full mode needs no dimensions
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
+        problems.add(f"{label}: cannot be read as an Excel workbook ({type(error).__name__}: {error}); save it "
+                     f"from Excel as an .xlsx workbook, or as controls.csv.")
+        return None
+    try:
+        names = workbook.sheetnames
+        sheet = next((n for n in names if n == MATRIX_SHEET), None) or \
+            next((n for n in names if n.strip().lower() == MATRIX_SHEET.lower()), None)
+        if sheet is None:
+            if len(names) == 1:
+                sheet = names[0]
+            else:
+                problems.add(f"{label}: no sheet named \"{MATRIX_SHEET}\" among {', '.join(map(repr, names))}; "
+                             f"name the sheet that holds the control matrix \"{MATRIX_SHEET}\".")
+                return None
+        rows = [(number, [_cell_text(v) for v in values])
+                for number, values in enumerate(workbook[sheet].iter_rows(values_only=True), start=1)]
+    finally:
+        workbook.close()
+    return rows
+
+
+def _read_csv(raw: bytes, label: str, problems: _Problems, notes: list[str]) -> list[tuple[int, list[str]]] | None:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")
+        notes.append(f"{label} is not UTF-8; read as Windows-1252 (cp1252). Save it as CSV UTF-8 to be sure.")
+    first = text.split("\n", 1)[0]
+    delimiter = max((",", ";", "\t"), key=first.count)
+    try:
+        records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    except csv.Error as error:
+        problems.add(f"{label}: cannot be read as CSV ({error}); save it from Excel as CSV UTF-8.")
+        return None
+    return [(number, [cell.strip() for cell in record]) for number, record in enumerate(records, start=1)]
+
+
+def _parse_matrix(rows: list[tuple[int, list[str]]], label: str, problems: _Problems, *,
+                  scope: tuple[str, ...] | None, population_ids: set[str] | None,
+                  populations: dict[str, PopulationSource | None] | None) -> list[Control]:
+    """Check every row; report every problem; return the controls (only meaningful without problems)."""
+    header_at = None
+    for index, (number, cells) in enumerate(rows[:_HEADER_ROWS_SEARCHED]):
+        if "control_id" in {_normalize_header(c) for c in cells}:
+            header_at = index
+            break
+    if header_at is None:
+        first = next((cells for _, cells in rows if any(cells)), [])
+        problems.add(f"{label}: required column 'control_id' missing (no header row with a control_id column in "
+                     f"the first {_HEADER_ROWS_SEARCHED} rows; headers found: "
+                     f"{', '.join(repr(c) for c in first if c) or 'none'}); the header row must name the columns "
+                     f"{', '.join(MATRIX_COLUMNS)}.")
+        return []
+    header_number, header_cells = rows[header_at]
+    columns: dict[str, int] = {}
+    extra: dict[int, str] = {}
+    for position, header in enumerate(header_cells):
+        if not header:
+            continue
+        name = _normalize_header(header)
+        if name in columns:
+            problems.add(f"{label}, row {header_number}: column {header!r} appears twice (as "
+                         f"{header_cells[columns[name]]!r} too); keep one.")
+            continue
+        if name in MATRIX_COLUMNS:
+            columns[name] = position
+        else:
+            extra[position] = header
+    missing = [name for name in REQUIRED_MATRIX_COLUMNS if name not in columns]
+    if missing:
+        for name in missing:
+            hint = _did_you_mean(name, [_normalize_header(h) for h in header_cells if h])
+            problems.add(f"{label}, row {header_number}: required column {name!r} missing.{hint} Headers found: "
+                         f"{', '.join(repr(h) for h in header_cells if h)}; add a {name!r} column.")
+        return []
+
+    data_rows = [(n, cells) for n, cells in rows[header_at + 1:] if any(cells)]
+    if not data_rows:
+        problems.add(f"{label}: the control matrix has a header but no controls; add one row per control "
+                     f"below the header.")
+        return []
+
+    known_procedures = tuple(KNOWN_PROCEDURES)
+    seen_ids: dict[str, int] = {}
+    controls: list[Control] = []
+
+    for number, cells in data_rows:
+        def cell(name: str) -> str:
+            position = columns.get(name)
+            return cells[position] if position is not None and position < len(cells) else ""
+
+        def problem(column: str, message: str) -> None:
+            problems.add(f"{label}, row {number}, column {column!r}: {message}")
+
+        ok = True
+        control_id = cell("control_id")
+        if not control_id:
+            problem("control_id", "is blank; every control needs an id (e.g. CM-01).")
+            ok = False
+        elif not _ID_RE.match(control_id):
+            problem("control_id", f"{control_id!r} may hold only letters, digits, '.', '_' and '-' (it names "
+                                  f"the control's workpaper file); e.g. \"CM-01\".")
+            ok = False
+        elif control_id.lower() in seen_ids:
+            other = seen_ids[control_id.lower()]
+            problem("control_id", f"{control_id!r} is used by rows {other} and {number}; control ids must be "
+                                  f"unique: renumber one of them.")
+            ok = False
+        else:
+            seen_ids[control_id.lower()] = number
+
+        description = cell("description")
+        if not description:
+            problem("description", "is blank; give the control activity as the service organization "
+                                   "describes it.")
+            ok = False
+
+        criteria: list[str] = []
+        criteria_text = cell("criteria")
+        if not criteria_text:
+            problem("criteria", f"is blank; give one or more criterion ids separated by ';' (e.g. CC8.1). "
+                                f"Valid ids: {_criteria_ranges()}.")
+            ok = False
+        for item in _split_list(criteria_text):
+            canonical = normalize_criterion_id(item)
+            if canonical is None:
+                hint = _criterion_hint(item)
+                problem("criteria", f"{item!r} is not a 2017 Trust Services Criterion{hint}. Valid ids: "
+                                    f"{_criteria_ranges()}.")
+                ok = False
+                continue
+            if canonical in criteria:
+                problem("criteria", f"{canonical} is listed twice; list each criterion once.")
+                ok = False
+                continue
+            category = CRITERIA[canonical].category
+            if scope is not None and category not in scope:
+                problem("criteria", f"{canonical} is a {CATEGORY_LABELS[category]} criterion, and {category} is "
+                                    f"not in scope (engagement.toml [engagement] criteria = {list(scope)}); "
+                                    f"add \"{category}\" there or remove {canonical} from this control.")
+                ok = False
+            criteria.append(canonical)
+
+        owner = cell("owner") or None
+
+        frequency = _normalize_word(cell("frequency"))
+        if not frequency:
+            problem("frequency", f"is blank; use one of: {', '.join(FREQUENCIES)}.")
+            ok = False
+        elif frequency not in FREQUENCIES:
+            hint = _did_you_mean(frequency, FREQUENCIES)
+            problem("frequency", f"{cell('frequency')!r} is not a frequency.{hint} Use one of: "
+                                 f"{', '.join(FREQUENCIES)}.")
+            ok = False
+
+        nature = _normalize_word(cell("nature"))
+        if not nature:
+            problem("nature", "is blank; use manual or automated.")
+            ok = False
+        elif nature not in NATURES:
+            hint = _did_you_mean(nature, NATURES)
+            problem("nature", f"{cell('nature')!r} is not a nature.{hint} Use manual or automated.")
+            ok = False
+
+        procedure = _normalize_word(cell("procedure")) or None
+        if procedure is not None and procedure not in known_procedures:
+            hint = _did_you_mean(procedure, known_procedures)
+            problem("procedure", f"{cell('procedure')!r} is not a known procedure.{hint} Use one of: "
+                                 f"{', '.join(known_procedures)}; or leave it blank (the control reads "
+                                 f"\"not yet tested\").")
+            ok = False
+            procedure_known = False
+        else:
+            procedure_known = procedure is not None
+
+        pop_ids: list[str] = []
+        for item in _split_list(cell("populations")):
+            if item in pop_ids:
+                problem("populations", f"{item!r} is listed twice; list each population once.")
+                ok = False
+                continue
+            if population_ids is not None and item not in population_ids:
+                hint = _did_you_mean(item, sorted(population_ids))
+                defined = ", ".join(sorted(population_ids)) or "none"
+                problem("populations", f"population {item!r} is not defined in engagement.toml.{hint} Defined: "
+                                       f"{defined}; add a [populations.{item}] table with file and kind, or fix "
+                                       f"the id.")
+                ok = False
+            pop_ids.append(item)
+        if procedure_known and not pop_ids:
+            defined = ", ".join(sorted(population_ids or ())) or "none defined yet"
+            problem("populations", f"is blank, but procedure {procedure!r} tests a population; give the id of a "
+                                   f"[populations.<id>] table of engagement.toml ({defined}).")
+            ok = False
+
+        attributes: list[str] = []
+        for item in _split_list(cell("attributes")):
+            if item in attributes:
+                problem("attributes", f"{item!r} is listed twice; list each attribute once.")
+                ok = False
+                continue
+            attributes.append(item)
+        if attributes and procedure is None and not cell("procedure"):
+            problem("attributes", "attributes are given but the procedure is blank; name the procedure whose "
+                                  "attributes these are, or clear the attributes.")
+            ok = False
+
+        if procedure_known:
+            ok = _check_against_procedure(procedure, attributes, pop_ids, populations, problem) and ok
+
+        if ok:
+            controls.append(Control(
+                id=control_id, description=description, criteria=tuple(criteria), owner=owner,
+                frequency=frequency, nature=nature, procedure=procedure, populations=tuple(pop_ids),
+                attributes=tuple(attributes), row=number,
+                extra=FrozenMapping({header: (cells[pos] if pos < len(cells) else "")
+                                     for pos, header in extra.items()}),
+            ))
+    return controls
+
+
+def _check_against_procedure(name: str, attributes: list[str], pop_ids: list[str],
+                             populations: dict[str, PopulationSource | None] | None, problem) -> bool:
+    """For an implemented procedure: attribute ids exist, and the first population is of its kind."""
+    from workbench.procedures import get_procedure, is_implemented
+
+    if not is_implemented(name):
+        return True  # known, not yet implemented: the control reads "not yet tested"
+    procedure = get_procedure(name)
+    ok = True
+    valid = tuple(attribute.id for attribute in procedure.attributes)
+    for item in attributes:
+        if item not in valid:
+            hint = _did_you_mean(item, valid)
+            problem("attributes", f"{item!r} is not an attribute of procedure {name!r}.{hint} Its attributes: "
+                                  f"{', '.join(valid)} (leave the cell blank to test all of them).")
+            ok = False
+    kind = getattr(procedure, "population_kind", None)
+    if kind and pop_ids and populations is not None:
+        source = populations.get(pop_ids[0])
+        if source is not None and source.kind != kind:
+            problem("populations", f"procedure {name!r} samples a {kind!r} population, but the first population "
+                                   f"listed, {pop_ids[0]!r}, is of kind {source.kind!r}; list a {kind} population "
+                                   f"first.")
+            ok = False
+    return ok
+
+
+# --------------------------------------------------------------------------------------------------
+# The loader
+# --------------------------------------------------------------------------------------------------
+def load_engagement(folder: str | os.PathLike) -> Engagement:
+    """Load and validate an engagement folder.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        The engagement folder, holding ``engagement.toml`` and ``controls.xlsx`` (or ``controls.csv``).
+
+    Returns
+    -------
+    Engagement
+        Frozen; every value checked.
+
+    Raises
+    ------
+    EngagementError
+        If the folder, engagement.toml or the control matrix is missing or invalid. The message names the
+        file (relative to the folder's parent, e.g. ``acme-type2/engagement.toml``), the line or row and
+        column, the key, the value and the fix; all problems found are listed together (one a line, with
+        the count), and the list is also on ``error.problems``.
+
+    Examples
+    --------
+    >>> engagement = load_engagement("sample_data/acme-type2")          # doctest: +SKIP
+    >>> engagement.control("CM-01").criteria                           # doctest: +SKIP
+    ('CC8.1',)
+    """
+    given = Path(folder).expanduser()
+    if not given.exists():
+        raise EngagementError(f"{os.fspath(folder)}: engagement folder not found; give the path of a folder "
+                              f"that holds {ENGAGEMENT_FILE} and controls.xlsx (or controls.csv).")
+    if not given.is_dir():
+        raise EngagementError(f"{os.fspath(folder)}: not a folder; give the engagement folder (the one that "
+                              f"holds {ENGAGEMENT_FILE}), not a file in it.")
+    root = given.resolve()
+    label = root.name or str(root)
+    toml_path = root / ENGAGEMENT_FILE
+    if not toml_path.is_file():
+        raise EngagementError(f"{label}/{ENGAGEMENT_FILE}: not found; every engagement folder needs an "
+                              f"{ENGAGEMENT_FILE} with [engagement], [sampling], [[staff]] and "
+                              f"[populations.<id>] tables (see the README, \"The engagement folder\").")
+    raw_toml = toml_path.read_bytes()
+    try:
+        text = raw_toml.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise EngagementError(f"{label}/{ENGAGEMENT_FILE}: not UTF-8 text ({error}); save it as UTF-8.") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise EngagementError(
+            f"{label}/{ENGAGEMENT_FILE}: TOML syntax error: {error}. Check that line: text needs quotes "
+            f"(client = \"Acme\"), dates and numbers do not (period_start = 2025-07-01, confidence = 0.90), "
+            f"and each key appears once per table."
+        ) from None
+
+    problems = _Problems(label)
+    ctx = _TomlContext(root, text, problems)
+    parsed = _parse_toml(ctx, data)
+
+    matrix_path = _find_matrix(root, problems)
+    controls: list[Control] = []
+    raw_matrix = b""
+    if matrix_path is not None:
+        matrix_label = f"{label}/{matrix_path.name}"
+        raw_matrix = matrix_path.read_bytes()
+        if matrix_path.suffix.lower() == ".xlsx":
+            rows = _read_xlsx(matrix_path, matrix_label, problems)
+        else:
+            rows = _read_csv(raw_matrix, matrix_label, problems, parsed.notes)
+        if rows is not None:
+            raw_pops = data.get("populations", {})
+            population_ids = set(raw_pops) if isinstance(raw_pops, dict) else None
+            controls = _parse_matrix(rows, matrix_label, problems, scope=parsed.criteria,
+                                     population_ids=population_ids, populations=parsed.populations)
+            used = {pid for control in controls for pid in control.populations}
+            if population_ids and not problems.lines:
+                unused = [pid for pid in raw_pops if pid not in used]
+                if unused:
+                    parsed.notes.append(f"populations not used by any control: {', '.join(unused)}.")
+            untested = [c.id for c in controls if c.procedure is None]
+            if untested:
+                parsed.notes.append(f"controls without a procedure (read \"not yet tested\"): "
+                                    f"{', '.join(untested)}.")
+
+    problems.raise_if_any()
+    # Without problems every part parsed (each parser leaves None only after reporting one).
+    return Engagement(
+        folder=root,
+        client=parsed.client,
+        engagement_id=parsed.engagement_id,
+        report_type=parsed.report_type,
+        period_start=parsed.period_start,
+        period_end=parsed.period_end,
+        as_of=parsed.as_of,
+        timezone=parsed.timezone,
+        criteria=parsed.criteria,
+        firm=parsed.firm,
+        sampling=parsed.sampling,
+        staff=parsed.staff,
+        subservice_organizations=parsed.subservice or (),
+        cuecs=parsed.cuecs or (),
+        populations=FrozenMapping(parsed.populations),
+        controls=tuple(controls),
+        matrix_file=matrix_path.name,
+        engagement_sha256=hashlib.sha256(raw_toml).hexdigest(),
+        matrix_sha256=hashlib.sha256(raw_matrix).hexdigest(),
+        notes=tuple(parsed.notes),
+    )

@@ -1,0 +1,273 @@
+"""Export formats: detection, and mapping an export's columns onto a kind's canonical schema.
+
+One module per format; each declares a :class:`FormatSpec` (which headers identify it, and for every
+kind it supports, which of its headers feed each canonical column). ``auto`` detection reads the
+container from the bytes (xlsx, JSON or delimited text) and then the header signature:
+
+========== ========================= ===================================================================
+format     container                 signature
+========== ========================= ===================================================================
+jira       CSV                       ``Issue key`` and ``Summary``
+servicenow CSV / xlsx                ``number`` with ``sys_id``/``opened_at``/``sys_created_on``/``short_description``/``user_name``
+                                     (field names) or ``Number`` with ``Opened``/``Short description`` (labels)
+aws-iam    CSV                       ``user``, ``arn`` and ``user_creation_time``
+okta       CSV / JSON                ``login`` (or ``profile.login``) with ``status`` and ``statusChanged``/``lastLogin``
+entra      CSV                       ``userPrincipalName`` (or ``User principal name``) with ``accountEnabled``/``objectId``/``userType``
+github     JSON                      pull requests: objects with ``number``, ``title`` and ``merged_at``/``mergedAt``
+generic    CSV / xlsx                anything else; headers matched to canonical names, or a column map
+========== ========================= ===================================================================
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from workbench.errors import PopulationError
+from workbench.formats._table import RawTable
+from workbench.formats.schemas import KINDS, SCHEMAS, KindSchema
+
+__all__ = ["FORMATS", "FORMAT_NAMES", "FormatSpec", "Mapped", "detect_format", "map_columns", "normalize_header"]
+
+
+def normalize_header(header: str) -> str:
+    """Compare headers loosely: lower case, runs of other characters as one underscore."""
+    return re.sub(r"[^0-9a-z]+", "_", str(header).lower()).strip("_")
+
+
+#: (canonical columns, header lookup) -> replacement/extra canonical columns
+FinishHook = Callable[[dict[str, pa.Array], Callable[[str], pa.Array | None], int], dict[str, pa.Array]]
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    """How one export format is recognised and mapped.
+
+    Attributes
+    ----------
+    name : str
+        The name an engagement or ``--format`` uses.
+    description : str
+        What the format is, for messages and the README.
+    containers : tuple of str
+        ``csv``, ``xlsx``, ``json``.
+    columns : mapping
+        ``kind -> canonical column -> candidate headers`` (first present wins, compared loosely).
+    signature : callable
+        ``set of normalised headers -> bool``.
+    to_table : callable or None
+        JSON formats: turns the parsed document into a :class:`RawTable` (headers + rows + JSON paths).
+    finish : mapping of kind -> hook, optional
+        Derives canonical columns the export does not hold directly (Okta's disable time, AWS's
+        ``active``), given the mapped columns and a lookup of any header.
+    """
+
+    name: str
+    description: str
+    containers: tuple[str, ...]
+    columns: Mapping[str, Mapping[str, tuple[str, ...]]]
+    signature: Callable[[set[str]], bool]
+    to_table: Callable[[RawTable, Path], RawTable] | None = None
+    finish: Mapping[str, FinishHook] = field(default_factory=dict)
+    json_signature: Callable[[object], bool] | None = None
+
+
+@dataclass
+class Mapped:
+    """The canonical columns (still text, except what a finish hook typed) and how each was found."""
+
+    columns: dict[str, pa.Array]
+    sources: dict[str, str]      # canonical -> header used (or a description)
+    notes: list[str]
+
+
+def _registry() -> dict[str, FormatSpec]:
+    from workbench.formats import aws_iam, entra, generic, github, jira, okta, servicenow
+    specs = [jira.FORMAT, servicenow.FORMAT, aws_iam.FORMAT, okta.FORMAT, entra.FORMAT, github.FORMAT,
+             generic.FORMAT]
+    return {s.name: s for s in specs}
+
+
+FORMATS: dict[str, FormatSpec] = {}
+#: Names accepted for ``format`` (besides ``auto``).
+FORMAT_NAMES: tuple[str, ...] = ("generic", "jira", "servicenow", "github", "aws-iam", "okta", "entra")
+
+
+def _formats() -> dict[str, FormatSpec]:
+    if not FORMATS:
+        FORMATS.update(_registry())
+    return FORMATS
+
+
+def detect_format(raw: RawTable) -> str:
+    """The format whose signature the file carries (``generic`` when none does)."""
+    formats = _formats()
+    if raw.container == "json":
+        for name in ("github", "okta"):
+            spec = formats[name]
+            if spec.json_signature is not None and spec.json_signature(raw.json_data):
+                return name
+        return "generic"
+    normalized = {normalize_header(h) for h in raw.headers}
+    for name in ("jira", "servicenow", "aws-iam", "okta", "entra"):
+        spec = formats[name]
+        if raw.container in spec.containers and spec.signature(normalized):
+            return name
+    return "generic"
+
+
+def _looks_like_data(headers: list[str]) -> bool:
+    """True when the 'header' row holds values (dates, numbers, e-mail addresses), not names."""
+    cells = [h for h in headers if h]
+    if not cells:
+        return True
+    datelike = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|^\d{1,2}/[A-Za-z]{3}/\d{2}")
+    number = re.compile(r"^[-+]?\d+([.,]\d+)?$")
+    hits = sum(1 for h in cells if datelike.match(h) or number.match(h) or "@" in h)
+    return hits >= max(1, len(cells) // 4)
+
+
+def _join_duplicates(arrays: list[pa.Array]) -> pa.Array:
+    """Jira writes one column per value of a multi-valued field: join the values with '; '."""
+    if len(arrays) == 1:
+        return arrays[0]
+    joined = pc.binary_join_element_wise(*arrays, "; ", null_handling="skip")
+    return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), joined)
+
+
+def map_columns(raw: RawTable, format_name: str, kind: str, column_map: Mapping[str, str] | None,
+                path: Path) -> Mapped:
+    """Map the raw table's headers onto ``kind``'s canonical columns.
+
+    ``column_map`` (canonical -> header, from the engagement) wins over the format's own candidates.
+    Raises :class:`PopulationError` (``rule`` attribute set) for a missing required column, an
+    unknown canonical name in the map, or a file with no header row.
+    """
+    schema: KindSchema = SCHEMAS[kind]
+    spec = _formats()[format_name]
+    column_map = dict(column_map or {})
+    unknown = sorted(set(column_map) - set(schema.columns))
+    if unknown:
+        raise _error("column_map", f"the column map names {', '.join(map(repr, unknown))}, which "
+                     f"{'is' if len(unknown) == 1 else 'are'} not canonical column(s) of kind {kind!r}; "
+                     f"the canonical columns are: {', '.join(schema.columns)}", path)
+    positions: dict[str, list[int]] = {}
+    exact: dict[str, list[int]] = {}
+    for i, h in enumerate(raw.headers):
+        if h == "":
+            continue
+        positions.setdefault(normalize_header(h), []).append(i)
+        exact.setdefault(h, []).append(i)
+    if format_name != "generic" and kind not in spec.columns:
+        raise _error("format", f"format {format_name!r} does not carry populations of kind {kind!r} "
+                     f"(it maps: {', '.join(spec.columns)}); use format = \"generic\" with a column map",
+                     path)
+    candidates = spec.columns.get(kind, {})
+
+    def lookup(header: str) -> pa.Array | None:
+        found = exact.get(header) or positions.get(normalize_header(header))
+        if not found:
+            return None
+        return _join_duplicates([raw.column(p) for p in found])
+
+    columns: dict[str, pa.Array] = {}
+    sources: dict[str, str] = {}
+    notes: list[str] = []
+    for canonical in schema.columns:
+        if canonical in column_map:
+            header = column_map[canonical]
+            array = lookup(header)
+            if array is None:
+                if _looks_like_data(raw.headers):
+                    raise _no_header(raw, path)
+                raise _error("required_column" if canonical in schema.required_columns else "column_map",
+                             f"the column map says {canonical} = {header!r}, but the file has no such "
+                             f"header; its headers are: {_show_headers(raw.headers)}. Fix the column map "
+                             f"in engagement.toml", path, column=header)
+            columns[canonical] = array
+            sources[canonical] = header
+            continue
+        names = tuple(candidates.get(canonical, ())) + ((canonical,) if format_name == "generic" or
+                                                        canonical not in candidates else ())
+        for header in names:
+            array = lookup(header)
+            if array is not None:
+                columns[canonical] = array
+                sources[canonical] = header
+                break
+    hook = spec.finish.get(kind)
+    n = raw.table.num_rows
+    if hook is not None:
+        derived = hook(dict(columns), lookup, n)
+        for name, array in derived.items():
+            if name not in columns or columns[name] is not array:
+                sources.setdefault(name, "derived")
+            columns[name] = array
+    missing = [c for c in schema.required_columns if c not in columns]
+    if missing:
+        if _looks_like_data(raw.headers) or (len(columns) == 0 and raw.container == "csv"
+                                             and len(raw.headers) == 1 and raw.table.num_rows > 0
+                                             and _looks_like_data([raw.column(0)[0].as_py() or ""])):
+            raise _no_header(raw, path)
+        if len(raw.headers) == 1 and len(schema.required_columns) > 1 and raw.container == "csv":
+            raise _error("not_a_table", f"not a table: the first line has no delimiter (comma, semicolon, tab "
+                         f"or pipe), so the file has a single column {raw.headers[0][:60]!r}; ask the client "
+                         f"for the export as CSV or .xlsx", path)
+        wanted = "; ".join(
+            f"{c} (looked for {', '.join(repr(h) for h in (tuple(candidates.get(c, ())) or (c,)))})"
+            for c in missing)
+        raise _error("required_column", f"required column(s) missing for kind {kind!r} (format "
+                     f"{format_name!r}): {wanted}. The file's headers are: {_show_headers(raw.headers)}. "
+                     f"Add a column map in engagement.toml ([populations.<id>.columns], canonical name = "
+                     f"header) or ask the client for an export with these fields", path,
+                     column=missing[0])
+    for canonical in schema.columns:
+        if canonical not in columns:
+            columns[canonical] = pa.nulls(n, pa.string())
+            sources[canonical] = "(not in the export)"
+    return Mapped(columns, sources, notes)
+
+
+def _show_headers(headers: list[str]) -> str:
+    shown = [repr(h) for h in headers[:25]]
+    return ", ".join(shown) + (f" ... ({len(headers)} in all)" if len(headers) > 25 else "")
+
+
+def _no_header(raw: RawTable, path: Path) -> PopulationError:
+    first = ", ".join(repr(h) for h in raw.headers[:6])
+    return _error("no_header", f"the file has no header row: its first row holds values ({first}), not "
+                  f"column names; ask the client to export again with column headers", path, row=1)
+
+
+def _error(rule: str, message: str, path: Path, *, row: int | str | None = None,
+           column: str | None = None) -> PopulationError:
+    err = PopulationError(message, file=path, row=row, column=column)
+    err.rule = rule  # type: ignore[attr-defined]
+    return err
+
+
+# shared helpers for finish hooks ------------------------------------------------------------------
+
+_TRUE = ("true", "yes", "y", "1", "enabled", "active", "t")
+_FALSE = ("false", "no", "n", "0", "disabled", "inactive", "f")
+
+
+def to_boolean(array: pa.Array) -> pa.Array:
+    """Text flags as a boolean array (true/false, yes/no, 1/0, enabled/disabled; others null)."""
+    if pa.types.is_boolean(array.type):
+        return array
+    low = pc.utf8_lower(pc.utf8_trim_whitespace(array.cast(pa.string())))
+    is_true = pc.is_in(low, value_set=pa.array(_TRUE))
+    is_false = pc.is_in(low, value_set=pa.array(_FALSE))
+    return pc.if_else(is_true, True, pc.if_else(is_false, False, pa.scalar(None, pa.bool_())))
+
+
+def constant(value: object, n: int, type_: pa.DataType = pa.string()) -> pa.Array:
+    """An array of ``n`` copies of ``value``."""
+    return pa.array(np.full(n, value, dtype=object) if n else [], type=type_)

@@ -1,0 +1,365 @@
+"""Reading the bytes of an export into a raw table of strings (before any column mapping).
+
+A file is read from disk once; the same bytes are hashed (SHA-256) and parsed, so the hash is the hash
+of exactly what was parsed. The container is told from the bytes, not trusted from the extension:
+``PK`` = an xlsx workbook, ``{``/``[`` = JSON, NUL bytes = binary (refused), otherwise delimited text.
+
+Delimited text
+    Encoding: UTF-8, UTF-8 with a BOM, UTF-16 with a BOM (Excel "Unicode text"), and anything else as
+    Windows-1252 (real ServiceNow exports carry cp1252 bytes such as 0x96). Delimiter: ``,`` ``;``
+    tab or ``|``, whichever splits the header row into most fields. Parsed by pyarrow's CSV reader
+    (every column as text); when the file has blank lines or ragged rows the standard ``csv`` module
+    reads it instead, so row numbers stay those a spreadsheet shows (header = row 1).
+Missing values
+    cells equal to one of :data:`MISSING_TOKENS` become missing values.
+Rows with nothing but delimiters (Excel round-trips leave them) are dropped and counted in a note.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from workbench.errors import PopulationError
+
+__all__ = ["MISSING_TOKENS", "RawTable", "read_raw", "sniff_container"]
+
+#: Cell values read as missing (formats.md: UCI ``?``, AWS ``N/A``/``no_information``/``not_supported``,
+#: HR ``N/A-StillEmployed``, BPIC ``#N/B``/``#MULTIVALUE``, Okta's string ``null``, Excel ``#N/A``).
+MISSING_TOKENS: tuple[str, ...] = (
+    "", "?", "N/A", "n/a", "#N/A", "no_information", "not_supported", "N/A-StillEmployed",
+    "#N/B", "#MULTIVALUE", "null", "NULL",
+)
+
+_DELIMITERS = (",", ";", "\t", "|")
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+@dataclass
+class RawTable:
+    """An export as read: original headers (duplicates kept), text columns, and source rows.
+
+    ``table`` has one column per header position, named ``"0"``, ``"1"``, ... so duplicate headers
+    survive; ``source_rows`` holds the spreadsheet row (int) or JSON path (str) of every record.
+    """
+
+    headers: list[str]
+    table: pa.Table
+    source_rows: np.ndarray
+    container: str                      # csv | xlsx | json
+    encoding: str | None = None
+    delimiter: str | None = None
+    notes: list[str] = field(default_factory=list)
+    json_data: object = None           # the parsed document (JSON formats map it themselves)
+
+    def column(self, position: int) -> pa.Array:
+        col = self.table.column(position)
+        return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+
+
+def sniff_container(data: bytes) -> str:
+    """``"xlsx"``, ``"xls"``, ``"json"``, ``"binary"``, ``"html"``, ``"empty"`` or ``"text"``."""
+    if data[:4] == b"PK\x03\x04":
+        return "xlsx"
+    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        return "xls"
+    head = data[:65536]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "text"
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not stripped:
+        return "empty"
+    if b"\x00" in head:
+        return "binary"
+    lowered = stripped[:64].lower()
+    if lowered.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body")):
+        return "html"
+    if stripped[:1] in (b"{", b"["):
+        return "json"
+    # mostly control bytes = not text
+    sample = head[:4096]
+    controls = sum(1 for b in sample if b < 9 or 13 < b < 32)
+    if controls > len(sample) // 20:
+        return "binary"
+    return "text"
+
+
+def decode_text(data: bytes) -> tuple[str | None, bytes, str]:
+    """Return (text or None when already valid UTF-8 bytes, utf8 bytes, encoding name)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        body = data[3:]
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            text = body.decode("cp1252", errors="replace")
+            return text, text.encode("utf-8"), "UTF-8 with BOM (invalid bytes read as Windows-1252)"
+        return None, body, "UTF-8 with BOM"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = data.decode("utf-16")
+        return text, text.encode("utf-8"), "UTF-16"
+    if data.isascii():
+        return None, data, "ASCII"
+    try:
+        data.decode("utf-8")
+        return None, data, "UTF-8"
+    except UnicodeDecodeError:
+        pass
+    # Windows-1252 leaves five bytes undefined; read those as Latin-1 rather than fail
+    text = _decode_cp1252(data)
+    return text, text.encode("utf-8"), "Windows-1252"
+
+
+def _decode_cp1252(data: bytes) -> str:
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return "".join(chr(b) if b in (0x81, 0x8D, 0x8F, 0x90, 0x9D) else bytes([b]).decode("cp1252")
+                       for b in data)
+
+
+def _first_record(text: str, delimiter: str) -> list[str]:
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    for row in reader:
+        if row:
+            return row
+    return []
+
+
+def _sniff_delimiter(head: str) -> str:
+    best, best_n = ",", 1
+    for d in _DELIMITERS:
+        n = len(_first_record(head, d))
+        if n > best_n:
+            best, best_n = d, n
+    return best
+
+
+def _null_mask_tokens(arr: pa.Array) -> pa.Array:
+    """Replace missing-value tokens by nulls (exact match, as pyarrow's reader does)."""
+    missing = pc.fill_null(pc.is_in(arr, value_set=pa.array(MISSING_TOKENS)), False)
+    return pc.if_else(missing, pa.scalar(None, pa.string()), arr)
+
+
+def _read_csv(path: Path, data: bytes) -> RawTable:
+    text, utf8, encoding = decode_text(data)
+    head_text = (text if text is not None else utf8[:262144].decode("utf-8", errors="replace"))[:262144]
+    delimiter = _sniff_delimiter(head_text)
+    headers = [h.strip() for h in _first_record(head_text, delimiter)]
+    if not headers:
+        raise PopulationError("the file has no rows at all, not even a header; ask the client for the "
+                              "export again (an empty population still has its header row)", file=path)
+    width = len(headers)
+    names = [str(i) for i in range(width)]
+    blank_lines = b"\n\n" in utf8 or b"\n\r\n" in utf8
+    table = None
+    if not blank_lines:
+        newlines_in_values = b'"' in utf8
+        try:
+            table = pacsv.read_csv(
+                io.BytesIO(utf8),
+                read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
+                parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines_in_values,
+                                                 ignore_empty_lines=False),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={n: pa.string() for n in names}, null_values=list(MISSING_TOKENS),
+                    strings_can_be_null=True, quoted_strings_can_be_null=True),
+            )
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowException):
+            table = None
+        if table is not None:
+            rows = np.arange(2, table.num_rows + 2, dtype=np.int64)
+    if table is None:
+        table, rows = _read_csv_python(path, text if text is not None else utf8.decode("utf-8"),
+                                       delimiter, width)
+    raw = RawTable(headers, table, rows, "csv", encoding=encoding, delimiter=delimiter)
+    if delimiter != ",":
+        raw.notes.append(f"delimiter detected: {_DELIMITER_NAMES[delimiter]}")
+    return _finish_rows(path, raw)
+
+
+def _read_csv_python(path: Path, text: str, delimiter: str, width: int) -> tuple[pa.Table, np.ndarray]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    cols: list[list[str | None]] = [[] for _ in range(width)]
+    rows: list[int] = []
+    ordinal = 0
+    header_seen = False
+    try:
+        for record in reader:
+            ordinal += 1
+            if not header_seen:
+                if not record:
+                    continue
+                header_seen = True
+                continue
+            if not record or all(not c.strip() for c in record):
+                continue   # blank line or bare delimiters
+            if len(record) != width:
+                if len(record) > width and all(not c.strip() for c in record[width:]):
+                    record = record[:width]
+                else:
+                    raise PopulationError(
+                        f"this row has {len(record)} fields but the header has {width} "
+                        f"(delimiter {_DELIMITER_NAMES[delimiter]}); a value with an unquoted delimiter or a "
+                        f"broken line? Re-export the file, or fix the row and deliver it as a new version",
+                        file=path, row=ordinal)
+            for i, value in enumerate(record):
+                cols[i].append(value)
+            rows.append(ordinal)
+    except csv.Error as err:
+        raise PopulationError(f"not a readable delimited text file ({err}); re-export it as CSV",
+                              file=path, row=ordinal + 1) from None
+    arrays = [_null_mask_tokens(pa.array(c, type=pa.string())) for c in cols]
+    table = pa.table(arrays, names=[str(i) for i in range(width)])
+    return table, np.asarray(rows, dtype=np.int64)
+
+
+def _finish_rows(path: Path, raw: RawTable) -> RawTable:
+    """Drop rows that hold nothing (bare delimiters), with a note."""
+    table = raw.table
+    if table.num_rows and table.num_columns:
+        # fast: a row is empty only if every column is null
+        all_null = None
+        for col in table.columns:
+            isn = pc.is_null(col)
+            all_null = isn if all_null is None else pc.and_(all_null, isn)
+            if not pc.any(all_null).as_py():
+                all_null = None
+                break
+        if all_null is not None:
+            mask = np.asarray(all_null.to_numpy(zero_copy_only=False)
+                              if not isinstance(all_null, pa.ChunkedArray)
+                              else all_null.combine_chunks().to_numpy(zero_copy_only=False), dtype=bool)
+            dropped = raw.source_rows[mask]
+            raw.table = table.filter(pa.array(~mask))
+            raw.source_rows = raw.source_rows[~mask]
+            shown = ", ".join(str(r) for r in dropped[:10]) + (" ..." if len(dropped) > 10 else "")
+            raw.notes.append(f"{len(dropped)} empty row(s) (only delimiters) ignored: row(s) {shown}")
+    return raw
+
+
+def _cell_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat(sep=" ") if hasattr(value, "hour") else value.isoformat()
+    text = str(value)
+    return None if text in MISSING_TOKENS else text
+
+
+def _read_xlsx(path: Path, data: bytes) -> RawTable:
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError, TypeError,
+            EOFError, AttributeError, IndexError) as err:
+        raise PopulationError(f"not a readable Excel workbook ({type(err).__name__}: {err}); it may be "
+                              f"damaged or not really .xlsx. Open it in Excel and save it again as .xlsx "
+                              f"or CSV, or ask the client to re-export", file=path) from None
+    try:
+        sheets = [ws for ws in book.worksheets if getattr(ws, "sheet_state", "visible") == "visible"] \
+            or list(book.worksheets)
+        if not sheets:
+            raise PopulationError("the workbook has no worksheets", file=path)
+        ws = sheets[0]
+        notes = []
+        if len(sheets) > 1:
+            notes.append(f"workbook has {len(sheets)} sheets; read the first, {ws.title!r}")
+        headers: list[str] | None = None
+        cols: list[list[str | None]] = []
+        rows: list[int] = []
+        try:
+            iterator = ws.iter_rows(values_only=True)
+            for number, values in enumerate(iterator, start=1):
+                cells = [_cell_text(v) for v in values]
+                if headers is None:
+                    if all(c is None for c in cells):
+                        continue
+                    while cells and cells[-1] is None:
+                        cells.pop()
+                    headers = ["" if c is None else c.strip() for c in cells]
+                    if number != 1:
+                        notes.append(f"header found on row {number} of sheet {ws.title!r}")
+                    cols = [[] for _ in headers]
+                    continue
+                if all(c is None for c in cells):
+                    continue
+                width = len(headers)
+                if len(cells) > width and any(c is not None for c in cells[width:]):
+                    raise PopulationError(f"this row has values beyond the last header column "
+                                          f"({len(headers)} headers)", file=path, row=number)
+                cells = (cells + [None] * width)[:width]
+                for i, c in enumerate(cells):
+                    cols[i].append(c)
+                rows.append(number)
+        except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError, EOFError) as err:
+            raise PopulationError(f"the workbook is damaged and cannot be read to the end "
+                                  f"({type(err).__name__}: {err}); ask the client to re-export", file=path) from None
+    finally:
+        book.close()
+    if headers is None:
+        raise PopulationError(f"the sheet {ws.title!r} is empty: no header row and no records; an empty "
+                              f"population still needs its header row", file=path)
+    table = pa.table([pa.array(c, type=pa.string()) for c in cols], names=[str(i) for i in range(len(headers))])
+    raw = RawTable(headers, table, np.asarray(rows, dtype=np.int64), "xlsx", notes=notes)
+    return raw
+
+
+def _read_json(path: Path, data: bytes) -> RawTable:
+    text, utf8, encoding = decode_text(data)
+    body = text if text is not None else utf8.decode("utf-8")
+    try:
+        document = json.loads(body)
+    except json.JSONDecodeError as err:
+        # newline-delimited JSON (one object per line), as log exports write it
+        records = []
+        for number, line in enumerate(body.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise PopulationError(f"not valid JSON ({err.msg} at line {err.lineno}, column {err.colno}); "
+                                      f"ask the client for the file as the API returned it", file=path,
+                                      row=err.lineno) from None
+        document = records
+    raw = RawTable([], pa.table({}), np.empty(0, dtype=object), "json", encoding=encoding)
+    raw.json_data = document
+    return raw
+
+
+def read_raw(path: Path, data: bytes) -> RawTable:
+    """Read ``data`` (the bytes of ``path``) into a :class:`RawTable`, or raise :class:`PopulationError`."""
+    container = sniff_container(data)
+    if container == "empty":
+        raise PopulationError("the file is empty (no header row, no records); ask the client for the export "
+                              "again. A population with no records still has its header row", file=path)
+    if container == "binary":
+        raise PopulationError("the file is binary, not a text export or a workbook (is it the right file? "
+                              "a PDF, an image or a zip?); ask the client for the export as CSV or .xlsx",
+                              file=path)
+    if container == "html":
+        raise PopulationError("the file is a web page (HTML/XML), not an export: often a login or error page "
+                              "saved by mistake; ask the client to export the list again as CSV or .xlsx",
+                              file=path)
+    if container == "xls":
+        raise PopulationError("the file is a legacy Excel 97-2003 workbook (.xls), which is not read; open it "
+                              "in Excel and save it as .xlsx or CSV", file=path)
+    if container == "xlsx":
+        return _read_xlsx(path, data)
+    if container == "json":
+        return _read_json(path, data)
+    return _read_csv(path, data)

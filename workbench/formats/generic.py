@@ -1,0 +1,50 @@
+"""Generic CSV/xlsx exports: headers matched to the canonical names (loosely), to a few common aliases,
+or through the engagement's column map (``[populations.<id>.columns]``, canonical name = header)."""
+
+from __future__ import annotations
+
+from workbench.formats import FormatSpec
+
+__all__ = ["FORMAT", "ALIASES"]
+
+#: Common header spellings accepted without a column map (compared loosely, after the canonical name).
+ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
+    "changes": {"change_id": ("change", "change_number", "ticket", "id", "key"), "title": ("summary",),
+                "change_type": ("type",), "author": ("requested_by", "developer", "assignee"),
+                "approver": ("approved_by",), "created_at": ("created", "opened_at"),
+                "approved_at": ("approved",), "deployed_at": ("deployed", "implemented_at")},
+    "deployments": {"deployment_id": ("deploy_id", "id", "run_id"), "change_id": ("change", "ticket"),
+                    "deployed_at": ("deployed", "timestamp", "finished_at"),
+                    "deployed_by": ("actor", "user"), "service": ("application", "app"),
+                    "environment": ("env",)},
+    "incidents": {"incident_id": ("number", "incident", "id"), "title": ("short_description", "summary"),
+                  "status": ("state",), "opened_at": ("opened", "created", "created_at"),
+                  "resolved_at": ("resolved",), "closed_at": ("closed",)},
+    "tickets": {"ticket_id": ("number", "id", "key"), "title": ("summary", "short_description"),
+                "status": ("state",), "opened_at": ("opened", "created", "created_at"),
+                "resolved_at": ("resolved",), "closed_at": ("closed",)},
+    "users": {"user_id": ("username", "user_name", "login", "user"), "name": ("display_name", "full_name"),
+              "email": ("mail", "email_address"), "active": ("enabled",),
+              "created_at": ("created",), "last_login_at": ("last_login",), "disabled_at": ("disabled",)},
+    "access_requests": {"request_id": ("number", "id", "ticket"), "access": ("role", "group"),
+                        "requested_at": ("requested", "created", "opened_at"), "approved_at": ("approved",),
+                        "provisioned_at": ("provisioned", "granted_at")},
+    "terminations": {"employee_id": ("employee_number", "worker_id", "id"),
+                     "terminated_at": ("termination_date", "term_date", "terminated", "last_day"),
+                     "hired_at": ("hire_date", "start_date", "hired")},
+    "access_reviews": {"review_id": ("id",), "due_at": ("due_date", "due"),
+                       "completed_at": ("completed", "completion_date", "signed_off_at")},
+    "backups": {"job_id": ("id", "run_id"), "started_at": ("start", "start_time"),
+                "completed_at": ("end", "end_time", "finished_at")},
+    "vendors": {"vendor_id": ("id",), "name": ("vendor", "vendor_name")},
+    "training": {"record_id": ("id",), "user_id": ("employee_id", "email"), "completed_at": ("completed",
+                                                                                            "completion_date")},
+}
+
+FORMAT = FormatSpec(
+    name="generic",
+    description="a CSV or xlsx file with one record per row; columns by canonical name or column map",
+    containers=("csv", "xlsx", "json"),
+    columns={kind: {c: (c,) + alias for c, alias in cols.items()} for kind, cols in ALIASES.items()},
+    signature=lambda headers: True,
+)

@@ -1,0 +1,178 @@
+"""The canonical schema of each population kind.
+
+Every loader, whatever the export format, produces a frame with exactly these columns (in this
+order) plus ``source_row``: the key first, timestamps as tz-aware datetimes, flags as nullable
+booleans, everything else as text. A column the export does not have is present and empty, unless it
+is *required*, in which case the load fails with a message naming it.
+
+``required_values`` are the columns that must be filled on every record (a missing value is an error
+finding); ``date_column`` is the occurrence date a Type 2 period or a Type 1 look-back is applied to;
+``order`` lists pairs of timestamps that must not run backwards (a warning finding when they do).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["KindSchema", "SCHEMAS", "KINDS", "schema_for"]
+
+
+@dataclass(frozen=True)
+class KindSchema:
+    """The canonical columns of one population kind.
+
+    Attributes
+    ----------
+    kind : str
+        The kind's name as an engagement writes it.
+    key : str
+        The column that identifies a record (unique).
+    columns : tuple of str
+        All canonical columns, key first.
+    required_columns : tuple of str
+        Columns the file must provide (directly or through a column map).
+    required_values : tuple of str
+        Columns that must hold a value on every record.
+    timestamps : tuple of str
+        Columns parsed as tz-aware datetimes.
+    booleans : tuple of str
+        Columns parsed as nullable booleans (true/false, yes/no, 1/0, enabled/disabled).
+    date_column : str
+        The occurrence date used to scope the population to a period or an as-of date.
+    order : tuple of (str, str, str)
+        ``(earlier, later, what it means)``: ``later`` before ``earlier`` is a warning.
+    description : str
+        One line on what a record is.
+    """
+
+    kind: str
+    key: str
+    columns: tuple[str, ...]
+    required_columns: tuple[str, ...]
+    required_values: tuple[str, ...]
+    timestamps: tuple[str, ...]
+    booleans: tuple[str, ...]
+    date_column: str
+    order: tuple[tuple[str, str, str], ...]
+    description: str
+
+
+SCHEMAS: dict[str, KindSchema] = {s.kind: s for s in (
+    KindSchema(
+        "changes", "change_id",
+        ("change_id", "title", "change_type", "status", "author", "approver", "created_at",
+         "approved_at", "deployed_at", "system"),
+        ("change_id", "created_at", "approved_at", "deployed_at", "author", "approver"),
+        ("change_id", "created_at"),
+        ("created_at", "approved_at", "deployed_at"), (),
+        "deployed_at",
+        (("created_at", "deployed_at", "deployed before it was created"),
+         ("created_at", "approved_at", "approved before it was created")),
+        "a change ticket (request, approval, deployment to production)"),
+    KindSchema(
+        "deployments", "deployment_id",
+        ("deployment_id", "change_id", "deployed_at", "deployed_by", "service", "environment"),
+        ("deployment_id", "deployed_at"),
+        ("deployment_id", "deployed_at"),
+        ("deployed_at",), (),
+        "deployed_at", (),
+        "a deployment recorded by the release tooling (the change list's second source)"),
+    KindSchema(
+        "incidents", "incident_id",
+        ("incident_id", "title", "priority", "status", "category", "service", "opened_by",
+         "assigned_to", "opened_at", "resolved_at", "closed_at"),
+        ("incident_id", "opened_at"),
+        ("incident_id", "opened_at"),
+        ("opened_at", "resolved_at", "closed_at"), (),
+        "opened_at",
+        (("opened_at", "resolved_at", "resolved before it was opened"),
+         ("opened_at", "closed_at", "closed before it was opened")),
+        "an incident ticket"),
+    KindSchema(
+        "tickets", "ticket_id",
+        ("ticket_id", "title", "ticket_type", "priority", "status", "requester", "assignee",
+         "opened_at", "resolved_at", "closed_at"),
+        ("ticket_id", "opened_at"),
+        ("ticket_id", "opened_at"),
+        ("opened_at", "resolved_at", "closed_at"), (),
+        "opened_at",
+        (("opened_at", "resolved_at", "resolved before it was opened"),
+         ("opened_at", "closed_at", "closed before it was opened")),
+        "a generic service-desk ticket"),
+    KindSchema(
+        "users", "user_id",
+        ("user_id", "name", "email", "status", "active", "user_type", "department", "manager",
+         "mfa_enabled", "created_at", "last_login_at", "disabled_at", "system"),
+        ("user_id",),
+        ("user_id",),
+        ("created_at", "last_login_at", "disabled_at"), ("active", "mfa_enabled"),
+        "created_at",
+        (("created_at", "disabled_at", "disabled before it was created"),
+         ("created_at", "last_login_at", "last login before the account was created")),
+        "an account in a system or identity-provider listing (user_id = the comparable login)"),
+    KindSchema(
+        "access_requests", "request_id",
+        ("request_id", "user_id", "access", "system", "requested_by", "approver", "status",
+         "requested_at", "approved_at", "provisioned_at"),
+        ("request_id", "user_id", "requested_at"),
+        ("request_id", "requested_at"),
+        ("requested_at", "approved_at", "provisioned_at"), (),
+        "requested_at",
+        (("requested_at", "approved_at", "approved before it was requested"),),
+        "a request to grant access (who, what, approval, provisioning)"),
+    KindSchema(
+        "terminations", "employee_id",
+        ("employee_id", "user_id", "name", "email", "department", "manager", "status",
+         "hired_at", "terminated_at"),
+        ("employee_id", "terminated_at"),
+        ("employee_id",),
+        ("hired_at", "terminated_at"), (),
+        "terminated_at",
+        (("hired_at", "terminated_at", "terminated before hired"),),
+        "an HR record of a person (a roster with termination dates; blank = still employed)"),
+    KindSchema(
+        "access_reviews", "review_id",
+        ("review_id", "system", "review_period", "reviewer", "status", "due_at", "started_at",
+         "completed_at", "accounts_reviewed", "accounts_removed"),
+        ("review_id", "due_at"),
+        ("review_id", "due_at"),
+        ("due_at", "started_at", "completed_at"), (),
+        "due_at",
+        (("started_at", "completed_at", "completed before it was started"),),
+        "a periodic user access review (one per system and period)"),
+    KindSchema(
+        "backups", "job_id",
+        ("job_id", "system", "status", "started_at", "completed_at", "size_bytes", "message"),
+        ("job_id", "started_at"),
+        ("job_id", "started_at"),
+        ("started_at", "completed_at"), (),
+        "started_at",
+        (("started_at", "completed_at", "completed before it started"),),
+        "a backup job run"),
+    KindSchema(
+        "vendors", "vendor_id",
+        ("vendor_id", "name", "service", "risk_tier", "owner", "status", "onboarded_at",
+         "last_review_at", "report_received_at", "contract_end_at"),
+        ("vendor_id", "name"),
+        ("vendor_id", "name"),
+        ("onboarded_at", "last_review_at", "report_received_at", "contract_end_at"), (),
+        "last_review_at", (),
+        "a vendor in the vendor register"),
+    KindSchema(
+        "training", "record_id",
+        ("record_id", "user_id", "name", "course", "status", "assigned_at", "due_at", "completed_at"),
+        ("record_id", "user_id", "completed_at"),
+        ("record_id", "user_id"),
+        ("assigned_at", "due_at", "completed_at"), (),
+        "completed_at",
+        (("assigned_at", "completed_at", "completed before it was assigned"),),
+        "a security-training assignment or completion"),
+)}
+
+#: The kinds, in the order the README documents them.
+KINDS: tuple[str, ...] = tuple(SCHEMAS)
+
+
+def schema_for(kind: str) -> KindSchema:
+    """The schema of ``kind``; ``KeyError`` if unknown (callers turn it into an input error)."""
+    return SCHEMAS[kind]

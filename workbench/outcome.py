@@ -1,0 +1,96 @@
+"""What one control's test leaves for the batch run: the seed it used and its outcome record.
+
+A notebook ends by saving an outcome record (``OUT/records/<control_id>.json``): the evaluation's
+``to_record()`` plus the workpaper path, the population file and its SHA-256, and the selection's
+seed and keys. ``workbench run`` reads these records to write ``summary.xlsx`` and ``manifest.json``;
+it never re-derives a number a notebook computed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import ParameterError, PopulationError
+
+__all__ = ["derive_seed", "ensure_usable", "save_outcome", "load_outcome", "outcome_path"]
+
+
+def derive_seed(engagement: Any, control: Any, population: Any, seed: int | None = None) -> int:
+    """Return the selection seed: the one given, or one derived from what is being tested.
+
+    A derived seed is the first 8 hex digits (32 bits) of
+    ``SHA-256("<engagement_id>|<control_id>|<population SHA-256>")``. Binding the seed to the
+    engagement, the control and the exact population file means nobody can re-roll the draw
+    until a sample they like appears, and anyone can re-derive it (DESIGN.md §5; workflow.md §1.6).
+
+    Raises
+    ------
+    ParameterError
+        If ``seed`` is given and is not a whole number >= 0.
+    """
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ParameterError(f"seed must be a whole number >= 0 or None (derive it), got {seed!r}.")
+        return seed
+    text = f"{engagement.engagement_id}|{control.id}|{population.sha256}"
+    return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:8], 16)
+
+
+def ensure_usable(report: Any) -> None:
+    """Stop when the validation report has errors: the population cannot be sampled.
+
+    Raises
+    ------
+    PopulationError
+        Naming every error finding (rule, column, row, message), so the user knows what to ask
+        the client for.
+    """
+    if report.usable:
+        return
+    raise PopulationError(
+        "the population cannot be sampled until these errors are resolved "
+        "(ask the client for a corrected export, then deliver it as a new version):\n"
+        + report.summary()
+    )
+
+
+def outcome_path(output_dir: str | os.PathLike[str], control_id: str) -> Path:
+    """Where the outcome record of ``control_id`` lives under ``output_dir``."""
+    return Path(output_dir) / "records" / f"{control_id}.json"
+
+
+def save_outcome(output_dir: str | os.PathLike[str], evaluation: Any, *, workpaper: str | os.PathLike[str],
+                 population: Any, selection: Any) -> Path:
+    """Write the outcome record of one control atomically and return its path."""
+    record = dict(evaluation.to_record())
+    record.update(
+        workpaper=str(workpaper),
+        population_file=str(population.source_relative),
+        population_sha256=population.sha256,
+        seed=selection.seed,
+        selected_keys=list(selection.keys),
+    )
+    path = outcome_path(output_dir, record["control_id"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(record, stream, indent=2, ensure_ascii=False, default=str)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_outcome(output_dir: str | os.PathLike[str], control_id: str) -> dict[str, Any] | None:
+    """Read the outcome record of ``control_id``, or None when the notebook did not write one."""
+    path = outcome_path(output_dir, control_id)
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))

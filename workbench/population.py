@@ -1,0 +1,622 @@
+"""Populations: a client's export loaded into a kind's canonical schema, and scoped to the period.
+
+::
+
+    load_population(engagement, population_id, *, timezone=None) -> Population
+    load_population_file(path, *, kind, format="auto", timezone=None, columns=None, name=None,
+                         base_folder=None) -> Population
+    scope_population(population, engagement=None, *, date_column, period_start=None, period_end=None,
+                     as_of=None) -> ScopedPopulation
+
+Loading reads the file's bytes once: the SHA-256 is computed over exactly the bytes parsed (in a
+second thread for large files), the container and format are detected (:mod:`workbench.formats`), the
+columns are mapped onto the kind's canonical schema (:mod:`workbench.formats.schemas`), timestamps are
+parsed vectorised into tz-aware datetimes in the engagement's zone (times without a zone take that
+zone and the assumption is recorded), and every record keeps ``source_row`` (the row a spreadsheet
+shows, header = 1, or the JSON path). Problems that make the file unreadable raise
+:class:`~workbench.errors.PopulationError` naming the file (and row/column); problems with values
+(a date that does not parse) become findings that :func:`workbench.validation.validate` reports.
+
+Scoping (Type 2): records whose ``date_column`` falls from ``period_start`` 00:00 to ``period_end``
+24:00 in the engagement's zone are in scope. Type 1 (``as_of``): records on or before the as-of date
+(24:00) within a look-back of :data:`TYPE1_LOOKBACK_DAYS` days (a walkthrough picks one recent
+instance; the window documents what "recent" meant). Every excluded record is kept in
+``ScopedPopulation.excluded`` with its reason: nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import zoneinfo
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from workbench.errors import PopulationError
+from workbench.formats import FORMAT_NAMES, _error, _formats, detect_format, map_columns, normalize_header, to_boolean
+from workbench.formats._dates import parse_timestamps
+from workbench.formats._table import RawTable, read_raw
+from workbench.formats.schemas import KINDS, SCHEMAS, KindSchema
+
+__all__ = [
+    "Population",
+    "ScopedPopulation",
+    "load_population",
+    "load_population_file",
+    "scope_population",
+    "TYPE1_LOOKBACK_DAYS",
+    "FINDING_COLUMNS",
+]
+
+#: Type 1 scoping window: records in the last 90 days up to the as-of date are "recent instances".
+TYPE1_LOOKBACK_DAYS = 90
+
+#: Columns of every findings table (load findings here, validation findings in workbench.validation).
+FINDING_COLUMNS = ("rule", "column", "row", "value", "severity", "message")
+
+_HASH_IN_THREAD = 8 << 20   # bytes; below this hashing inline is cheaper than starting a thread
+_MAX_LISTED = 100           # findings listed one by one per rule and column; the rest are counted
+
+_CHANGE_TYPES = {"standard": "standard", "normal": "normal", "emergency": "emergency",
+                 "pre-approved": "standard", "preapproved": "standard", "pre approved": "standard",
+                 "expedited": "emergency", "urgent": "emergency", "comprehensive": "normal", "minor": "standard",
+                 "major": "normal", "significant": "normal"}
+
+
+@dataclass(frozen=True, eq=False)
+class Population:
+    """A client population loaded into its kind's canonical schema.
+
+    Attributes
+    ----------
+    name : str
+        The population id in the engagement (``changes``), or the file name.
+    kind : str
+        One of :data:`workbench.formats.schemas.KINDS`.
+    format : str
+        The export format used (detected or named).
+    source : pathlib.Path
+        The file read (absolute).
+    source_relative : str
+        The path relative to the engagement folder (``populations/jira_changes_FY26.csv``) when known,
+        else the file name.
+    sha256 : str
+        SHA-256 of the file's bytes, exactly as parsed.
+    frame : pandas.DataFrame
+        One row per record: the canonical columns, then ``source_row``.
+    key : str
+        The canonical key column.
+    rows_received : int
+        Records in the file (blank rows not counted).
+    timezone : str
+        IANA zone of every timestamp in ``frame``.
+    timezone_assumed : bool
+        True when some times had no zone and were read as ``timezone`` wall-clock times.
+    notes : tuple of str
+        What the loader did that a reviewer should know (encoding, delimiter, headers used, ...).
+    findings : tuple of tuple
+        Problems found while loading (rule, column, row, value, severity, message), e.g. unparseable dates.
+    column_sources : tuple of (str, str)
+        Canonical column -> the header (or derivation) it came from.
+    encoding, delimiter : str or None
+    declared : object or None
+        The engagement's ``PopulationSource`` (who provided it, when, request, query, stated count).
+    """
+
+    name: str
+    kind: str
+    format: str
+    source: Path
+    source_relative: str
+    sha256: str
+    frame: pd.DataFrame
+    key: str
+    rows_received: int
+    timezone: str
+    timezone_assumed: bool
+    notes: tuple[str, ...] = ()
+    findings: tuple[tuple, ...] = ()
+    column_sources: tuple[tuple[str, str], ...] = ()
+    encoding: str | None = None
+    delimiter: str | None = None
+    declared: Any = None
+
+    @property
+    def schema(self) -> KindSchema:
+        """The kind's canonical schema."""
+        return SCHEMAS[self.kind]
+
+    def header_of(self, column: str) -> str:
+        """The file's header that fed canonical ``column`` (or the canonical name)."""
+        for canonical, header in self.column_sources:
+            if canonical == column and header not in ("derived", "(not in the export)"):
+                return header
+        return column
+
+    def to_table(self) -> list[tuple[str, str]]:
+        """(label, value) rows for a workpaper's population sheet."""
+        rows = [("Population", self.name), ("Kind", self.kind), ("Format", self.format),
+                ("Source file", self.source_relative), ("SHA-256", self.sha256),
+                ("Records received", f"{self.rows_received:,}"),
+                ("Time zone", f"{self.timezone}" + (" (assumed for times without a zone)"
+                                                   if self.timezone_assumed else ""))]
+        if self.encoding:
+            rows.append(("Encoding", self.encoding))
+        declared = self.declared
+        if declared is not None:
+            for label, attr in (("Source system", "system"), ("Provided by", "provided_by"),
+                                ("Received", "received"), ("Request", "request"), ("Query / report", "query"),
+                                ("Count stated by the client", "stated_count")):
+                value = getattr(declared, attr, None)
+                if value is not None:
+                    rows.append((label, str(value)))
+        for canonical, header in self.column_sources:
+            rows.append((f"Column {canonical}", header))
+        for note in self.notes:
+            rows.append(("Note", note))
+        return rows
+
+    def summary(self) -> str:
+        """A few lines for people."""
+        zone = f"{self.timezone}, assumed for times without a zone" if self.timezone_assumed else self.timezone
+        lines = [f"Population {self.name!r} ({self.kind}, format {self.format}): {self.source_relative}",
+                 f"  SHA-256 {self.sha256}",
+                 f"  {self.rows_received:,} record(s) received" if self.rows_received
+                 else "  0 records received (a recorded zero)",
+                 f"  times in {zone}"]
+        lines += [f"  note: {n}" for n in self.notes]
+        errors = sum(1 for f in self.findings if f[4] == "error")
+        if errors:
+            lines.append(f"  {errors} problem(s) found while loading; run validate() for the report")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"Population(name={self.name!r}, kind={self.kind!r}, format={self.format!r}, "
+                f"rows_received={self.rows_received}, sha256={self.sha256[:12]}...)")
+
+
+def _check_timezone(timezone: str | None, path: Path | None) -> tuple[str, bool]:
+    if timezone is None:
+        return "UTC", True
+    try:
+        zoneinfo.ZoneInfo(str(timezone))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+        raise _error("timezone", f"{timezone!r} is not an IANA time zone name (e.g. America/New_York, "
+                     f"Europe/Berlin, UTC)", path or Path("?")) from None
+    return str(timezone), False
+
+
+def _read_bytes(path: Path) -> bytes:
+    if not path.exists():
+        parent = path.parent
+        hint = ""
+        if parent.is_dir():
+            near = sorted(p.name for p in parent.iterdir() if p.suffix.lower() == path.suffix.lower())[:5]
+            if near:
+                hint = f" Files of that type in {parent}: {', '.join(near)}."
+        raise _error("file", f"no such file.{hint} Check the path (relative paths are relative to the "
+                     f"engagement folder)", path)
+    if path.is_dir():
+        raise _error("file", "this is a directory, not a file; give the export file itself", path)
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise _error("file", f"the file cannot be read ({err.strerror or err}); check its permissions",
+                     path) from None
+
+
+def _hash(data: bytes) -> tuple[list[str], threading.Thread | None]:
+    out: list[str] = []
+    if len(data) < _HASH_IN_THREAD:
+        out.append(hashlib.sha256(data).hexdigest())
+        return out, None
+    thread = threading.Thread(target=lambda: out.append(hashlib.sha256(data).hexdigest()), daemon=True)
+    thread.start()
+    return out, thread
+
+
+def _generic_json_table(raw: RawTable, path: Path) -> RawTable:
+    from workbench.formats.okta import _flatten
+    document = raw.json_data
+    if isinstance(document, dict):
+        lists = [(k, v) for k, v in document.items() if isinstance(v, list)]
+        if len(lists) == 1:
+            prefix, document = f"$.{lists[0][0]}", lists[0][1]
+        else:
+            raise _error("not_a_table", "JSON, but not a list of records (expected an array of objects, or an "
+                         "object holding one such array)", path)
+    else:
+        prefix = "$"
+    if not isinstance(document, list) or not all(isinstance(o, dict) for o in document):
+        raise _error("not_a_table", "JSON, but not a list of records (expected an array of objects)", path)
+    flats = [_flatten(o) for o in document]
+    headers: list[str] = []
+    for f in flats:
+        for k in f:
+            if k not in headers:
+                headers.append(k)
+    cols = [pa.array([None if f.get(h) is None else str(f.get(h)) for f in flats], pa.string()) for h in headers]
+    table = pa.table(cols, names=[str(i) for i in range(len(headers))]) if headers else pa.table({})
+    rows = np.array([f"{prefix}[{i}]" for i in range(len(flats))], dtype=object)
+    return RawTable(headers, table, rows, "json", encoding=raw.encoding)
+
+
+def _resolve_format(raw: RawTable, requested: str, path: Path) -> tuple[str, RawTable]:
+    formats = _formats()
+    detected = detect_format(raw)
+    name = detected if requested == "auto" else requested
+    spec = formats[name]
+    if raw.container not in spec.containers:
+        raise _error("format", f"format {name!r} was named, but the file is {raw.container.upper()} "
+                     f"({spec.name} exports are {' or '.join(c.upper() for c in spec.containers)}); it looks like "
+                     f"a {detected!r} export. Fix the format (or use format \"auto\")", path)
+    if requested != "auto" and name != "generic":
+        ok = (spec.json_signature(raw.json_data) if raw.container == "json" and spec.json_signature
+              else raw.container != "json" and spec.signature({normalize_header(h) for h in raw.headers}))
+        if not ok:
+            raise _error("format", f"format {name!r} was named, but the file does not look like a {spec.description} "
+                         f"export (its header signature is missing); it looks like a {detected!r} export. "
+                         f"Fix the format in engagement.toml (or use \"auto\"), or check this is the right file", path)
+    if raw.container == "json":
+        raw = spec.to_table(raw, path) if spec.to_table is not None else _generic_json_table(raw, path)
+    return name, raw
+
+
+def _finding(rule: str, column: str | None, row: Any, value: Any, severity: str, message: str) -> tuple:
+    return (rule, column, row, None if value is None else str(value), severity, message)
+
+
+def load_population_file(path: str | os.PathLike, *, kind: str, format: str = "auto",
+                         timezone: str | None = None, columns: Mapping[str, str] | None = None,
+                         name: str | None = None, base_folder: str | os.PathLike | None = None,
+                         declared: Any = None) -> Population:
+    """Load a population file without an engagement (the command line, tests).
+
+    Parameters
+    ----------
+    path : path-like
+        The export.
+    kind : str
+        One of ``changes``, ``deployments``, ``incidents``, ``tickets``, ``users``, ``access_requests``,
+        ``terminations``, ``access_reviews``, ``backups``, ``vendors``, ``training``.
+    format : str, default "auto"
+        ``auto`` (detected from the bytes and headers) or one of ``generic``, ``jira``, ``servicenow``,
+        ``github``, ``aws-iam``, ``okta``, ``entra``.
+    timezone : str, optional
+        IANA zone for times without a zone. Default: UTC, and the assumption is recorded.
+    columns : mapping, optional
+        Column map, canonical column -> header in the file; wins over the format's defaults.
+    name : str, optional
+        Population name (default: the file name).
+    base_folder : path-like, optional
+        The engagement folder, to record ``source_relative``.
+    declared : PopulationSource, optional
+        The engagement's declaration, kept for the workpaper.
+
+    Returns
+    -------
+    Population
+
+    Raises
+    ------
+    PopulationError
+        When the file cannot be used at all: missing, a directory, empty (no header), binary, not a
+        table, not the format named, a corrupt workbook, a required column missing, no header row.
+        The message names the file (and row and column where there is one) and what to do.
+    """
+    path = Path(path)
+    if kind not in SCHEMAS:
+        raise _error("kind", f"unknown population kind {kind!r}; use one of: {', '.join(KINDS)}", path)
+    if format not in ("auto",) + FORMAT_NAMES:
+        raise _error("format", f"unknown format {format!r}; use auto or one of: {', '.join(FORMAT_NAMES)}", path)
+    zone, zone_defaulted = _check_timezone(timezone, path)
+    data = _read_bytes(path)
+    digest, thread = _hash(data)
+    try:
+        raw = read_raw(path, data)
+        fmt, raw = _resolve_format(raw, format, path)
+        mapped = map_columns(raw, fmt, kind, columns, path)
+    finally:
+        if thread is not None:
+            thread.join()
+    schema = SCHEMAS[kind]
+    notes = list(raw.notes)
+    if raw.encoding and raw.encoding not in ("ASCII", "UTF-8"):
+        notes.append(f"encoding: {raw.encoding}")
+    findings: list[tuple] = []
+    data_cols: dict[str, Any] = {}
+    zone_assumed = False
+    rows = raw.source_rows
+    for column in schema.columns:
+        array = mapped.columns[column]
+        header = mapped.sources.get(column, column)
+        if column in schema.timestamps:
+            parsed = parse_timestamps(array, zone)
+            data_cols[column] = parsed.values
+            zone_assumed |= parsed.zone_assumed
+            if parsed.formats and parsed.formats != ("ISO 8601",):
+                notes.append(f"{column} ({header!r}) read with format(s) {', '.join(parsed.formats)}")
+            if parsed.ambiguous_order:
+                findings.append(_finding("date_order_ambiguous", header, None, None, "warning",
+                                         f"{column} ({header!r}): {parsed.ambiguous_order}; confirm the "
+                                         f"export's date format with the client"))
+            bad = parsed.unparsed
+            if len(bad):
+                values = array.take(pa.array(bad[:_MAX_LISTED])).to_pylist()
+                for pos, value in zip(bad[:_MAX_LISTED], values):
+                    findings.append(_finding(
+                        "date_parse", header, _row(rows[pos]), value, "error",
+                        f"{column}: {value!r} is not a date/time this loader can read "
+                        f"(formats seen in this column: {', '.join(parsed.formats) or 'none'}); fix the "
+                        f"export or give a column map to the right column"))
+                if len(bad) > _MAX_LISTED:
+                    findings.append(_finding("date_parse", header, None, None, "error",
+                                             f"{column}: {len(bad) - _MAX_LISTED:,} more value(s) do not parse"))
+        elif column in schema.booleans:
+            data_cols[column] = pd.Series(to_boolean(array).to_pandas(
+                types_mapper={pa.bool_(): pd.BooleanDtype()}.get), dtype="boolean")
+        else:
+            if column == "change_type" and kind == "changes":
+                array = _normalize_change_type(array, header, rows, findings)
+            if not pa.types.is_string(array.type):
+                array = array.cast(pa.string())
+            data_cols[column] = array.to_pandas()
+    if zone_defaulted and zone_assumed:
+        notes.append("no time zone given: times without a zone were read as UTC")
+    frame = pd.DataFrame(data_cols, copy=False)
+    frame["source_row"] = rows if rows.dtype != object else pd.array(rows, dtype="str")
+    if raw.table.num_rows == 0:
+        notes.append("the file has a header and no records: a recorded zero")
+    folder = Path(base_folder).resolve() if base_folder is not None else None
+    resolved = path.resolve()
+    relative = path.name
+    if folder is not None:
+        try:
+            relative = resolved.relative_to(folder).as_posix()
+        except ValueError:
+            relative = resolved.as_posix()
+    return Population(
+        name=name or path.name, kind=kind, format=fmt, source=resolved, source_relative=relative,
+        sha256=digest[0], frame=frame, key=schema.key, rows_received=len(frame), timezone=zone,
+        timezone_assumed=zone_assumed, notes=tuple(notes), findings=tuple(findings),
+        column_sources=tuple((c, mapped.sources.get(c, c)) for c in schema.columns),
+        encoding=raw.encoding, delimiter=raw.delimiter, declared=declared)
+
+
+def _row(value: Any) -> Any:
+    return int(value) if isinstance(value, (np.integer, int)) else str(value)
+
+
+def _normalize_change_type(array: pa.Array, header: str, rows: np.ndarray, findings: list) -> pa.Array:
+    low = pc.utf8_lower(pc.utf8_trim_whitespace(array))
+    distinct = [v for v in pc.unique(low).to_pylist() if v is not None]
+    mapping = {v: _CHANGE_TYPES.get(v, _CHANGE_TYPES.get(v.replace(" change", "").strip())) for v in distinct}
+    unknown = [v for v, m in mapping.items() if m is None]
+    for value in unknown:
+        findings.append(_finding("change_type", header, None, value, "warning",
+                                 f"change_type {value!r} is not standard, normal or emergency; kept as "
+                                 f"written: confirm with the client which it is"))
+    if all(mapping[v] == v for v in distinct):
+        return low
+    keys = pa.array(distinct, pa.string())
+    values = pa.array([mapping[v] or v for v in distinct], pa.string())
+    index = pc.index_in(low, value_set=keys)
+    return pc.take(values, index)
+
+
+def load_population(engagement: Any, population_id: str, *, timezone: str | None = None) -> Population:
+    """Load the population declared as ``[populations.<population_id>]`` in the engagement.
+
+    Parameters
+    ----------
+    engagement : Engagement
+        A loaded engagement (:func:`workbench.engagement.load_engagement`).
+    population_id : str
+        The population's id (what the control matrix's ``populations`` column names).
+    timezone : str, optional
+        Overrides the engagement's zone for times without a zone.
+
+    Returns
+    -------
+    Population
+        With ``name`` = the id, ``source_relative`` relative to the engagement folder and ``declared``
+        the engagement's declaration (provider, date received, request, query, stated count).
+    """
+    source = engagement.population(population_id)
+    return load_population_file(
+        source.path, kind=source.kind, format=source.format or "auto",
+        timezone=timezone or engagement.timezone, columns=dict(source.columns or {}), name=source.id,
+        base_folder=engagement.folder, declared=source)
+
+
+# ---- scoping ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class ScopedPopulation:
+    """The records of a population that fall in the period (Type 2) or the as-of window (Type 1).
+
+    Attributes
+    ----------
+    population : Population
+    frame : pandas.DataFrame
+        Records in scope (canonical columns + ``source_row``), in file order.
+    excluded : pandas.DataFrame
+        Records out of scope, with a ``reason`` column (before the period, after the period, no date).
+    date_column : str
+        The occurrence date the scope was applied to.
+    start, end : pandas.Timestamp
+        Bounds in the engagement's zone: from ``start`` (included) to ``end`` (excluded), i.e.
+        period_start 00:00 to period_end 24:00 (Type 1: as_of minus the look-back, to as_of 24:00).
+    mode : str
+        ``"period"`` or ``"as_of"``.
+    counts : Mapping[str, int]
+        received, in_scope, before, after, no_date.
+    months : tuple of (str, int)
+        Each month of the period ("2025-07") with its count of in-scope records.
+    months_without_records : tuple of str
+    """
+
+    population: Population
+    frame: pd.DataFrame
+    excluded: pd.DataFrame
+    date_column: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+    mode: str
+    counts: Mapping[str, int]
+    months: tuple[tuple[str, int], ...]
+    months_without_records: tuple[str, ...]
+    lookback_days: int | None = None
+
+    @property
+    def keys(self) -> pd.Series:
+        """The in-scope records' keys."""
+        return self.frame[self.population.key]
+
+    @property
+    def months_covered(self) -> tuple[str, ...]:
+        """Months of the period with at least one record."""
+        return tuple(m for m, n in self.months if n)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def _window_text(self) -> str:
+        end_day = (self.end - pd.Timedelta(days=1)).date()
+        if self.mode == "as_of":
+            return (f"as of {end_day} (look-back {self.lookback_days} days: "
+                    f"{self.start.date()} 00:00 to {end_day} 24:00 {self.population.timezone})")
+        return f"{self.start.date()} 00:00 to {end_day} 24:00 {self.population.timezone}"
+
+    def to_table(self) -> list[tuple[str, str]]:
+        """(label, value) rows for the workpaper's population sheet."""
+        c = self.counts
+        rows = [("Scope", self._window_text()), ("Date used", self.date_column),
+                ("Records received", f"{c['received']:,}"), ("In scope", f"{c['in_scope']:,}"),
+                ("Excluded: before the window", f"{c['before']:,}"), ("Excluded: after the window", f"{c['after']:,}"),
+                (f"Excluded: no {self.date_column}", f"{c['no_date']:,}")]
+        if self.mode == "period":
+            rows.append(("Months covered", f"{len(self.months_covered)} of {len(self.months)}"))
+            if self.months_without_records:
+                rows.append(("Months with no records", ", ".join(self.months_without_records)))
+        return rows
+
+    def summary(self) -> str:
+        """A few lines for people."""
+        c = self.counts
+        lines = [f"{self.population.name}: {c['in_scope']:,} of {c['received']:,} record(s) in scope "
+                 f"({self._window_text()}, by {self.date_column})",
+                 f"  excluded: {c['before']:,} before, {c['after']:,} after, {c['no_date']:,} without {self.date_column}"]
+        if self.mode == "period":
+            lines.append(f"  months with records: {len(self.months_covered)} of {len(self.months)}"
+                         + (f"; none in {', '.join(self.months_without_records)}" if self.months_without_records else ""))
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"ScopedPopulation({self.population.name!r}, in_scope={self.counts['in_scope']}, "
+                f"excluded={len(self.excluded)}, {self._window_text()})")
+
+
+def _as_date(value: Any, label: str) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise PopulationError(f"{label} {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def scope_window(timezone: str, *, period_start: Any = None, period_end: Any = None, as_of: Any = None,
+                 lookback_days: int = TYPE1_LOOKBACK_DAYS) -> tuple[str, pd.Timestamp, pd.Timestamp]:
+    """(mode, start, end) bounds in ``timezone``: [start, end)."""
+    start_d, end_d, as_of_d = (_as_date(period_start, "period_start"), _as_date(period_end, "period_end"),
+                               _as_date(as_of, "as_of"))
+    if as_of_d is not None and (start_d or end_d):
+        raise PopulationError("give either a period (period_start and period_end) or an as-of date, not both")
+    if as_of_d is not None:
+        end = pd.Timestamp(datetime.combine(as_of_d + timedelta(days=1), time())).tz_localize(timezone)
+        start = pd.Timestamp(datetime.combine(as_of_d - timedelta(days=lookback_days - 1), time())).tz_localize(timezone)
+        return "as_of", start, end
+    if start_d is None or end_d is None:
+        raise PopulationError("a period needs both period_start and period_end (or give as_of for a Type 1)")
+    if end_d < start_d:
+        raise PopulationError(f"period_end {end_d} is before period_start {start_d}")
+    start = pd.Timestamp(datetime.combine(start_d, time())).tz_localize(timezone)
+    end = pd.Timestamp(datetime.combine(end_d + timedelta(days=1), time())).tz_localize(timezone)
+    return "period", start, end
+
+
+def _month_labels(start: pd.Timestamp, end: pd.Timestamp) -> list[str]:
+    first = start.tz_localize(None).to_period("M")
+    last = (end - pd.Timedelta(microseconds=1)).tz_localize(None).to_period("M")
+    return [str(p) for p in pd.period_range(first, last, freq="M")]
+
+
+def month_counts(values: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> list[tuple[str, int]]:
+    """Records per month (wall-clock months in the values' zone) between start and end."""
+    labels = _month_labels(start, end)
+    local = values.dt.tz_localize(None).to_numpy().astype("datetime64[M]").astype(np.int64)
+    first = start.tz_localize(None).to_datetime64().astype("datetime64[M]").astype(np.int64)
+    offsets = local[(local >= first) & (local < first + len(labels))] - first
+    counts = np.bincount(offsets, minlength=len(labels)) if len(offsets) else np.zeros(len(labels), dtype=np.int64)
+    return [(label, int(n)) for label, n in zip(labels, counts)]
+
+
+def scope_population(population: Population, engagement: Any = None, *, date_column: str | None = None,
+                     period_start: Any = None, period_end: Any = None, as_of: Any = None) -> ScopedPopulation:
+    """Restrict a population to the period (Type 2) or the as-of window (Type 1).
+
+    Parameters
+    ----------
+    population : Population
+    engagement : Engagement, optional
+        Supplies period_start/period_end or as_of when they are not given.
+    date_column : str, optional
+        The occurrence date (a procedure's ``date_column``); default the kind's (changes: deployed_at).
+    period_start, period_end, as_of : date or "YYYY-MM-DD", optional
+
+    Returns
+    -------
+    ScopedPopulation
+        In-scope records, excluded records with their reason, bounds, counts and month coverage.
+    """
+    schema = population.schema
+    date_column = date_column or schema.date_column
+    if date_column not in schema.timestamps:
+        raise PopulationError(f"date_column {date_column!r} is not a timestamp column of kind {population.kind!r}; "
+                              f"use one of: {', '.join(schema.timestamps)}")
+    if engagement is not None and period_start is None and period_end is None and as_of is None:
+        period_start, period_end, as_of = engagement.period_start, engagement.period_end, engagement.as_of
+    mode, start, end = scope_window(population.timezone, period_start=period_start, period_end=period_end,
+                                    as_of=as_of)
+    frame = population.frame
+    values = frame[date_column]
+    no_date = values.isna().to_numpy()
+    before = (values < start).fillna(False).to_numpy(dtype=bool)
+    after = (values >= end).fillna(False).to_numpy(dtype=bool)
+    inside = ~(no_date | before | after)
+    excluded_mask = ~inside
+    excluded = frame[excluded_mask].copy()
+    reason = np.where(no_date[excluded_mask], f"no {date_column}",
+                      np.where(before[excluded_mask],
+                               f"{date_column} before {start.date()}", f"{date_column} after {(end - pd.Timedelta(days=1)).date()}"))
+    excluded["reason"] = pd.array(reason, dtype="str")
+    scoped = frame[inside]
+    months = month_counts(scoped[date_column], start, end) if mode == "period" else []
+    counts = {"received": len(frame), "in_scope": int(inside.sum()), "before": int(before.sum()),
+              "after": int(after.sum()), "no_date": int(no_date.sum())}
+    return ScopedPopulation(population, scoped, excluded, date_column, start, end, mode, counts,
+                            tuple(months), tuple(m for m, n in months if n == 0),
+                            TYPE1_LOOKBACK_DAYS if mode == "as_of" else None)

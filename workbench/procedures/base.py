@@ -1,0 +1,437 @@
+"""The procedure model: a test of one type of control, declared as data.
+
+A :class:`Procedure` says which population it samples (``population_kind``), which column identifies an
+item (``key_column``) and which date places it in the period (``date_column``), how the test reads in
+Section 4 of the SOC 2 report, and its :class:`Attribute` s. An attribute is one pass/fail condition
+tested on every item (AuditServe, "Attribute sampling"; workflow.md §1.7):
+
+* ``automated`` attributes are computed from the population by a vectorised ``check`` over the
+  canonical frame. They run over the *full* population in scope (census analytics) and over the sample.
+* ``manual`` attributes are judged by the tester from evidence and recorded in the results store.
+
+An item passes only if every applicable attribute passes. An attribute whose prerequisite
+(``depends_on``) failed for an item cannot be performed for that item ("not performed"): it is neither a
+pass nor a second deviation. Missing evidence is a deviation (workflow.md §1.9), so a check that cannot
+find the data it needs (no approver, no approval time) fails rather than skipping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import EngagementError, PopulationError
+
+__all__ = [
+    "AUTOMATED",
+    "MANUAL",
+    "PASS",
+    "FAIL",
+    "NOT_APPLICABLE",
+    "NOT_PERFORMED",
+    "NOT_TESTED",
+    "CHECK_OUTCOMES",
+    "Attribute",
+    "AttributeCheck",
+    "Procedure",
+]
+
+AUTOMATED = "automated"
+MANUAL = "manual"
+
+#: Outcomes of an attribute for one item. A check or a tester records one of the first three;
+#: the last two are derived: a prerequisite failed, or a manual attribute has no recorded result yet.
+PASS = "pass"
+FAIL = "fail"
+NOT_APPLICABLE = "n/a"
+NOT_PERFORMED = "not performed"
+NOT_TESTED = "not tested"
+CHECK_OUTCOMES: tuple[str, ...] = (PASS, FAIL, NOT_APPLICABLE)
+
+#: The signature of an automated check: canonical frame in, a frame with the same index and the columns
+#: ``outcome`` (pass | fail | n/a) and ``reason`` (why it failed or is n/a; "" when it passed) out.
+CheckFunction = Callable[[pd.DataFrame], pd.DataFrame]
+
+
+@dataclass(frozen=True, eq=False)
+class AttributeCheck:
+    """One automated attribute evaluated over a frame, row by row.
+
+    Attributes
+    ----------
+    attribute_id : str
+    outcome : pandas.Series
+        ``pass`` | ``fail`` | ``n/a`` per row (``not performed`` once dependencies are applied), indexed like
+        the frame that was checked.
+    reason : pandas.Series
+        Why the row failed or is not applicable, e.g. ``"approved 2026-03-02 14:10 after deployment
+        2026-03-01 09:00"``; empty for a pass.
+    """
+
+    attribute_id: str
+    outcome: pd.Series
+    reason: pd.Series
+
+    @property
+    def failed(self) -> pd.Series:
+        """Boolean mask of the failing rows."""
+        return self.outcome == FAIL
+
+    def counts(self) -> dict[str, int]:
+        """Number of rows per outcome, every outcome present (zero when none)."""
+        values = self.outcome.value_counts()
+        return {name: int(values.get(name, 0)) for name in (PASS, FAIL, NOT_APPLICABLE, NOT_PERFORMED)}
+
+    def summary(self) -> str:
+        """One line: the counts per outcome."""
+        c = self.counts()
+        return (f"{self.attribute_id}: {c[PASS]} pass, {c[FAIL]} fail, {c[NOT_APPLICABLE]} n/a, "
+                f"{c[NOT_PERFORMED]} not performed")
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """One test attribute of a procedure.
+
+    Parameters
+    ----------
+    id : str
+        Stable identifier used in the control matrix, the results store and the workpaper,
+        e.g. ``"approved_before_deployment"``.
+    label : str
+        Short column heading for the testing matrix, e.g. ``"Approved before deployment"``.
+    description : str
+        What the attribute tests, in the auditor's words.
+    kind : {"automated", "manual"}
+        ``automated``: computed from the population by ``check``; ``manual``: judged from evidence.
+    pass_criterion : str
+        When the attribute passes (and when it is not applicable), as text for the workpaper.
+    deviation_wording : str
+        The nature of a deviation as Section 4 states it after "For 2 of 25 sampled changes, ",
+        e.g. ``"approval was not documented before deployment"``.
+    objective : str
+        What the test determines, as it follows "to determine that" in the test-performed text,
+        e.g. ``"the change was approved before deployment"``.
+    population_wording : str
+        How a failing record is counted in the full-population sentence, after the count:
+        ``"5 not approved before deployment"``. Automated attributes only; defaults to ``deviation_wording``.
+    depends_on : tuple of str
+        Ids of attributes that must pass first; when one of them failed for an item this attribute is
+        "not performed" for it.
+    columns : tuple of str
+        Canonical columns the check reads (automated attributes).
+    check : callable, optional
+        The vectorised check (automated attributes only); see :data:`CheckFunction`.
+    """
+
+    id: str
+    label: str
+    description: str
+    kind: str
+    pass_criterion: str
+    deviation_wording: str
+    objective: str
+    population_wording: str = ""
+    depends_on: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()
+    check: CheckFunction | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.id or not self.id.replace("_", "").isalnum() or self.id != self.id.lower():
+            raise ValueError(f"attribute id must be lower_snake_case, got {self.id!r}.")
+        if self.kind not in (AUTOMATED, MANUAL):
+            raise ValueError(f"attribute {self.id!r}: kind must be 'automated' or 'manual', got {self.kind!r}.")
+        if self.kind == AUTOMATED and self.check is None:
+            raise ValueError(f"attribute {self.id!r} is automated and needs a check function.")
+        if self.kind == MANUAL and self.check is not None:
+            raise ValueError(f"attribute {self.id!r} is manual and must not have a check function.")
+        object.__setattr__(self, "depends_on", tuple(self.depends_on))
+        object.__setattr__(self, "columns", tuple(self.columns))
+        if not self.population_wording:
+            object.__setattr__(self, "population_wording", self.deviation_wording)
+        if self.id in self.depends_on:
+            raise ValueError(f"attribute {self.id!r} cannot depend on itself.")
+
+    @property
+    def automated(self) -> bool:
+        """Whether the attribute is computed from data."""
+        return self.kind == AUTOMATED
+
+    def run(self, frame: pd.DataFrame) -> AttributeCheck:
+        """Evaluate the automated check over every row of ``frame``.
+
+        Raises
+        ------
+        PopulationError
+            A column the check needs is missing from the frame.
+        """
+        if not self.automated:
+            raise TypeError(f"attribute {self.id!r} is manual; its results come from the results store.")
+        missing = [c for c in self.columns if c not in frame.columns]
+        if missing:
+            raise PopulationError(
+                f"attribute {self.id!r} needs the column(s) {', '.join(missing)} in the population; "
+                f"map them in engagement.toml ([populations.<id>.columns]) or use a format that provides them."
+            )
+        result = self.check(frame)  # type: ignore[misc]
+        outcome = pd.Series(result["outcome"], index=frame.index, dtype=object)
+        bad = ~outcome.isin(CHECK_OUTCOMES)
+        if bad.any():  # a bug in the check, not user input
+            raise ValueError(f"check of {self.id!r} returned outcomes outside {CHECK_OUTCOMES}: "
+                             f"{sorted(set(outcome[bad].astype(str)))}")
+        reason = pd.Series(result["reason"], index=frame.index, dtype=object).fillna("")
+        reason = reason.where(outcome != PASS, "")
+        return AttributeCheck(self.id, outcome, reason)
+
+    def to_row(self) -> dict[str, str]:
+        """The attribute as one row of the workpaper's attribute table."""
+        return {
+            "attribute": self.id,
+            "label": self.label,
+            "kind": self.kind,
+            "description": self.description,
+            "pass_criterion": self.pass_criterion,
+            "deviation": self.deviation_wording,
+            "depends_on": "; ".join(self.depends_on),
+        }
+
+
+@dataclass(frozen=True)
+class Procedure:
+    """A test procedure for one type of control, declared as data.
+
+    Parameters
+    ----------
+    name : str
+        Catalogue name (:data:`workbench.procedures.KNOWN_PROCEDURES`), e.g. ``"change_management"``.
+    title : str
+        e.g. ``"Change management"``.
+    criteria : tuple of str
+        The criteria this procedure usually addresses (the control matrix says which a control maps to).
+    population_kind : str
+        The canonical population kind sampled, e.g. ``"changes"``.
+    key_column : str
+        The canonical column identifying an item, e.g. ``"change_id"``.
+    date_column : str
+        The canonical date that places an item in the period, e.g. ``"deployed_at"``.
+    item_noun, item_noun_plural : str
+        How Section 4 names one item and several in result sentences ("change", "changes").
+    item_description, item_description_plural : str
+        How the test-performed text names the items ("production change", "production changes").
+    occurred : str
+        The verb of ``date_column`` in the past tense, e.g. ``"deployed"``.
+    inspection : str
+        The method and object of the test, e.g. ``"Inspected the change ticket for"``.
+    attributes : tuple of Attribute
+        In testing-matrix order. Ids unique; ``depends_on`` refers to earlier attributes.
+    description : str
+        A paragraph for the workpaper's procedures block.
+    """
+
+    name: str
+    title: str
+    criteria: tuple[str, ...]
+    population_kind: str
+    key_column: str
+    date_column: str
+    item_noun: str
+    item_noun_plural: str
+    item_description: str
+    item_description_plural: str
+    occurred: str
+    inspection: str
+    attributes: tuple[Attribute, ...]
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "attributes", tuple(self.attributes))
+        object.__setattr__(self, "criteria", tuple(self.criteria))
+        if not self.attributes:
+            raise ValueError(f"procedure {self.name!r} needs at least one attribute.")
+        seen: set[str] = set()
+        for attribute in self.attributes:
+            if attribute.id in seen:
+                raise ValueError(f"procedure {self.name!r}: attribute id {attribute.id!r} appears twice.")
+            for prerequisite in attribute.depends_on:
+                if prerequisite not in seen:
+                    raise ValueError(
+                        f"procedure {self.name!r}: attribute {attribute.id!r} depends on {prerequisite!r}, "
+                        f"which must be an attribute listed before it."
+                    )
+            seen.add(attribute.id)
+
+    # -- lookups ----------------------------------------------------------------------------------
+    @property
+    def attribute_ids(self) -> tuple[str, ...]:
+        """All attribute ids in matrix order."""
+        return tuple(a.id for a in self.attributes)
+
+    def attribute(self, attribute_id: str) -> Attribute:
+        """The attribute with this id.
+
+        Raises
+        ------
+        EngagementError
+            No attribute has this id; the message lists the procedure's attribute ids.
+        """
+        for attribute in self.attributes:
+            if attribute.id == attribute_id:
+                return attribute
+        raise EngagementError(
+            f"attribute {attribute_id!r} is not an attribute of procedure {self.name!r}; "
+            f"use one of: {', '.join(self.attribute_ids)} (control matrix column 'attributes')."
+        )
+
+    def select_attributes(self, ids: Iterable[str] | None = None) -> tuple[Attribute, ...]:
+        """The attributes a control tests: ``ids`` (blank = all), in the procedure's order.
+
+        A prerequisite of a selected attribute is not added silently: the dependency only applies
+        when the prerequisite is tested too.
+
+        Raises
+        ------
+        EngagementError
+            An id that is not one of this procedure's attributes.
+        """
+        wanted = [i for i in (ids or ()) if i]
+        if not wanted:
+            return self.attributes
+        for attribute_id in wanted:
+            self.attribute(attribute_id)  # raises for an unknown id
+        return tuple(a for a in self.attributes if a.id in set(wanted))
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        """The key, the date and every column an automated attribute reads."""
+        columns = [self.key_column, self.date_column]
+        for attribute in self.attributes:
+            columns.extend(c for c in attribute.columns if c not in columns)
+        return tuple(columns)
+
+    # -- checks -----------------------------------------------------------------------------------
+    def run_checks(self, frame: pd.DataFrame,
+                   attributes: Sequence[Attribute] | None = None) -> dict[str, AttributeCheck]:
+        """Run the automated attributes over every row of ``frame``, dependencies applied.
+
+        Returns
+        -------
+        dict
+            attribute id -> :class:`AttributeCheck`, in matrix order, automated attributes only. A row whose
+            prerequisite failed reads ``not performed`` with the prerequisite named as the reason.
+        """
+        chosen = tuple(attributes) if attributes is not None else self.attributes
+        chosen_ids = {a.id for a in chosen}
+        checks: dict[str, AttributeCheck] = {}
+        for attribute in chosen:
+            if not attribute.automated:
+                continue
+            check = attribute.run(frame)
+            blocked = pd.Series(False, index=frame.index)
+            blocker = pd.Series("", index=frame.index, dtype=object)
+            for prerequisite in attribute.depends_on:
+                if prerequisite in checks and prerequisite in chosen_ids:
+                    failed = checks[prerequisite].failed & ~blocked
+                    blocker = blocker.mask(failed, f"prerequisite {prerequisite} failed")
+                    blocked = blocked | failed
+            if blocked.any():
+                check = AttributeCheck(attribute.id, check.outcome.mask(blocked, NOT_PERFORMED),
+                                       check.reason.mask(blocked, blocker))
+            checks[attribute.id] = check
+        return checks
+
+    # -- wording ----------------------------------------------------------------------------------
+    def objectives_text(self, attributes: Sequence[Attribute] | None = None) -> str:
+        """The objectives joined for "to determine that ...": "a, b and c"."""
+        chosen = tuple(attributes) if attributes is not None else self.attributes
+        return _join([a.objective for a in chosen])
+
+    def test_performed(self, *, extent: str, attributes: Sequence[Attribute] | None = None,
+                       population_count: int | None = None) -> str:
+        """Section 4 wording of the test (workflow.md §1.14).
+
+        Parameters
+        ----------
+        extent : str
+            The items inspected, e.g. ``"a sample of 25 production changes deployed during the period"``.
+        attributes : sequence of Attribute, optional
+            The attributes the control tests (default all).
+        population_count : int, optional
+            When given and an automated attribute is tested, a second sentence states the
+            full-population analysis.
+
+        Examples
+        --------
+        "Inspected the change ticket for a sample of 25 production changes deployed during the period to
+        determine that the change was documented before deployment and the change was approved before
+        deployment."
+        """
+        chosen = tuple(attributes) if attributes is not None else self.attributes
+        text = f"{self.inspection} {extent} to determine that {self.objectives_text(chosen)}."
+        automated = [a for a in chosen if a.automated]
+        if population_count and automated:
+            noun = self.item_noun if population_count == 1 else self.item_noun_plural
+            word = "attribute" if len(automated) == 1 else "attributes"
+            text += (f" Recomputed the {word} {_join([a.label[0].lower() + a.label[1:] for a in automated])} "
+                     f"for all {population_count:,} {noun} in scope (full-population analysis).")
+        return text
+
+    def attribute_table(self, attributes: Sequence[Attribute] | None = None) -> pd.DataFrame:
+        """The attributes as a tidy table (one row each) for the workpaper's procedures block."""
+        chosen = tuple(attributes) if attributes is not None else self.attributes
+        return pd.DataFrame([a.to_row() for a in chosen],
+                            columns=["attribute", "label", "kind", "description", "pass_criterion",
+                                     "deviation", "depends_on"])
+
+    def summary(self) -> str:
+        """The procedure in a few lines: name, population, attributes."""
+        lines = [f"{self.title} ({self.name}; {', '.join(self.criteria)}): population kind "
+                 f"{self.population_kind!r}, key {self.key_column!r}, dated by {self.date_column!r}."]
+        for a in self.attributes:
+            dep = f" (after {', '.join(a.depends_on)})" if a.depends_on else ""
+            lines.append(f"  - {a.id} [{a.kind}]{dep}: {a.pass_criterion}")
+        return "\n".join(lines)
+
+
+def _join(parts: Sequence[str]) -> str:
+    """English list: "a", "a and b", "a, b and c"."""
+    parts = [p for p in parts if p]
+    if len(parts) <= 1:
+        return "".join(parts)
+    return f"{', '.join(parts[:-1])} and {parts[-1]}"
+
+
+def format_timestamps(values: pd.Series) -> pd.Series:
+    """Timestamps as ``YYYY-MM-DD HH:MM`` strings (missing -> ``""``), vectorised, for failure reasons."""
+    if not pd.api.types.is_datetime64_any_dtype(values):
+        values = pd.to_datetime(values, errors="coerce")
+    text = values.dt.strftime("%Y-%m-%d %H:%M")
+    return text.astype(object).where(values.notna(), "")
+
+
+def blank(values: pd.Series) -> pd.Series:
+    """Boolean mask of missing or whitespace-only text values."""
+    text = values.astype(object).where(values.notna(), None)
+    stripped = pd.Series([None if v is None else str(v).strip() for v in text], index=values.index,
+                         dtype=object)
+    return stripped.isna() | (stripped == "")
+
+
+def outcome_frame(index: pd.Index, *, fail: pd.Series, fail_reason: pd.Series,
+                  not_applicable: pd.Series | None = None, na_reason: str | pd.Series = "") -> pd.DataFrame:
+    """Assemble a check result: ``fail`` rows fail with their reason, ``not_applicable`` rows are n/a."""
+    outcome = np.full(len(index), PASS, dtype=object)
+    reason = np.full(len(index), "", dtype=object)
+    fail_mask = fail.to_numpy(dtype=bool)
+    outcome[fail_mask] = FAIL
+    reason[fail_mask] = fail_reason.astype(object).to_numpy()[fail_mask]
+    if not_applicable is not None:
+        na_mask = not_applicable.to_numpy(dtype=bool)
+        outcome[na_mask] = NOT_APPLICABLE
+        if isinstance(na_reason, pd.Series):
+            reason[na_mask] = na_reason.astype(object).to_numpy()[na_mask]
+        else:
+            reason[na_mask] = na_reason
+    return pd.DataFrame({"outcome": outcome, "reason": reason}, index=index)

@@ -1,0 +1,156 @@
+"""Change management (CC8.1): production changes documented, approved independently, tested, before deployment.
+
+Population: ``changes`` (canonical columns change_id, title, change_type, status, author, approver,
+created_at, approved_at, deployed_at, system; tz-aware timestamps), dated by ``deployed_at``.
+
+Attributes (workflow.md §2.1, after the Chiaro public library CHG-01 A3–A6 and the IIA GTAG
+"Auditing IT Change Management"):
+
+========================== ========= ================================================================
+id                         kind      passes when
+========================== ========= ================================================================
+ticket_before_deployment   automated created_at present and not after deployed_at
+approved_before_deployment automated approved_at present and not after deployed_at
+approver_not_author        automated approver present and not the author (user ids compared
+                                     case-insensitively, surrounding spaces ignored)
+testing_evidenced          manual    the tester inspected evidence of testing before deployment
+========================== ========= ================================================================
+
+Missing evidence is a deviation (workflow.md §1.9): no approval time, no approver or no author fails the
+attribute. A change without a deployment time is not applicable (it was not deployed).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from workbench.procedures.base import (
+    AUTOMATED,
+    MANUAL,
+    Attribute,
+    Procedure,
+    blank,
+    format_timestamps,
+    outcome_frame,
+)
+
+__all__ = ["PROCEDURE"]
+
+
+def _not_deployed(frame: pd.DataFrame) -> pd.Series:
+    return frame["deployed_at"].isna()
+
+
+def _ticket_before_deployment(frame: pd.DataFrame) -> pd.DataFrame:
+    created, deployed = frame["created_at"], frame["deployed_at"]
+    missing = created.isna()
+    late = created.notna() & deployed.notna() & (created > deployed)
+    reason = pd.Series("", index=frame.index, dtype=object)
+    reason = reason.mask(missing, "no ticket creation time recorded")
+    reason = reason.mask(late, "ticket created " + format_timestamps(created) + " after deployment "
+                         + format_timestamps(deployed))
+    return outcome_frame(frame.index, fail=(missing | late) & deployed.notna(), fail_reason=reason,
+                         not_applicable=_not_deployed(frame), na_reason="not deployed")
+
+
+def _approved_before_deployment(frame: pd.DataFrame) -> pd.DataFrame:
+    approved, deployed = frame["approved_at"], frame["deployed_at"]
+    missing = approved.isna()
+    late = approved.notna() & deployed.notna() & (approved > deployed)
+    reason = pd.Series("", index=frame.index, dtype=object)
+    reason = reason.mask(missing, "no approval recorded")
+    reason = reason.mask(late, "approved " + format_timestamps(approved) + " after deployment "
+                         + format_timestamps(deployed))
+    return outcome_frame(frame.index, fail=(missing | late) & deployed.notna(), fail_reason=reason,
+                         not_applicable=_not_deployed(frame), na_reason="not deployed")
+
+
+def _normalised_user(values: pd.Series) -> pd.Series:
+    return pd.Series([None if pd.isna(v) else str(v).strip().casefold() for v in values],
+                     index=values.index, dtype=object)
+
+
+def _approver_not_author(frame: pd.DataFrame) -> pd.DataFrame:
+    no_approver = blank(frame["approver"])
+    no_author = blank(frame["author"]) & ~no_approver
+    same = ~no_approver & ~no_author & (_normalised_user(frame["approver"]) == _normalised_user(frame["author"]))
+    reason = pd.Series("", index=frame.index, dtype=object)
+    reason = reason.mask(no_approver, "no approver recorded")
+    reason = reason.mask(no_author, "no author recorded, so independence cannot be evidenced")
+    approver_text = frame["approver"].astype(object).where(frame["approver"].notna(), "").astype(str).str.strip()
+    reason = reason.mask(same, "approved by its author (" + approver_text + ")")
+    return outcome_frame(frame.index, fail=no_approver | no_author | same, fail_reason=reason)
+
+
+PROCEDURE = Procedure(
+    name="change_management",
+    title="Change management",
+    criteria=("CC8.1",),
+    population_kind="changes",
+    key_column="change_id",
+    date_column="deployed_at",
+    item_noun="change",
+    item_noun_plural="changes",
+    item_description="production change",
+    item_description_plural="production changes",
+    occurred="deployed",
+    inspection="Inspected the change ticket for",
+    description=(
+        "Changes to production are documented in a ticket, approved by someone other than their author, "
+        "and tested before they are deployed. Automated attributes are recomputed from the change "
+        "population for every change in scope; the sampled changes are inspected, including the manual "
+        "attributes."
+    ),
+    attributes=(
+        Attribute(
+            id="ticket_before_deployment",
+            label="Ticket before deployment",
+            description="The change was documented in a ticket before it was deployed to production.",
+            kind=AUTOMATED,
+            pass_criterion="The ticket's creation time (created_at) is present and not after the deployment "
+                           "time (deployed_at). Not applicable when the change was not deployed.",
+            deviation_wording="the change was not documented in a ticket before deployment",
+            objective="the change was documented in a ticket before deployment",
+            population_wording="documented after deployment or without a creation time",
+            columns=("created_at", "deployed_at"),
+            check=_ticket_before_deployment,
+        ),
+        Attribute(
+            id="approved_before_deployment",
+            label="Approved before deployment",
+            description="The change was approved before it was deployed to production.",
+            kind=AUTOMATED,
+            pass_criterion="An approval time (approved_at) is present and not after the deployment time "
+                           "(deployed_at); a missing approval fails. Not applicable when not deployed.",
+            deviation_wording="approval was not documented before deployment",
+            objective="approval was documented before deployment",
+            population_wording="deployed without approval documented before deployment",
+            columns=("approved_at", "deployed_at"),
+            check=_approved_before_deployment,
+        ),
+        Attribute(
+            id="approver_not_author",
+            label="Approver not author",
+            description="The change was approved by someone other than its author.",
+            kind=AUTOMATED,
+            pass_criterion="An approver is recorded and differs from the author (user ids compared "
+                           "case-insensitively); a missing approver or author fails.",
+            deviation_wording="the change was not approved by someone other than its author",
+            objective="the approver was someone other than the change's author",
+            population_wording="without an approver independent of the author",
+            columns=("author", "approver"),
+            check=_approver_not_author,
+        ),
+        Attribute(
+            id="testing_evidenced",
+            label="Testing evidenced",
+            description="Evidence that the change was tested before deployment (test results, CI run, "
+                        "sign-off) was inspected.",
+            kind=MANUAL,
+            pass_criterion="The tester inspected evidence of testing dated before the deployment and "
+                           "recorded a pass with an evidence reference.",
+            deviation_wording="testing before deployment was not evidenced",
+            objective="testing was evidenced before deployment",
+        ),
+    ),
+)

@@ -1,0 +1,663 @@
+"""Testing stages: plan the sample, select it, and test the attributes.
+
+Three stage functions, in flow order (contract "Stage API")::
+
+    sample_plan = plan_sample(engagement, control, scoped)                 -> SamplePlan
+    selection   = select_sample(scoped, sample_plan, seed=seed)            -> sampling.Selection
+    testing     = test_attributes(procedure, control, scoped, selection, engagement) -> AttributeTesting
+
+How the size is chosen (DESIGN.md §4; sampling.md §4; workflow.md §1.4, §1.6):
+
+* Type 1: one instance of the control, a walkthrough (:func:`sampling.plan_type1`).
+* Type 2, manual control operating periodically (annual ... many_times_a_day): the firm's frequency
+  table from the engagement (:func:`sampling.plan_frequency`), labelled non-statistical with the
+  confidence it achieves.
+* Type 2, transaction-driven population (frequency ``as_needed``) or an automated control: a statistical
+  attribute sample (:func:`sampling.plan`) at the engagement's confidence, tolerable and expected rates,
+  with its model and the population size.
+* No item in scope: the control is *not occurring* (a recorded zero; nothing sampled). A plan that needs
+  at least the population tests every item.
+
+Automated attributes run over the *full* population in scope (census analytics: every exception is listed
+with its id) and over the sample; manual attributes come from the results store
+(:mod:`workbench.results`), and a sampled item without a recorded manual result is "not tested".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+import sampling
+from workbench.errors import ParameterError, PopulationError
+from workbench.procedures import Attribute, Procedure, get_procedure
+from workbench.procedures.base import (
+    FAIL,
+    NOT_APPLICABLE,
+    NOT_PERFORMED,
+    NOT_TESTED,
+    PASS,
+)
+from workbench.results import read_results
+
+__all__ = [
+    "PERIODIC_FREQUENCIES",
+    "TRANSACTION_FREQUENCIES",
+    "MATRIX_OUTCOMES",
+    "SamplePlan",
+    "AttributeTesting",
+    "plan_sample",
+    "select_sample",
+    "test_attributes",
+]
+
+#: Control frequencies looked up in the firm's frequency table (manual controls).
+PERIODIC_FREQUENCIES: tuple[str, ...] = ("annual", "quarterly", "monthly", "weekly", "daily", "many_times_a_day")
+#: Frequencies of transaction-driven controls: the population decides, sampled statistically.
+TRANSACTION_FREQUENCIES: tuple[str, ...] = ("as_needed",)
+#: What a cell of the testing matrix can read.
+MATRIX_OUTCOMES: tuple[str, ...] = (PASS, FAIL, NOT_APPLICABLE, NOT_PERFORMED, NOT_TESTED)
+
+NOT_OCCURRING = "not_occurring"
+
+
+# ------------------------------------------------------------------------------------------------
+# Helpers: reading the engagement, control and scoped population (duck-typed; see the contract)
+# ------------------------------------------------------------------------------------------------
+
+def _frame_of(scoped: Any) -> pd.DataFrame:
+    if isinstance(scoped, pd.DataFrame):
+        return scoped
+    frame = getattr(scoped, "frame", None)
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"expected a ScopedPopulation (with .frame), got {type(scoped).__name__}.")
+    return frame
+
+
+def _policy_value(engagement: Any, name: str, default: Any = None) -> Any:
+    policy = getattr(engagement, "sampling", None)
+    if isinstance(policy, Mapping):
+        return policy.get(name, default)
+    return getattr(policy, name, default)
+
+
+def _default_method(engagement: Any) -> str:
+    method = _policy_value(engagement, "method")
+    if method:
+        return str(method)
+    return "random" if str(getattr(engagement, "report_type", "type2")) == "type1" else "stratified"
+
+
+def _procedure_of(control: Any) -> Procedure | None:
+    name = getattr(control, "procedure", None)
+    return get_procedure(name) if name else None
+
+
+def _period_words(engagement: Any) -> str:
+    start, end = getattr(engagement, "period_start", None), getattr(engagement, "period_end", None)
+    if start is not None and end is not None:
+        return f"{start} to {end}"
+    as_of = getattr(engagement, "as_of", None)
+    return f"as of {as_of}" if as_of is not None else "the period"
+
+
+# ------------------------------------------------------------------------------------------------
+# Plan
+# ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SamplePlan:
+    """How many items a control's test takes, and why.
+
+    Attributes
+    ----------
+    control_id : str
+    plan : sampling.Plan or None
+        The sampling plan; ``None`` when the control is not occurring (no item in scope).
+    basis : str
+        Why this size, in words for the workpaper's sampling block ("Manual control operating weekly: ...").
+    report_type : str
+        ``"type1"`` or ``"type2"``.
+    frequency, nature : str
+        The control's frequency and nature from the control matrix.
+    population_count : int
+        Items in scope (N).
+    method : str
+        Selection method from the engagement's policy (``random`` for Type 1).
+    key_column, date_column : str
+        The population's key and the date that places an item in the period (from the procedure).
+    item_noun_plural : str
+        e.g. ``"changes"``.
+    notes : tuple of str
+        The plan's notes plus anything decided here.
+    """
+
+    control_id: str
+    plan: Any
+    basis: str
+    report_type: str
+    frequency: str
+    nature: str
+    population_count: int
+    method: str
+    key_column: str
+    date_column: str
+    item_noun_plural: str = "items"
+    notes: tuple[str, ...] = ()
+
+    @property
+    def not_occurring(self) -> bool:
+        """No item in scope: nothing to sample."""
+        return self.plan is None
+
+    @property
+    def sample_size(self) -> int:
+        """Items to select (0 when not occurring)."""
+        return 0 if self.plan is None else int(self.plan.sample_size)
+
+    @property
+    def test_all(self) -> bool:
+        """Every item in scope is tested."""
+        return self.plan is not None and bool(self.plan.test_all)
+
+    @property
+    def statistical(self) -> bool:
+        """Whether the size rests on a statistical model."""
+        return self.plan is not None and bool(self.plan.statistical)
+
+    @property
+    def kind(self) -> str:
+        """``statistical`` | ``frequency`` | ``two_stage`` | ``type1`` | ``not_occurring``."""
+        return NOT_OCCURRING if self.plan is None else str(self.plan.kind)
+
+    def to_table(self) -> list[tuple[str, str]]:
+        """Label/value rows for the workpaper's sampling block (the plan's own rows follow the basis)."""
+        rows = [("Control", self.control_id), ("Report type", self.report_type),
+                ("Control frequency", self.frequency), ("Nature", self.nature),
+                ("Population in scope", f"{self.population_count:,} {self.item_noun_plural}"),
+                ("Sample size", f"{self.sample_size:,}"), ("Why this size", self.basis),
+                ("Selection method", self.method if self.plan is not None else "none (not occurring)")]
+        if self.plan is not None:
+            rows += [(label, value) for label, value in self.plan.to_table() if label != "Sample size"]
+        rows += [(f"Planning note {i}", note) for i, note in enumerate(self.notes, start=1)]
+        return rows
+
+    def summary(self) -> str:
+        """The size and why, in a few lines."""
+        head = (f"{self.control_id}: not occurring (0 {self.item_noun_plural} in scope)." if self.plan is None
+                else f"{self.control_id}: test {self.sample_size:,} of {self.population_count:,} "
+                     f"{self.item_noun_plural} ({self.kind}, {self.method} selection).")
+        return "\n".join([head, f"  {self.basis}"] + [f"  - {note}" for note in self.notes])
+
+
+def plan_sample(engagement: Any, control: Any, scoped: Any) -> SamplePlan:
+    """Plan the sample for one control from the engagement's sampling policy.
+
+    Parameters
+    ----------
+    engagement : Engagement
+        Supplies the report type and the sampling policy (model, confidence, tolerable and expected
+        rates, frequency table, method).
+    control : Control
+        Supplies frequency, nature and the procedure.
+    scoped : ScopedPopulation
+        The population in scope (its ``frame``); N is its row count.
+
+    Returns
+    -------
+    SamplePlan
+
+    Raises
+    ------
+    ParameterError
+        A frequency the policy cannot size (neither in the frequency table nor ``as_needed``).
+    sampling.SamplingError
+        A policy value the sampling engine refuses (its message names the parameter).
+    """
+    frame = _frame_of(scoped)
+    count = int(len(frame))
+    procedure = _procedure_of(control)
+    key_column = procedure.key_column if procedure else str(getattr(scoped, "key", "key"))
+    date_column = procedure.date_column if procedure else str(getattr(scoped, "date_column", ""))
+    plural = procedure.item_noun_plural if procedure else "items"
+    report_type = str(getattr(engagement, "report_type", "type2"))
+    frequency = str(getattr(control, "frequency", "") or "")
+    nature = str(getattr(control, "nature", "") or "")
+    method = "random" if report_type == "type1" else _default_method(engagement)
+    common = dict(control_id=str(control.id), report_type=report_type, frequency=frequency, nature=nature,
+                  population_count=count, method=method, key_column=key_column, date_column=date_column,
+                  item_noun_plural=plural)
+
+    if count == 0:
+        basis = (f"No {plural} in scope ({_period_words(engagement)}): the control did not operate, so there "
+                 f"is nothing to sample. The empty population is recorded as a zero (not occurring).")
+        return SamplePlan(plan=None, basis=basis, **common)
+
+    if report_type == "type1":
+        plan = sampling.plan_type1()
+        basis = (f"Type 1 report: design and implementation are tested as of {getattr(engagement, 'as_of', None)} "
+                 f"by inspecting one instance of the control (a walkthrough) chosen at random from the "
+                 f"{count:,} {plural} in scope.")
+        return SamplePlan(plan=plan, basis=basis, **common)
+
+    tolerable_rate = _policy_value(engagement, "tolerable_rate")
+    table = _policy_value(engagement, "frequency_table")
+    periodic = tuple(table) if table else PERIODIC_FREQUENCIES
+    if nature == "manual" and frequency in periodic and frequency not in TRANSACTION_FREQUENCIES:
+        plan = sampling.plan_frequency(frequency, tolerable_rate=tolerable_rate, population_size=count,
+                                       table=dict(table) if table else None)
+        if plan.test_all:
+            basis = (f"Manual control operating {frequency}: the firm's frequency table gives "
+                     f"{_table_size(table, frequency)}, at least the {count:,} {plural} in scope, so every item "
+                     f"is tested.")
+        else:
+            basis = (f"Manual control operating {frequency}: {plan.sample_size} items from the firm's frequency "
+                     f"table (non-statistical, judgemental size). With no deviation they give "
+                     f"{plan.confidence:.1%} confidence that the deviation rate is below "
+                     f"{float(plan.tolerable_rate):.0%} ({plan.model}, N = {count:,}).")
+        return SamplePlan(plan=plan, basis=basis, **common)
+
+    if frequency and frequency not in TRANSACTION_FREQUENCIES and frequency not in periodic:
+        raise ParameterError(
+            f"control {control.id}: frequency {frequency!r} is neither in the engagement's frequency table "
+            f"({', '.join(periodic)}) nor as_needed; fix the control matrix's frequency column."
+        )
+    confidence = _policy_value(engagement, "confidence")
+    expected_rate = _policy_value(engagement, "expected_rate", 0) or 0
+    model = _policy_value(engagement, "model", "binomial") or "binomial"
+    plan = sampling.plan(confidence, tolerable_rate, expected_rate, population_size=count, model=model)
+    why = ("an automated control" if nature == "automated" else "a transaction-driven control (as needed)")
+    parameters = (f"{model} model, confidence {float(confidence):.0%}, tolerable deviation rate "
+                  f"{float(tolerable_rate):.0%}, expected deviation rate {float(expected_rate):.1%}")
+    if plan.test_all:
+        basis = (f"Statistical attribute sample for {why} ({parameters}): the size needed reaches the "
+                 f"{count:,} {plural} in scope, so every item is tested.")
+    else:
+        allowed = plan.acceptance_number or 0
+        basis = (f"Statistical attribute sample for {why} over {count:,} {plural} ({parameters}): "
+                 f"{plan.sample_size} items, accepting {allowed} deviation{'s' if allowed != 1 else ''}.")
+    return SamplePlan(plan=plan, basis=basis, **common)
+
+
+def _table_size(table: Mapping[str, int] | None, frequency: str) -> int:
+    source = table if table else sampling.DEFAULT_FREQUENCY_TABLE
+    return int(source[frequency])
+
+
+# ------------------------------------------------------------------------------------------------
+# Select
+# ------------------------------------------------------------------------------------------------
+
+def select_sample(scoped: Any, sample_plan: SamplePlan, *, seed: int) -> Any:
+    """Select the planned items through :func:`sampling.select` (re-performable, seeded).
+
+    Parameters
+    ----------
+    scoped : ScopedPopulation
+        The population in scope; keys are ``sample_plan.key_column``, dates ``sample_plan.date_column``.
+    sample_plan : SamplePlan
+    seed : int
+        The selection seed (see :func:`workbench.outcome.derive_seed`).
+
+    Returns
+    -------
+    sampling.Selection
+        In selection order. For a plan that tests every item, every key. For a control that is not
+        occurring, an empty selection.
+    """
+    frame = _frame_of(scoped)
+    if sample_plan.key_column not in frame.columns:
+        raise PopulationError(f"the population has no key column {sample_plan.key_column!r}; "
+                              f"it cannot be sampled.")
+    keys = frame[sample_plan.key_column].astype(str).tolist()
+    dates = None
+    if sample_plan.method in ("systematic", "stratified"):
+        dates = _dates_for_selection(frame[sample_plan.date_column])
+    if sample_plan.not_occurring:
+        return _empty_selection(seed, sample_plan.method)
+    n = min(sample_plan.sample_size, len(keys))
+    return sampling.select(keys, n, seed=seed, method=sample_plan.method, dates=dates)
+
+
+def _dates_for_selection(values: pd.Series) -> Any:
+    """Occurrence timestamps as an Arrow array (keeps the zone; sampling never sees pandas)."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return pa.Array.from_pandas(values)
+    return list(values)
+
+
+def _empty_selection(seed: int, method: str) -> Any:
+    import dataclasses
+    import hashlib
+
+    fields = {f.name for f in dataclasses.fields(sampling.Selection)}
+    values: dict[str, Any] = dict(keys=(), seed=seed, method=method, population_size=0,
+                                  key_set_sha256=hashlib.sha256(b"").hexdigest(), start=None, interval=None,
+                                  strata=(), algorithm="No item in scope: nothing was selected.",
+                                  notes=("Not occurring: the population in scope is empty.",), rounds=())
+    return sampling.Selection(**{k: v for k, v in values.items() if k in fields})
+
+
+# ------------------------------------------------------------------------------------------------
+# Test
+# ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class AttributeTesting:
+    """The attributes tested for one control: sample matrix and full-population analytics.
+
+    Attributes
+    ----------
+    procedure : Procedure
+    control_id : str
+    attributes : tuple of Attribute
+        The attributes the control tests, in matrix order.
+    key_column, date_column : str
+    population_count : int
+        Items in scope (the full population the automated attributes ran over).
+    sample_keys : tuple of str
+        The selected keys in selection order.
+    item_results : pandas.DataFrame
+        Tidy: one row per (sampled item, attribute): ``sample_no, item_key, item_date, attribute_id, label,
+        kind, outcome, reason, evidence_ref, comment, tested_by, tested_at, source`` where outcome is one of
+        :data:`MATRIX_OUTCOMES` and source is ``automated`` (computed), ``results store`` or ``""``
+        (not tested).
+    population_results : pandas.DataFrame
+        One row per automated attribute over the full population: ``attribute_id, label, population, pass,
+        fail, n/a, not performed, fail_in_sample, fail_outside_sample``.
+    full_population_exceptions : pandas.DataFrame
+        One row per (record, failed automated attribute) in the full population: ``item_key, item_date,
+        source_row, attribute_id, label, deviation, reason, in_sample, sample_no``.
+    notes : tuple of str
+    """
+
+    procedure: Procedure
+    control_id: str
+    attributes: tuple[Attribute, ...]
+    key_column: str
+    date_column: str
+    population_count: int
+    sample_keys: tuple[str, ...]
+    item_results: pd.DataFrame = field(repr=False)
+    population_results: pd.DataFrame = field(repr=False)
+    full_population_exceptions: pd.DataFrame = field(repr=False)
+    notes: tuple[str, ...] = ()
+
+    # -- per item --------------------------------------------------------------------------------
+    @property
+    def sample_size(self) -> int:
+        """Items selected."""
+        return len(self.sample_keys)
+
+    def _by_item(self) -> pd.DataFrame:
+        r = self.item_results
+        grouped = pd.DataFrame({
+            "sample_no": r["sample_no"],
+            "fail": r["outcome"] == FAIL,
+            "untested": r["outcome"] == NOT_TESTED,
+        }).groupby("sample_no", sort=True)[["fail", "untested"]].any()
+        return grouped.reindex(range(1, self.sample_size + 1), fill_value=False)
+
+    @property
+    def items_tested(self) -> int:
+        """Selected items with every attribute concluded (no "not tested" cell)."""
+        return int((~self._by_item()["untested"]).sum())
+
+    @property
+    def complete(self) -> bool:
+        """Every selected item is tested on every attribute."""
+        return self.items_tested == self.sample_size
+
+    @property
+    def deviations(self) -> int:
+        """Selected items with at least one failed attribute (an item is one deviation however many fail)."""
+        return int(self._by_item()["fail"].sum())
+
+    def deviations_by_attribute(self) -> dict[str, int]:
+        """Failed sampled items per attribute id (every attribute present, zero when none)."""
+        r = self.item_results
+        counts = r.loc[r["outcome"] == FAIL, "attribute_id"].value_counts()
+        return {a.id: int(counts.get(a.id, 0)) for a in self.attributes}
+
+    def untested_by_attribute(self) -> dict[str, int]:
+        """Sampled items without a recorded result, per manual attribute id."""
+        r = self.item_results
+        counts = r.loc[r["outcome"] == NOT_TESTED, "attribute_id"].value_counts()
+        return {a.id: int(counts.get(a.id, 0)) for a in self.attributes if not a.automated}
+
+    def sample_exceptions(self) -> pd.DataFrame:
+        """Failed cells of the sample: ``sample_no, item_key, item_date, attribute_id, label, deviation, reason,
+        evidence_ref``."""
+        r = self.item_results
+        failed = r.loc[r["outcome"] == FAIL].copy()
+        wording = {a.id: a.deviation_wording for a in self.attributes}
+        failed["deviation"] = failed["attribute_id"].map(wording)
+        return failed[["sample_no", "item_key", "item_date", "attribute_id", "label", "deviation", "reason",
+                       "evidence_ref"]].reset_index(drop=True)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The testing matrix: one row per selected item in selection order, one column per attribute.
+
+        Columns: ``sample_no``, the key column, the date column, one column per attribute id (pass | fail |
+        n/a | not performed | not tested), ``deviation`` (yes | no | pending), ``reason`` (every failing or
+        not-performed attribute with its reason, ``; ``-separated), ``evidence_ref``, ``comment``,
+        ``tested_by``.
+        """
+        r = self.item_results
+        columns = ["sample_no", self.key_column, self.date_column] + [a.id for a in self.attributes] + [
+            "deviation", "reason", "evidence_ref", "comment", "tested_by"]
+        if self.sample_size == 0:
+            return pd.DataFrame(columns=columns)
+        wide = r.pivot(index="sample_no", columns="attribute_id", values="outcome")
+        by_item = self._by_item()
+        base = r.drop_duplicates("sample_no").set_index("sample_no")[["item_key", "item_date"]]
+        out = pd.DataFrame({
+            "sample_no": base.index.to_numpy(),
+            self.key_column: base["item_key"].to_numpy(),
+            self.date_column: base["item_date"].to_numpy(),
+        })
+        for a in self.attributes:
+            out[a.id] = wide[a.id].to_numpy()
+        deviation = np.where(by_item["fail"].to_numpy(), "yes",
+                             np.where(by_item["untested"].to_numpy(), "pending", "no"))
+        out["deviation"] = deviation
+        out["reason"] = _joined(r, "reason", with_attribute=True)
+        out["evidence_ref"] = _joined(r, "evidence_ref")
+        out["comment"] = _joined(r, "comment", with_attribute=True)
+        out["tested_by"] = _joined(r, "tested_by")
+        return out[columns]
+
+    def summary(self) -> str:
+        """Counts in a few lines: items tested, deviations, full-population exceptions."""
+        lines = [f"{self.control_id} ({self.procedure.name}): {self.items_tested} of {self.sample_size} "
+                 f"sampled items tested, {self.deviations} with a deviation; full population "
+                 f"{self.population_count:,} {self.procedure.item_noun_plural}."]
+        dev = self.deviations_by_attribute()
+        untested = self.untested_by_attribute()
+        for a in self.attributes:
+            line = f"  {a.id} [{a.kind}]: {dev[a.id]} failed in the sample"
+            if a.automated:
+                row = self.population_results.loc[self.population_results["attribute_id"] == a.id]
+                if len(row):
+                    line += (f"; {int(row['fail'].iloc[0])} in the full population "
+                             f"({int(row['fail_outside_sample'].iloc[0])} outside the sample)")
+            else:
+                line += f"; {untested[a.id]} not tested yet"
+            lines.append(line)
+        lines += [f"  - {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+def _joined(results: pd.DataFrame, column: str, *, with_attribute: bool = False) -> np.ndarray:
+    """Per sample_no, the non-empty values of ``column`` joined with '; ' (prefixed with the attribute id)."""
+    out: dict[int, list[str]] = {}
+    for sample_no, attribute_id, value in zip(results["sample_no"], results["attribute_id"], results[column]):
+        parts = out.setdefault(int(sample_no), [])
+        if value is None or (isinstance(value, float) and np.isnan(value)) or value == "":
+            continue
+        text = f"{attribute_id}: {value}" if with_attribute else str(value)
+        if text not in parts:
+            parts.append(text)
+    return np.array(["; ".join(out[k]) for k in sorted(out)], dtype=object)
+
+
+def test_attributes(procedure: Procedure, control: Any, scoped: Any, selection: Any,
+                    engagement: Any) -> AttributeTesting:
+    """Test the control's attributes: automated ones over the full population, all of them for the sample.
+
+    Parameters
+    ----------
+    procedure : Procedure
+    control : Control
+        Its ``attributes`` (blank = all of the procedure's) and ``id`` (the results store's control id).
+    scoped : ScopedPopulation
+        The population in scope (``frame``).
+    selection : sampling.Selection
+        The selected keys in selection order.
+    engagement : Engagement
+        Its folder holds the results store (read, never created here).
+
+    Returns
+    -------
+    AttributeTesting
+
+    Raises
+    ------
+    PopulationError
+        A column an automated attribute needs is missing, or a selected key is not in the population.
+    EngagementError
+        The control names an attribute the procedure does not have.
+    """
+    frame = _frame_of(scoped)
+    attributes = procedure.select_attributes(getattr(control, "attributes", ()) or ())
+    key_column, date_column = procedure.key_column, procedure.date_column
+    if key_column not in frame.columns:
+        raise PopulationError(f"the population has no key column {key_column!r}, which procedure "
+                              f"{procedure.name!r} needs.")
+    keys = frame[key_column].astype(str)
+    sample_keys = tuple(str(k) for k in selection.keys)
+    position = pd.Series(np.arange(len(frame)), index=keys.to_numpy())
+    missing = [k for k in sample_keys if k not in position.index]
+    if missing:
+        raise PopulationError(f"selected key(s) {', '.join(missing[:5])} are not in the population in scope; "
+                              f"the selection was drawn from another population. Select again.")
+    rows = position.loc[list(sample_keys)].to_numpy() if sample_keys else np.array([], dtype=int)
+    sample_no_of = {k: i for i, k in enumerate(sample_keys, start=1)}
+    notes: list[str] = []
+
+    # automated attributes over the full population (census analytics)
+    checks = procedure.run_checks(frame, attributes)
+    population_rows, exception_frames = [], []
+    in_sample = keys.isin(set(sample_keys)).to_numpy()
+    dates = frame[date_column] if date_column in frame.columns else pd.Series(pd.NaT, index=frame.index)
+    source_row = frame["source_row"] if "source_row" in frame.columns else pd.Series(
+        np.arange(2, len(frame) + 2), index=frame.index)
+    for attribute_id, check in checks.items():
+        counts = check.counts()
+        failed = check.failed.to_numpy()
+        attribute = procedure.attribute(attribute_id)
+        population_rows.append({
+            "attribute_id": attribute_id, "label": attribute.label, "population": len(frame),
+            "pass": counts[PASS], "fail": counts[FAIL], "n/a": counts[NOT_APPLICABLE],
+            "not performed": counts[NOT_PERFORMED],
+            "fail_in_sample": int((failed & in_sample).sum()),
+            "fail_outside_sample": int((failed & ~in_sample).sum()),
+        })
+        if failed.any():
+            exception_frames.append(pd.DataFrame({
+                "item_key": keys.to_numpy()[failed],
+                "item_date": dates.to_numpy()[failed] if len(dates) else [],
+                "source_row": source_row.to_numpy()[failed],
+                "attribute_id": attribute_id,
+                "label": attribute.label,
+                "deviation": attribute.deviation_wording,
+                "reason": check.reason.to_numpy()[failed],
+                "in_sample": in_sample[failed],
+            }))
+    exception_columns = ["item_key", "item_date", "source_row", "attribute_id", "label", "deviation", "reason",
+                         "in_sample", "sample_no"]
+    if exception_frames:
+        exceptions = pd.concat(exception_frames, ignore_index=True)
+        exceptions["sample_no"] = exceptions["item_key"].map(sample_no_of).astype("Int64")
+        order = {a.id: i for i, a in enumerate(attributes)}
+        exceptions = exceptions.assign(_o=exceptions["attribute_id"].map(order))
+        exceptions = exceptions.sort_values(["_o", "item_key"], kind="stable").drop(columns="_o")
+        exceptions = exceptions[exception_columns].reset_index(drop=True)
+    else:
+        exceptions = pd.DataFrame(columns=exception_columns)
+    population_results = pd.DataFrame(population_rows, columns=[
+        "attribute_id", "label", "population", "pass", "fail", "n/a", "not performed", "fail_in_sample",
+        "fail_outside_sample"])
+
+    # manual results from the results store
+    recorded = read_results(engagement, str(control.id))
+    manual_ids = {a.id for a in attributes if not a.automated}
+    automated_ids = {a.id for a in attributes if a.automated}
+    if len(recorded):
+        on_automated = recorded["attribute_id"].isin(automated_ids)
+        if on_automated.any():
+            notes.append(f"{int(on_automated.sum())} recorded result(s) for automated attributes are not used: "
+                         f"automated attributes are computed from the population.")
+        unknown = ~recorded["attribute_id"].isin(manual_ids | automated_ids)
+        if unknown.any():
+            notes.append(f"{int(unknown.sum())} recorded result(s) for attributes this control does not test "
+                         f"({', '.join(sorted(set(recorded.loc[unknown, 'attribute_id'])))}) are not used.")
+        outside = recorded["attribute_id"].isin(manual_ids) & ~recorded["item_key"].isin(set(sample_keys))
+        if outside.any():
+            notes.append(f"{int(outside.sum())} recorded result(s) are for items not in this selection "
+                         f"({', '.join(sorted(set(recorded.loc[outside, 'item_key']))[:5])}); they are kept in "
+                         f"the results store but not used.")
+    lookup: dict[tuple[str, str], dict] = {}
+    for record in recorded.to_dict("records"):
+        if record["attribute_id"] in manual_ids:
+            lookup[(record["item_key"], record["attribute_id"])] = record
+
+    # the per-item matrix, tidy
+    item_dates = dates.to_numpy()[rows] if len(rows) else np.array([])
+    records: list[dict] = []
+    for index, key in enumerate(sample_keys):
+        row = rows[index]
+        outcome_of: dict[str, str] = {}
+        for attribute in attributes:
+            entry = {"sample_no": index + 1, "item_key": key, "item_date": item_dates[index],
+                     "attribute_id": attribute.id, "label": attribute.label, "kind": attribute.kind,
+                     "outcome": NOT_TESTED, "reason": "", "evidence_ref": None, "comment": None,
+                     "tested_by": None, "tested_at": None, "source": ""}
+            blocked = [p for p in attribute.depends_on if outcome_of.get(p) == FAIL]
+            if attribute.automated:
+                check = checks[attribute.id]
+                entry["outcome"] = check.outcome.iloc[row]
+                entry["reason"] = check.reason.iloc[row]
+                entry["source"] = "automated"
+            else:
+                stored = lookup.get((key, attribute.id))
+                if stored is not None:
+                    entry.update(outcome=stored["outcome"], evidence_ref=stored["evidence_ref"],
+                                 comment=stored["comment"], tested_by=stored["tested_by"],
+                                 tested_at=stored["tested_at"], source="results store")
+                    if stored["outcome"] == FAIL:
+                        entry["reason"] = stored["comment"] or "failed (no comment recorded)"
+                if blocked:
+                    entry["outcome"] = NOT_PERFORMED
+                    entry["reason"] = f"prerequisite {', '.join(blocked)} failed"
+            outcome_of[attribute.id] = entry["outcome"]
+            records.append(entry)
+    item_columns = ["sample_no", "item_key", "item_date", "attribute_id", "label", "kind", "outcome", "reason",
+                    "evidence_ref", "comment", "tested_by", "tested_at", "source"]
+    item_results = pd.DataFrame(records, columns=item_columns)
+    if not len(frame):
+        notes.append("The population in scope is empty: the control is not occurring.")
+    return AttributeTesting(procedure=procedure, control_id=str(control.id), attributes=attributes,
+                            key_column=key_column, date_column=date_column, population_count=int(len(frame)),
+                            sample_keys=sample_keys, item_results=item_results,
+                            population_results=population_results, full_population_exceptions=exceptions,
+                            notes=tuple(notes))
+
+
+# ``test_attributes`` is a stage function, not a pytest test; keep pytest from collecting it where imported.
+test_attributes.__test__ = False  # type: ignore[attr-defined]

@@ -1,0 +1,575 @@
+"""Completeness and accuracy (IPE) checks on a population: one finding per row of a report.
+
+::
+
+    validate(population, engagement=None, *, period_start=None, period_end=None, as_of=None,
+             expected_count=None, second_sources=None) -> ValidationReport
+    check_population(path, *, kind, format="auto", engagement=None, timezone=None, period_start=None,
+                     period_end=None, as_of=None, expected_count=None) -> (Population | None, ValidationReport)
+
+Errors (the population cannot be sampled until they are resolved):
+
+=================== =================================================================================
+rule                meaning
+=================== =================================================================================
+file, not_a_table,  the file cannot be read as an export (missing, a directory, empty, binary, HTML,
+no_header, format,  no header row, not the format named, a corrupt workbook, a ragged row)
+required_column     a canonical column the kind needs is not in the file (and not mapped)
+duplicate_key       the key occurs more than once (every duplicate record listed)
+required_value      a record lacks a value the kind requires (its key, its occurrence date ...)
+date_parse          a date/time that does not parse
+=================== =================================================================================
+
+Warnings (carried into the workpaper; the population stays usable): ``date_order`` (resolved before
+opened, deployed before created, disabled before created, terminated before hired),
+``out_of_period`` (records outside the period or as-of window: counted and excluded, never
+silently), ``stated_count`` (the record count differs from what the client stated), ``month_gap``
+(a month of the period with no records), ``export_cap`` (exactly 1,000 or 10,000 rows: the default
+caps of Jira and ServiceNow exports, so the file may be truncated), ``reconciliation`` (a second
+source does not reconcile: a deployment with no change ticket, a change with no deployment, a
+terminated person in no user listing, a disabled account with no termination), ``date_order_ambiguous``,
+``change_type``. Info: ``zero_records`` (a recorded zero), ``timezone``, ``load_note``, ``second_source``.
+
+Second sources (with an engagement, found automatically): changes <-> deployments, terminations <->
+users. Reconciliation runs both ways: each in-scope record of one must have its counterpart anywhere
+in the other. Deployments are restricted to production when the log names environments.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import PopulationError
+from workbench.population import (
+    FINDING_COLUMNS,
+    Population,
+    ScopedPopulation,
+    load_population,
+    load_population_file,
+    scope_population,
+)
+
+__all__ = ["ValidationReport", "validate", "check_population", "CHECKS", "EXPORT_CAPS"]
+
+#: Row counts that are the default export caps (Jira UI 1,000; ServiceNow CSV/Excel 10,000).
+EXPORT_CAPS = (1_000, 10_000)
+_MAX_LISTED = 1_000         # per rule; the rest are counted in one more finding
+
+#: Every check the report lists, in order: (rule, what it checks, severity when it fails).
+CHECKS: tuple[tuple[str, str, str], ...] = (
+    ("file", "the file exists, is readable, and is a table with a header row in the format named", "error"),
+    ("required_column", "every column the kind requires is present (directly or mapped)", "error"),
+    ("duplicate_key", "the key identifies one record", "error"),
+    ("required_value", "required values are present on every record", "error"),
+    ("date_parse", "every date/time parses", "error"),
+    ("date_order", "dates are in a possible order on every record", "warning"),
+    ("out_of_period", "records outside the period / as-of window are counted and excluded", "warning"),
+    ("month_gap", "every month of the period has records", "warning"),
+    ("stated_count", "the record count agrees with the count the client stated", "warning"),
+    ("export_cap", "the row count is not an export cap (1,000 / 10,000)", "warning"),
+    ("reconciliation", "an independent second source reconciles both ways", "warning"),
+)
+_LOAD_RULES = {"file", "not_a_table", "no_header", "format", "kind", "column_map", "timezone"}
+
+_PRODUCTION = {"prod", "production", "prd", "live"}
+
+
+@dataclass(frozen=True, eq=False)
+class ValidationReport:
+    """The completeness and accuracy checks of one population.
+
+    Attributes
+    ----------
+    population : str
+        The population's name.
+    source : str
+        The file (relative to the engagement folder when known).
+    sha256 : str or None
+    rows_received : int or None
+    findings : pandas.DataFrame
+        One row per finding: rule, column, row, value, severity (error | warning | info), message.
+    checks : pandas.DataFrame
+        One row per check in :data:`CHECKS`: rule, check, outcome (passed | n errors | n warnings |
+        not applicable), severity.
+    scoped : ScopedPopulation or None
+        The period/as-of scoping the checks used (None without a period).
+    second_sources : tuple of str
+        Names of the populations reconciled against.
+    """
+
+    population: str
+    source: str
+    sha256: str | None
+    rows_received: int | None
+    findings: pd.DataFrame
+    checks: pd.DataFrame
+    scoped: ScopedPopulation | None = None
+    second_sources: tuple[str, ...] = ()
+
+    @property
+    def errors(self) -> pd.DataFrame:
+        """Findings of severity error."""
+        return self.findings[self.findings["severity"] == "error"]
+
+    @property
+    def warnings(self) -> pd.DataFrame:
+        """Findings of severity warning."""
+        return self.findings[self.findings["severity"] == "warning"]
+
+    @property
+    def usable(self) -> bool:
+        """True when there is no error (warnings allowed)."""
+        return not (self.findings["severity"] == "error").any()
+
+    def to_frame(self) -> pd.DataFrame:
+        """The findings, one row each (a copy)."""
+        return self.findings.copy()
+
+    def to_table(self) -> list[tuple[str, str]]:
+        """(check, outcome) rows for the workpaper's population sheet."""
+        return [(row.check, row.outcome) for row in self.checks.itertuples()]
+
+    def summary(self) -> str:
+        """A few lines for people: the verdict, then each check's outcome."""
+        n_err, n_warn = len(self.errors), len(self.warnings)
+        received = "" if self.rows_received is None else (
+            "0 records (a recorded zero)" if self.rows_received == 0 else f"{self.rows_received:,} records")
+        verdict = "USABLE" if self.usable else "NOT USABLE"
+        head = f"{self.population} ({self.source}): {received}; {verdict}: {n_err} error(s), {n_warn} warning(s)"
+        lines = [head]
+        if self.sha256:
+            lines.append(f"  SHA-256 {self.sha256}")
+        if self.scoped is not None:
+            c = self.scoped.counts
+            lines.append(f"  in scope {c['in_scope']:,}; excluded {c['received'] - c['in_scope']:,} "
+                         f"({c['before']:,} before, {c['after']:,} after, {c['no_date']:,} without "
+                         f"{self.scoped.date_column})")
+        for row in self.checks.itertuples():
+            lines.append(f"  [{row.outcome}] {row.check}")
+        shown = self.findings[self.findings["severity"] != "info"].head(20)
+        for row in shown.itertuples():
+            lines.append(f"  {row.severity.upper()} {row.rule}: {row.message}")
+        if len(self.findings[self.findings["severity"] != "info"]) > 20:
+            lines.append("  ... (see the findings table for the rest)")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"ValidationReport({self.population!r}, usable={self.usable}, errors={len(self.errors)}, "
+                f"warnings={len(self.warnings)})")
+
+
+class _Findings:
+    def __init__(self) -> None:
+        self.rows: list[tuple] = []
+
+    def add(self, rule: str, column: str | None, row: Any, value: Any, severity: str, message: str) -> None:
+        self.rows.append((rule, column, _plain(row), None if value is None else str(value), severity, message))
+
+    def listed(self, rule: str, column: str | None, rows: Iterable, values: Iterable, severity: str,
+               message, total: int, more: str) -> None:
+        n = 0
+        for r, v in zip(rows, values):
+            if n >= _MAX_LISTED:
+                break
+            self.add(rule, column, r, v, severity, message(r, v))
+            n += 1
+        if total > n:
+            self.add(rule, column, None, None, severity, f"{total - n:,} more {more}")
+
+    def frame(self) -> pd.DataFrame:
+        columns = list(zip(*self.rows)) if self.rows else [()] * len(FINDING_COLUMNS)
+        data = {}
+        for name, values in zip(FINDING_COLUMNS, columns):
+            data[name] = pd.Series(list(values), dtype=object if name == "row" else "str")
+        return pd.DataFrame(data, columns=list(FINDING_COLUMNS))
+
+
+def _plain(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _rows_text(rows: np.ndarray, limit: int = 10) -> str:
+    shown = ", ".join(str(r) for r in rows[:limit])
+    return shown + (f" ... ({len(rows):,} in all)" if len(rows) > limit else "")
+
+
+def _checks_frame(findings: pd.DataFrame, applicable: Mapping[str, str]) -> pd.DataFrame:
+    rows = []
+    for rule, text, severity in CHECKS:
+        if rule in applicable:
+            outcome = applicable[rule]
+        else:
+            rules = {rule} | (_LOAD_RULES if rule == "file" else set())
+            hits = findings[findings["rule"].isin(rules)]
+            errors = int((hits["severity"] == "error").sum())
+            warnings = int((hits["severity"] == "warning").sum())
+            if errors:
+                outcome = f"{errors} error(s)"
+            elif warnings:
+                outcome = f"{warnings} warning(s)"
+            else:
+                outcome = "passed"
+        rows.append((rule, text, outcome, severity))
+    return pd.DataFrame(rows, columns=["rule", "check", "outcome", "severity"])
+
+
+def _failed_report(name: str, source: str, error: PopulationError) -> ValidationReport:
+    f = _Findings()
+    rule = getattr(error, "rule", "file")
+    f.add(rule, error.column, error.row, None, "error", str(error))
+    findings = f.frame()
+    skipped = {r: "not run (the file could not be loaded)" for r, _, _ in CHECKS if r not in ("file",)}
+    if rule == "required_column":
+        skipped.pop("required_column")
+        skipped["file"] = "passed"
+    return ValidationReport(name, source, None, None, findings, _checks_frame(findings, skipped))
+
+
+def validate(population: Population, engagement: Any = None, *, period_start: Any = None, period_end: Any = None,
+             as_of: Any = None, expected_count: int | None = None,
+             second_sources: Mapping[str, Population] | Iterable[Population] | None = None) -> ValidationReport:
+    """Check a population's completeness and accuracy.
+
+    Parameters
+    ----------
+    population : Population
+    engagement : Engagement, optional
+        Supplies the period (or as-of date), the client's stated count (the population's declaration)
+        and the second sources (other populations of the engagement: deployments for changes and back,
+        user listings for terminations and back), which are loaded and reconciled.
+    period_start, period_end, as_of : date or "YYYY-MM-DD", optional
+        Override the engagement's period / as-of date.
+    expected_count : int, optional
+        The record count the client stated (overrides the declaration's ``stated_count``).
+    second_sources : populations, optional
+        Second sources given directly (then none are looked up in the engagement).
+
+    Returns
+    -------
+    ValidationReport
+    """
+    f = _Findings()
+    schema = population.schema
+    frame = population.frame
+    key = population.key
+    applicable: dict[str, str] = {}
+    for finding in population.findings:
+        f.add(*finding)
+    n = len(frame)
+    if n == 0:
+        f.add("zero_records", None, None, 0, "info",
+              f"0 records: {population.source_relative} has a header and no records; a recorded zero "
+              f"(if the control operated, it did not occur in this population)")
+    if population.timezone_assumed:
+        f.add("timezone", None, None, population.timezone, "info",
+              f"times without a zone were read as {population.timezone} wall-clock times")
+    for note in population.notes:
+        f.add("load_note", None, None, None, "info", note)
+
+    # duplicate keys -------------------------------------------------------------------------
+    keys = frame[key]
+    dup = keys.duplicated(keep=False).to_numpy()
+    if dup.any():
+        header = population.header_of(key)
+        rows = frame["source_row"].to_numpy()[dup]
+        values = keys.to_numpy()[dup]
+        counts = keys[dup].value_counts()
+        f.listed("duplicate_key", header, rows, values, "error",
+                 lambda r, v: f"{key} {v!r} occurs {counts[v]} times (this is one of them); the key must "
+                              f"identify one record: ask the client why, or deliver a corrected export",
+                 len(rows), "duplicate record(s)")
+    # required values ------------------------------------------------------------------------
+    for column in schema.required_values:
+        values = frame[column]
+        missing = values.isna().to_numpy()
+        if values.dtype == "str" or values.dtype == object:
+            missing = missing | (values.str.strip() == "").fillna(False).to_numpy(dtype=bool)
+        if column in schema.timestamps:
+            # an unparseable date is reported as date_parse, not again as missing
+            bad_rows = {r for (rule, _, r, *_rest) in population.findings if rule == "date_parse"}
+            if bad_rows:
+                missing = missing & ~frame["source_row"].isin(bad_rows).to_numpy()
+        if missing.any():
+            header = population.header_of(column)
+            rows = frame["source_row"].to_numpy()[missing]
+            ids = keys.to_numpy()[missing]
+            f.listed("required_value", header, rows, ids, "error",
+                     lambda r, v: f"{column} is missing on the record {key} {v!r}; every {schema.kind} record "
+                                  f"needs it: ask the client to complete the export",
+                     len(rows), f"record(s) without {column}")
+    # date order -----------------------------------------------------------------------------
+    for earlier, later, meaning in schema.order:
+        a, b = frame[earlier], frame[later]
+        wrong = (b < a).fillna(False).to_numpy(dtype=bool)
+        if wrong.any():
+            rows = frame["source_row"].to_numpy()[wrong]
+            ids = keys.to_numpy()[wrong]
+            a_v, b_v = a.to_numpy()[wrong], b.to_numpy()[wrong]
+            lookup = {r: (x, y) for r, x, y in zip(rows[:_MAX_LISTED], a_v[:_MAX_LISTED], b_v[:_MAX_LISTED])}
+            f.listed("date_order", population.header_of(later), rows, ids, "warning",
+                     lambda r, v: f"{key} {v!r} {meaning}: {later} {lookup[r][1]} is before {earlier} "
+                                  f"{lookup[r][0]}; confirm with the client",
+                     len(rows), f"record(s) {meaning}")
+    # scope: period / as-of ------------------------------------------------------------------
+    if engagement is not None and period_start is None and period_end is None and as_of is None:
+        period_start, period_end, as_of = (getattr(engagement, "period_start", None),
+                                           getattr(engagement, "period_end", None), getattr(engagement, "as_of", None))
+    scoped = None
+    if as_of is not None or (period_start is not None and period_end is not None):
+        scoped = scope_population(population, date_column=schema.date_column, period_start=period_start,
+                                  period_end=period_end, as_of=as_of)
+        ex = scoped.excluded
+        window = scoped._window_text()
+        for label, count_key in (("before", "before"), ("after", "after"), ("no_date", "no_date")):
+            count = scoped.counts[count_key]
+            if not count:
+                continue
+            part = ex[ex["reason"].str.startswith(f"no {scoped.date_column}")] if label == "no_date" else \
+                ex[ex["reason"].str.contains(f" {label} ")]
+            rows = part["source_row"].to_numpy()
+            what = {"before": "before the start of", "after": "after the end of",
+                    "no_date": f"without {scoped.date_column}, so outside"}[label]
+            f.add("out_of_period", population.header_of(scoped.date_column), None, count, "warning",
+                  f"{count:,} record(s) {what} the window ({window}) are excluded from the population "
+                  f"(rows {_rows_text(rows)})")
+        if scoped.mode == "period" and n:
+            for month in scoped.months_without_records:
+                f.add("month_gap", population.header_of(scoped.date_column), None, month, "warning",
+                      f"no records with {scoped.date_column} in {month}: is the export complete for that month? "
+                      f"(gaps in timing are a completeness red flag)")
+        if scoped.mode != "period":
+            applicable["month_gap"] = "not applicable (Type 1)"
+    else:
+        applicable["out_of_period"] = "not applicable (no period or as-of date given)"
+        applicable["month_gap"] = "not applicable (no period given)"
+    if scoped is not None and n == 0:
+        applicable["month_gap"] = "not applicable (0 records)"
+    # stated count ---------------------------------------------------------------------------
+    stated = expected_count
+    if stated is None and population.declared is not None:
+        stated = getattr(population.declared, "stated_count", None)
+    if stated is not None:
+        if int(stated) != n:
+            f.add("stated_count", None, None, n, "warning",
+                  f"the file holds {n:,} record(s) but the client stated {int(stated):,} "
+                  f"({n - int(stated):+,}); ask the client to explain the difference or to re-run the report")
+    else:
+        applicable["stated_count"] = "not applicable (no stated count)"
+    if n in EXPORT_CAPS:
+        f.add("export_cap", None, None, n, "warning",
+              f"exactly {n:,} records: the default export cap of "
+              f"{'Jira (1,000 issues)' if n == 1000 else 'ServiceNow (10,000 rows)'}; the export may be "
+              f"truncated: confirm the count in the source system")
+    # second sources -------------------------------------------------------------------------
+    names: list[str] = []
+    others = _second_sources(population, engagement, second_sources, f)
+    if others:
+        for other in others:
+            names.append(other.name)
+            _reconcile(population, other, scoped, period_start, period_end, as_of, f)
+    else:
+        applicable["reconciliation"] = ("not applicable (no second source for this kind)"
+                                        if population.kind not in _PARTNERS else "not run (no second source given)")
+    findings = f.frame()
+    return ValidationReport(population.name, population.source_relative, population.sha256, n, findings,
+                            _checks_frame(findings, applicable), scoped, tuple(names))
+
+
+_PARTNERS = {"changes": ("deployments",), "deployments": ("changes",), "terminations": ("users",),
+             "users": ("terminations",)}
+
+
+def _second_sources(population: Population, engagement: Any, given: Any, f: _Findings) -> list[Population]:
+    if given is not None:
+        items = list(given.values()) if isinstance(given, Mapping) else list(given)
+        return [p for p in items if p.kind in _PARTNERS.get(population.kind, ())]
+    if engagement is None or population.kind not in _PARTNERS:
+        return []
+    loaded = []
+    for pid, source in getattr(engagement, "populations", {}).items():
+        if source.kind not in _PARTNERS[population.kind] or pid == population.name:
+            continue
+        try:
+            loaded.append(load_population(engagement, pid))
+        except PopulationError as err:
+            f.add("second_source", None, None, pid, "warning",
+                  f"second source {pid!r} could not be loaded, so it was not reconciled: {err}")
+    return loaded
+
+
+def _norm(values: pd.Series) -> pd.Series:
+    return values.astype("str").str.strip().str.lower()
+
+
+def _window(other: Population, period_start, period_end, as_of) -> np.ndarray:
+    if as_of is None and (period_start is None or period_end is None):
+        return np.ones(len(other.frame), dtype=bool)
+    s = scope_population(other, period_start=period_start, period_end=period_end, as_of=as_of)
+    return other.frame.index.isin(s.frame.index)
+
+
+def _reconcile(population: Population, other: Population, scoped: ScopedPopulation | None,
+               period_start, period_end, as_of, f: _Findings) -> None:
+    mine_in = (np.ones(len(population.frame), dtype=bool) if scoped is None
+               else population.frame.index.isin(scoped.frame.index))
+    theirs_in = _window(other, period_start, period_end, as_of)
+    kinds = {population.kind, other.kind}
+    if kinds == {"changes", "deployments"}:
+        changes, deployments = (population, other) if population.kind == "changes" else (other, population)
+        ch_in, dep_in = (mine_in, theirs_in) if population.kind == "changes" else (theirs_in, mine_in)
+        _reconcile_changes(changes, deployments, ch_in, dep_in, f)
+    elif kinds == {"terminations", "users"}:
+        terms, users = (population, other) if population.kind == "terminations" else (other, population)
+        t_in, u_in = (mine_in, theirs_in) if population.kind == "terminations" else (theirs_in, mine_in)
+        _reconcile_terminations(terms, users, t_in, u_in, f)
+
+
+def _reconcile_changes(changes: Population, deployments: Population, ch_in: np.ndarray, dep_in: np.ndarray,
+                       f: _Findings) -> None:
+    dep = deployments.frame
+    env = dep["environment"]
+    production = np.ones(len(dep), dtype=bool)
+    if env.notna().any():
+        low = _norm(env)
+        if low.isin(_PRODUCTION).any():
+            production = low.isin(_PRODUCTION).to_numpy()
+    change_ids = set(_norm(changes.frame["change_id"]).dropna())
+    dep_change = _norm(dep["change_id"])
+    deployed_ids = set(dep_change[production].dropna())
+    # deployments without a ticket
+    dep_sel = dep_in & production
+    no_ticket = dep_sel & ~dep_change.isin(change_ids).to_numpy()
+    for row, dep_id, chg in zip(dep["source_row"].to_numpy()[no_ticket], dep["deployment_id"].to_numpy()[no_ticket],
+                                dep["change_id"].to_numpy()[no_ticket]):
+        what = "names no change ticket" if pd.isna(chg) else f"names change {chg!r}, which is not in {changes.source_relative}"
+        f.add("reconciliation", deployments.header_of("change_id"), row, dep_id, "warning",
+              f"deployment {dep_id!r} ({deployments.source_relative} row {row}) {what}: a deploy without a "
+              f"ticket; the change population may be incomplete: ask the client")
+    # tickets without a deployment
+    ch = changes.frame
+    ch_ids = _norm(ch["change_id"])
+    no_deploy = ch_in & ~ch_ids.isin(deployed_ids).to_numpy()
+    for row, cid in zip(ch["source_row"].to_numpy()[no_deploy], ch["change_id"].to_numpy()[no_deploy]):
+        f.add("reconciliation", changes.header_of("change_id"), row, cid, "warning",
+              f"change {cid!r} ({changes.source_relative} row {row}) has no deployment in "
+              f"{deployments.source_relative}: a ticket without a deploy; confirm it reached production")
+    f.add("second_source", None, None, deployments.name, "info",
+          f"changes reconciled with deployments: {int(dep_sel.sum()):,} production deployment(s) in the window, "
+          f"{int(no_ticket.sum()):,} without a change; {int(ch_in.sum()):,} change(s) in the window, "
+          f"{int(no_deploy.sum()):,} without a deployment")
+
+
+def _identifiers(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[set[str]]:
+    ids = [set() for _ in range(len(frame))]
+    for column in columns:
+        if column not in frame:
+            continue
+        values = _norm(frame[column]).to_numpy()
+        for i, v in enumerate(values):
+            if isinstance(v, str) and v:
+                ids[i].add(v)
+    return ids
+
+
+def _reconcile_terminations(terms: Population, users: Population, t_in: np.ndarray, u_in: np.ndarray,
+                            f: _Findings) -> None:
+    t = terms.frame
+    u = users.frame
+    user_ids = _identifiers(u, ("user_id", "email"))
+    all_user = set().union(*user_ids) if user_ids else set()
+    term_ids = _identifiers(t, ("user_id", "email", "employee_id"))
+    terminated = t["terminated_at"].notna().to_numpy() & t_in
+    all_terminated = set().union(*(ids for ids, flag in zip(term_ids, t["terminated_at"].notna()) if flag)) \
+        if len(t) else set()
+    missing = 0
+    for i in np.flatnonzero(terminated):
+        if not (term_ids[i] & all_user):
+            missing += 1
+            f.add("reconciliation", terms.header_of("employee_id"), t["source_row"].iloc[i], t["employee_id"].iloc[i],
+                  "warning",
+                  f"terminated person {t['employee_id'].iloc[i]!r} ({terms.source_relative} row {t['source_row'].iloc[i]}) "
+                  f"has no account in {users.source_relative}: deleted, never had one, or the listing is "
+                  f"incomplete (a download that omits deleted or deprovisioned users); confirm")
+    # disabled accounts in the window with no termination
+    active = u["active"]
+    disabled = (active == False).fillna(False).to_numpy(dtype=bool)  # noqa: E712
+    dated = u["disabled_at"].notna().to_numpy()
+    if dated.any():
+        candidates = disabled & (u_in if users.frame["disabled_at"].notna().any() else True) & dated
+    else:
+        candidates = np.zeros(len(u), dtype=bool)
+        if disabled.any():
+            f.add("second_source", None, None, users.name, "info",
+                  f"{users.source_relative} has no disable dates, so its {int(disabled.sum()):,} disabled account(s) "
+                  f"were not matched to terminations in the window")
+    orphans = 0
+    for i in np.flatnonzero(candidates):
+        if not (user_ids[i] & all_terminated):
+            orphans += 1
+            f.add("reconciliation", users.header_of("user_id"), u["source_row"].iloc[i], u["user_id"].iloc[i], "warning",
+                  f"account {u['user_id'].iloc[i]!r} ({users.source_relative} row {u['source_row'].iloc[i]}) was "
+                  f"disabled in the window but has no termination in {terms.source_relative}: a transfer, a "
+                  f"contractor, or an incomplete HR list; confirm")
+    f.add("second_source", None, None, users.name, "info",
+          f"terminations reconciled with {users.source_relative}: {int(terminated.sum()):,} termination(s) in the "
+          f"window, {missing:,} with no account; {int(candidates.sum()):,} account(s) disabled in the window, "
+          f"{orphans:,} with no termination")
+
+
+def check_population(path: str | os.PathLike, *, kind: str, format: str = "auto", engagement: Any = None,
+                     timezone: str | None = None, period_start: Any = None, period_end: Any = None,
+                     as_of: Any = None, expected_count: int | None = None) -> tuple[Population | None, ValidationReport]:
+    """Load and validate one file, for ``workbench check-population``: never raises for bad input.
+
+    Parameters
+    ----------
+    path : path-like
+    kind, format, timezone
+        As :func:`workbench.population.load_population_file` (the zone defaults to the engagement's).
+    engagement : Engagement, optional
+        Supplies zone, period, stated count (when the file is one of its populations) and second sources.
+    period_start, period_end, as_of, expected_count
+        As :func:`validate`.
+
+    Returns
+    -------
+    (Population or None, ValidationReport)
+        The population is None when the file could not be loaded; the report then holds one error
+        finding naming the file (and row/column) and what to do.
+    """
+    path = Path(path)
+    declared = None
+    columns = None
+    name = None
+    base = None
+    if engagement is not None:
+        base = engagement.folder
+        for pid, source in engagement.populations.items():
+            try:
+                same = Path(source.path).resolve() == path.resolve()
+            except OSError:
+                same = False
+            if same:
+                declared, columns, name = source, dict(source.columns or {}), pid
+                if format == "auto" and source.format:
+                    format = source.format
+                break
+        timezone = timezone or engagement.timezone
+    try:
+        population = load_population_file(path, kind=kind, format=format, timezone=timezone, columns=columns,
+                                          name=name, base_folder=base, declared=declared)
+    except PopulationError as err:
+        return None, _failed_report(name or path.name, str(path), err)
+    report = validate(population, engagement, period_start=period_start, period_end=period_end, as_of=as_of,
+                      expected_count=expected_count)
+    return population, report

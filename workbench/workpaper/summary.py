@@ -1,0 +1,166 @@
+"""The engagement summary workbook ``summary.xlsx``: one row per control, the draft of Section 4.
+
+Each row lays out an outcome record as the batch run collected it: a tested control's
+``ControlEvaluation.to_record()``, or for a control that was not tested
+``{"control_id", "criteria", "description", "status": "not_yet_tested", "result_text": "Not yet tested."}``,
+or for a notebook that failed ``{"control_id", ..., "status": "failed", "result_text": "Notebook failed: ..."}``.
+Nothing is recomputed: the result text is the record's own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook, load_workbook
+
+from workbench.workpaper.layout import SheetWriter, header_from_engagement, save_atomically
+
+__all__ = ["SUMMARY_COLUMNS", "SUMMARY_FILENAME", "write_summary", "read_summary"]
+
+SUMMARY_FILENAME = "summary.xlsx"
+
+#: Columns of the "Summary" sheet: (header, record key).
+SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("Control ID", "control_id"),
+    ("Criteria", "criteria"),
+    ("Control activity", "description"),
+    ("Test performed", "test_performed"),
+    ("Population", "population_count"),
+    ("Sample size", "sample_size"),
+    ("Deviations", "deviations"),
+    ("Result", "result_text"),
+    ("Status", "status"),
+    ("Notes", "notes"),
+)
+
+
+def _natural_key(control_id: Any) -> tuple:
+    """Sort "CM-2" before "CM-10": digit runs compare as numbers."""
+    parts = re.split(r"(\d+)", str(control_id))
+    return tuple((0, int(p)) if p.isdigit() else (1, p.lower()) for p in parts)
+
+
+def _joined(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return "; ".join(str(v) for v in value)
+    return value
+
+
+def _description(row: Mapping[str, Any], engagement: Any) -> Any:
+    if row.get("description"):
+        return row["description"]
+    try:  # tested controls' records may not repeat the description: take it from the control matrix
+        return engagement.control(row["control_id"]).description
+    except Exception:  # noqa: BLE001 - an id not in the matrix simply has no description to show
+        return None
+
+
+def _flatten(prefix: str, value: Any, out: list[tuple[str, Any]]) -> None:
+    if isinstance(value, Mapping):
+        if not value:
+            out.append((prefix, ""))
+        for key, inner in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else str(key), inner, out)
+    elif isinstance(value, (list, tuple)):
+        if all(not isinstance(v, (Mapping, list, tuple)) for v in value):
+            out.append((prefix, "; ".join(str(v) for v in value)))
+        else:
+            out.append((prefix, json.dumps(value, default=str, ensure_ascii=False)))
+    elif isinstance(value, Path):
+        out.append((prefix, str(value)))
+    else:
+        out.append((prefix, value))
+
+
+def write_summary(output_path: str | Path, engagement: Any, rows: Sequence[Mapping[str, Any]],
+                  run_info: Mapping[str, Any]) -> Path:
+    """Write ``summary.xlsx``: a "Summary" sheet (one row per control) and a "Run" sheet.
+
+    Parameters
+    ----------
+    output_path : path-like
+        The workbook to write (a name ending in ``.xlsx``), or a folder, in which ``summary.xlsx`` is
+        written. Written atomically (temporary file in the same folder, then ``os.replace``).
+    engagement : Engagement
+        For the header block (client, engagement id, period) and the description of controls whose
+        record does not carry one.
+    rows : sequence of dict
+        One outcome record per control (see the module docstring). Keys used: ``control_id``,
+        ``criteria`` (list or text), ``description``, ``test_performed``, ``population_count``,
+        ``sample_size``, ``deviations``, ``result_text``, ``status``, ``notes`` (list or text); missing keys
+        leave the cell blank.
+    run_info : dict
+        Run metadata (parameters, versions, start and end, ...); nested dicts become dotted keys, lists are
+        joined with "; " (lists of dicts as JSON).
+
+    Returns
+    -------
+    pathlib.Path
+        The workbook written.
+
+    Notes
+    -----
+    Rows are sorted by control id in natural order ("CM-2" before "CM-10"). The table header is on row 9
+    of the "Summary" sheet (rows 1-7 are the header block); :func:`read_summary` reads it back.
+    """
+    path = Path(output_path)
+    if path.suffix.lower() != ".xlsx":
+        path = path / SUMMARY_FILENAME
+    reference = f"{engagement.engagement_id}/summary"
+    header = header_from_engagement(engagement, reference)
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Summary"
+    sheet = SheetWriter(ws, header, "Summary of tests of controls and results (draft Section 4)", None)
+    ordered = sorted(rows, key=lambda r: _natural_key(r.get("control_id", "")))
+    table_rows = []
+    for row in ordered:
+        values = []
+        for _, key in SUMMARY_COLUMNS:
+            value = _description(row, engagement) if key == "description" else row.get(key)
+            values.append(_joined(value))
+        table_rows.append(values)
+    sheet.table([name for name, _ in SUMMARY_COLUMNS], table_rows, freeze=True,
+                empty="No controls in this run.", wrap_columns=(2, 3, 7, 9))
+    sheet.finish(fixed={3: 50, 4: 50, 8: 50, 10: 30})
+
+    run = SheetWriter(wb.create_sheet("Run"), header, "Run", None)
+    flat: list[tuple[str, Any]] = []
+    _flatten("", dict(run_info), flat)
+    run.table(["Item", "Value"], flat, freeze=True, empty="No run information.", wrap_columns=(1,))
+    run.finish(fixed={2: 80})
+    return save_atomically(wb, path)
+
+
+def read_summary(path: str | Path) -> list[dict[str, Any]]:
+    """Read the "Summary" sheet of a workbook written by :func:`write_summary` back into records.
+
+    Returns
+    -------
+    list of dict
+        One dict per control, keyed by the record keys of :data:`SUMMARY_COLUMNS`, in sheet order.
+    """
+    wb = load_workbook(path, read_only=True)
+    try:
+        ws = wb["Summary"]
+        rows = list(ws.iter_rows(values_only=True))
+    finally:
+        wb.close()
+    names = [name for name, _ in SUMMARY_COLUMNS]
+    for index, row in enumerate(rows):
+        if tuple(row[: len(names)]) == tuple(names):
+            keys = [key for _, key in SUMMARY_COLUMNS]
+            out = []
+            for data in rows[index + 1:]:
+                if data[0] is None or (data[1:] and all(v is None for v in data[1:]) and
+                                       str(data[0]).startswith("No controls")):
+                    continue
+                out.append(dict(zip(keys, data)))
+            return out
+    raise ValueError(f"{path}: no 'Summary' table header ({', '.join(names)}) found; "
+                     "was the file written by write_summary?")
