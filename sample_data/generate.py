@@ -35,14 +35,13 @@ from zoneinfo import ZoneInfo
 
 import openpyxl
 
-__all__ = ["generate", "planted_exceptions", "main"]
+__all__ = ["generate", "planted_exceptions", "planted_markdown", "main"]
 
 HERE = Path(__file__).resolve().parent
 TZ = ZoneInfo("America/New_York")
 UTC = timezone.utc
 PERIOD_START = date(2025, 7, 1)
 PERIOD_END = date(2026, 6, 30)
-AS_OF = date(2026, 6, 30)
 DOMAIN = "acmecloud.example"
 DST_DAYS = (date(2025, 11, 2), date(2026, 3, 8))  # local hours 01:00-02:59 avoided on these days
 XLSX_TIMESTAMP = datetime(2026, 7, 10, 9, 0, 0)
@@ -470,35 +469,42 @@ class Demo:
             chosen[0:5], chosen[5:8], chosen[8:9], chosen[9:11], chosen[11:12])
         for c in late_appr:
             c.approved = c.deployed + timedelta(minutes=rng.randint(75, 2 * 24 * 60))
-            self.plant("changes", "approved_after_deployment", c.key,
+            self.plant("changes", "approved_before_deployment", c.key,
                        f"{c.ctype} change approved {jira_dt(c.approved)}, after deployment {jira_dt(c.deployed)}")
-        for c in retro:
-            c.approved = c.deployed + timedelta(minutes=rng.randint(150, 36 * 60))
-            self.plant("changes", "approved_after_deployment", c.key,
+        for n, c in enumerate(retro):
+            if n < 2:   # approved retroactively by the next business day (CM-03 met, CM-01 not)
+                c.approved = c.deployed + timedelta(minutes=rng.randint(150, 15 * 60))
+                if in_dst_gap(c.approved):
+                    c.approved += timedelta(hours=2)
+            else:       # approved retroactively four business days later (CM-03 not met either)
+                c.approved = datetime.combine(add_business_days(c.deployed.date(), 4), time(10, rng.randint(0, 59)))
+                self.plant("changes", "emergency_approval_late", c.key,
+                           f"Emergency change deployed {jira_dt(c.deployed)}, approved only {jira_dt(c.approved)} "
+                           f"(policy: by the next business day)")
+            self.plant("changes", "approved_before_deployment", c.key,
                        f"Emergency change approved retroactively {jira_dt(c.approved)} "
                        f"(deployed {jira_dt(c.deployed)})")
-            self.plant("changes", "emergency_retroactive_approval", c.key,
-                       "Emergency change: approval recorded after deployment")
         for c in self_appr:
             author = rng.choice([a for a in approvers if a.employed_on(c.created.date())])
             c.author = author
             c.approver = author
-            self.plant("changes", "self_approved", c.key,
-                       f"Approver = author = {author.name} (account id {author.jira_id})")
+            self.plant("changes", "approver_not_author", c.key,
+                       f"Self-approved: approver = author = {author.name} (account id {author.jira_id})")
         for c in no_appr:
             c.approver = None
             c.approved = None
-            self.plant("changes", "no_approver", c.key, "Approver and approval time blank")
-            self.plant("changes", "approved_after_deployment", c.key,
-                       "No approval time at all (fails approved_before_deployment)")
+            self.plant("changes", "approver_not_author", c.key, "No approver recorded (Approver blank)")
+            self.plant("changes", "approved_before_deployment", c.key, "No approval time recorded (Approved blank)")
         for c in after_doc:
             c.created = c.deployed + timedelta(minutes=rng.randint(24 * 60, 3 * 24 * 60))
+            if in_dst_gap(c.created):
+                c.created += timedelta(hours=2)
             c.approved = c.created + timedelta(minutes=rng.randint(30, 180))
             c.resolved = c.approved + timedelta(minutes=rng.randint(10, 120))
-            self.plant("changes", "created_after_deployment", c.key,
+            self.plant("changes", "ticket_before_deployment", c.key,
                        f"Ticket created {jira_dt(c.created)}, after deployment {jira_dt(c.deployed)}")
-            self.plant("changes", "approved_after_deployment", c.key,
-                       "Ticket (and its approval) raised after the deployment")
+            self.plant("changes", "approved_before_deployment", c.key,
+                       f"Ticket and approval ({jira_dt(c.approved)}) raised after the deployment")
         for c in drafts:
             late = max(x for x in (c.resolved, c.approved, c.created) if x is not None)
             c.updated = max(c.updated, late + timedelta(minutes=rng.randint(1, 240)))
@@ -731,7 +737,7 @@ class Demo:
                 updated = export - timedelta(minutes=1)
             records.append((created, [p.okta_id, status, iso_z(created, True), iso_z(activated, True),
                                       iso_z(changed, True), iso_z(last_login, True), iso_z(updated, True),
-                                      iso_z(pwd, True), p.email, p.email, p.ascii_first or p.first, p.last]))
+                                      iso_z(pwd, True), p.email, p.email, p.first, p.last]))
         # a contractor with an Okta account and no HR record
         c_created = datetime(2025, 9, 15, 14, 2, 11, tzinfo=UTC)
         c_id = _okta_id(rng)
@@ -823,6 +829,7 @@ class Demo:
                     systems.append("AWS Production")
                 for s in systems:
                     opened = _rand_local(rng, p.hire - timedelta(days=rng.randint(1, 6)), 9, 17)
+                    opened += timedelta(seconds=rng.randint(0, 59))
                     drafts.append((opened, p, self.by_name[p.manager], s, catalog[s][1][0]))
         stayers = [p for p in self.people if p.dept in by_dept or p.title in CLOUD_TITLES]
         for _ in range(190):    # role changes / additional access
@@ -834,7 +841,8 @@ class Demo:
             s = "AWS Production" if p.title in CLOUD_TITLES and rng.random() < 0.5 else by_dept.get(p.dept, "AWS Production")
             if p.title in CLOUD_TITLES and rng.random() < 0.3:
                 s = "PostgreSQL Production"
-            drafts.append((_rand_local(rng, d, 8, 18), p, p, s, rng.choice(catalog[s][1][1:])))
+            opened = _rand_local(rng, d, 8, 18) + timedelta(seconds=rng.randint(0, 59))
+            drafts.append((opened, p, p, s, rng.choice(catalog[s][1][1:])))
         drafts.sort(key=lambda r: (r[0], r[1].emp_id))
         n = len(drafts)
         idx = rng.sample(range(20, n - 20), 4)
@@ -916,7 +924,7 @@ class Demo:
                 if removed:
                     rem_ticket = f"RITM{ticket:07d}"
                     ticket += rng.randint(3, 40)
-                reviews.append([rid, system, q, reviewer, reviewer, started, due, completed,
+                reviews.append([rid, system, q, reviewer, reviewer, "Completed", started, due, completed,
                                 len(scope), len(removed), rem_ticket, source])
         return reviews, items
 
@@ -941,8 +949,9 @@ class Demo:
             if i in fail_idx:
                 end = start + timedelta(minutes=rng.randint(2, 25), seconds=rng.randint(0, 59))
                 ticket = "" if i in no_follow else f"OPS-{rng.randint(2100, 4800)}"
+                reason = FAILURE_MESSAGES[fail_idx.index(i) % len(FAILURE_MESSAGES)]
                 rows.append((sched, [job, name, rtype, plan, iso_z(sched), iso_z(start), iso_z(end), "Failed",
-                                     retention, "us-west-2", "", ticket]))
+                                     reason, retention, "us-west-2", "", ticket]))
                 if ticket == "":
                     self.plant("backups", "failed_no_followup", job,
                                f"{name} backup of {sched.date()} failed; no follow-up ticket, no re-run")
@@ -951,13 +960,14 @@ class Demo:
                     rjob = str(uuid.UUID(int=rng.getrandbits(128), version=4)).upper()
                     rend = rerun + timedelta(minutes=rng.randint(20, 70), seconds=rng.randint(0, 59))
                     rows.append((rerun, [rjob, name, rtype, "on-demand", iso_z(rerun), iso_z(rerun), iso_z(rend),
-                                         "Success", retention, "us-west-2",
-                                         f"{size * (1 + rng.random() * 0.1):.1f}", ticket]))
+                                         "Success", f"Re-run after failure ({ticket})", retention, "us-west-2",
+                                         str(int(size * (1 + rng.random() * 0.1) * 2**30)), ticket]))
                 continue
             end = start + timedelta(minutes=rng.randint(20, 70), seconds=rng.randint(0, 59))
             growth = 1 + (sched.date() - PERIOD_START).days / 900
-            rows.append((sched, [job, name, rtype, plan, iso_z(sched), iso_z(start), iso_z(end), "Success",
-                                 retention, "us-west-2", f"{size * growth * (0.97 + rng.random() * 0.06):.1f}", ""]))
+            rows.append((sched, [job, name, rtype, plan, iso_z(sched), iso_z(start), iso_z(end), "Success", "",
+                                 retention, "us-west-2", str(int(size * growth * (0.97 + rng.random() * 0.06) * 2**30)),
+                                 ""]))
         rows.sort(key=lambda r: (r[0], r[1][1]))
         return [r for _, r in rows]
 
@@ -1000,12 +1010,24 @@ class Demo:
             ["DocuSign", "Contract signatures", "Low", "N", "None", "", "", "N/A", D(2025, 11, 3), "Victor Lang",
              "Y", ""],
         ]
-        self.plant("vendors", "soc_not_covering_period", "Snowflake",
-                   "High tier; SOC 2 period ends 2025-09-30, no bridge letter")
-        self.plant("vendors", "review_overdue", "Datadog",
-                   "High tier; last review 2025-02-14, more than 365 days before period end")
-        self.plant("vendors", "no_dpa", "SendGrid", "Processes customer data (email addresses); no DPA in contract")
-        return rows
+        onboarded = (D(2019, 5, 20), D(2019, 5, 27), D(2018, 3, 12), D(2018, 3, 12), D(2020, 2, 3), D(2019, 9, 9),
+                     D(2022, 4, 18), D(2018, 2, 19), D(2019, 2, 25), D(2021, 6, 7), D(2020, 2, 3), D(2021, 1, 11),
+                     D(2019, 1, 7), D(2018, 2, 19), D(2019, 4, 8), D(2021, 8, 2), D(2021, 5, 17))
+        out = []
+        for i, (row, onb) in enumerate(zip(rows, onboarded)):
+            vid = f"VND-{i + 1:03d}"
+            received = row[6] + timedelta(days=40) if row[6] else ""
+            contract_end = D(2027 if onb.month <= 6 else 2026, onb.month, min(onb.day, 28)) - timedelta(days=1)
+            out.append([vid, row[0], row[1], row[2], "Active", onb] + row[3:8] + [received] + row[8:11]
+                       + [contract_end, row[11]])
+            note = {"Snowflake": ("soc_not_covering_period", "Snowflake (High): SOC 2 period ends 2025-09-30, "
+                                                             "no bridge letter"),
+                    "Datadog": ("review_overdue", "Datadog (High): last review 2025-02-14, more than 365 days "
+                                                  "before the period end"),
+                    "SendGrid": ("no_dpa", "SendGrid: processes customer data (email addresses), no DPA")}.get(row[0])
+            if note:
+                self.plant("vendors", note[0], row[0], note[1])
+        return out
 
     # ---------------------------------------------------------------- training
     def training_rows(self) -> list[list[str]]:
@@ -1017,6 +1039,7 @@ class Demo:
         picks = rng.sample(must, 5)
         missing_rows = set(id(p) for p in picks[:4])
         not_enrolled = picks[4]
+        late_notes: dict[tuple[str, str], str] = {}
         rows = []
         for p in annual:
             if p is not_enrolled:
@@ -1024,40 +1047,44 @@ class Demo:
             course = "Security Awareness Training 2025"
             if id(p) in missing_rows or (p.term is not None and p.term <= annual_due and rng.random() < 0.6):
                 status = "Past Due" if id(p) in missing_rows else "Not Started"
-                rows.append([p.email, p.ascii_first or p.first, p.last, course, annual_enroll.isoformat(),
+                rows.append([p.email, p.first, p.last, course, annual_enroll.isoformat(),
                              annual_due.isoformat(), "", status])
                 if id(p) in missing_rows:
-                    self.plant("training", "not_completed", p.email,
-                               f"{course}: enrolled {annual_enroll}, due {annual_due}, never completed")
+                    late_notes[(p.email, course)] = (f"{p.email}: {course}, enrolled {annual_enroll}, "
+                                                     f"due {annual_due}, never completed")
                 continue
             done = rand_date(rng, annual_enroll, min(annual_due, (p.term or annual_due) - timedelta(days=1)))
-            rows.append([p.email, p.ascii_first or p.first, p.last, course, annual_enroll.isoformat(),
+            rows.append([p.email, p.first, p.last, course, annual_enroll.isoformat(),
                          annual_due.isoformat(), done.isoformat(), "Completed"])
         self.plant("training", "not_enrolled", not_enrolled.email,
-                   f"Employed all year (hired {not_enrolled.hire}) but absent from the LMS export")
+                   f"Employed all year (hired {not_enrolled.hire}, {not_enrolled.emp_id}) but absent from the LMS "
+                   "export (id = HR Work Email: there is no LMS record)")
         new_hires = [p for p in self.people if annual_enroll < p.hire <= PERIOD_END]
         late_hire = rng.choice([p for p in new_hires if p.term is None and p.hire <= date(2026, 4, 30)])
         for p in new_hires:
             due = p.hire + timedelta(days=30)
             course = "New Hire Security Awareness"
             if p is late_hire:
-                rows.append([p.email, p.ascii_first or p.first, p.last, course, p.hire.isoformat(), due.isoformat(),
+                rows.append([p.email, p.first, p.last, course, p.hire.isoformat(), due.isoformat(),
                              "", "Past Due"])
-                self.plant("training", "not_completed", p.email,
-                           f"{course}: hired {p.hire}, due {due}, never completed")
+                late_notes[(p.email, course)] = f"{p.email}: {course}, hired {p.hire}, due {due}, never completed"
                 continue
             if due > PERIOD_END and rng.random() < 0.5:
-                rows.append([p.email, p.ascii_first or p.first, p.last, course, p.hire.isoformat(), due.isoformat(),
+                rows.append([p.email, p.first, p.last, course, p.hire.isoformat(), due.isoformat(),
                              "", "In Progress"])
                 continue
             if p.term is not None and p.term <= due:
-                rows.append([p.email, p.ascii_first or p.first, p.last, course, p.hire.isoformat(), due.isoformat(),
+                rows.append([p.email, p.first, p.last, course, p.hire.isoformat(), due.isoformat(),
                              "", "Not Started"])
                 continue
             done = p.hire + timedelta(days=rng.randint(1, 25))
-            rows.append([p.email, p.ascii_first or p.first, p.last, course, p.hire.isoformat(), due.isoformat(),
+            rows.append([p.email, p.first, p.last, course, p.hire.isoformat(), due.isoformat(),
                          done.isoformat(), "Completed"])
         rows.sort(key=lambda r: (r[4], r[0], r[3]))
+        rows = [[f"ENR-{100001 + i}"] + r for i, r in enumerate(rows)]
+        for r in rows:
+            if (r[1], r[4]) in late_notes:
+                self.plant("training", "not_completed", r[0], late_notes[(r[1], r[4])])
         return rows
 
 
@@ -1121,16 +1148,19 @@ IAM_HEADER = ["user", "arn", "user_creation_time", "password_enabled", "password
 REQUEST_HEADER = ["number", "request", "cat_item", "short_description", "requested_for", "opened_by", "opened_at",
                   "approval", "u_approver", "approval_set", "u_system", "u_role", "state", "closed_at",
                   "assigned_to"]
-UAR_HEADER = ["Review ID", "System", "Quarter", "Reviewer", "System Owner", "Started", "Due Date", "Completed",
+UAR_HEADER = ["Review ID", "System", "Quarter", "Reviewer", "System Owner", "Status", "Started", "Due Date",
+              "Completed",
               "Users in Scope", "Users Removed", "Removal Ticket", "Listing Source"]
 UAR_ITEM_HEADER = ["Review ID", "User", "User Email", "Access Level", "Decision", "Decided By", "Decided On"]
 BACKUP_HEADER = ["job_id", "resource_name", "resource_type", "backup_plan", "scheduled_start", "started_at",
-                 "completed_at", "status", "retention_days", "destination_region", "backup_size_gb",
-                 "followup_ticket"]
-VENDOR_HEADER = ["Vendor", "Service", "Risk Tier", "Customer Data Access", "Assurance Report",
-                 "Report Period Start", "Report Period End", "Bridge Letter", "Last Review Date", "Reviewer",
-                 "Contract DPA", "Notes"]
-TRAINING_HEADER = ["User Email", "First Name", "Last Name", "Course", "Enrollment Date", "Due Date",
+                 "completed_at", "status", "status_message", "retention_days", "destination_region",
+                 "backup_size_bytes", "followup_ticket"]
+FAILURE_MESSAGES = ("Snapshot quota exceeded for the DB instance", "IAM role could not be assumed by AWS Backup",
+                    "Copy to destination vault timed out", "Source resource was being modified")
+VENDOR_HEADER = ["Vendor ID", "Vendor", "Service", "Risk Tier", "Status", "Onboarded", "Customer Data Access",
+                 "Assurance Report", "Report Period Start", "Report Period End", "Bridge Letter", "Report Received",
+                 "Last Review Date", "Reviewer", "Contract DPA", "Contract End", "Notes"]
+TRAINING_HEADER = ["Enrollment ID", "User Email", "First Name", "Last Name", "Course", "Enrollment Date", "Due Date",
                    "Completion Date", "Status"]
 
 
@@ -1221,7 +1251,7 @@ CONTROLS = [
     ["ENT-02", "Background checks are completed for new hires before their start date.", "CC1.4",
      "Grace Whitfield", "as_needed", "manual", "", "", "", "Background check vendor reports"],
     ["ENT-03", "Personnel complete security awareness training at hire (within 30 days) and annually.",
-     "CC1.4; CC2.2", "Nadia Karimi", "annual", "manual", "security_training", "training; hr_roster", "",
+     "CC1.4; CC2.2", "Nadia Karimi", "annual", "manual", "security_training", "training;hr_roster", "",
      "LMS completion export"],
     ["GOV-01", "Information security policies are reviewed and approved by management annually and "
                "published to personnel.", "CC2.2; CC5.3", "Nadia Karimi", "annual", "manual", "", "", "",
@@ -1237,7 +1267,7 @@ CONTROLS = [
      "user_provisioning", "access_requests", "", "ServiceNow RITM records"],
     ["AC-02", "Access of terminated personnel is removed from Okta and AWS within five business days of the "
               "termination date.", "CC6.2; CC6.3", "Owen Fitzgerald", "as_needed", "manual",
-     "user_deprovisioning", "hr_roster; okta_users; aws_iam_users", "", "HR roster, Okta and IAM listings"],
+     "user_deprovisioning", "hr_roster;okta_users;aws_iam_users", "", "HR roster, Okta and IAM listings"],
     ["AC-03", "System owners review user access to in-scope systems quarterly and removals are completed.",
      "CC6.2; CC6.3", "Nadia Karimi", "quarterly", "manual", "access_review", "access_reviews", "",
      "Review workbooks and removal tickets"],
@@ -1259,8 +1289,8 @@ CONTROLS = [
      "Jira CHG tickets, deployment log"],
     ["CM-02", "Production changes are tested (CI pipeline run) before deployment.", "CC8.1", "Priya Shah",
      "as_needed", "manual", "change_management", "changes", "testing_evidenced", "CI run linked on the ticket"],
-    ["CM-03", "Emergency changes are approved retroactively by the Release Manager or an Engineering Manager "
-              "within one business day of deployment.", "CC8.1", "Priya Shah", "as_needed", "manual",
+    ["CM-03", "Emergency changes are approved by the Release Manager or an Engineering Manager before "
+              "deployment or, when that is not possible, retroactively no later than the next business day.", "CC8.1", "Priya Shah", "as_needed", "manual",
      "emergency_change", "changes", "", "Jira CHG tickets (Change type = Emergency)"],
     ["CM-04", "Every production deployment is traced to an approved change ticket.", "CC8.1", "Priya Shah",
      "as_needed", "automated", "", "", "", "Deployment log reconciled to Jira"],
@@ -1304,30 +1334,31 @@ class Writer:
                              len(sheets[0][2]), columns))
 
 
-COLUMNS = {
+COLUMNS = {   # canonical name (workbench/formats/schemas.py) -> header in the file
     "deployments": (("deployment_id", "deploy_id"), ("change_id", "jira_key"), ("deployed_at", "finished_at"),
                     ("deployed_by", "actor"), ("service", "app"), ("environment", "target_env")),
     "hr_roster": (("employee_id", "Employee ID"), ("name", "Worker Name"), ("email", "Work Email"),
-                  ("department", "Department"), ("title", "Job Title"), ("manager", "Manager"),
-                  ("hire_date", "Hire Date"), ("termination_date", "Termination Date"), ("status", "Worker Status")),
-    "access_requests": (("request_id", "number"), ("requested_for", "requested_for"),
-                        ("requested_by", "opened_by"), ("requested_at", "opened_at"), ("approver", "u_approver"),
-                        ("approved_at", "approval_set"), ("granted_at", "closed_at"), ("system", "u_system"),
-                        ("role", "u_role")),
+                  ("user_id", "Work Email"), ("department", "Department"), ("title", "Job Title"),
+                  ("manager", "Manager"), ("status", "Worker Status"), ("hire_date", "Hire Date"),
+                  ("termination_date", "Termination Date")),
+    "access_requests": (("request_id", "number"), ("requested_for", "requested_for"), ("requested_by", "opened_by"),
+                        ("system", "u_system"), ("role", "u_role"), ("approver", "u_approver"), ("status", "state"),
+                        ("requested_at", "opened_at"), ("approved_at", "approval_set"), ("granted_at", "closed_at")),
     "access_reviews": (("review_id", "Review ID"), ("system", "System"), ("period", "Quarter"),
                        ("reviewer", "Reviewer"), ("system_owner", "System Owner"), ("started_at", "Started"),
                        ("due_date", "Due Date"), ("completed_at", "Completed"), ("users_in_scope", "Users in Scope"),
                        ("users_removed", "Users Removed"), ("removal_ticket", "Removal Ticket")),
-    "backups": (("job_id", "job_id"), ("system", "resource_name"), ("scheduled_at", "scheduled_start"),
-                ("started_at", "started_at"), ("completed_at", "completed_at"), ("status", "status"),
+    "backups": (("job_id", "job_id"), ("system", "resource_name"), ("status", "status"),
+                ("scheduled_at", "scheduled_start"), ("started_at", "started_at"), ("completed_at", "completed_at"),
                 ("retention_days", "retention_days"), ("destination_region", "destination_region"),
                 ("followup_ticket", "followup_ticket")),
     "vendors": (("vendor", "Vendor"), ("service", "Service"), ("risk_tier", "Risk Tier"),
-                ("report_type", "Assurance Report"), ("report_period_start", "Report Period Start"),
-                ("report_period_end", "Report Period End"), ("bridge_letter", "Bridge Letter"),
-                ("last_review_date", "Last Review Date"), ("reviewer", "Reviewer"), ("dpa", "Contract DPA")),
-    "training": (("email", "User Email"), ("course", "Course"), ("assigned_at", "Enrollment Date"),
-                 ("due_date", "Due Date"), ("completed_at", "Completion Date"), ("status", "Status")),
+                ("customer_data_access", "Customer Data Access"), ("report_type", "Assurance Report"),
+                ("report_period_start", "Report Period Start"), ("report_period_end", "Report Period End"),
+                ("bridge_letter", "Bridge Letter"), ("last_review_date", "Last Review Date"),
+                ("reviewer", "Reviewer"), ("dpa", "Contract DPA"), ("notes", "Notes")),
+    "training": (("record_id", "Enrollment ID"), ("email", "User Email"), ("course", "Course"), ("status", "Status"),
+                 ("assigned_at", "Enrollment Date"), ("due_date", "Due Date"), ("completed_at", "Completion Date")),
 }
 
 
@@ -1347,6 +1378,7 @@ def write_engagement(demo: "Demo", folder: Path, type1: bool) -> dict[tuple[str,
     rids = {r[0] for r in reviews}
     items = [r for r in demo.review_items if r[0] in rids]
     recv = date(2026, 7, 10)
+    since = "on or after 2026-06-01" if type1 else "between 2025-07-01 and 2026-06-30"
     w.csv("changes", f"populations/jira_changes_{fy}.csv", JIRA_HEADER, jira_rows(changes), kind="changes",
           fmt="jira", system="Jira Software Cloud (project CHG)", provided_by="Priya Shah, Release Manager",
           received=recv, request="PBC-07",
@@ -1361,7 +1393,7 @@ def write_engagement(demo: "Demo", folder: Path, type1: bool) -> dict[tuple[str,
     w.csv("incidents", f"populations/servicenow_incidents_{fy}.csv", INCIDENT_HEADER, incidents, kind="incidents",
           fmt="servicenow", system="ServiceNow (incident table)", provided_by="Owen Fitzgerald, IT Manager",
           received=recv, request="PBC-15",
-          query="incident list, filter opened_at between 2025-07-01 and 2026-06-30, Export > CSV",
+          query=f"incident list, filter opened_at {since}, Export > CSV",
           encoding="cp1252", quoting=csv.QUOTE_ALL, lineterminator="\n")
     w.csv("okta_users", "populations/okta_users_2026-07-02.csv", OKTA_HEADER, demo.okta, kind="users", fmt="okta",
           system="Okta (workforce identity)", provided_by="Owen Fitzgerald, IT Manager", received=recv,
@@ -1379,16 +1411,18 @@ def write_engagement(demo: "Demo", folder: Path, type1: bool) -> dict[tuple[str,
     w.csv("access_requests", f"populations/servicenow_access_requests_{fy}.csv", REQUEST_HEADER, requests,
           kind="access_requests", fmt="servicenow", system="ServiceNow (sc_req_item, access catalog items)",
           provided_by="Owen Fitzgerald, IT Manager", received=recv, request="PBC-13",
-          query="sc_req_item list, cat_item.category = Access, opened_at in period, Export > CSV",
+          query=f"sc_req_item list, cat_item.category = Access, opened_at {since}, Export > CSV",
           columns=COLUMNS["access_requests"], quoting=csv.QUOTE_ALL, lineterminator="\n")
     w.xlsx("access_reviews", f"populations/user_access_reviews_{fy}.xlsx",
            [("Reviews", UAR_HEADER, reviews), ("Review items", UAR_ITEM_HEADER, items)], kind="access_reviews",
            system="Quarterly review workbooks (Security team)", provided_by="Nadia Karimi, Head of Security",
-           received=date(2026, 8, 3), request="PBC-14", query="Compiled from the quarterly review workbooks",
+           received=date(2026, 8, 3), request="PBC-14",
+           query="Compiled from the quarterly review workbooks" + (" (2026-Q2 only)" if type1 else ""),
            columns=COLUMNS["access_reviews"])
     w.csv("backups", f"populations/aws_backup_jobs_{fy}.csv", BACKUP_HEADER, backups, kind="backups",
           fmt="generic", system="AWS Backup", provided_by="Ivan Petrov, SRE Lead", received=recv, request="PBC-18",
-          query="aws backup list-backup-jobs --by-created-after 2025-07-01 (+ copy jobs), flattened to CSV",
+          query=f"aws backup list-backup-jobs --by-created-after {'2026-06-01' if type1 else '2025-07-01'}, "
+                "flattened to CSV",
           columns=COLUMNS["backups"], lineterminator="\n")
     w.xlsx("vendors", "populations/vendor_register_2026.xlsx", [("Vendors", VENDOR_HEADER, demo.vendors)],
            kind="vendors", system="Vendor register (Security team)", provided_by="Nadia Karimi, Head of Security",
@@ -1405,7 +1439,7 @@ def write_engagement(demo: "Demo", folder: Path, type1: bool) -> dict[tuple[str,
         "changes": keys, "deployments": {r[0] for r in deploys}, "incidents": {r[0] for r in incidents},
         "okta_users": {r[0] for r in demo.okta}, "aws_iam_users": {r[0] for r in demo.iam},
         "access_requests": {r[0] for r in requests}, "access_reviews": rids, "backups": {r[0] for r in backups},
-        "vendors": {r[0] for r in demo.vendors}, "training": {r[0] for r in demo.training} | {
+        "vendors": {r[1] for r in demo.vendors}, "training": {r[0] for r in demo.training} | {
             e for (p, c), items_ in demo.planted.items() if c == "not_enrolled" for e, _ in items_},
     }
     out: dict[tuple[str, str], list[tuple[str, str]]] = {}

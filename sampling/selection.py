@@ -17,13 +17,22 @@ Each draw uses a *purpose* text (``random``, ``systematic``, ``systematic:round2
 A whole number U in [0, m) is made from the next stream value u: if u < 2^256 - (2^256 mod m), U is
 u mod m; otherwise u is discarded and the next value is taken (rejection sampling, so every U is
 exactly equally likely; for m below 2^64 a rejection has probability under 2^-192 and does not happen
-in practice). Draws of one purpose use t = 0, 1, 2, ... in turn.
+in practice). Draws of one purpose use t = 0, 1, 2, ... in turn. The seed is a whole number (int),
+written in decimal; n (and ``additional`` in ``extend``) must be at least 1 — an empty selection is
+refused as a likely mistake.
+
+Dates
+-----
+"Order by date" uses the whole value: timestamps with a zone by their instant, dates and timestamps
+without a zone as given (a date counts as its midnight); Python datetime objects at microsecond
+resolution, arrays at their own. Ties are broken by key. Missing dates are refused, naming the key.
 
 The key set and its fingerprint
 -------------------------------
-Keys are text, compared by Unicode code point (the same as comparing their UTF-8 bytes). Whole
-numbers given as keys are converted to their decimal text (``42`` -> ``"42"``, so ``"10"`` sorts
-before ``"9"``); other types are refused. Keys must be distinct, non-empty and free of line breaks.
+Keys are text, used exactly as given (no trimming or case folding), compared by Unicode code point
+(the same as comparing their UTF-8 bytes). Whole numbers given as keys are converted to their decimal
+text (``42`` -> ``"42"``, so ``"10"`` sorts before ``"9"``) with a note; other types are refused.
+Keys must be distinct, non-empty and free of line breaks.
 ``key_set_sha256`` is the SHA-256 (hex) of the UTF-8 bytes of every key followed by a line feed
 ("\\n"), keys in code point order: for keys ``b, a`` it is SHA-256 of ``"a\\nb\\n"``. It identifies
 the population a sample was drawn from.
@@ -654,7 +663,8 @@ def _algorithm(method: str, seed: int) -> str:
                 "each date in its own zone, taken in code point order of the labels; n is allocated in proportion "
                 "to stratum size by largest remainder (ties: earlier stratum), each stratum getting at least one "
                 "item when n >= number of strata (strata whose share is below one get exactly one, then the "
-                "others share the rest); within a stratum order the items by date, then key (key alone without dates), and draw "
+                "others share the rest); within a stratum order the items by date, then key (key alone "
+                "without dates), and draw "
                 "with purpose 'stratified:{label}' as in random selection: " + _FY_TEXT +
                 " The sample lists stratum by stratum, each in draw order.")
     extension = (" Extension keeps every earlier key first; random and stratified continue the same draws, "

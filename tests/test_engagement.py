@@ -279,7 +279,7 @@ def test_good_engagement_loads_with_exact_values(tmp_path):
     assert engagement.matrix_file == "controls.xlsx"
     assert re.fullmatch(r"[0-9a-f]{64}", engagement.engagement_sha256)
     assert re.fullmatch(r"[0-9a-f]{64}", engagement.matrix_sha256)
-    assert engagement.notes == ("populations not used by any control: deploys.",
+    assert engagement.notes == ("populations not named in any control's populations column: deploys.",
                                 'controls without a procedure (read "not yet tested"): AC-01.')
 
 
@@ -356,7 +356,7 @@ def test_type1_engagement_and_defaults(tmp_path):
         "[sampling] model not given: binomial (the default).",
         "[sampling] method not given: random (the default for a type1 report).",
         "[sampling.frequency_table] sizes not given, from the default table: annual 1.",
-        "populations not used by any control: deploys.",
+        "populations not named in any control's populations column: deploys.",
         'controls without a procedure (read "not yet tested"): AC-01.',
     )
 
@@ -548,6 +548,12 @@ BAD_TOML = [
      r"\[engagement\] criteria: must include \"security\""),
     ("criteria not an array", 'criteria = ["security", "confidentiality", "availability"]',
      'criteria = "security"', r"\[engagement\] criteria: must be an array of non-empty strings"),
+    ("client empty", 'client = "Acme Cloud, Inc."', 'client = "  "',
+     r"line 3, \[engagement\] client: is empty; give a value, e\.g\. client = \"Acme Cloud, Inc\.\"\."),
+    ("criteria empty", 'criteria = ["security", "confidentiality", "availability"]', "criteria = []",
+     r"line 8, \[engagement\] criteria: is empty; security is always in scope"),
+    ("criteria twice", '"confidentiality", ', '"confidentiality", "confidentiality", ',
+     r"\[engagement\] criteria: 'confidentiality' is listed twice"),
     ("client wrong type", 'client = "Acme Cloud, Inc."', "client = 42",
      r"\[engagement\] client: must be a string \(text in quotes\), got 42 \(a number\)"),
     ("staff without reviewer", 'role = "reviewer"', 'role = "manager"',
@@ -792,19 +798,35 @@ def test_duplicate_header_is_reported(tmp_path):
 # The demo engagement (sample_data, written by H4 to the same schema)
 # ------------------------------------------------------------------------------------------------
 DEMO = REPO / "sample_data" / "acme-type2"
+DEMO_TYPE1 = REPO / "sample_data" / "acme-type1"
 
 
-@pytest.mark.skipif(not (DEMO / "engagement.toml").exists(), reason="demo engagement not generated yet")
 def test_demo_engagement_loads():
     engagement = load_engagement(DEMO)
-    assert engagement.report_type == "type2"
-    assert (engagement.period_start, engagement.period_end) == (date(2025, 7, 1), date(2026, 6, 30))
-    assert "security" in engagement.criteria
+    assert (engagement.client, engagement.engagement_id, engagement.report_type) == (
+        "Acme Cloud, Inc.", "ACME-SOC2-T2-FY26", "type2")
+    assert (engagement.period_start, engagement.period_end, engagement.as_of) == (
+        date(2025, 7, 1), date(2026, 6, 30), None)
+    assert engagement.timezone == "America/New_York"
+    assert engagement.criteria[0] == "security"
+    assert engagement.staff_with_role("preparer") and engagement.staff_with_role("reviewer")
     cm01 = engagement.control("CM-01")
     assert cm01.criteria == ("CC8.1",)
     assert cm01.procedure == "change_management"
     assert cm01.attributes == ("ticket_before_deployment", "approved_before_deployment", "approver_not_author")
-    assert engagement.population(cm01.populations[0]).kind == "changes"
+    changes = engagement.population(cm01.populations[0])
+    assert changes.kind == "changes"
+    assert changes.file.startswith("populations/") and changes.path.is_file()
     cm02 = engagement.control("CM-02")
+    assert cm02.procedure == "change_management"
     assert cm02.attributes == ("testing_evidenced",)
     assert cm02.populations[0] == cm01.populations[0]
+    assert engagement.matrix_file == "controls.xlsx"
+
+
+def test_demo_type1_engagement_loads():
+    engagement = load_engagement(DEMO_TYPE1)
+    assert (engagement.report_type, engagement.as_of, engagement.period_start, engagement.period_end) == (
+        "type1", date(2026, 6, 30), None, None)
+    assert engagement.sampling.method == "random"
+    assert engagement.control("CM-01").procedure == "change_management"

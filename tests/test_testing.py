@@ -250,7 +250,8 @@ def test_matrix_has_one_row_per_selected_item_in_selection_order(engagement):
         store.record("CM-03", "CHG-1059", "testing_evidenced", "pass", tested_by="DR")  # not in the selection
     testing = test_attributes(get_procedure("change_management"), control, frame, selection, engagement)
     matrix = testing.to_frame()
-    assert list(matrix.columns) == ["sample_no", "change_id", "deployed_at", "ticket_before_deployment",
+    assert list(matrix.columns) == ["sample_no", "change_id", "deployed_at", "created_at", "approved_at", "author",
+                                    "approver", "ticket_before_deployment",
                                     "approved_before_deployment", "approver_not_author", "testing_evidenced",
                                     "deviation", "reason", "evidence_ref", "comment", "tested_by"]
     assert matrix["change_id"].tolist() == list(selection.keys)
@@ -265,6 +266,9 @@ def test_matrix_has_one_row_per_selected_item_in_selection_order(engagement):
     assert by_key.loc["CHG-1020", ["approved_before_deployment", "testing_evidenced", "deviation"]].tolist() == [
         "fail", "not tested", "yes"]
     assert by_key.loc["CHG-1002", ["testing_evidenced", "deviation"]].tolist() == ["not tested", "pending"]
+    assert by_key.loc["CHG-1010", ["author", "approver"]].tolist() == ["dev2", "DEV2"]
+    assert by_key.loc["CHG-1020", "approved_at"] == pd.Timestamp("2025-12-31 23:00", tz=TZ)
+    assert by_key.loc["CHG-1020", "deployed_at"] == frame.set_index("change_id").loc["CHG-1020", "deployed_at"]
     assert (testing.items_tested, testing.deviations, testing.sample_size) == (2, 2, 4)
     assert testing.deviations_by_attribute() == {"ticket_before_deployment": 0, "approved_before_deployment": 1,
                                                  "approver_not_author": 1, "testing_evidenced": 1}
@@ -317,3 +321,23 @@ def test_summary_names_the_counts(engagement):
                         "population 60 changes.")
     assert lines[2] == ("  approved_before_deployment [automated]: 1 failed in the sample; 2 in the full "
                         "population (1 outside the sample)")
+
+
+def test_duplicate_keys_are_refused(engagement):
+    frame = pd.concat([changes(3), changes(1)], ignore_index=True)
+    selection = sampling.select(["CHG-1002"], 1, seed=1)
+    with pytest.raises(PopulationError, match=r"key column 'change_id' has duplicate values \(CHG-1001\)"):
+        test_attributes(get_procedure("change_management"), engagement.control("CM-01"), frame, selection,
+                        engagement)
+
+
+def test_empty_population_gives_an_empty_matrix(engagement):
+    frame = changes(0)
+    plan = plan_sample(engagement, engagement.control("CM-01"), frame)
+    selection = select_sample(frame, plan, seed=3)
+    testing = test_attributes(get_procedure("change_management"), engagement.control("CM-01"), frame, selection,
+                              engagement)
+    assert testing.to_frame().empty
+    assert testing.full_population_exceptions.empty
+    assert testing.population_results["population"].tolist() == [0, 0, 0]
+    assert (testing.items_tested, testing.deviations, testing.population_count) == (0, 0, 0)

@@ -13,6 +13,7 @@ cell and the error. The run leaves behind::
 
     OUT/<control_id>.xlsx             workpaper (written by the notebook)
     OUT/notebooks/<control_id>.ipynb  executed notebook, with outputs
+    OUT/notebooks/<control_id>.log    what the kernel printed on standard error
     OUT/records/<control_id>.json     outcome record (written by the notebook)
     OUT/summary.xlsx                  one row per control, Section 4 wording
     OUT/manifest.json                 parameters, input SHA-256s, versions, timings, outcomes
@@ -169,6 +170,9 @@ def _execute_notebook(job: dict[str, Any]) -> dict[str, Any]:
 
     started, clock = _now(), time.perf_counter()
     error = None
+    # The kernel inherits this worker's stderr: send its chatter to the control's log, not the terminal.
+    with open(job["log"], "wb") as log:
+        os.dup2(log.fileno(), 2)
     try:
         papermill.execute_notebook(
             job["input"], job["output"], parameters=job["parameters"], kernel_name="python3",
@@ -296,6 +300,7 @@ def run_engagement(engagement_dir: str | os.PathLike[str], *, output_dir: str | 
         (out / f"{control.id}.xlsx").unlink(missing_ok=True)
         jobs[control.id] = {"input": str(notebook), "output": str(out / "notebooks" / f"{control.id}.ipynb"),
                             "parameters": parameters, "cwd": str(notebook.parent),
+                            "log": str(out / "notebooks" / f"{control.id}.log"),
                             "procedure": control.procedure}
 
     if jobs:

@@ -433,7 +433,8 @@ class Control:
         parts = [f"{self.frequency}, {self.nature}",
                  f"procedure {self.procedure}" if self.procedure else "no procedure (not yet tested)"]
         if self.populations:
-            parts.append(f"population {', '.join(self.populations)}")
+            noun = "population" if len(self.populations) == 1 else "populations"
+            parts.append(f"{noun} {', '.join(self.populations)}")
         return f"{self.id} [{'; '.join(self.criteria)}] ({'; '.join(parts)}): {self.description}"
 
 
@@ -816,7 +817,7 @@ class _Table:
                               f"write {key} = \"...\".")
             return None
         if not value.strip():
-            self.problem(key, f"is empty; give a value or remove the key."
+            self.problem(key, "is empty; give a value or remove the key."
                          if not required else f"is empty; give a value, e.g. {_EXAMPLES.get(key, key)}.")
             return None
         return value.strip()
@@ -1750,7 +1751,8 @@ def load_engagement(folder: str | os.PathLike) -> Engagement:
             if population_ids and not problems.lines:
                 unused = [pid for pid in raw_pops if pid not in used]
                 if unused:
-                    parsed.notes.append(f"populations not used by any control: {', '.join(unused)}.")
+                    parsed.notes.append(f"populations not named in any control's populations column: "
+                                        f"{', '.join(unused)}.")
             untested = [c.id for c in controls if c.procedure is None]
             if untested:
                 parsed.notes.append(f"controls without a procedure (read \"not yet tested\"): "

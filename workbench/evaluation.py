@@ -322,7 +322,8 @@ def evaluate_control(engagement: Any, control: Any, sample_plan: SamplePlan, sel
                    if len(population) else set())
     confidence = _policy(engagement, "confidence")
     tolerable_rate = _policy(engagement, "tolerable_rate")
-    model = _policy(engagement, "model") or (sample_plan.plan.model if sample_plan.plan is not None else None)
+    # the model the plan actually used (a frequency plan computes its achieved confidence hypergeometrically)
+    model = sample_plan.plan.model if sample_plan.plan is not None else _policy(engagement, "model")
     notes: list[str] = list(testing.notes)
 
     if sample_plan.not_occurring:
@@ -346,7 +347,7 @@ def evaluate_control(engagement: Any, control: Any, sample_plan: SamplePlan, sel
                       f"of the control could not be tested; this is neither effective nor failed.")
     elif tested < n:
         status = "in_progress"
-        result_text = f"Testing in progress ({tested} of {n} items tested)."
+        result_text = f"Testing in progress ({tested} of {n} {'item' if n == 1 else 'items'} tested)."
         if sample_sentences or population_sentence:
             so_far = " ".join(sample_sentences + ([population_sentence] if population_sentence else []))
             result_text += f" Exceptions noted so far: {so_far}"
@@ -358,7 +359,11 @@ def evaluate_control(engagement: Any, control: Any, sample_plan: SamplePlan, sel
             status = "exceptions"
             texts = list(sample_sentences)
             if not sample_sentences:
-                texts.append(f"No exceptions noted for the {n:,} sampled {procedure.item_noun_plural}.")
+                if n == 1 and report_type == "type1":
+                    texts.append(f"No exceptions noted for the {procedure.item_noun} inspected.")
+                else:
+                    noun = procedure.item_noun if n == 1 else procedure.item_noun_plural
+                    texts.append(f"No exceptions noted for the {n:,} sampled {noun}.")
             if population_sentence:
                 texts.append(population_sentence)
             result_text = " ".join(texts)
@@ -418,7 +423,7 @@ def _statistics(sample_plan: SamplePlan, n: int, k: int, confidence: Any, tolera
         return text, None, rate, supports
     if sample_plan.statistical:
         evaluation = sampling.evaluate(n, k, confidence, population_size=sample_plan.population_count,
-                                       model=str(model), tolerable_rate=tolerable_rate)
+                                       model=str(plan.model), tolerable_rate=tolerable_rate)
         return str(evaluation.conclusion), evaluation, float(evaluation.upper_limit), evaluation.supports_reliance
     # frequency-table plan: non-statistical; state what the size achieves instead of a statistical conclusion
     achieved = plan.confidence if plan is not None else None

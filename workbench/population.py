@@ -31,6 +31,7 @@ import os
 import threading
 import zoneinfo
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Mapping
@@ -360,6 +361,13 @@ def load_population_file(path: str | os.PathLike, *, kind: str, format: str = "a
                 if len(bad) > _MAX_LISTED:
                     findings.append(_finding("date_parse", header, None, None, "error",
                                              f"{column}: {len(bad) - _MAX_LISTED:,} more value(s) do not parse"))
+        elif column in schema.integers:
+            numbers = pd.to_numeric(pd.Series(array.to_pandas()), errors="coerce")
+            bad = numbers.isna().to_numpy() & pd.Series(array.to_pandas()).notna().to_numpy()
+            for pos in np.flatnonzero(bad)[:_MAX_LISTED]:
+                findings.append(_finding("number_parse", header, _row(rows[pos]), array[int(pos)].as_py(), "warning",
+                                         f"{column}: {array[int(pos)].as_py()!r} is not a whole number; read as missing"))
+            data_cols[column] = numbers.round().astype("Int64")
         elif column in schema.booleans:
             data_cols[column] = pd.Series(to_boolean(array).to_pandas(
                 types_mapper={pa.bool_(): pd.BooleanDtype()}.get), dtype="boolean")
@@ -395,21 +403,21 @@ def _row(value: Any) -> Any:
     return int(value) if isinstance(value, (np.integer, int)) else str(value)
 
 
-def _normalize_change_type(array: pa.Array, header: str, rows: np.ndarray, findings: list) -> pa.Array:
-    low = pc.utf8_lower(pc.utf8_trim_whitespace(array))
-    distinct = [v for v in pc.unique(low).to_pylist() if v is not None]
-    mapping = {v: _CHANGE_TYPES.get(v, _CHANGE_TYPES.get(v.replace(" change", "").strip())) for v in distinct}
-    unknown = [v for v, m in mapping.items() if m is None]
-    for value in unknown:
+def _normalize_change_type(array: pa.ChunkedArray, header: str, rows: np.ndarray, findings: list) -> pa.ChunkedArray:
+    distinct = [v for v in pc.unique(array).to_pylist() if v is not None]
+    mapping = {}
+    for value in distinct:
+        low = value.strip().lower()
+        mapping[value] = _CHANGE_TYPES.get(low, _CHANGE_TYPES.get(low.replace(" change", "").strip()))
+    for value in sorted({v.strip().lower() for v, m in mapping.items() if m is None}):
         findings.append(_finding("change_type", header, None, value, "warning",
                                  f"change_type {value!r} is not standard, normal or emergency; kept as "
                                  f"written: confirm with the client which it is"))
     if all(mapping[v] == v for v in distinct):
-        return low
+        return array
     keys = pa.array(distinct, pa.string())
-    values = pa.array([mapping[v] or v for v in distinct], pa.string())
-    index = pc.index_in(low, value_set=keys)
-    return pc.take(values, index)
+    values = pa.array([mapping[v] or v.strip().lower() for v in distinct], pa.string())
+    return pc.take(values, pc.index_in(array, value_set=keys))
 
 
 def load_population(engagement: Any, population_id: str, *, timezone: str | None = None) -> Population:
@@ -446,28 +454,33 @@ class ScopedPopulation:
     Attributes
     ----------
     population : Population
-    frame : pandas.DataFrame
-        Records in scope (canonical columns + ``source_row``), in file order.
-    excluded : pandas.DataFrame
-        Records out of scope, with a ``reason`` column (before the period, after the period, no date).
-    date_column : str
-        The occurrence date the scope was applied to.
+    in_scope : numpy.ndarray of bool
+        One flag per record of ``population.frame``.
+    status : numpy.ndarray of int8
+        Per record: 0 in scope, 1 before the window, 2 after it, 3 no date (see :attr:`reasons`).
+    date_column : str or None
+        The occurrence date the scope was applied to (None for a listing, taken whole).
     start, end : pandas.Timestamp
         Bounds in the engagement's zone: from ``start`` (included) to ``end`` (excluded), i.e.
         period_start 00:00 to period_end 24:00 (Type 1: as_of minus the look-back, to as_of 24:00).
     mode : str
-        ``"period"`` or ``"as_of"``.
+        ``"period"``, ``"as_of"`` or ``"listing"`` (users, vendors: no occurrence date; every record in scope).
     counts : Mapping[str, int]
         received, in_scope, before, after, no_date.
     months : tuple of (str, int)
-        Each month of the period ("2025-07") with its count of in-scope records.
+        Each month of the period ("2025-07") with its count of in-scope records (Type 2).
     months_without_records : tuple of str
+    lookback_days : int or None
+        Type 1: the look-back window in days.
+
+    ``frame`` (records in scope, in file order) and ``excluded`` (records out of scope with a
+    ``reason`` column) are built on first use.
     """
 
     population: Population
-    frame: pd.DataFrame
-    excluded: pd.DataFrame
-    date_column: str
+    in_scope: np.ndarray
+    status: np.ndarray
+    date_column: str | None
     start: pd.Timestamp
     end: pd.Timestamp
     mode: str
@@ -475,6 +488,33 @@ class ScopedPopulation:
     months: tuple[tuple[str, int], ...]
     months_without_records: tuple[str, ...]
     lookback_days: int | None = None
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        """Records in scope (canonical columns + ``source_row``), in file order."""
+        if self.in_scope.all():
+            return self.population.frame
+        return self.population.frame[self.in_scope]
+
+    @cached_property
+    def excluded(self) -> pd.DataFrame:
+        """Records out of scope, with a ``reason`` column."""
+        mask = ~self.in_scope
+        if not mask.any():
+            empty = self.population.frame.iloc[:0].copy()
+            empty["reason"] = pd.array([], dtype="str")
+            return empty
+        excluded = self.population.frame[mask].copy()
+        excluded["reason"] = pd.array(self.reasons[mask], dtype="str")
+        return excluded
+
+    @property
+    def reasons(self) -> np.ndarray:
+        """Per record: ``""`` in scope, else why it is excluded."""
+        labels = np.array(["", f"{self.date_column} before {self.start.date()}",
+                           f"{self.date_column} after {(self.end - pd.Timedelta(days=1)).date()}",
+                           f"no {self.date_column}"], dtype=object)
+        return labels[self.status]
 
     @property
     def keys(self) -> pd.Series:
@@ -490,6 +530,8 @@ class ScopedPopulation:
         return len(self.frame)
 
     def _window_text(self) -> str:
+        if self.mode == "listing":
+            return "a listing as of a date, taken whole"
         end_day = (self.end - pd.Timedelta(days=1)).date()
         if self.mode == "as_of":
             return (f"as of {end_day} (look-back {self.lookback_days} days: "
@@ -499,7 +541,7 @@ class ScopedPopulation:
     def to_table(self) -> list[tuple[str, str]]:
         """(label, value) rows for the workpaper's population sheet."""
         c = self.counts
-        rows = [("Scope", self._window_text()), ("Date used", self.date_column),
+        rows = [("Scope", self._window_text()), ("Date used", self.date_column or "(none: a listing)"),
                 ("Records received", f"{c['received']:,}"), ("In scope", f"{c['in_scope']:,}"),
                 ("Excluded: before the window", f"{c['before']:,}"), ("Excluded: after the window", f"{c['after']:,}"),
                 (f"Excluded: no {self.date_column}", f"{c['no_date']:,}")]
@@ -564,14 +606,36 @@ def _month_labels(start: pd.Timestamp, end: pd.Timestamp) -> list[str]:
     return [str(p) for p in pd.period_range(first, last, freq="M")]
 
 
-def month_counts(values: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> list[tuple[str, int]]:
-    """Records per month (wall-clock months in the values' zone) between start and end."""
+def month_counts(values: pd.Series | np.ndarray, start: pd.Timestamp, end: pd.Timestamp) -> list[tuple[str, int]]:
+    """Records per calendar month (in the bounds' zone) from ``start`` to ``end``.
+
+    ``values`` is a tz-aware series or its microseconds since the epoch (int64, NaT = int64 minimum).
+    """
     labels = _month_labels(start, end)
-    local = values.dt.tz_localize(None).to_numpy().astype("datetime64[M]").astype(np.int64)
-    first = start.tz_localize(None).to_datetime64().astype("datetime64[M]").astype(np.int64)
-    offsets = local[(local >= first) & (local < first + len(labels))] - first
-    counts = np.bincount(offsets, minlength=len(labels)) if len(offsets) else np.zeros(len(labels), dtype=np.int64)
+    first = start.tz_localize(None).to_period("M").to_timestamp()
+    edges = [pd.Timestamp(first + pd.DateOffset(months=i)).tz_localize(start.tz) for i in range(len(labels) + 1)]
+    edge_us = np.array([_bound_us(e) for e in edges], dtype=np.int64)
+    raw = values if isinstance(values, np.ndarray) else _utc_us(values)
+    index = np.searchsorted(edge_us, raw, side="right") - 1
+    index = index[(index >= 0) & (index < len(labels))]
+    counts = np.bincount(index, minlength=len(labels))
     return [(label, int(n)) for label, n in zip(labels, counts)]
+
+
+_EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
+_NAT = np.iinfo(np.int64).min
+
+
+def _utc_us(values: pd.Series) -> np.ndarray:
+    """Microseconds since the epoch (UTC) of a tz-aware series; NaT = int64 minimum."""
+    array = values.array
+    if getattr(array, "unit", "us") != "us":
+        array = values.dt.as_unit("us").array
+    return np.asarray(array.asi8)
+
+
+def _bound_us(ts: pd.Timestamp) -> int:
+    return int((ts - _EPOCH) // pd.Timedelta(1, "us"))
 
 
 def scope_population(population: Population, engagement: Any = None, *, date_column: str | None = None,
@@ -594,6 +658,16 @@ def scope_population(population: Population, engagement: Any = None, *, date_col
     """
     schema = population.schema
     date_column = date_column or schema.date_column
+    frame = population.frame
+    if date_column is None:
+        # a listing as of a date (users, vendors): taken whole
+        mode, start, end = scope_window(population.timezone, period_start=period_start, period_end=period_end,
+                                        as_of=as_of) if (as_of or (period_start and period_end)) else \
+            ("listing", pd.NaT, pd.NaT)
+        n = len(frame)
+        return ScopedPopulation(population, np.ones(n, dtype=bool), np.zeros(n, dtype=np.int8), None, start, end,
+                                "listing", {"received": n, "in_scope": n, "before": 0, "after": 0, "no_date": 0},
+                                (), ())
     if date_column not in schema.timestamps:
         raise PopulationError(f"date_column {date_column!r} is not a timestamp column of kind {population.kind!r}; "
                               f"use one of: {', '.join(schema.timestamps)}")
@@ -601,22 +675,18 @@ def scope_population(population: Population, engagement: Any = None, *, date_col
         period_start, period_end, as_of = engagement.period_start, engagement.period_end, engagement.as_of
     mode, start, end = scope_window(population.timezone, period_start=period_start, period_end=period_end,
                                     as_of=as_of)
-    frame = population.frame
-    values = frame[date_column]
-    no_date = values.isna().to_numpy()
-    before = (values < start).fillna(False).to_numpy(dtype=bool)
-    after = (values >= end).fillna(False).to_numpy(dtype=bool)
+    raw = _utc_us(frame[date_column])
+    no_date = raw == _NAT
+    before = ~no_date & (raw < _bound_us(start))
+    after = ~no_date & (raw >= _bound_us(end))
     inside = ~(no_date | before | after)
-    excluded_mask = ~inside
-    excluded = frame[excluded_mask].copy()
-    reason = np.where(no_date[excluded_mask], f"no {date_column}",
-                      np.where(before[excluded_mask],
-                               f"{date_column} before {start.date()}", f"{date_column} after {(end - pd.Timedelta(days=1)).date()}"))
-    excluded["reason"] = pd.array(reason, dtype="str")
-    scoped = frame[inside]
-    months = month_counts(scoped[date_column], start, end) if mode == "period" else []
+    status = np.zeros(len(frame), dtype=np.int8)
+    status[before] = 1
+    status[after] = 2
+    status[no_date] = 3
+    months = month_counts(raw[inside], start, end) if mode == "period" else []
     counts = {"received": len(frame), "in_scope": int(inside.sum()), "before": int(before.sum()),
               "after": int(after.sum()), "no_date": int(no_date.sum())}
-    return ScopedPopulation(population, scoped, excluded, date_column, start, end, mode, counts,
+    return ScopedPopulation(population, inside, status, date_column, start, end, mode, counts,
                             tuple(months), tuple(m for m, n in months if n == 0),
                             TYPE1_LOOKBACK_DAYS if mode == "as_of" else None)

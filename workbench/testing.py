@@ -362,6 +362,9 @@ class AttributeTesting:
         Items in scope (the full population the automated attributes ran over).
     sample_keys : tuple of str
         The selected keys in selection order.
+    items : pandas.DataFrame
+        One row per selected item in selection order: ``sample_no``, the key column, the date column and the
+        procedure's ``matrix_columns`` (the data automated attributes were computed from), as in the population.
     item_results : pandas.DataFrame
         Tidy: one row per (sampled item, attribute): ``sample_no, item_key, item_date, attribute_id, label,
         kind, outcome, reason, evidence_ref, comment, tested_by, tested_at, source`` where outcome is one of
@@ -383,6 +386,7 @@ class AttributeTesting:
     date_column: str
     population_count: int
     sample_keys: tuple[str, ...]
+    items: pd.DataFrame = field(repr=False)
     item_results: pd.DataFrame = field(repr=False)
     population_results: pd.DataFrame = field(repr=False)
     full_population_exceptions: pd.DataFrame = field(repr=False)
@@ -443,24 +447,19 @@ class AttributeTesting:
     def to_frame(self) -> pd.DataFrame:
         """The testing matrix: one row per selected item in selection order, one column per attribute.
 
-        Columns: ``sample_no``, the key column, the date column, one column per attribute id (pass | fail |
-        n/a | not performed | not tested), ``deviation`` (yes | no | pending), ``reason`` (every failing or
-        not-performed attribute with its reason, ``; ``-separated), ``evidence_ref``, ``comment``,
-        ``tested_by``.
+        Columns: ``sample_no``, the key column, the date column, the procedure's ``matrix_columns``, one column
+        per attribute id (pass | fail | n/a | not performed | not tested), ``deviation`` (yes | no | pending),
+        ``reason`` (every failing or not-performed attribute with its reason, ``; ``-separated),
+        ``evidence_ref``, ``comment``, ``tested_by``.
         """
         r = self.item_results
-        columns = ["sample_no", self.key_column, self.date_column] + [a.id for a in self.attributes] + [
+        columns = list(self.items.columns) + [a.id for a in self.attributes] + [
             "deviation", "reason", "evidence_ref", "comment", "tested_by"]
         if self.sample_size == 0:
             return pd.DataFrame(columns=columns)
         wide = r.pivot(index="sample_no", columns="attribute_id", values="outcome")
         by_item = self._by_item()
-        base = r.drop_duplicates("sample_no").set_index("sample_no")[["item_key", "item_date"]]
-        out = pd.DataFrame({
-            "sample_no": base.index.to_numpy(),
-            self.key_column: base["item_key"].to_numpy(),
-            self.date_column: base["item_date"].to_numpy(),
-        })
+        out = self.items.reset_index(drop=True).copy()
         for a in self.attributes:
             out[a.id] = wide[a.id].to_numpy()
         deviation = np.where(by_item["fail"].to_numpy(), "yes",
@@ -540,6 +539,10 @@ def test_attributes(procedure: Procedure, control: Any, scoped: Any, selection: 
         raise PopulationError(f"the population has no key column {key_column!r}, which procedure "
                               f"{procedure.name!r} needs.")
     keys = frame[key_column].astype(str)
+    duplicated = keys[keys.duplicated()]
+    if len(duplicated):
+        raise PopulationError(f"key column {key_column!r} has duplicate values ({', '.join(duplicated.iloc[:5])}); "
+                              f"resolve them with the client before testing (validate() lists every duplicate).")
     sample_keys = tuple(str(k) for k in selection.keys)
     position = pd.Series(np.arange(len(frame)), index=keys.to_numpy())
     missing = [k for k in sample_keys if k not in position.index]
@@ -647,6 +650,11 @@ def test_attributes(procedure: Procedure, control: Any, scoped: Any, selection: 
                     entry["reason"] = f"prerequisite {', '.join(blocked)} failed"
             outcome_of[attribute.id] = entry["outcome"]
             records.append(entry)
+    shown = [key_column] + [c for c in (date_column, *procedure.matrix_columns)
+                            if c in frame.columns and c != key_column]
+    items = frame.iloc[rows][shown].reset_index(drop=True)
+    items[key_column] = items[key_column].astype(str)
+    items.insert(0, "sample_no", np.arange(1, len(items) + 1))
     item_columns = ["sample_no", "item_key", "item_date", "attribute_id", "label", "kind", "outcome", "reason",
                     "evidence_ref", "comment", "tested_by", "tested_at", "source"]
     item_results = pd.DataFrame(records, columns=item_columns)
@@ -654,7 +662,7 @@ def test_attributes(procedure: Procedure, control: Any, scoped: Any, selection: 
         notes.append("The population in scope is empty: the control is not occurring.")
     return AttributeTesting(procedure=procedure, control_id=str(control.id), attributes=attributes,
                             key_column=key_column, date_column=date_column, population_count=int(len(frame)),
-                            sample_keys=sample_keys, item_results=item_results,
+                            sample_keys=sample_keys, items=items, item_results=item_results,
                             population_results=population_results, full_population_exceptions=exceptions,
                             notes=tuple(notes))
 

@@ -44,13 +44,17 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from workbench.errors import PopulationError
 from workbench.population import (
     FINDING_COLUMNS,
+    _NAT,
     Population,
     ScopedPopulation,
     load_population,
+    _utc_us,
     load_population_file,
     scope_population,
 )
@@ -165,11 +169,18 @@ class ValidationReport:
 
 
 class _Findings:
-    def __init__(self) -> None:
+    def __init__(self, source: str = "") -> None:
         self.rows: list[tuple] = []
+        self.source = source
 
-    def add(self, rule: str, column: str | None, row: Any, value: Any, severity: str, message: str) -> None:
-        self.rows.append((rule, column, _plain(row), None if value is None else str(value), severity, message))
+    def add(self, rule: str, column: str | None, row: Any, value: Any, severity: str, message: str,
+            *, where: bool = True) -> None:
+        """Record a finding; a record-level message is prefixed with the file, row and column."""
+        row = _plain(row)
+        if where and row is not None and self.source and not message.startswith(self.source):
+            place = f"{self.source}, row {row}" + (f", column {column!r}" if column else "")
+            message = f"{place}: {message}"
+        self.rows.append((rule, column, row, None if value is None else str(value), severity, message))
 
     def listed(self, rule: str, column: str | None, rows: Iterable, values: Iterable, severity: str,
                message, total: int, more: str) -> None:
@@ -258,7 +269,7 @@ def validate(population: Population, engagement: Any = None, *, period_start: An
     -------
     ValidationReport
     """
-    f = _Findings()
+    f = _Findings(population.source_relative)
     schema = population.schema
     frame = population.frame
     key = population.key
@@ -278,7 +289,12 @@ def validate(population: Population, engagement: Any = None, *, period_start: An
 
     # duplicate keys -------------------------------------------------------------------------
     keys = frame[key]
-    dup = keys.duplicated(keep=False).to_numpy()
+    key_arrow = pa.chunked_array(pa.array(keys)) if len(keys) else pa.chunked_array([], pa.string())
+    distinct = len(pc.unique(key_arrow))
+    if distinct != len(keys) - key_arrow.null_count + (1 if key_arrow.null_count else 0):
+        dup = keys.duplicated(keep=False).to_numpy() & keys.notna().to_numpy()
+    else:
+        dup = np.zeros(len(keys), dtype=bool)
     if dup.any():
         header = population.header_of(key)
         rows = frame["source_row"].to_numpy()[dup]
@@ -293,7 +309,8 @@ def validate(population: Population, engagement: Any = None, *, period_start: An
         values = frame[column]
         missing = values.isna().to_numpy()
         if values.dtype == "str" or values.dtype == object:
-            missing = missing | (values.str.strip() == "").fillna(False).to_numpy(dtype=bool)
+            blank = pc.match_substring_regex(pa.array(values.astype("str")), r"^\s*$")
+            missing = missing | np.asarray(pc.fill_null(blank, False).to_numpy(zero_copy_only=False), dtype=bool)
         if column in schema.timestamps:
             # an unparseable date is reported as date_parse, not again as missing
             bad_rows = {r for (rule, _, r, *_rest) in population.findings if rule == "date_parse"}
@@ -304,13 +321,15 @@ def validate(population: Population, engagement: Any = None, *, period_start: An
             rows = frame["source_row"].to_numpy()[missing]
             ids = keys.to_numpy()[missing]
             f.listed("required_value", header, rows, ids, "error",
-                     lambda r, v: f"{column} is missing on the record {key} {v!r}; every {schema.kind} record "
-                                  f"needs it: ask the client to complete the export",
+                     lambda r, v: (f"{column} is missing on the record {key} {v!r}" if column != key and
+                                   not pd.isna(v) else f"the record has no {column}") +
+                                  f"; every {schema.kind} record needs it: ask the client to complete the export",
                      len(rows), f"record(s) without {column}")
     # date order -----------------------------------------------------------------------------
     for earlier, later, meaning in schema.order:
         a, b = frame[earlier], frame[later]
-        wrong = (b < a).fillna(False).to_numpy(dtype=bool)
+        a_us, b_us = _utc_us(a), _utc_us(b)
+        wrong = (a_us != _NAT) & (b_us != _NAT) & (b_us < a_us)
         if wrong.any():
             rows = frame["source_row"].to_numpy()[wrong]
             ids = keys.to_numpy()[wrong]
@@ -325,18 +344,18 @@ def validate(population: Population, engagement: Any = None, *, period_start: An
         period_start, period_end, as_of = (getattr(engagement, "period_start", None),
                                            getattr(engagement, "period_end", None), getattr(engagement, "as_of", None))
     scoped = None
-    if as_of is not None or (period_start is not None and period_end is not None):
+    if schema.date_column is None:
+        applicable["out_of_period"] = "not applicable (a listing as of a date, taken whole)"
+        applicable["month_gap"] = "not applicable (a listing)"
+    elif as_of is not None or (period_start is not None and period_end is not None):
         scoped = scope_population(population, date_column=schema.date_column, period_start=period_start,
                                   period_end=period_end, as_of=as_of)
-        ex = scoped.excluded
         window = scoped._window_text()
-        for label, count_key in (("before", "before"), ("after", "after"), ("no_date", "no_date")):
-            count = scoped.counts[count_key]
+        for label, code in (("before", 1), ("after", 2), ("no_date", 3)):
+            count = scoped.counts[label]
             if not count:
                 continue
-            part = ex[ex["reason"].str.startswith(f"no {scoped.date_column}")] if label == "no_date" else \
-                ex[ex["reason"].str.contains(f" {label} ")]
-            rows = part["source_row"].to_numpy()
+            rows = frame["source_row"].to_numpy()[scoped.status == code]
             what = {"before": "before the start of", "after": "after the end of",
                     "no_date": f"without {scoped.date_column}, so outside"}[label]
             f.add("out_of_period", population.header_of(scoped.date_column), None, count, "warning",
@@ -415,13 +434,12 @@ def _window(other: Population, period_start, period_end, as_of) -> np.ndarray:
     if as_of is None and (period_start is None or period_end is None):
         return np.ones(len(other.frame), dtype=bool)
     s = scope_population(other, period_start=period_start, period_end=period_end, as_of=as_of)
-    return other.frame.index.isin(s.frame.index)
+    return s.in_scope
 
 
 def _reconcile(population: Population, other: Population, scoped: ScopedPopulation | None,
                period_start, period_end, as_of, f: _Findings) -> None:
-    mine_in = (np.ones(len(population.frame), dtype=bool) if scoped is None
-               else population.frame.index.isin(scoped.frame.index))
+    mine_in = np.ones(len(population.frame), dtype=bool) if scoped is None else scoped.in_scope
     theirs_in = _window(other, period_start, period_end, as_of)
     kinds = {population.kind, other.kind}
     if kinds == {"changes", "deployments"}:
@@ -430,7 +448,12 @@ def _reconcile(population: Population, other: Population, scoped: ScopedPopulati
         _reconcile_changes(changes, deployments, ch_in, dep_in, f)
     elif kinds == {"terminations", "users"}:
         terms, users = (population, other) if population.kind == "terminations" else (other, population)
-        t_in, u_in = (mine_in, theirs_in) if population.kind == "terminations" else (theirs_in, mine_in)
+        t_in = mine_in if population.kind == "terminations" else theirs_in
+        if as_of is None and (period_start is None or period_end is None):
+            u_in = np.ones(len(users.frame), dtype=bool)
+        else:   # accounts disabled in the window
+            u_in = scope_population(users, date_column="disabled_at", period_start=period_start,
+                                    period_end=period_end, as_of=as_of).in_scope
         _reconcile_terminations(terms, users, t_in, u_in, f)
 
 
@@ -454,7 +477,7 @@ def _reconcile_changes(changes: Population, deployments: Population, ch_in: np.n
         what = "names no change ticket" if pd.isna(chg) else f"names change {chg!r}, which is not in {changes.source_relative}"
         f.add("reconciliation", deployments.header_of("change_id"), row, dep_id, "warning",
               f"deployment {dep_id!r} ({deployments.source_relative} row {row}) {what}: a deploy without a "
-              f"ticket; the change population may be incomplete: ask the client")
+              f"ticket; the change population may be incomplete: ask the client", where=False)
     # tickets without a deployment
     ch = changes.frame
     ch_ids = _norm(ch["change_id"])
@@ -462,7 +485,7 @@ def _reconcile_changes(changes: Population, deployments: Population, ch_in: np.n
     for row, cid in zip(ch["source_row"].to_numpy()[no_deploy], ch["change_id"].to_numpy()[no_deploy]):
         f.add("reconciliation", changes.header_of("change_id"), row, cid, "warning",
               f"change {cid!r} ({changes.source_relative} row {row}) has no deployment in "
-              f"{deployments.source_relative}: a ticket without a deploy; confirm it reached production")
+              f"{deployments.source_relative}: a ticket without a deploy; confirm it reached production", where=False)
     f.add("second_source", None, None, deployments.name, "info",
           f"changes reconciled with deployments: {int(dep_sel.sum()):,} production deployment(s) in the window, "
           f"{int(no_ticket.sum()):,} without a change; {int(ch_in.sum()):,} change(s) in the window, "
@@ -499,13 +522,13 @@ def _reconcile_terminations(terms: Population, users: Population, t_in: np.ndarr
                   "warning",
                   f"terminated person {t['employee_id'].iloc[i]!r} ({terms.source_relative} row {t['source_row'].iloc[i]}) "
                   f"has no account in {users.source_relative}: deleted, never had one, or the listing is "
-                  f"incomplete (a download that omits deleted or deprovisioned users); confirm")
+                  f"incomplete (a download that omits deleted or deprovisioned users); confirm", where=False)
     # disabled accounts in the window with no termination
     active = u["active"]
     disabled = (active == False).fillna(False).to_numpy(dtype=bool)  # noqa: E712
     dated = u["disabled_at"].notna().to_numpy()
     if dated.any():
-        candidates = disabled & (u_in if users.frame["disabled_at"].notna().any() else True) & dated
+        candidates = (disabled | dated) & dated & u_in
     else:
         candidates = np.zeros(len(u), dtype=bool)
         if disabled.any():
@@ -519,7 +542,7 @@ def _reconcile_terminations(terms: Population, users: Population, t_in: np.ndarr
             f.add("reconciliation", users.header_of("user_id"), u["source_row"].iloc[i], u["user_id"].iloc[i], "warning",
                   f"account {u['user_id'].iloc[i]!r} ({users.source_relative} row {u['source_row'].iloc[i]}) was "
                   f"disabled in the window but has no termination in {terms.source_relative}: a transfer, a "
-                  f"contractor, or an incomplete HR list; confirm")
+                  f"contractor, or an incomplete HR list; confirm", where=False)
     f.add("second_source", None, None, users.name, "info",
           f"terminations reconciled with {users.source_relative}: {int(terminated.sum()):,} termination(s) in the "
           f"window, {missing:,} with no account; {int(candidates.sum()):,} account(s) disabled in the window, "

@@ -209,6 +209,10 @@ def map_columns(raw: RawTable, format_name: str, kind: str, column_map: Mapping[
             if name not in columns or columns[name] is not array:
                 sources.setdefault(name, "derived")
             columns[name] = array
+    if schema.key not in columns and schema.derived_key and all(c in columns for c in schema.derived_key):
+        columns[schema.key] = pc.binary_join_element_wise(*[columns[c] for c in schema.derived_key], "|",
+                                                          null_handling="replace", null_replacement="")
+        sources[schema.key] = "derived: " + " | ".join(sources[c] for c in schema.derived_key)
     missing = [c for c in schema.required_columns if c not in columns]
     if missing:
         if _looks_like_data(raw.headers) or (len(columns) == 0 and raw.container == "csv"

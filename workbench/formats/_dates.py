@@ -127,9 +127,8 @@ def _to_utc_us(arr: pa.Array, timezone: str) -> pa.Array:
     return arr.cast(pa.timestamp("us", tz="UTC"))
 
 
-def _finish(utc: pa.Array, timezone: str) -> pd.Series:
-    series = pd.Series(utc.to_pandas() if isinstance(utc, pa.ChunkedArray) else utc.to_pandas())
-    return series.dt.tz_convert(timezone)
+def _finish(utc: pa.Array | pa.ChunkedArray, timezone: str) -> pd.Series:
+    return pd.Series(utc.to_pandas()).dt.tz_convert(timezone)
 
 
 def parse_timestamps(strings: pa.Array | pa.ChunkedArray, timezone: str) -> ParsedTimestamps:
@@ -146,8 +145,8 @@ def parse_timestamps(strings: pa.Array | pa.ChunkedArray, timezone: str) -> Pars
     -------
     ParsedTimestamps
     """
-    if isinstance(strings, pa.ChunkedArray):
-        strings = strings.combine_chunks() if strings.num_chunks != 1 else strings.chunk(0)
+    if isinstance(strings, pa.Array):
+        strings = pa.chunked_array([strings])
     if not pa.types.is_string(strings.type) and not pa.types.is_large_string(strings.type):
         if pa.types.is_timestamp(strings.type):
             utc = _to_utc_us(strings, timezone)
@@ -155,9 +154,10 @@ def parse_timestamps(strings: pa.Array | pa.ChunkedArray, timezone: str) -> Pars
                                     np.empty(0, dtype=np.int64))
         strings = strings.cast(pa.string())
     n = len(strings)
+    whole = strings
     nonnull = n - strings.null_count
     if nonnull == 0:
-        empty = pa.nulls(n, pa.timestamp("us", tz="UTC"))
+        empty = pa.chunked_array([pa.nulls(n, pa.timestamp("us", tz="UTC"))])
         return ParsedTimestamps(_finish(empty, timezone), (), False, np.empty(0, dtype=np.int64))
     # 1. fast path: ISO 8601 in one pass
     for target, assumed in ((pa.timestamp("us", tz="UTC"), False), (pa.timestamp("us"), True)):
@@ -168,6 +168,7 @@ def parse_timestamps(strings: pa.Array | pa.ChunkedArray, timezone: str) -> Pars
         return ParsedTimestamps(_finish(_to_utc_us(arr, timezone), timezone), ("ISO 8601",), assumed,
                                 np.empty(0, dtype=np.int64))
     # 2. explicit formats, chosen on a sample
+    strings = whole.combine_chunks()
     trimmed = pc.utf8_trim_whitespace(strings)
     valid = pc.is_valid(trimmed)
     idx_valid = np.flatnonzero(valid.to_numpy(zero_copy_only=False))

@@ -33,6 +33,12 @@ from workbench.errors import PopulationError
 
 __all__ = ["MISSING_TOKENS", "RawTable", "read_raw", "sniff_container"]
 
+
+def _err(rule: str, message: str, path: Path, *, row: int | str | None = None) -> PopulationError:
+    err = PopulationError(message, file=path, row=row)
+    err.rule = rule  # type: ignore[attr-defined]
+    return err
+
 #: Cell values read as missing (formats.md: UCI ``?``, AWS ``N/A``/``no_information``/``not_supported``,
 #: HR ``N/A-StillEmployed``, BPIC ``#N/B``/``#MULTIVALUE``, Okta's string ``null``, Excel ``#N/A``).
 MISSING_TOKENS: tuple[str, ...] = (
@@ -61,9 +67,9 @@ class RawTable:
     notes: list[str] = field(default_factory=list)
     json_data: object = None           # the parsed document (JSON formats map it themselves)
 
-    def column(self, position: int) -> pa.Array:
+    def column(self, position: int) -> pa.ChunkedArray:
         col = self.table.column(position)
-        return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        return col if isinstance(col, pa.ChunkedArray) else pa.chunked_array([col])
 
 
 def sniff_container(data: bytes) -> str:
@@ -93,27 +99,33 @@ def sniff_container(data: bytes) -> str:
     return "text"
 
 
-def decode_text(data: bytes) -> tuple[str | None, bytes, str]:
-    """Return (text or None when already valid UTF-8 bytes, utf8 bytes, encoding name)."""
+def decode_text(data: bytes, *, lazy: bool = False) -> tuple[str | None, bytes, str]:
+    """Return (text, or None when the bytes are used as UTF-8 directly; UTF-8 bytes; encoding name).
+
+    With ``lazy`` the bytes are not validated here (pyarrow validates UTF-8 while parsing, and the
+    caller retries with :func:`transcode` when it fails).
+    """
     if data.startswith(b"\xef\xbb\xbf"):
         body = data[3:]
+        if lazy:
+            return None, body, "UTF-8 with BOM"
         try:
             body.decode("utf-8")
         except UnicodeDecodeError:
-            text = body.decode("cp1252", errors="replace")
+            text = _decode_cp1252(body)
             return text, text.encode("utf-8"), "UTF-8 with BOM (invalid bytes read as Windows-1252)"
         return None, body, "UTF-8 with BOM"
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         text = data.decode("utf-16")
         return text, text.encode("utf-8"), "UTF-16"
-    if data.isascii():
-        return None, data, "ASCII"
+    if lazy:
+        return None, data, "UTF-8"
     try:
         data.decode("utf-8")
         return None, data, "UTF-8"
     except UnicodeDecodeError:
         pass
-    # Windows-1252 leaves five bytes undefined; read those as Latin-1 rather than fail
+    # Windows-1252 leaves five bytes undefined; those are read as Latin-1 rather than fail
     text = _decode_cp1252(data)
     return text, text.encode("utf-8"), "Windows-1252"
 
@@ -150,8 +162,16 @@ def _null_mask_tokens(arr: pa.Array) -> pa.Array:
 
 
 def _read_csv(path: Path, data: bytes) -> RawTable:
-    text, utf8, encoding = decode_text(data)
-    head_text = (text if text is not None else utf8[:262144].decode("utf-8", errors="replace"))[:262144]
+    text, utf8, encoding = decode_text(data, lazy=True)
+    head = utf8[:262144]
+    try:
+        head_text = head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        if err.start < len(head) - 4:          # not just a character cut at the end of the sample
+            text, utf8, encoding = decode_text(data)
+            head_text = (text or "")[:262144]
+        else:
+            head_text = head.decode("utf-8", errors="ignore")
     delimiter = _sniff_delimiter(head_text)
     headers = [h.strip() for h in _first_record(head_text, delimiter)]
     if not headers:
@@ -159,27 +179,35 @@ def _read_csv(path: Path, data: bytes) -> RawTable:
                               "export again (an empty population still has its header row)", file=path)
     width = len(headers)
     names = [str(i) for i in range(width)]
-    blank_lines = b"\n\n" in utf8 or b"\n\r\n" in utf8
     table = None
-    if not blank_lines:
-        newlines_in_values = b'"' in utf8
+    for attempt in range(2):
+        # pyarrow first (multi-threaded). With ignore_empty_lines=False a blank line is a ragged row, so a
+        # file with blank lines or ragged rows falls back to the csv module, which numbers rows exactly.
         try:
             table = pacsv.read_csv(
                 io.BytesIO(utf8),
-                read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
-                parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines_in_values,
+                read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+                parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=b'"' in utf8,
                                                  ignore_empty_lines=False),
                 convert_options=pacsv.ConvertOptions(
                     column_types={n: pa.string() for n in names}, null_values=list(MISSING_TOKENS),
                     strings_can_be_null=True, quoted_strings_can_be_null=True),
             )
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowException):
-            table = None
-        if table is not None:
             rows = np.arange(2, table.num_rows + 2, dtype=np.int64)
+            break
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowException) as err:
+            table = None
+            if attempt == 0 and text is None and "utf8" in str(err).lower().replace("-", ""):
+                text, utf8, encoding = decode_text(data)
+                continue
+            break
     if table is None:
-        table, rows = _read_csv_python(path, text if text is not None else utf8.decode("utf-8"),
-                                       delimiter, width)
+        if text is None:
+            try:
+                text = utf8.decode("utf-8")
+            except UnicodeDecodeError:
+                text, utf8, encoding = decode_text(data)
+        table, rows = _read_csv_python(path, text, delimiter, width)
     raw = RawTable(headers, table, rows, "csv", encoding=encoding, delimiter=delimiter)
     if delimiter != ",":
         raw.notes.append(f"delimiter detected: {_DELIMITER_NAMES[delimiter]}")
@@ -206,20 +234,40 @@ def _read_csv_python(path: Path, text: str, delimiter: str, width: int) -> tuple
                 if len(record) > width and all(not c.strip() for c in record[width:]):
                     record = record[:width]
                 else:
-                    raise PopulationError(
-                        f"this row has {len(record)} fields but the header has {width} "
-                        f"(delimiter {_DELIMITER_NAMES[delimiter]}); a value with an unquoted delimiter or a "
-                        f"broken line? Re-export the file, or fix the row and deliver it as a new version",
-                        file=path, row=ordinal)
+                    if _mostly_inconsistent(text, delimiter, width):
+                        raise _err("not_a_table", f"not a table: its lines do not share one number of fields "
+                                   f"(the header has {width} with delimiter {_DELIMITER_NAMES[delimiter]}, most "
+                                   f"lines differ); is this a report or a note rather than an export? Ask the "
+                                   f"client for the list as CSV or .xlsx", path)
+                    raise _err("ragged_row",
+                               f"this row has {len(record)} fields but the header has {width} "
+                               f"(delimiter {_DELIMITER_NAMES[delimiter]}); a value with an unquoted delimiter or "
+                               f"a broken line? Re-export the file, or fix the row and deliver it as a new version",
+                               path, row=ordinal)
             for i, value in enumerate(record):
                 cols[i].append(value)
             rows.append(ordinal)
     except csv.Error as err:
-        raise PopulationError(f"not a readable delimited text file ({err}); re-export it as CSV",
-                              file=path, row=ordinal + 1) from None
+        raise _err("not_a_table", f"not a readable delimited text file ({err}); re-export it as CSV",
+                   path, row=ordinal + 1) from None
     arrays = [_null_mask_tokens(pa.array(c, type=pa.string())) for c in cols]
     table = pa.table(arrays, names=[str(i) for i in range(width)])
     return table, np.asarray(rows, dtype=np.int64)
+
+
+def _mostly_inconsistent(text: str, delimiter: str, width: int, sample: int = 50) -> bool:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    counts = []
+    try:
+        for record in reader:
+            if record:
+                counts.append(len(record))
+            if len(counts) > sample:
+                break
+    except csv.Error:
+        return True
+    body = counts[1:]
+    return bool(body) and sum(1 for c in body if c == width) < len(body) / 2
 
 
 def _finish_rows(path: Path, raw: RawTable) -> RawTable:
@@ -345,7 +393,7 @@ def read_raw(path: Path, data: bytes) -> RawTable:
     """Read ``data`` (the bytes of ``path``) into a :class:`RawTable`, or raise :class:`PopulationError`."""
     container = sniff_container(data)
     if container == "empty":
-        raise PopulationError("the file is empty (no header row, no records); ask the client for the export "
+        raise _err("empty", "the file is empty (no header row, no records); ask the client for the export "
                               "again. A population with no records still has its header row", file=path)
     if container == "binary":
         raise PopulationError("the file is binary, not a text export or a workbook (is it the right file? "

@@ -49,7 +49,7 @@ FORMAT = FormatSpec(
     name="aws-iam",
     description="AWS IAM credential report (CSV)",
     containers=("csv",),
-    columns={"users": {"user_id": ("user",), "name": ("user",), "created_at": ("user_creation_time",),
+    columns={"users": {"user_id": ("user",), "name": ("user",), "account_id": ("arn",), "created_at": ("user_creation_time",),
                        "mfa_enabled": ("mfa_active",)}},
     signature=lambda h: {"user", "arn", "user_creation_time"} <= h,
     finish={"users": _finish},

@@ -35,6 +35,7 @@ FORMAT = FormatSpec(
     containers=("csv",),
     columns={"users": {
         "user_id": ("userPrincipalName", "User principal name"),
+        "account_id": ("objectId", "id", "Object ID", "Object Id"),
         "name": ("displayName", "Display name"),
         "email": ("mail", "Email", "Mail"),
         "active": ("accountEnabled", "Account enabled"),

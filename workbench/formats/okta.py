@@ -88,6 +88,7 @@ FORMAT = FormatSpec(
     containers=("csv", "json"),
     columns={"users": {
         "user_id": ("login", "profile.login", "Username"),
+        "account_id": ("id", "Id"),
         "email": ("email", "profile.email", "Primary email"),
         "name": ("displayName", "profile.displayName", "Display name"),
         "status": ("status", "Status"),

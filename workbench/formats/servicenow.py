@@ -17,7 +17,7 @@ from workbench.formats import FormatSpec, to_boolean
 __all__ = ["FORMAT"]
 
 _PEOPLE = ("author", "approver", "opened_by", "assigned_to", "requester", "assignee", "requested_by",
-           "manager")
+           "user_id", "manager")
 
 
 def _user_ids(columns, lookup, n):
@@ -57,6 +57,7 @@ FORMAT = FormatSpec(
             "category": ("category", "Category"),
             "service": ("business_service", "Service", "cmdb_ci", "Configuration item"),
             "opened_by": ("opened_by", "Opened by", "caller_id", "Caller"),
+            "assignment_group": ("assignment_group", "Assignment group"),
             "assigned_to": ("assigned_to", "Assigned to"),
             "opened_at": ("opened_at", "Opened", "sys_created_on", "Created"),
             "resolved_at": ("resolved_at", "Resolved"),
@@ -81,14 +82,15 @@ FORMAT = FormatSpec(
             "resolved_at": ("resolved_at", "Resolved"), "closed_at": ("closed_at", "Closed"),
         },
         "access_requests": {
-            "request_id": ("number", "Number"), "access": ("short_description", "Short description", "cat_item", "Item"),
-            "user_id": ("requested_for", "Requested for"), "requested_by": ("opened_by", "Opened by"),
-            "status": _COMMON_TASK["status"], "approver": ("approver", "Approver"),
+            "request_id": ("number", "Number"), "user_id": ("requested_for", "Requested for"),
+            "requested_by": ("opened_by", "Opened by"), "system": ("u_system", "cat_item", "Item"),
+            "access": ("u_role", "short_description", "Short description"),
+            "approver": ("u_approver", "approver", "Approver"), "status": _COMMON_TASK["status"],
             "requested_at": ("opened_at", "Opened", "sys_created_on", "Created"),
             "approved_at": ("approval_set", "Approval set"), "provisioned_at": ("closed_at", "Closed"),
         },
         "users": {
-            "user_id": ("user_name", "User ID"), "name": ("name", "Name"), "email": ("email", "Email"),
+            "user_id": ("user_name", "User ID"), "account_id": ("sys_id", "Sys ID"), "name": ("name", "Name"), "email": ("email", "Email"),
             "active": ("active", "Active"), "department": ("department", "Department"),
             "manager": ("manager", "Manager"), "created_at": ("sys_created_on", "Created"),
             "last_login_at": ("last_login_time", "Last login time"),

@@ -34,6 +34,7 @@ __all__ = [
     "NOT_PERFORMED",
     "NOT_TESTED",
     "CHECK_OUTCOMES",
+    "OUTCOME_DTYPE",
     "Attribute",
     "AttributeCheck",
     "Procedure",
@@ -50,6 +51,8 @@ NOT_APPLICABLE = "n/a"
 NOT_PERFORMED = "not performed"
 NOT_TESTED = "not tested"
 CHECK_OUTCOMES: tuple[str, ...] = (PASS, FAIL, NOT_APPLICABLE)
+#: The dtype of :attr:`AttributeCheck.outcome` (categorical, so a census over millions of rows stays small).
+OUTCOME_DTYPE = pd.CategoricalDtype([PASS, FAIL, NOT_APPLICABLE, NOT_PERFORMED])
 
 #: The signature of an automated check: canonical frame in, a frame with the same index and the columns
 #: ``outcome`` (pass | fail | n/a) and ``reason`` (why it failed or is n/a; "" when it passed) out.
@@ -177,12 +180,14 @@ class Attribute:
                 f"map them in engagement.toml ([populations.<id>.columns]) or use a format that provides them."
             )
         result = self.check(frame)  # type: ignore[misc]
-        outcome = pd.Series(result["outcome"], index=frame.index, dtype=object)
-        bad = ~outcome.isin(CHECK_OUTCOMES)
+        raw = pd.Series(result["outcome"], index=frame.index)
+        bad = ~raw.isin(CHECK_OUTCOMES)
         if bad.any():  # a bug in the check, not user input
             raise ValueError(f"check of {self.id!r} returned outcomes outside {CHECK_OUTCOMES}: "
-                             f"{sorted(set(outcome[bad].astype(str)))}")
-        reason = pd.Series(result["reason"], index=frame.index, dtype=object).fillna("")
+                             f"{sorted(set(raw[bad].astype(str)))}")
+        # categorical: one byte per row, fast comparisons over millions of records
+        outcome = raw.astype(OUTCOME_DTYPE)
+        reason = pd.Series(result["reason"], index=frame.index).astype(object).fillna("")
         reason = reason.where(outcome != PASS, "")
         return AttributeCheck(self.id, outcome, reason)
 
@@ -229,6 +234,9 @@ class Procedure:
         In testing-matrix order. Ids unique; ``depends_on`` refers to earlier attributes.
     description : str
         A paragraph for the workpaper's procedures block.
+    matrix_columns : tuple of str
+        Population columns shown beside the key and date in the testing matrix, so that a reviewer sees
+        the data an automated attribute was computed from (e.g. created_at, approved_at, author, approver).
     """
 
     name: str
@@ -245,9 +253,11 @@ class Procedure:
     inspection: str
     attributes: tuple[Attribute, ...]
     description: str = ""
+    matrix_columns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "attributes", tuple(self.attributes))
+        object.__setattr__(self, "matrix_columns", tuple(self.matrix_columns))
         object.__setattr__(self, "criteria", tuple(self.criteria))
         if not self.attributes:
             raise ValueError(f"procedure {self.name!r} needs at least one attribute.")
@@ -413,25 +423,31 @@ def format_timestamps(values: pd.Series) -> pd.Series:
 
 def blank(values: pd.Series) -> pd.Series:
     """Boolean mask of missing or whitespace-only text values."""
-    text = values.astype(object).where(values.notna(), None)
-    stripped = pd.Series([None if v is None else str(v).strip() for v in text], index=values.index,
-                         dtype=object)
-    return stripped.isna() | (stripped == "")
+    stripped = normalised_text(values)
+    return (stripped.isna() | (stripped == "")).astype(bool)
+
+
+def normalised_text(values: pd.Series, *, casefold: bool = False) -> pd.Series:
+    """Text with surrounding whitespace removed (optionally case-folded), vectorised; missing stays missing."""
+    text = values if isinstance(values.dtype, pd.StringDtype) else values.astype("str")
+    text = text.where(values.notna()).str.strip()
+    return text.str.lower() if casefold else text
 
 
 def outcome_frame(index: pd.Index, *, fail: pd.Series, fail_reason: pd.Series,
                   not_applicable: pd.Series | None = None, na_reason: str | pd.Series = "") -> pd.DataFrame:
     """Assemble a check result: ``fail`` rows fail with their reason, ``not_applicable`` rows are n/a."""
-    outcome = np.full(len(index), PASS, dtype=object)
+    codes = np.zeros(len(index), dtype=np.int8)  # 0 = pass, 1 = fail, 2 = n/a (OUTCOME_DTYPE order)
     reason = np.full(len(index), "", dtype=object)
     fail_mask = fail.to_numpy(dtype=bool)
-    outcome[fail_mask] = FAIL
+    codes[fail_mask] = 1
     reason[fail_mask] = fail_reason.astype(object).to_numpy()[fail_mask]
     if not_applicable is not None:
         na_mask = not_applicable.to_numpy(dtype=bool)
-        outcome[na_mask] = NOT_APPLICABLE
+        codes[na_mask] = 2
         if isinstance(na_reason, pd.Series):
             reason[na_mask] = na_reason.astype(object).to_numpy()[na_mask]
         else:
             reason[na_mask] = na_reason
-    return pd.DataFrame({"outcome": outcome, "reason": reason}, index=index)
+    outcome = pd.Categorical.from_codes(codes, dtype=OUTCOME_DTYPE)
+    return pd.DataFrame({"outcome": outcome, "reason": pd.Series(reason, index=index, dtype=object)}, index=index)

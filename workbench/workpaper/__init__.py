@@ -13,15 +13,8 @@ recomputes a number. Client text is written through :func:`write_text`, so it is
 """
 
 from workbench.workpaper.cells import write_text, write_value
-from workbench.workpaper.summary import read_summary, write_summary
+from workbench.workpaper.sheets import SHEETS, TICKMARKS, workpaper_reference, write_workpaper
+from workbench.workpaper.summary import SUMMARY_COLUMNS, read_summary, write_summary
 
-__all__ = ["write_workpaper", "write_summary", "read_summary", "write_text", "write_value"]
-
-
-def __getattr__(name: str):
-    # The workbook sheets import the stage modules; load them on first use only.
-    if name == "write_workpaper":
-        from workbench.workpaper.sheets import write_workpaper
-
-        return write_workpaper
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["write_workpaper", "write_summary", "read_summary", "workpaper_reference", "write_text", "write_value",
+           "SHEETS", "TICKMARKS", "SUMMARY_COLUMNS"]

@@ -16,6 +16,7 @@ Every sheet starts with the same header block (rows 1-7), then a blank row; cont
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -51,7 +52,9 @@ _SECTION = Font(bold=True, size=12)
 _HEAD_FILL = PatternFill("solid", fgColor="DDE4EE")
 _THIN = Side(style="thin", color="A0A0A0")
 _HEAD_BORDER = Border(bottom=_THIN)
-_WRAP_TOP = Alignment(wrap_text=True, vertical="top")
+_WRAP_TOP = Alignment(wrap_text=True, vertical="top", horizontal="left")
+_LEFT_TOP = Alignment(vertical="top", horizontal="left")
+_TOP = Alignment(vertical="top")
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ class SheetWriter:
         self.header = header
         self.reference = header.reference if sheet_number is None else f"{header.reference}.{sheet_number}"
         self._widths: dict[int, float] = {}
+        self._wrapped: list[tuple[int, int, str]] = []
         self._write_header(title)
         self.row = CONTENT_START_ROW
 
@@ -146,6 +150,10 @@ class SheetWriter:
             c.font = _BOLD
         if wrap:
             c.alignment = _WRAP_TOP
+            if isinstance(c.value, str):
+                self._wrapped.append((row, column, c.value))
+        else:
+            c.alignment = _TOP
         if measure and c.value is not None:
             longest = max((len(part) for part in str(c.value).split("\n")), default=0)
             self._widths[column] = max(self._widths.get(column, 0), min(longest, 60))
@@ -193,7 +201,9 @@ class SheetWriter:
         for label, *values in rows:
             self.cell(self.row, 1, label, bold=True)
             for offset, value in enumerate(values):
-                self.cell(self.row, 2 + offset, value, wrap=isinstance(value, str) and len(value) > 60)
+                c = self.cell(self.row, 2 + offset, value, wrap=isinstance(value, str) and len(value) > 40)
+                if not c.alignment.wrap_text:
+                    c.alignment = _LEFT_TOP
             where[str(label)] = self.row
             self.row += 1
         return where
@@ -250,9 +260,26 @@ class SheetWriter:
         """Set column widths from the content written (capped), with ``fixed`` overrides (1-based)."""
         widths = dict(self._widths)
         widths.update(fixed or {})
+        final: dict[int, float] = {}
         for column, width in widths.items():
-            self.ws.column_dimensions[get_column_letter(column)].width = max(min_width, width + 2)
-        self.ws.sheet_view.zoomScale = 100
+            final[column] = max(min_width, width + 2)
+            self.ws.column_dimensions[get_column_letter(column)].width = final[column]
+        # Row heights for wrapped text: not every spreadsheet program grows rows on opening the file.
+        lines_needed: dict[int, int] = {}
+        for row, column, text in self._wrapped:
+            chars = max(1, int(final.get(column, min_width) * 1.1) - 1)
+            lines = sum(max(1, math.ceil(len(part) / chars)) for part in text.split("\n"))
+            lines_needed[row] = max(lines_needed.get(row, 1), lines)
+        for row, lines in lines_needed.items():
+            if lines > 1:
+                self.ws.row_dimensions[row].height = min(409, 15 * lines)  # 409 points: Excel's maximum
+        # print and PDF: landscape, every column on one page width, as many pages down as needed
+        self.ws.page_setup.orientation = "landscape"
+        self.ws.sheet_properties.pageSetUpPr.fitToPage = True
+        self.ws.page_setup.fitToWidth = 1
+        self.ws.page_setup.fitToHeight = 0
+        self.ws.oddFooter.left.text = self.reference.replace("&", "&&")  # "&" starts a footer code
+        self.ws.oddFooter.right.text = "Page &P of &N"
 
 
 def save_atomically(workbook: Workbook, path: Path) -> Path:

@@ -22,6 +22,7 @@ The workpaper lays out, never recomputes: every number and sentence comes from t
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -122,9 +123,6 @@ class _Workpaper:
     def ref(self, sheet: str) -> str:
         return _ref(self.reference, sheet)
 
-    def procedure(self) -> Any:
-        return self.testing.procedure
-
     # -- 1. Lead ---------------------------------------------------------------------------------
     def lead(self) -> None:
         c, e, t = self.control, self.evaluation, self.testing
@@ -171,8 +169,8 @@ class _Workpaper:
         s.pairs(rows)
         s.section("Sign-off")
         staff = [(m.role, m.name, m.initials, None) for m in getattr(self.engagement, "staff", ())]
+        s.text("Sign-off dates are left blank: the preparer and the reviewer complete them when they sign.")
         s.table(["Role", "Name", "Initials", "Signed off (date)"], staff)
-        s.text("Sign-off dates are left blank for the preparer and reviewer to complete.")
         s.section("Workpaper sheets")
         s.table(["Reference", "Sheet"], [(self.ref(name), name) for name in SHEETS])
         s.finish(fixed={1: 28, 2: 70, 4: 40, 5: 40, 6: 40})
@@ -184,13 +182,26 @@ class _Workpaper:
         s.section("Source (as received from the client)")
         s.pairs(_typed_pairs(_table_pairs(p)))
         s.section("Scope")
-        s.pairs(_typed_pairs(_table_pairs(sc)))
+        rows = _typed_pairs(_table_pairs(sc))
+        if sc.mode == "period" and not sc.months_without_records:
+            rows.append(("Months with no records", "none"))
+        s.pairs(rows)
         period_rows = [(month, count) for month, count in sc.months]
         if period_rows:
             s.section("Records in scope per month")
             s.table(["Month", "Records in scope"], period_rows)
         s.section("Completeness and accuracy (IPE) checks")
-        s.pairs([("Usable for sampling", "yes" if self.report.usable else "no")])
+        rows = [("Usable for sampling", "yes" if self.report.usable else "no")]
+        if getattr(self.report, "second_sources", ()):
+            rows.append(("Reconciled to", "; ".join(self.report.second_sources)))
+        s.pairs(rows)
+        checks = getattr(self.report, "checks", None)
+        if checks is not None and len(checks):
+            cols = [c for c in ("rule", "check", "outcome", "severity") if c in checks.columns]
+            s.table([_heading(c) for c in cols], [list(r) for r in checks[cols].itertuples(index=False, name=None)],
+                    wrap_columns=(1,))
+            s.row += 1
+            s.text("Findings (one row each):", bold=True)
         findings = _findings_frame(self.report)
         s.table(["Rule", "Column", "Row", "Value", "Severity", "Message"],
                 [[r.get(k) for k in ("rule", "column", "row", "value", "severity", "message")]
@@ -293,7 +304,7 @@ class _Workpaper:
                 [[r["item_key"], r["item_date"], r["source_row"], f"{r['label']} ({r['attribute_id']})",
                   r["deviation"], r["reason"], "yes" if bool(r["in_sample"]) else "no", r["sample_no"]]
                  for r in fp.to_dict("records")],
-                empty="None: every record in scope passed the automated attributes.", wrap_columns=(4, 5))
+                empty="None: no record in scope failed an automated attribute.", wrap_columns=(4, 5))
         s.finish(fixed={4: 34, 5: 50, 6: 50})
 
     # -- 6. Evaluation ---------------------------------------------------------------------------
@@ -302,9 +313,9 @@ class _Workpaper:
         s = self.sheet("Evaluation", "Evaluation and conclusion")
         s.section("Statistical evaluation")
         if e.evaluation is not None:
-            s.pairs(_typed_pairs(_table_pairs(e.evaluation)))
+            s.pairs([("Statistical evaluation performed", "yes")] + _typed_pairs(_table_pairs(e.evaluation)))
         else:
-            s.pairs([("Statistical evaluation", "none"), ("Why", e.conclusion)])
+            s.pairs([("Statistical evaluation performed", "no"), ("Why", e.conclusion)])
         s.section("Conclusion")
         s.pairs(_typed_pairs(_table_pairs(e)))
         s.finish(fixed={1: 40, 2: 90})
@@ -314,6 +325,8 @@ class _Workpaper:
         s = self.sheet("Legend", "Tickmark legend and conventions")
         s.section("Tickmarks used in this workpaper")
         used = [TICKMARKS[o] for o in TICKMARKS if o in self.used_tickmarks]
+        used += [(o, "Outcome as recorded (no tickmark defined for it).")
+                 for o in sorted(self.used_tickmarks - set(TICKMARKS))]
         s.table(["Tickmark", "Meaning"], used, empty="No tickmarks used (no items tested).", wrap_columns=(1,))
         s.section("Conventions")
         s.pairs([
@@ -331,13 +344,20 @@ class _Workpaper:
 
 
 _CENTER = Alignment(horizontal="center", vertical="top")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INTEGER = re.compile(r"^-?(?:[1-9]\d{0,2}(?:,\d{3})+|[1-9]\d{0,14}|0)$")
 
 
 def _typed(value: Any) -> Any:
-    """Integers a ``to_table()`` rendered as text ("1,512") back to numbers, so Excel can sum them."""
-    if isinstance(value, str) and _INTEGER.match(value):
-        return int(value.replace(",", ""))
+    """Integers and dates a ``to_table()`` rendered as text ("1,512", "2026-07-10") as numbers and real dates."""
+    if isinstance(value, str):
+        if _INTEGER.match(value):
+            return int(value.replace(",", ""))
+        if _ISO_DATE.match(value):
+            try:
+                return _dt.date.fromisoformat(value)
+            except ValueError:
+                return value
     return value
 
 

@@ -61,12 +61,14 @@ def _description(row: Mapping[str, Any], engagement: Any) -> Any:
 
 def _flatten(prefix: str, value: Any, out: list[tuple[str, Any]]) -> None:
     if isinstance(value, Mapping):
-        if not value:
-            out.append((prefix, ""))
+        if not value and prefix:
+            out.append((prefix, "(none)"))
         for key, inner in value.items():
             _flatten(f"{prefix}.{key}" if prefix else str(key), inner, out)
     elif isinstance(value, (list, tuple)):
-        if all(not isinstance(v, (Mapping, list, tuple)) for v in value):
+        if not value:
+            out.append((prefix, "(none)"))
+        elif all(not isinstance(v, (Mapping, list, tuple)) for v in value):
             out.append((prefix, "; ".join(str(v) for v in value)))
         else:
             out.append((prefix, json.dumps(value, default=str, ensure_ascii=False)))
@@ -95,7 +97,7 @@ def write_summary(output_path: str | Path, engagement: Any, rows: Sequence[Mappi
         leave the cell blank.
     run_info : dict
         Run metadata (parameters, versions, start and end, ...); nested dicts become dotted keys, lists are
-        joined with "; " (lists of dicts as JSON).
+        joined with "; " (lists of dicts as JSON), an empty list or dict reads "(none)".
 
     Returns
     -------
