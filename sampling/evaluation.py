@@ -189,7 +189,7 @@ def evaluate(sample_size: int, deviations: int, confidence: object, *, populatio
     >>> e.table_upper_limit
     0.147
     >>> e.conclusion
-    'The upper deviation limit of 14.7 % exceeds the tolerable rate of 10 %: the sample does not support reliance on the control.'
+    "The upper deviation limit of 14.69 % (14.7 % in the AICPA tables' rounding) exceeds the tolerable rate of 10 %: the sample does not support reliance on the control."
     """
     model = _check_model(model)
     n = to_count(sample_size, "sample_size", minimum=1)
@@ -247,13 +247,18 @@ def evaluate(sample_size: int, deviations: int, confidence: object, *, populatio
             supports = exact_upper <= tdr
             notes.append("Reliance is supported when the exact limit is at or below the tolerable rate, i.e. when "
                          "P(X <= k) at the tolerable rate is at most 1 - confidence (the planning rule).")
+        if model == "hypergeometric":  # a whole number of deviations in the population: show it
+            limit_text = f"{format_percent(upper, 2)} ({round(upper * size_n)} of {size_n:,} items)"
+        else:  # exact (rounded up to 0.01 %), then the value the printed AICPA tables would show
+            exact_text = format_percent(math.ceil(round(upper * 10000, 9)) / 10000, 2, strip=False)
+            limit_text = exact_text if exact_text == shown else f"{exact_text} ({shown} in the AICPA tables' rounding)"
         if supports:
             verb = "is below" if model == "hypergeometric" else "does not exceed"
-            conclusion = (f"The upper deviation limit of {shown} {verb} the tolerable rate of "
+            conclusion = (f"The upper deviation limit of {limit_text} {verb} the tolerable rate of "
                           f"{format_percent(tdr)}: the sample supports reliance on the control.")
         else:
             verb = "reaches" if exact_upper == tdr else "exceeds"
-            conclusion = (f"The upper deviation limit of {shown} {verb} the tolerable rate of "
+            conclusion = (f"The upper deviation limit of {limit_text} {verb} the tolerable rate of "
                           f"{format_percent(tdr)}: the sample does not support reliance on the control.")
     return Evaluation(sample_size=n, deviations=k, confidence=conf_f, model=model, population_size=size_n,
                       upper_limit=upper, sample_rate=rate, table_upper_limit=table,

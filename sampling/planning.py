@@ -192,7 +192,7 @@ class Plan:
         rows.append(("Population size", "not used" if self.population_size is None
                      else f"{self.population_size:,}"))
         if self.achieved_risk is not None:
-            rows.append(("Risk of overreliance achieved", format_percent(self.achieved_risk, 2)))
+            rows.append(("Risk of overreliance achieved", format_percent(self.achieved_risk, 3)))
         rows.append(("Test every item", "yes" if self.test_all else "no"))
         rows.extend((f"Note {i}", note) for i, note in enumerate(self.notes, start=1))
         return rows

@@ -43,7 +43,7 @@ def test_twenty_five_items_one_deviation_conclusion() -> None:
     assert result.sample_rate == 0.04
     assert result.allowance_for_sampling_risk == pytest.approx(result.upper_limit - 0.04)
     assert result.supports_reliance is False
-    assert result.conclusion == ("The upper deviation limit of 14.7 % exceeds the tolerable rate of 10 %: "
+    assert result.conclusion == ("The upper deviation limit of 14.69 % (14.7 % in the AICPA tables' rounding) exceeds the tolerable rate of 10 %: "
                                  "the sample does not support reliance on the control.")
 
 
@@ -52,7 +52,8 @@ def test_zero_deviations_closed_form_and_supporting_conclusion() -> None:
     result = evaluate(59, 0, 0.95, tolerable_rate=0.05)
     assert result.upper_limit == pytest.approx(1 - 0.05 ** (1 / 59), rel=1e-12)
     assert result.supports_reliance is True
-    assert result.conclusion == ("The upper deviation limit of 5.0 % does not exceed the tolerable rate of 5 %: "
+    assert result.conclusion == ("The upper deviation limit of 4.96 % (5.0 % in the AICPA tables' rounding) does not exceed "
+                                 "the tolerable rate of 5 %: "
                                  "the sample supports reliance on the control.")
 
 
@@ -98,7 +99,7 @@ def test_hypergeometric_limit_equal_to_tolerable_rate_does_not_support() -> None
     assert hyper_cdf(0, 100, 5, 32) > Fraction(1, 10) >= hyper_cdf(0, 100, 5, 37)
     at_32 = evaluate(32, 0, 0.90, population_size=100, model="hypergeometric", tolerable_rate=0.05)
     assert at_32.upper_limit == 0.05 and at_32.supports_reliance is False
-    assert at_32.conclusion == ("The upper deviation limit of 5.0 % reaches the tolerable rate of 5 %: "
+    assert at_32.conclusion == ("The upper deviation limit of 5 % (5 of 100 items) reaches the tolerable rate of 5 %: "
                                 "the sample does not support reliance on the control.")
     at_37 = evaluate(37, 0, 0.90, population_size=100, model="hypergeometric", tolerable_rate=0.05)
     assert at_37.supports_reliance is True and "is below the tolerable rate" in at_37.conclusion

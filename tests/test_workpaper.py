@@ -494,7 +494,7 @@ def test_summary_cells_are_safe_and_the_layout_is_fixed(summary):
     assert ws.freeze_panes == "A10"
     assert ws["B5"].value == "ACME-SOC2-T2-FY26/summary"
     failed = next(r for r in range(10, ws.max_row + 1) if ws.cell(row=r, column=1).value == "CM-03")
-    cell = ws.cell(row=failed, column=8)
+    cell = ws.cell(row=failed, column=9)
     assert cell.value == "Notebook failed: =1+1 is not a valid seed" and cell.data_type == "s"
 
 

@@ -371,6 +371,10 @@ def evaluate_control(engagement: Any, control: Any, sample_plan: SamplePlan, sel
             status, result_text = "no_exceptions", NO_EXCEPTIONS_TEXT
         conclusion, evaluation, upper_limit, supports = _statistics(
             sample_plan, n, k, confidence, tolerable_rate, model, report_type, procedure.item_noun_plural)
+        if outside_ids and report_type != "type1":  # the sample alone does not see these
+            conclusion, supports = _with_population_analysis(
+                conclusion, supports, len(population_ids), testing.population_count, tolerable_rate,
+                procedure.item_noun_plural)
     if population_ids:
         notes.append(f"The full-population analysis found {len(population_ids):,} record(s) failing an automated "
                      f"attribute, {len(outside_ids):,} of them outside the sample; each is listed in the "
@@ -403,6 +407,25 @@ def evaluate_control(engagement: Any, control: Any, sample_plan: SamplePlan, sel
         exceptions=_exceptions_table(testing),
         notes=tuple(notes),
     )
+
+
+def _with_population_analysis(conclusion: str, supports: bool | None, deviating: int, population_count: int,
+                              tolerable_rate: Any, plural: str) -> tuple[str, bool | None]:
+    """Add what the full-population analysis proves to the sample's conclusion.
+
+    The automated attributes were computed for every item in scope, so their deviation rate is
+    known without sampling risk; a conclusion drawn from the sample alone must not ignore it.
+    """
+    rate = deviating / population_count
+    text = (f" The full-population analysis found {deviating:,} of {population_count:,} {plural} deviating "
+            f"({rate:.2%}), known without sampling risk")
+    if tolerable_rate is None:
+        return conclusion + text + ".", supports
+    within = rate <= float(tolerable_rate)
+    text += (f"; this {'does not exceed' if within else 'exceeds'} the tolerable rate of "
+             f"{float(tolerable_rate):.0%}. Whether the deviations are isolated or systematic is the preparer's "
+             f"judgement, recorded on the Exceptions sheet.")
+    return conclusion + text, (within if supports is None else supports and within)
 
 
 def _statistics(sample_plan: SamplePlan, n: int, k: int, confidence: Any, tolerable_rate: Any, model: Any,

@@ -329,7 +329,7 @@ def load_population_file(path: str | os.PathLike, *, kind: str, format: str = "a
         if thread is not None:
             thread.join()
     schema = SCHEMAS[kind]
-    notes = list(raw.notes)
+    notes = list(raw.notes) + list(mapped.notes)
     if raw.encoding and raw.encoding not in ("ASCII", "UTF-8"):
         notes.append(f"encoding: {raw.encoding}")
     findings: list[tuple] = []

@@ -82,6 +82,10 @@ CHECKS: tuple[tuple[str, str, str], ...] = (
 _LOAD_RULES = {"file", "not_a_table", "no_header", "format", "kind", "column_map", "timezone"}
 
 _PRODUCTION = {"prod", "production", "prd", "live"}
+#: Kinds that occur continuously, so a month of the period without records is a completeness red flag.
+_MONTHLY_KINDS = {"changes", "deployments", "incidents", "tickets", "access_requests", "backups"}
+#: Kinds whose occurrence date is legitimately blank (not an export problem): what a blank means.
+_OPTIONAL_DATE = {"terminations": "still employed"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -358,10 +362,16 @@ def validate(population: Population, engagement: Any = None, *, period_start: An
             rows = frame["source_row"].to_numpy()[scoped.status == code]
             what = {"before": "before the start of", "after": "after the end of",
                     "no_date": f"without {scoped.date_column}, so outside"}[label]
-            f.add("out_of_period", population.header_of(scoped.date_column), None, count, "warning",
+            severity = "warning"
+            if label == "no_date" and population.kind in _OPTIONAL_DATE:
+                what = f"{_OPTIONAL_DATE[population.kind]} (no {scoped.date_column}), so outside"
+                severity = "info"
+            f.add("out_of_period", population.header_of(scoped.date_column), None, count, severity,
                   f"{count:,} record(s) {what} the window ({window}) are excluded from the population "
                   f"(rows {_rows_text(rows)})")
-        if scoped.mode == "period" and n:
+        if scoped.mode == "period" and population.kind not in _MONTHLY_KINDS:
+            applicable["month_gap"] = f"not applicable ({population.kind} need not occur every month)"
+        elif scoped.mode == "period" and n:
             for month in scoped.months_without_records:
                 f.add("month_gap", population.header_of(scoped.date_column), None, month, "warning",
                       f"no records with {scoped.date_column} in {month}: is the export complete for that month? "
@@ -393,9 +403,17 @@ def validate(population: Population, engagement: Any = None, *, period_start: An
     names: list[str] = []
     others = _second_sources(population, engagement, second_sources, f)
     if others:
-        for other in others:
-            names.append(other.name)
-            _reconcile(population, other, scoped, period_start, period_end, as_of, f)
+        names = [o.name for o in others]
+        if population.kind == "terminations":
+            _reconcile_terminations(population, others, _in_window(population, scoped), period_start, period_end,
+                                    as_of, f)
+        elif population.kind == "users":
+            for other in others:   # each HR list against this listing: disabled accounts without a termination
+                _reconcile_terminations(other, [population], _window(other, period_start, period_end, as_of),
+                                        period_start, period_end, as_of, f, both_ways=False)
+        else:
+            for other in others:
+                _reconcile(population, other, scoped, period_start, period_end, as_of, f)
     else:
         applicable["reconciliation"] = ("not applicable (no second source for this kind)"
                                         if population.kind not in _PARTNERS else "not run (no second source given)")
@@ -430,6 +448,10 @@ def _norm(values: pd.Series) -> pd.Series:
     return values.astype("str").str.strip().str.lower()
 
 
+def _in_window(population: Population, scoped: ScopedPopulation | None) -> np.ndarray:
+    return np.ones(len(population.frame), dtype=bool) if scoped is None else scoped.in_scope
+
+
 def _window(other: Population, period_start, period_end, as_of) -> np.ndarray:
     if as_of is None and (period_start is None or period_end is None):
         return np.ones(len(other.frame), dtype=bool)
@@ -446,15 +468,7 @@ def _reconcile(population: Population, other: Population, scoped: ScopedPopulati
         changes, deployments = (population, other) if population.kind == "changes" else (other, population)
         ch_in, dep_in = (mine_in, theirs_in) if population.kind == "changes" else (theirs_in, mine_in)
         _reconcile_changes(changes, deployments, ch_in, dep_in, f)
-    elif kinds == {"terminations", "users"}:
-        terms, users = (population, other) if population.kind == "terminations" else (other, population)
-        t_in = mine_in if population.kind == "terminations" else theirs_in
-        if as_of is None and (period_start is None or period_end is None):
-            u_in = np.ones(len(users.frame), dtype=bool)
-        else:   # accounts disabled in the window
-            u_in = scope_population(users, date_column="disabled_at", period_start=period_start,
-                                    period_end=period_end, as_of=as_of).in_scope
-        _reconcile_terminations(terms, users, t_in, u_in, f)
+
 
 
 def _reconcile_changes(changes: Population, deployments: Population, ch_in: np.ndarray, dep_in: np.ndarray,
@@ -504,49 +518,66 @@ def _identifiers(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[set[str]
     return ids
 
 
-def _reconcile_terminations(terms: Population, users: Population, t_in: np.ndarray, u_in: np.ndarray,
-                            f: _Findings) -> None:
+def _reconcile_terminations(terms: Population, listings: list[Population], t_in: np.ndarray, period_start,
+                            period_end, as_of, f: _Findings, *, both_ways: bool = True) -> None:
+    """Terminations vs user listings.
+
+    HR -> listings: a person terminated in the window must have an account in at least one listing
+    (matched on user id, e-mail or employee id, case-insensitively); listings -> HR: an account
+    deprovisioned in the window (``disabled_at``) must match a termination (any date).
+    """
     t = terms.frame
-    u = users.frame
-    user_ids = _identifiers(u, ("user_id", "email"))
-    all_user = set().union(*user_ids) if user_ids else set()
     term_ids = _identifiers(t, ("user_id", "email", "employee_id"))
-    terminated = t["terminated_at"].notna().to_numpy() & t_in
-    all_terminated = set().union(*(ids for ids, flag in zip(term_ids, t["terminated_at"].notna()) if flag)) \
-        if len(t) else set()
-    missing = 0
-    for i in np.flatnonzero(terminated):
-        if not (term_ids[i] & all_user):
+    has_date = t["terminated_at"].notna().to_numpy()
+    all_terminated = set().union(*(ids for ids, flag in zip(term_ids, has_date) if flag)) if len(t) else set()
+    terminated = has_date & t_in
+    if both_ways:
+        known: set[str] = set()
+        for users in listings:
+            known.update(*_identifiers(users.frame, ("user_id", "email")))
+        names = ", ".join(u.source_relative for u in listings)
+        missing = 0
+        for i in np.flatnonzero(terminated):
+            if term_ids[i] & known:
+                continue
             missing += 1
-            f.add("reconciliation", terms.header_of("employee_id"), t["source_row"].iloc[i], t["employee_id"].iloc[i],
-                  "warning",
-                  f"terminated person {t['employee_id'].iloc[i]!r} ({terms.source_relative} row {t['source_row'].iloc[i]}) "
-                  f"has no account in {users.source_relative}: deleted, never had one, or the listing is "
-                  f"incomplete (a download that omits deleted or deprovisioned users); confirm", where=False)
-    # disabled accounts in the window with no termination
-    active = u["active"]
-    disabled = (active == False).fillna(False).to_numpy(dtype=bool)  # noqa: E712
-    dated = u["disabled_at"].notna().to_numpy()
-    if dated.any():
-        candidates = (disabled | dated) & dated & u_in
-    else:
-        candidates = np.zeros(len(u), dtype=bool)
-        if disabled.any():
+            row, emp = t["source_row"].iloc[i], t["employee_id"].iloc[i]
+            f.add("reconciliation", terms.header_of("employee_id"), row, emp, "warning",
+                  f"terminated person {emp!r} ({terms.source_relative} row {row}) has no account in any user "
+                  f"listing ({names}): deleted, never had one, or a listing is incomplete (downloads that omit "
+                  f"deleted or deprovisioned users); confirm", where=False)
+        f.add("second_source", None, None, names, "info",
+              f"terminations reconciled with {names}: {int(terminated.sum()):,} termination(s) in the window, "
+              f"{missing:,} with no account in any listing")
+    for users in listings:
+        u = users.frame
+        user_ids = _identifiers(u, ("user_id", "email"))
+        dated = u["disabled_at"].notna().to_numpy()
+        if not dated.any():
+            disabled = int((u["active"] == False).fillna(False).sum())  # noqa: E712
             f.add("second_source", None, None, users.name, "info",
-                  f"{users.source_relative} has no disable dates, so its {int(disabled.sum()):,} disabled account(s) "
-                  f"were not matched to terminations in the window")
-    orphans = 0
-    for i in np.flatnonzero(candidates):
-        if not (user_ids[i] & all_terminated):
+                  f"{users.source_relative} has no disable dates, so its {disabled:,} inactive account(s) could not "
+                  f"be matched to terminations in the window")
+            continue
+        if as_of is None and (period_start is None or period_end is None):
+            u_in = np.ones(len(u), dtype=bool)
+        else:
+            u_in = scope_population(users, date_column="disabled_at", period_start=period_start,
+                                    period_end=period_end, as_of=as_of).in_scope
+        candidates = dated & u_in
+        orphans = 0
+        for i in np.flatnonzero(candidates):
+            if user_ids[i] & all_terminated:
+                continue
             orphans += 1
-            f.add("reconciliation", users.header_of("user_id"), u["source_row"].iloc[i], u["user_id"].iloc[i], "warning",
-                  f"account {u['user_id'].iloc[i]!r} ({users.source_relative} row {u['source_row'].iloc[i]}) was "
-                  f"disabled in the window but has no termination in {terms.source_relative}: a transfer, a "
-                  f"contractor, or an incomplete HR list; confirm", where=False)
-    f.add("second_source", None, None, users.name, "info",
-          f"terminations reconciled with {users.source_relative}: {int(terminated.sum()):,} termination(s) in the "
-          f"window, {missing:,} with no account; {int(candidates.sum()):,} account(s) disabled in the window, "
-          f"{orphans:,} with no termination")
+            row, uid = u["source_row"].iloc[i], u["user_id"].iloc[i]
+            f.add("reconciliation", users.header_of("user_id"), row, uid, "warning",
+                  f"account {uid!r} ({users.source_relative} row {row}) was deprovisioned in the window but has no "
+                  f"termination in {terms.source_relative}: a transfer, a contractor, or an incomplete HR list; "
+                  f"confirm", where=False)
+        f.add("second_source", None, None, users.name, "info",
+              f"{users.source_relative}: {int(candidates.sum()):,} account(s) deprovisioned in the window, "
+              f"{orphans:,} with no termination in {terms.source_relative}")
 
 
 def check_population(path: str | os.PathLike, *, kind: str, format: str = "auto", engagement: Any = None,

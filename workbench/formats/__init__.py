@@ -152,6 +152,18 @@ def map_columns(raw: RawTable, format_name: str, kind: str, column_map: Mapping[
     schema: KindSchema = SCHEMAS[kind]
     spec = _formats()[format_name]
     column_map = dict(column_map or {})
+    notes: list[str] = []
+    # a map key may use a documented alias of a canonical name (hire_date for hired_at, ...)
+    from workbench.formats.generic import ALIASES
+    synonyms = {normalize_header(alias): canonical
+                for canonical, aliases in ALIASES.get(kind, {}).items() for alias in aliases}
+    for name in list(column_map):
+        if name in schema.columns:
+            continue
+        canonical = synonyms.get(normalize_header(name))
+        if canonical is not None and canonical not in column_map:
+            column_map[canonical] = column_map.pop(name)
+            notes.append(f"column map key {name!r} read as the canonical column {canonical!r}")
     unknown = sorted(set(column_map) - set(schema.columns))
     if unknown:
         raise _error("column_map", f"the column map names {', '.join(map(repr, unknown))}, which "
@@ -178,7 +190,6 @@ def map_columns(raw: RawTable, format_name: str, kind: str, column_map: Mapping[
 
     columns: dict[str, pa.Array] = {}
     sources: dict[str, str] = {}
-    notes: list[str] = []
     for canonical in schema.columns:
         if canonical in column_map:
             header = column_map[canonical]

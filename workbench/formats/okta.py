@@ -3,7 +3,7 @@
 user_id = ``login`` (the comparable login, usually the e-mail address); active = status in ACTIVE,
 PASSWORD_EXPIRED, LOCKED_OUT, RECOVERY (PROVISIONED and STAGED have never signed in: not active;
 SUSPENDED and DEPROVISIONED: not active); disabled_at = ``statusChanged`` when the status is
-DEPROVISIONED or SUSPENDED (Okta keeps no other deactivation time). The List Users API leaves out
+DEPROVISIONED (Okta keeps no other deactivation time; SUSPENDED is a temporary hold, not a removal). The List Users API leaves out
 DEPROVISIONED users unless asked: a listing with none is noted.
 """
 
@@ -19,7 +19,13 @@ from workbench.formats._table import RawTable
 __all__ = ["FORMAT"]
 
 _ACTIVE = ("ACTIVE", "PASSWORD_EXPIRED", "LOCKED_OUT", "RECOVERY")
-_DISABLED = ("DEPROVISIONED", "SUSPENDED")
+_DISABLED = ("DEPROVISIONED",)
+
+
+def _either(lookup, name):
+    """A header with or without the ``profile.`` prefix of the API's nesting."""
+    found = lookup(name)
+    return found if found is not None else lookup(f"profile.{name}")
 
 
 def _finish(columns, lookup, n):
@@ -28,12 +34,12 @@ def _finish(columns, lookup, n):
     out["status"] = status
     out["active"] = pc.if_else(pc.is_null(status), pa.scalar(None, pa.bool_()),
                                pc.is_in(status, value_set=pa.array(_ACTIVE)))
-    changed = lookup("statusChanged") if lookup("statusChanged") is not None else lookup("profile.statusChanged")
+    changed = _either(lookup, "statusChanged")
     if changed is not None:
         disabled = pc.fill_null(pc.is_in(status, value_set=pa.array(_DISABLED)), False)
         out["disabled_at"] = pc.if_else(disabled, changed, pa.scalar(None, pa.string()))
     if "name" not in columns:
-        first, last = lookup("firstName"), lookup("lastName")
+        first, last = _either(lookup, "firstName"), _either(lookup, "lastName")
         if first is not None and last is not None:
             out["name"] = pc.binary_join_element_wise(first, last, " ", null_handling="skip")
     out["system"] = pa.array(["Okta"] * n, pa.string())

@@ -153,16 +153,16 @@ SCHEMAS: dict[str, KindSchema] = {s.kind: s for s in (
     KindSchema(
         "backups", "job_id",
         ("job_id", "system", "status", "scheduled_at", "started_at", "completed_at", "size_bytes",
-         "message", "followup_ticket"),
+         "message", "retention_days", "destination_region", "followup_ticket"),
         ("job_id", "started_at"),
         ("job_id", "started_at"),
-        ("scheduled_at", "started_at", "completed_at"), (), (),
+        ("scheduled_at", "started_at", "completed_at"), (), ("retention_days",),
         "started_at",
         (("started_at", "completed_at", "completed before it started"),),
         "a backup job run (system = the resource backed up)"),
     KindSchema(
         "vendors", "vendor_id",
-        ("vendor_id", "name", "service", "risk_tier", "owner", "status", "onboarded_at", "last_review_at",
+        ("vendor_id", "name", "service", "risk_tier", "owner", "reviewer", "status", "onboarded_at", "last_review_at",
          "report_received_at", "contract_end_at", "customer_data_access", "report_type",
          "report_period_start", "report_period_end", "bridge_letter", "dpa", "notes"),
         ("vendor_id", "name"),
@@ -171,7 +171,8 @@ SCHEMAS: dict[str, KindSchema] = {s.kind: s for s in (
          "report_period_end"), (), (),
         None,
         (("report_period_start", "report_period_end", "report period ends before it starts"),),
-        "a vendor in the vendor register (a listing as of a date, taken whole)"),
+        "a vendor in the vendor register (a listing as of a date, taken whole); without a vendor id "
+        "column the key is the vendor's name", derived_key=("name",)),
     KindSchema(
         "training", "record_id",
         ("record_id", "user_id", "name", "course", "status", "assigned_at", "due_at", "completed_at"),

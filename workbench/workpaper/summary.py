@@ -32,6 +32,7 @@ SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("Population", "population_count"),
     ("Sample size", "sample_size"),
     ("Deviations", "deviations"),
+    ("Full-population exceptions", "population_exceptions"),
     ("Result", "result_text"),
     ("Status", "status"),
     ("Notes", "notes"),
@@ -128,8 +129,8 @@ def write_summary(output_path: str | Path, engagement: Any, rows: Sequence[Mappi
             values.append(_joined(value))
         table_rows.append(values)
     sheet.table([name for name, _ in SUMMARY_COLUMNS], table_rows, freeze=True,
-                empty="No controls in this run.", wrap_columns=(2, 3, 7, 9))
-    sheet.finish(fixed={3: 50, 4: 50, 8: 50, 10: 30})
+                empty="No controls in this run.", wrap_columns=(2, 3, 8, 10))
+    sheet.finish(fixed={3: 50, 4: 50, 9: 50, 11: 30})
 
     run = SheetWriter(wb.create_sheet("Run"), header, "Run", None)
     flat: list[tuple[str, Any]] = []
