@@ -216,15 +216,22 @@ def test_okta_csv(tmp_path):
 
 
 def test_okta_api_json(tmp_path):
-    users = [{"id": "00u1", "status": "SUSPENDED", "created": "2020-01-01T00:00:00.000Z",
+    users = [{"id": "00u1", "status": "DEPROVISIONED", "created": "2020-01-01T00:00:00.000Z",
               "statusChanged": "2026-01-05T10:00:00.000Z", "lastLogin": None,
-              "profile": {"login": "a@x.example", "email": "a@x.example", "firstName": "A", "lastName": "B"}}]
+              "profile": {"login": "a@x.example", "email": "a@x.example", "firstName": "A", "lastName": "B"}},
+             {"id": "00u2", "status": "SUSPENDED", "created": "2020-01-01T00:00:00.000Z",
+              "statusChanged": "2026-02-05T10:00:00.000Z", "lastLogin": "2026-02-01T10:00:00.000Z",
+              "profile": {"login": "c@x.example", "email": "c@x.example", "firstName": "C", "lastName": "D"}}]
     path = tmp_path / "users.json"
     path.write_text(json.dumps(users))
     population = load_population_file(path, kind="users", timezone="UTC")
+    frame = population.frame
     assert population.format == "okta"
-    assert population.frame.loc[0, "disabled_at"] == pd.Timestamp("2026-01-05 10:00", tz="UTC")
-    assert population.frame.loc[0, "source_row"] == "$[0]"
+    assert frame.loc[0, "disabled_at"] == pd.Timestamp("2026-01-05 10:00", tz="UTC")
+    assert pd.isna(frame.loc[1, "disabled_at"])          # suspended is a hold, not a removal
+    assert frame["active"].tolist() == [False, False]
+    assert frame["name"].tolist() == ["A B", "C D"]
+    assert frame["source_row"].tolist() == ["$[0]", "$[1]"]
 
 
 def test_entra_download(tmp_path):

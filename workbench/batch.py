@@ -181,6 +181,7 @@ def _execute_notebook(job: dict[str, Any]) -> dict[str, Any]:
     except PapermillExecutionError as failure:
         first_line = next((line for line in failure.source.splitlines() if line.strip()
                            and not line.lstrip().startswith("#")), "").strip()
+        first_line = first_line.split("  #")[0].strip()
         error = (f"cell [{failure.exec_count}] `{first_line}`: "
                  f"{failure.ename}: {_first_line(failure.evalue)}")
     except Exception as failure:  # the kernel died or the notebook could not be read

@@ -52,11 +52,26 @@ def ensure_usable(report: Any) -> None:
     """
     if report.usable:
         return
+    errors = report.errors
+    shown = [f"  - {row['rule']}"
+             + (f", column {row['column']!r}" if _present(row["column"]) else "")
+             + (f", row {row['row']}" if _present(row["row"]) else "")
+             + f": {row['message']}"
+             for row in errors.head(_ERRORS_SHOWN).to_dict("records")]
+    more = len(errors) - len(shown)
+    if more > 0:
+        shown.append(f"  - and {more} more (the validation report lists them all)")
     raise PopulationError(
-        "the population cannot be sampled until these errors are resolved "
-        "(ask the client for a corrected export, then deliver it as a new version):\n"
-        + report.summary()
-    )
+        f"{report.source}: {len(errors)} error(s) in the completeness and accuracy checks; the population "
+        "cannot be sampled until they are resolved (ask the client for a corrected export, then deliver it "
+        "as a new version):\n" + "\n".join(shown))
+
+
+_ERRORS_SHOWN = 5
+
+
+def _present(value: Any) -> bool:
+    return value is not None and str(value) not in {"", "nan", "<NA>", "None"}
 
 
 def outcome_path(output_dir: str | os.PathLike[str], control_id: str) -> Path:

@@ -26,6 +26,7 @@ instance; the window documents what "recent" meant). Every excluded record is ke
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 import threading
@@ -325,6 +326,12 @@ def load_population_file(path: str | os.PathLike, *, kind: str, format: str = "a
         raw = read_raw(path, data)
         fmt, raw = _resolve_format(raw, format, path)
         mapped = map_columns(raw, fmt, kind, columns, path)
+    except PopulationError:
+        raise
+    except (csv.Error, UnicodeError, pa.ArrowException, ValueError, OverflowError, RecursionError) as err:
+        # a malformed export the readers above did not anticipate: still one clear message, no traceback
+        raise _error("file", f"the file cannot be read as a {kind} export ({type(err).__name__}: {err}); "
+                     f"ask the client to export it again as CSV or .xlsx", path) from None
     finally:
         if thread is not None:
             thread.join()

@@ -139,10 +139,13 @@ def _decode_cp1252(data: bytes) -> str:
 
 
 def _first_record(text: str, delimiter: str) -> list[str]:
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    for row in reader:
-        if row:
-            return row
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        for row in reader:
+            if row:
+                return row
+    except csv.Error:
+        return []
     return []
 
 
@@ -394,7 +397,7 @@ def read_raw(path: Path, data: bytes) -> RawTable:
     container = sniff_container(data)
     if container == "empty":
         raise _err("empty", "the file is empty (no header row, no records); ask the client for the export "
-                              "again. A population with no records still has its header row", file=path)
+                              "again. A population with no records still has its header row", path)
     if container == "binary":
         raise PopulationError("the file is binary, not a text export or a workbook (is it the right file? "
                               "a PDF, an image or a zip?); ask the client for the export as CSV or .xlsx",

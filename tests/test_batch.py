@@ -1,0 +1,207 @@
+"""`workbench run`: the demo engagement end to end, in-process and as a subprocess, with a failing control.
+
+Expected values come from the planted exceptions listed in sample_data/README.md, not from the engine.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import openpyxl
+import pytest
+
+from conftest import copy_engagement
+from workbench import cli
+from workbench.workpaper import read_summary
+
+pytestmark = pytest.mark.slow
+
+WORKBENCH = str(Path(sys.executable).parent / "workbench")
+
+# sample_data/README.md, "Changes (CM-01)": the planted change exceptions of acme-type2.
+TICKET_AFTER_DEPLOYMENT = ["CHG-2151", "CHG-2359"]
+APPROVED_AFTER_DEPLOYMENT = ["CHG-1458", "CHG-1496", "CHG-1597", "CHG-1705", "CHG-2060", "CHG-2151",
+                             "CHG-2207", "CHG-2319", "CHG-2359", "CHG-2536", "CHG-2538"]
+NOT_INDEPENDENTLY_APPROVED = ["CHG-1153", "CHG-2220", "CHG-2319", "CHG-2411"]
+PLANTED = sorted(set(TICKET_AFTER_DEPLOYMENT + APPROVED_AFTER_DEPLOYMENT + NOT_INDEPENDENTLY_APPROVED))
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory, demo_type2):
+    folder = copy_engagement(demo_type2, tmp_path_factory.mktemp("run") / "acme-type2")
+    out = folder.parent / "out"
+    code = cli.main(["run", str(folder), "--out", str(out), "--workers", "2", "--no-progress"])
+    return {"folder": folder, "out": out, "code": code,
+            "rows": {row["control_id"]: row for row in read_summary(out / "summary.xlsx")},
+            "manifest": json.loads((out / "manifest.json").read_text())}
+
+
+def test_every_notebook_ran(demo_run):
+    assert demo_run["code"] == 0
+    out = demo_run["out"]
+    for control_id in ("CM-01", "CM-02"):
+        assert (out / f"{control_id}.xlsx").is_file()
+        executed = nbformat.read(out / "notebooks" / f"{control_id}.ipynb", as_version=4)
+        assert any(cell.get("outputs") for cell in executed.cells if cell.cell_type == "code")
+        assert executed.metadata["papermill"]["parameters"]["control_id"] == control_id
+
+
+def test_summary_reports_the_planted_change_exceptions(demo_run):
+    row = demo_run["rows"]["CM-01"]
+    assert row["criteria"] == "CC8.1"
+    assert row["status"] == "exceptions"
+    assert (row["population_count"], row["sample_size"]) == (1500, 22)   # AICPA Table A-1: 90 % / 10 % / 0 -> 22
+    assert row["population_exceptions"] == len(PLANTED) == 14
+    text = row["result_text"]
+    assert "Full-population analysis of 1,500 changes:" in text
+    assert f"2 documented after deployment or without a creation time ({', '.join(TICKET_AFTER_DEPLOYMENT)})" in text
+    assert "11 deployed without approval documented before deployment (CHG-1458" in text
+    assert f"4 without an approver independent of the author ({', '.join(NOT_INDEPENDENTLY_APPROVED)})" in text
+
+
+def test_summary_never_invents_a_clean_result(demo_run):
+    rows = demo_run["rows"]
+    assert rows["CM-02"]["status"] == "in_progress"
+    assert rows["CM-02"]["result_text"] == "Testing in progress (0 of 22 items tested)."
+    not_tested = [control for control, row in rows.items() if row["status"] == "not_yet_tested"]
+    assert "ENT-01" in not_tested and "CM-03" in not_tested      # no procedure / not implemented yet
+    assert all(rows[control]["result_text"] == "Not yet tested." for control in not_tested)
+    assert len(rows) == 24
+
+
+def test_workpaper_lists_every_planted_exception(demo_run):
+    book = openpyxl.load_workbook(demo_run["out"] / "CM-01.xlsx", read_only=True)
+    values = {str(value) for row in book["Exceptions"].iter_rows(values_only=True) for value in row if value}
+    assert set(PLANTED) <= values
+
+
+def test_manifest_records_inputs_versions_and_outcomes(demo_run):
+    manifest, folder = demo_run["manifest"], demo_run["folder"]
+    inputs = manifest["inputs_sha256"]
+    assert inputs["engagement.toml"] == sha256(folder / "engagement.toml")
+    assert inputs["populations/jira_changes_FY26.csv"] == sha256(folder / "populations" / "jira_changes_FY26.csv")
+    assert inputs["controls.xlsx"] == sha256(folder / "controls.xlsx")
+    assert {"python", "pandas", "numpy", "scipy", "papermill", "openpyxl"} <= set(manifest["versions"])
+    runs = {run["control_id"]: run for run in manifest["controls"]}
+    assert runs["CM-01"]["status"] == "ran" and runs["CM-01"]["error"] is None
+    assert runs["CM-01"]["started"] <= runs["CM-01"]["finished"]
+    assert runs["CM-01"]["parameters"] == {"engagement_dir": str(folder.resolve()), "control_id": "CM-01",
+                                           "seed": None, "output_dir": str(demo_run["out"].resolve())}
+    assert runs["ENT-01"]["status"] == "not_yet_tested"
+    assert manifest["outputs_sha256"]["CM-01.xlsx"] == sha256(demo_run["out"] / "CM-01.xlsx")
+
+
+def test_outcome_record_keeps_seed_and_selection(demo_run):
+    record = json.loads((demo_run["out"] / "records" / "CM-01.json").read_text())
+    population = demo_run["folder"] / "populations" / "jira_changes_FY26.csv"
+    assert record["population_sha256"] == sha256(population)
+    # the derived seed: SHA-256 of "<engagement id>|<control id>|<population SHA-256>", first 8 hex digits
+    expected_seed = int(hashlib.sha256(f"ACME-SOC2-T2-FY26|CM-01|{sha256(population)}".encode()).hexdigest()[:8], 16)
+    assert record["seed"] == expected_seed
+    assert len(record["selected_keys"]) == 22 == len(set(record["selected_keys"]))
+
+
+@pytest.fixture
+def engagement_with_broken_control(type2_copy):
+    """The demo plus control CM-99, whose change export has a duplicated key (the population is rejected)."""
+    populations = type2_copy / "populations"
+    with open(populations / "jira_changes_FY26.csv", newline="", encoding="utf-8") as stream:
+        records = list(csv.reader(stream))
+    with open(populations / "jira_changes_broken.csv", "w", newline="", encoding="utf-8") as stream:
+        csv.writer(stream).writerows(records + [records[1]])
+    toml = (type2_copy / "engagement.toml").read_text()
+    toml += ('\n[populations.changes_broken]\nfile = "populations/jira_changes_broken.csv"\n'
+             'kind = "changes"\nformat = "jira"\n')
+    (type2_copy / "engagement.toml").write_text(toml)
+    book = openpyxl.load_workbook(type2_copy / "controls.xlsx")
+    sheet = book["Controls"]
+    sheet.append(["CM-99", "Changes are approved (second system).", "CC8.1", "Priya Shah", "as_needed", "manual",
+                  "change_management", "changes_broken", "approved_before_deployment", None])
+    book.save(type2_copy / "controls.xlsx")
+    return type2_copy
+
+
+def test_a_failing_control_does_not_stop_the_others(engagement_with_broken_control, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = cli.main(["run", str(engagement_with_broken_control), "--out", str(out), "--controls", "CM-99,CM-01",
+                     "--no-progress"])
+    assert code == 1
+    printed = capsys.readouterr().out
+    failure = next(line for line in printed.splitlines() if line.strip().startswith("CM-99"))
+    assert "failed" in failure
+    assert "CM-99: cell [" in failure and "ensure_usable(report)" in failure and "PopulationError" in failure
+    assert "duplicate" in failure.lower()
+    rows = {row["control_id"]: row for row in read_summary(out / "summary.xlsx")}
+    assert rows["CM-99"]["status"] == "failed"
+    assert rows["CM-99"]["result_text"].startswith("Not tested: the notebook failed (CM-99: cell [")
+    assert rows["CM-01"]["status"] == "exceptions"
+    assert (out / "CM-01.xlsx").is_file() and not (out / "CM-99.xlsx").exists()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [run["status"] for run in manifest["controls"]] == ["failed", "ran"]
+    assert manifest["failed"] == 1
+
+
+def test_subprocess_run_of_one_control(type2_copy, tmp_path):
+    out = tmp_path / "out"
+    done = subprocess.run([WORKBENCH, "run", str(type2_copy), "--out", str(out), "--controls", "CM-01",
+                           "--workers", "1"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"Workpapers: {out}" in done.stdout
+    assert "Testing controls" in done.stderr        # the progress bar
+    assert "Traceback" not in done.stderr
+    assert sorted(path.name for path in out.glob("*.xlsx")) == ["CM-01.xlsx", "summary.xlsx"]
+
+
+def test_default_output_folder_is_inside_the_engagement(type2_copy):
+    done = subprocess.run([WORKBENCH, "run", str(type2_copy), "--controls", "ENT-01", "--no-progress"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (type2_copy / "output" / "summary.xlsx").is_file()
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["run", "{missing}"], "nowhere: engagement folder not found"),
+    (["run", "{folder}", "--controls", "CM-01,XX-9"], "--controls: XX-9 not in the control matrix"),
+])
+def test_bad_input_exits_2_without_traceback(arguments, message, type2_copy, tmp_path):
+    arguments = [argument.format(missing=tmp_path / "nowhere", folder=type2_copy) for argument in arguments]
+    done = subprocess.run([WORKBENCH, *arguments], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_bad_engagement_file_names_file_and_key(type2_copy):
+    toml = type2_copy / "engagement.toml"
+    toml.write_text(toml.read_text().replace("tolerable_rate = 0.10", "tolerable_rate = 0.10\ntolerable = 0.05"))
+    done = subprocess.run([WORKBENCH, "run", str(type2_copy), "--no-progress"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2
+    assert "engagement.toml" in done.stderr and "tolerable" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (type2_copy / "output").exists()
+
+
+def test_bad_option_is_a_usage_error():
+    done = subprocess.run([WORKBENCH, "run", "x", "--workers", "0"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "--workers" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_type1_engagement_runs_a_walkthrough(tmp_path, demo_type1):
+    folder = copy_engagement(demo_type1, tmp_path / "acme-type1")
+    out = tmp_path / "out"
+    assert cli.main(["run", str(folder), "--out", str(out), "--controls", "CM-01", "--no-progress"]) == 0
+    row = {row["control_id"]: row for row in read_summary(out / "summary.xlsx")}["CM-01"]
+    assert row["sample_size"] == 1
