@@ -205,3 +205,30 @@ def test_type1_engagement_runs_a_walkthrough(tmp_path, demo_type1):
     assert cli.main(["run", str(folder), "--out", str(out), "--controls", "CM-01", "--no-progress"]) == 0
     row = {row["control_id"]: row for row in read_summary(out / "summary.xlsx")}["CM-01"]
     assert row["sample_size"] == 1
+
+
+SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
+
+
+@pytest.mark.skipif(SOFFICE is None, reason="LibreOffice is installed by ./dev test; not found here")
+def test_workbooks_open_in_a_real_spreadsheet(demo_run, tmp_path):
+    """LibreOffice Calc reads every sheet of the workpaper and the summary and shows the same values."""
+    converted = tmp_path / "csv"
+    for book in (demo_run["out"] / "CM-01.xlsx", demo_run["out"] / "summary.xlsx"):
+        done = subprocess.run(
+            [SOFFICE, "--headless", "--norestore", f"-env:UserInstallation=file://{tmp_path / 'profile'}",
+             "--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1",
+             "--outdir", str(converted), str(book)], capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stderr
+    sheets = {path.stem: list(csv.reader(path.open(encoding="utf-8"))) for path in converted.glob("*.csv")}
+    assert {"CM-01-Lead", "CM-01-Population", "CM-01-Sampling", "CM-01-Testing", "CM-01-Exceptions",
+            "CM-01-Evaluation", "CM-01-Legend", "summary-Summary"} <= set(sheets)
+    lead = {row[0]: row[1] for row in sheets["CM-01-Lead"] if len(row) > 1 and row[0]}
+    assert (lead["Control ID"], lead["Sample size"], lead["In scope"]) == ("CM-01", "22", "1500")
+    exceptions = {cell for row in sheets["CM-01-Exceptions"] for cell in row}
+    assert set(PLANTED) <= exceptions
+    summary = next(row for row in sheets["summary-Summary"] if row and row[0] == "CM-01")
+    assert "Full-population analysis of 1,500 changes" in " ".join(summary)
+    # a formula would show its computed value or an error here; every cell is the text that was written
+    assert not any(cell.startswith(("#NAME", "#VALUE", "Err:")) for rows in sheets.values() for row in rows
+                   for cell in row)

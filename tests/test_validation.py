@@ -213,3 +213,21 @@ def test_report_frames_and_text(tmp_path):
     assert "NOT USABLE: 2 error(s)" in report.summary()
     assert ("the key identifies one record", "2 error(s)") in report.to_table()
     assert repr(report).startswith("ValidationReport('changes.csv', usable=False")
+
+
+def test_okta_listing_without_deprovisioned_users_is_suspect(tmp_path):
+    path = tmp_path / "okta.csv"
+    path.write_text("id,status,created,statusChanged,lastLogin,profile.login\n"
+                    "1,ACTIVE,2020-01-01T00:00:00Z,2020-01-01T00:00:00Z,,a@x.example\n")
+    report = validate(load_population_file(path, kind="users", timezone=NY))
+    hit = report.warnings[report.warnings["rule"] == "listing_filter"]
+    assert "holds no DEPROVISIONED user" in hit["message"].iloc[0]
+
+
+def test_keys_rewritten_by_excel_in_scientific_notation(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("deployment_id,deployed_at\n1.23457E+11,2025-08-01T10:00:00Z\n123456789012,2025-08-01T11:00:00Z\n")
+    report = validate(load_population_file(path, kind="deployments", timezone=NY))
+    hit = report.warnings[report.warnings["rule"] == "excel_rewrite"]
+    assert hit[["row", "value"]].values.tolist() == [[2, "1.23457E+11"]]
+    assert report.usable

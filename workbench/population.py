@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import mmap
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 import zoneinfo
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -65,6 +67,7 @@ TYPE1_LOOKBACK_DAYS = 90
 FINDING_COLUMNS = ("rule", "column", "row", "value", "severity", "message")
 
 _HASH_IN_THREAD = 8 << 20   # bytes; below this hashing inline is cheaper than starting a thread
+_PARALLEL_ROWS = 100_000     # parse timestamp columns in threads from this many records on
 _MAX_LISTED = 100           # findings listed one by one per rule and column; the rest are counted
 
 _CHANGE_TYPES = {"standard": "standard", "normal": "normal", "emergency": "emergency",
@@ -196,7 +199,8 @@ def _check_timezone(timezone: str | None, path: Path | None) -> tuple[str, bool]
     return str(timezone), False
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(path: Path) -> tuple[bytes | mmap.mmap, os.stat_result]:
+    """The file's content, read once: bytes, or a read-only memory map for a large file (no copy)."""
     if not path.exists():
         parent = path.parent
         hint = ""
@@ -209,10 +213,22 @@ def _read_bytes(path: Path) -> bytes:
     if path.is_dir():
         raise _error("file", "this is a directory, not a file; give the export file itself", path)
     try:
-        return path.read_bytes()
+        with open(path, "rb") as handle:
+            stat = os.fstat(handle.fileno())
+            if stat.st_size >= _HASH_IN_THREAD:
+                return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ), stat
+            return handle.read(), stat
     except OSError as err:
         raise _error("file", f"the file cannot be read ({err.strerror or err}); check its permissions",
                      path) from None
+
+
+def _unchanged(path: Path, stat: os.stat_result) -> None:
+    """A large file is read through a memory map: refuse it if it changed while being read."""
+    now = os.stat(path)
+    if (now.st_size, now.st_mtime_ns) != (stat.st_size, stat.st_mtime_ns):
+        raise _error("file", "the file changed while it was being read; load it again once it is no longer "
+                     "being written", path)
 
 
 def _hash(data: bytes) -> tuple[list[str], threading.Thread | None]:
@@ -320,21 +336,22 @@ def load_population_file(path: str | os.PathLike, *, kind: str, format: str = "a
     if format not in ("auto",) + FORMAT_NAMES:
         raise _error("format", f"unknown format {format!r}; use auto or one of: {', '.join(FORMAT_NAMES)}", path)
     zone, zone_defaulted = _check_timezone(timezone, path)
-    data = _read_bytes(path)
+    data, stat = _read_bytes(path)
     digest, thread = _hash(data)
     try:
         raw = read_raw(path, data)
         fmt, raw = _resolve_format(raw, format, path)
         mapped = map_columns(raw, fmt, kind, columns, path)
     except PopulationError:
+        if thread is not None:
+            thread.join()
         raise
     except (csv.Error, UnicodeError, pa.ArrowException, ValueError, OverflowError, RecursionError) as err:
         # a malformed export the readers above did not anticipate: still one clear message, no traceback
-        raise _error("file", f"the file cannot be read as a {kind} export ({type(err).__name__}: {err}); "
-                     f"ask the client to export it again as CSV or .xlsx", path) from None
-    finally:
         if thread is not None:
             thread.join()
+        raise _error("file", f"the file cannot be read as a {kind} export ({type(err).__name__}: {err}); "
+                     f"ask the client to export it again as CSV or .xlsx", path) from None
     schema = SCHEMAS[kind]
     notes = list(raw.notes) + list(mapped.notes)
     if raw.encoding and raw.encoding not in ("ASCII", "UTF-8"):
@@ -343,11 +360,18 @@ def load_population_file(path: str | os.PathLike, *, kind: str, format: str = "a
     data_cols: dict[str, Any] = {}
     zone_assumed = False
     rows = raw.source_rows
+    stamps = [c for c in schema.timestamps if c in mapped.columns]
+    if raw.table.num_rows >= _PARALLEL_ROWS and len(stamps) > 1:
+        # pyarrow's kernels release the GIL: parse the timestamp columns side by side
+        with ThreadPoolExecutor(max_workers=min(len(stamps), os.cpu_count() or 1)) as pool:
+            parsed_columns = dict(zip(stamps, pool.map(lambda c: parse_timestamps(mapped.columns[c], zone), stamps)))
+    else:
+        parsed_columns = {c: parse_timestamps(mapped.columns[c], zone) for c in stamps}
     for column in schema.columns:
         array = mapped.columns[column]
         header = mapped.sources.get(column, column)
         if column in schema.timestamps:
-            parsed = parse_timestamps(array, zone)
+            parsed = parsed_columns[column]
             data_cols[column] = parsed.values
             zone_assumed |= parsed.zone_assumed
             if parsed.formats and parsed.formats != ("ISO 8601",):
@@ -384,6 +408,10 @@ def load_population_file(path: str | os.PathLike, *, kind: str, format: str = "a
             if not pa.types.is_string(array.type):
                 array = array.cast(pa.string())
             data_cols[column] = array.to_pandas()
+    if thread is not None:       # hashing ran alongside parsing; it is needed from here on
+        thread.join()
+        _unchanged(path, stat)
+    del data
     if zone_defaulted and zone_assumed:
         notes.append("no time zone given: times without a zone were read as UTC")
     frame = pd.DataFrame(data_cols, copy=False)
@@ -524,6 +552,11 @@ class ScopedPopulation:
         return labels[self.status]
 
     @property
+    def key(self) -> str:
+        """The population's key column."""
+        return self.population.key
+
+    @property
     def keys(self) -> pd.Series:
         """The in-scope records' keys."""
         return self.frame[self.population.key]
@@ -623,9 +656,9 @@ def month_counts(values: pd.Series | np.ndarray, start: pd.Timestamp, end: pd.Ti
     edges = [pd.Timestamp(first + pd.DateOffset(months=i)).tz_localize(start.tz) for i in range(len(labels) + 1)]
     edge_us = np.array([_bound_us(e) for e in edges], dtype=np.int64)
     raw = values if isinstance(values, np.ndarray) else _utc_us(values)
-    index = np.searchsorted(edge_us, raw, side="right") - 1
-    index = index[(index >= 0) & (index < len(labels))]
-    counts = np.bincount(index, minlength=len(labels))
+    # records before each month edge (NaT, the int64 minimum, is before every edge and cancels out)
+    below = np.array([np.count_nonzero(raw < edge) for edge in edge_us], dtype=np.int64)
+    counts = np.diff(below)
     return [(label, int(n)) for label, n in zip(labels, counts)]
 
 

@@ -205,6 +205,19 @@ class _Findings:
         return pd.DataFrame(data, columns=list(FINDING_COLUMNS))
 
 
+def _unique(keys: pd.Series) -> bool:
+    """True when no key repeats (nulls aside). Exports are usually sorted by key: a strictly increasing
+    column is unique without hashing; otherwise the distinct values are counted."""
+    if len(keys) < 2:
+        return True
+    arrow = pa.array(keys.astype("str"))
+    arrow = arrow.combine_chunks() if isinstance(arrow, pa.ChunkedArray) else arrow
+    if arrow.null_count == 0 and pc.all(pc.greater(arrow[1:], arrow[:-1])).as_py():
+        return True
+    valid = arrow.drop_null() if arrow.null_count else arrow
+    return len(pc.unique(valid)) == len(valid)
+
+
 def _plain(value: Any) -> Any:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
@@ -293,9 +306,7 @@ def validate(population: Population, engagement: Any = None, *, period_start: An
 
     # duplicate keys -------------------------------------------------------------------------
     keys = frame[key]
-    key_arrow = pa.chunked_array(pa.array(keys)) if len(keys) else pa.chunked_array([], pa.string())
-    distinct = len(pc.unique(key_arrow))
-    if distinct != len(keys) - key_arrow.null_count + (1 if key_arrow.null_count else 0):
+    if not _unique(keys):
         dup = keys.duplicated(keep=False).to_numpy() & keys.notna().to_numpy()
     else:
         dup = np.zeros(len(keys), dtype=bool)
@@ -313,7 +324,7 @@ def validate(population: Population, engagement: Any = None, *, period_start: An
         values = frame[column]
         missing = values.isna().to_numpy()
         if values.dtype == "str" or values.dtype == object:
-            blank = pc.match_substring_regex(pa.array(values.astype("str")), r"^\s*$")
+            blank = pc.utf8_is_space(pa.array(values.astype("str")))   # "" is already missing
             missing = missing | np.asarray(pc.fill_null(blank, False).to_numpy(zero_copy_only=False), dtype=bool)
         if column in schema.timestamps:
             # an unparseable date is reported as date_parse, not again as missing
@@ -399,6 +410,18 @@ def validate(population: Population, engagement: Any = None, *, period_start: An
               f"exactly {n:,} records: the default export cap of "
               f"{'Jira (1,000 issues)' if n == 1000 else 'ServiceNow (10,000 rows)'}; the export may be "
               f"truncated: confirm the count in the source system")
+    # exports known to leave records out ---------------------------------------------------
+    _silent_filters(population, f)
+    # Excel rewrites long numeric ids as 1.23457E+11: such keys no longer identify the record
+    if n and frame[key].dtype == "str":
+        sci = pc.match_substring_regex(pa.array(frame[key]), r"^\s*[0-9](\.[0-9]+)?[eE]\+[0-9]+\s*$")
+        sci = np.asarray(pc.fill_null(sci, False).to_numpy(zero_copy_only=False), dtype=bool)
+        if sci.any():
+            f.listed("excel_rewrite", population.header_of(key), frame["source_row"].to_numpy()[sci],
+                     keys.to_numpy()[sci], "warning",
+                     lambda r, v: f"{key} {v!r} looks like a number Excel rewrote in scientific notation; the "
+                                  f"original id is lost: ask for the export as the system wrote it, not re-saved "
+                                  f"in Excel", int(sci.sum()), "key(s) in scientific notation")
     # second sources -------------------------------------------------------------------------
     names: list[str] = []
     others = _second_sources(population, engagement, second_sources, f)
@@ -420,6 +443,24 @@ def validate(population: Population, engagement: Any = None, *, period_start: An
     findings = f.frame()
     return ValidationReport(population.name, population.source_relative, population.sha256, n, findings,
                             _checks_frame(findings, applicable), scoped, tuple(names))
+
+
+def _silent_filters(population: Population, f: _Findings) -> None:
+    """Exports that look complete but leave records out by default (formats.md)."""
+    frame = population.frame
+    if population.format == "okta" and len(frame):
+        if not (frame["status"] == "DEPROVISIONED").fillna(False).any():
+            f.add("listing_filter", population.header_of("status"), None, "DEPROVISIONED", "warning",
+                  "the Okta listing holds no DEPROVISIONED user: Okta's List Users API leaves them out unless "
+                  "asked, so terminated users may be missing; confirm the export included every status")
+    elif population.format == "entra":
+        f.add("listing_filter", None, None, None, "info",
+              "an Entra ID download leaves out deleted users (kept 30 days under Deleted users) and follows the "
+              "portal's filter at the time: confirm no filter was applied")
+    elif population.format == "aws-iam":
+        f.add("listing_filter", None, None, None, "info",
+              "the IAM credential report lists IAM users only: people who sign in through IAM Identity "
+              "Center (SSO) are not in it")
 
 
 _PARTNERS = {"changes": ("deployments",), "deployments": ("changes",), "terminations": ("users",),

@@ -105,18 +105,19 @@ def decode_text(data: bytes, *, lazy: bool = False) -> tuple[str | None, bytes, 
     With ``lazy`` the bytes are not validated here (pyarrow validates UTF-8 while parsing, and the
     caller retries with :func:`transcode` when it fails).
     """
-    if data.startswith(b"\xef\xbb\xbf"):
-        body = data[3:]
+    if data[:3] == b"\xef\xbb\xbf":
         if lazy:
-            return None, body, "UTF-8 with BOM"
+            return None, data, "UTF-8 with BOM"     # pyarrow and the csv module skip the BOM themselves
+        body = bytes(data[3:])
         try:
             body.decode("utf-8")
         except UnicodeDecodeError:
             text = _decode_cp1252(body)
             return text, text.encode("utf-8"), "UTF-8 with BOM (invalid bytes read as Windows-1252)"
         return None, body, "UTF-8 with BOM"
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        text = data.decode("utf-16")
+    data = data if isinstance(data, bytes) or lazy else bytes(data)
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        text = bytes(data).decode("utf-16")
         return text, text.encode("utf-8"), "UTF-16"
     if lazy:
         return None, data, "UTF-8"
@@ -167,6 +168,8 @@ def _null_mask_tokens(arr: pa.Array) -> pa.Array:
 def _read_csv(path: Path, data: bytes) -> RawTable:
     text, utf8, encoding = decode_text(data, lazy=True)
     head = utf8[:262144]
+    if head[:3] == b"\xef\xbb\xbf":
+        head = head[3:]
     try:
         head_text = head.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -183,14 +186,17 @@ def _read_csv(path: Path, data: bytes) -> RawTable:
     width = len(headers)
     names = [str(i) for i in range(width)]
     table = None
-    for attempt in range(2):
+    # quoted line breaks need pyarrow's slower newlines_in_values mode: look for quotes in the first 4 MB
+    # (a quoted line break further on makes the fast mode fail, and the next attempt uses the slow one)
+    quoted = utf8.find(b'"', 0, 4 << 20) != -1 or (width == 1 and utf8.find(b'"') != -1)
+    for attempt in range(3):
         # pyarrow first (multi-threaded). With ignore_empty_lines=False a blank line is a ragged row, so a
         # file with blank lines or ragged rows falls back to the csv module, which numbers rows exactly.
         try:
             table = pacsv.read_csv(
-                io.BytesIO(utf8),
+                pa.BufferReader(pa.py_buffer(utf8)),
                 read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
-                parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=b'"' in utf8,
+                parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=quoted,
                                                  ignore_empty_lines=False),
                 convert_options=pacsv.ConvertOptions(
                     column_types={n: pa.string() for n in names}, null_values=list(MISSING_TOKENS),
@@ -200,14 +206,17 @@ def _read_csv(path: Path, data: bytes) -> RawTable:
             break
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowException) as err:
             table = None
-            if attempt == 0 and text is None and "utf8" in str(err).lower().replace("-", ""):
+            if text is None and "utf8" in str(err).lower().replace("-", ""):
                 text, utf8, encoding = decode_text(data)
+                continue
+            if not quoted and utf8.find(b'"') != -1:
+                quoted = True
                 continue
             break
     if table is None:
         if text is None:
             try:
-                text = utf8.decode("utf-8")
+                text = bytes(utf8).decode("utf-8-sig")
             except UnicodeDecodeError:
                 text, utf8, encoding = decode_text(data)
         table, rows = _read_csv_python(path, text, delimiter, width)
@@ -312,6 +321,7 @@ def _cell_text(value: object) -> str | None:
 
 def _read_xlsx(path: Path, data: bytes) -> RawTable:
     import openpyxl
+    data = bytes(data)
     from openpyxl.utils.exceptions import InvalidFileException
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
@@ -370,7 +380,7 @@ def _read_xlsx(path: Path, data: bytes) -> RawTable:
 
 
 def _read_json(path: Path, data: bytes) -> RawTable:
-    text, utf8, encoding = decode_text(data)
+    text, utf8, encoding = decode_text(bytes(data))
     body = text if text is not None else utf8.decode("utf-8")
     try:
         document = json.loads(body)
