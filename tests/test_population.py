@@ -205,7 +205,10 @@ def test_bad_input_is_one_clear_error(name, capsys):
     assert population is None and not report.usable
     errors = report.errors
     assert len(errors) == 1 and str(path) in errors["message"].iloc[0]
-    assert report.checks.set_index("rule").loc["duplicate_key", "outcome"].startswith("not run")
+    checks = report.checks.set_index("rule")["outcome"]
+    assert checks["duplicate_key"].startswith("not run")
+    assert checks["file"] == ("passed" if "required column" in pattern else "1 error(s)")
+    assert "the file could not be loaded; NOT USABLE: 1 error(s)" in report.summary()
     assert _snapshot(BAD) == before                                      # nothing written
     assert capsys.readouterr().out == ""
 
@@ -222,7 +225,7 @@ def test_bad_values_are_error_findings_with_row_and_column(name):
     assert population is not None and not report.usable
     hit = report.errors[report.errors["rule"] == rule].iloc[0]
     assert (hit["row"], hit["column"]) == (row, column)
-    assert hit["message"].startswith(f"{name}, row {row}, column {column!r}")
+    assert hit["message"].startswith(f"{BAD / name}, row {row}, column {column!r}")
 
 
 def test_header_only_file_is_a_recorded_zero():
@@ -234,3 +237,81 @@ def test_header_only_file_is_a_recorded_zero():
     assert report.findings[report.findings["rule"] == "month_gap"].empty
     scoped = scope_population(population, date_column="deployed_at", as_of="2026-06-30")
     assert len(scoped) == 0 and scoped.excluded.empty
+
+
+# ---- result objects ----------------------------------------------------------------------------
+
+def test_population_summary_and_table(changes):
+    text = changes.summary()
+    assert text.splitlines()[0] == "Population 'changes' (changes, format jira): populations/jira_changes_FY26.csv"
+    assert f"SHA-256 {changes.sha256}" in text and "1,560 record(s) received" in text
+    assert "times in America/New_York, assumed for times without a zone" in text
+    table = dict(changes.to_table())
+    assert table["Records received"] == "1,560" and table["Request"] == "PBC-07"
+    assert table["Column deployed_at"] == "Custom field (Deployed)"
+    assert table["Column author"] == "Assignee Id"
+    assert repr(changes).startswith("Population(name='changes', kind='changes', format='jira', rows_received=1560")
+
+
+def test_scoped_summary_and_table(type2, changes):
+    scoped = scope_population(changes, type2, date_column="deployed_at")
+    assert scoped.summary().splitlines()[0] == (
+        "changes: 1,500 of 1,560 record(s) in scope (2025-07-01 00:00 to 2026-06-30 24:00 America/New_York, "
+        "by deployed_at)")
+    table = dict(scoped.to_table())
+    assert table["Excluded: before the window"] == "30" and table["Months covered"] == "12 of 12"
+    assert scoped.key == "change_id" and len(scoped.keys) == 1500
+
+
+def test_report_summary_lists_checks(type2, changes):
+    report = validate(changes, type2)
+    lines = report.summary().splitlines()
+    assert lines[0] == ("changes (populations/jira_changes_FY26.csv): 1,560 records; USABLE: 0 error(s), "
+                        "7 warning(s)")
+    assert "  [passed] the key identifies one record" in lines
+    assert "  [3 warning(s)] an independent second source reconciles both ways" in lines
+
+
+# ---- more shapes -------------------------------------------------------------------------------
+
+def test_xlsx_with_a_title_row(tmp_path):
+    import openpyxl
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Reviews"
+    ws.append(["User access reviews FY26"])
+    ws.append([])
+    ws.append(["Review ID", "System", "Due Date", "Completed", "Users in Scope"])
+    ws.append(["UAR-1", "AWS", pd.Timestamp("2025-10-30").to_pydatetime(), None, 33])
+    wb.create_sheet("Items")
+    wb.save(tmp_path / "uar.xlsx")
+    population = load_population_file(tmp_path / "uar.xlsx", kind="access_reviews", timezone=NY,
+                                      columns={"accounts_reviewed": "Users in Scope"})
+    frame = population.frame
+    assert frame.loc[0, "source_row"] == 4
+    assert frame.loc[0, "due_at"] == pd.Timestamp("2025-10-30", tz=NY)
+    assert frame.loc[0, "accounts_reviewed"] == 33
+    assert any("header found on row 3" in n for n in population.notes)
+    assert any("read the first, 'Reviews'" in n for n in population.notes)
+
+
+def test_generic_json_and_ndjson(tmp_path):
+    path = tmp_path / "jobs.json"
+    path.write_text('{"jobs": [{"job_id": "j1", "started_at": "2025-08-01T05:00:00Z", "status": "Failed"}]}')
+    population = load_population_file(path, kind="backups", timezone="UTC")
+    assert population.frame.loc[0, "source_row"] == "$.jobs[0]"
+    assert population.format == "generic"
+    nd = tmp_path / "jobs.ndjson"
+    nd.write_text('{"job_id": "j1", "started_at": "2025-08-01T05:00:00Z"}\n\n'
+                  '{"job_id": "j2", "started_at": "2025-08-02T05:00:00Z"}\n')
+    population = load_population_file(nd, kind="backups", timezone="UTC")
+    assert population.frame["job_id"].tolist() == ["j1", "j2"]
+
+
+def test_relative_source_without_engagement(tmp_path):
+    folder = tmp_path / "eng"
+    (folder / "populations").mkdir(parents=True)
+    path = folder / "populations" / "d.csv"
+    path.write_text("deployment_id,deployed_at\nd1,2025-08-01T10:00:00Z\n")
+    population = load_population_file(path, kind="deployments", base_folder=folder, name="deployments")
+    assert population.source_relative == "populations/d.csv" and population.name == "deployments"

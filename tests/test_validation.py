@@ -133,7 +133,7 @@ def test_changes_reconcile_with_deployments_both_ways(tmp_path):
     rec = report.warnings[report.warnings["rule"] == "reconciliation"]
     assert rec["value"].tolist() == ["d3", "d4", "CHG-3"]
     assert "names no change ticket" in rec["message"].iloc[0]
-    assert "names change 'CHG-9', which is not in changes.csv" in rec["message"].iloc[1]
+    assert f"names change 'CHG-9', which is not in {tmp_path / 'changes.csv'}" in rec["message"].iloc[1]
     assert "a ticket without a deploy" in rec["message"].iloc[2]
     assert report.usable and report.second_sources == ("deploys.csv",)
     back = validate(deployments, second_sources=[changes])
@@ -213,6 +213,7 @@ def test_report_frames_and_text(tmp_path):
     assert "NOT USABLE: 2 error(s)" in report.summary()
     assert ("the key identifies one record", "2 error(s)") in report.to_table()
     assert repr(report).startswith("ValidationReport('changes.csv', usable=False")
+    assert report.source == str(tmp_path / "changes.csv")
 
 
 def test_okta_listing_without_deprovisioned_users_is_suspect(tmp_path):

@@ -24,12 +24,10 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import hashlib
-import json
 import multiprocessing
 import os
 import platform
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -37,7 +35,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from workbench.errors import ParameterError
-from workbench.outcome import load_outcome, outcome_path
+from workbench.outcome import load_outcome, outcome_path, write_json_atomic
 
 __all__ = ["ControlRun", "BatchRun", "run_engagement", "notebook_for", "check_parameters", "NOTEBOOK_PARAMETERS"]
 
@@ -203,17 +201,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_json(path: Path, payload: Any) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(payload, stream, indent=2, ensure_ascii=False, default=str)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in _RECORDED_PACKAGES:
@@ -322,7 +309,7 @@ def run_engagement(engagement_dir: str | os.PathLike[str], *, output_dir: str | 
                 "workers": workers, "controls": len(ordered), "failed": sum(r.status == "failed" for r in ordered)}
     summary_path = write_summary(out / "summary.xlsx", engagement, rows, run_info)
     manifest_path = out / "manifest.json"
-    _write_json(manifest_path, {
+    write_json_atomic(manifest_path, {
         "command": "workbench run", "argv": sys.argv, **run_info,
         "engagement_id": engagement.engagement_id, "client": engagement.client,
         "versions": _versions(), "inputs_sha256": _inputs(engagement),

@@ -17,7 +17,7 @@ from typing import Any
 
 from workbench.errors import ParameterError, PopulationError
 
-__all__ = ["derive_seed", "ensure_usable", "save_outcome", "load_outcome", "outcome_path"]
+__all__ = ["derive_seed", "ensure_usable", "save_outcome", "load_outcome", "outcome_path", "write_json_atomic"]
 
 
 def derive_seed(engagement: Any, control: Any, population: Any, seed: int | None = None) -> int:
@@ -92,15 +92,20 @@ def save_outcome(output_dir: str | os.PathLike[str], evaluation: Any, *, workpap
     )
     path = outcome_path(output_dir, record["control_id"])
     path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, record)
+    return path
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write JSON to a temporary file beside ``path``, then move it into place: never half written."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(record, stream, indent=2, ensure_ascii=False, default=str)
+            json.dump(payload, stream, indent=2, ensure_ascii=False, default=str)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return path
 
 
 def load_outcome(output_dir: str | os.PathLike[str], control_id: str) -> dict[str, Any] | None:

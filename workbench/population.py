@@ -92,7 +92,7 @@ class Population:
         The file read (absolute).
     source_relative : str
         The path relative to the engagement folder (``populations/jira_changes_FY26.csv``) when known,
-        else the file name.
+        else the path as given.
     sha256 : str
         SHA-256 of the file's bytes, exactly as parsed.
     frame : pandas.DataFrame
@@ -208,8 +208,8 @@ def _read_bytes(path: Path) -> tuple[bytes | mmap.mmap, os.stat_result]:
             near = sorted(p.name for p in parent.iterdir() if p.suffix.lower() == path.suffix.lower())[:5]
             if near:
                 hint = f" Files of that type in {parent}: {', '.join(near)}."
-        raise _error("file", f"no such file.{hint} Check the path (relative paths are relative to the "
-                     f"engagement folder)", path)
+        raise _error("file", f"no such file.{hint} Check the path (paths in engagement.toml are relative "
+                     f"to the engagement folder)", path)
     if path.is_dir():
         raise _error("file", "this is a directory, not a file; give the export file itself", path)
     try:
@@ -420,7 +420,7 @@ def load_population_file(path: str | os.PathLike, *, kind: str, format: str = "a
         notes.append("the file has a header and no records: a recorded zero")
     folder = Path(base_folder).resolve() if base_folder is not None else None
     resolved = path.resolve()
-    relative = path.name
+    relative = os.fspath(path)          # as the user gave it (the command line)
     if folder is not None:
         try:
             relative = resolved.relative_to(folder).as_posix()

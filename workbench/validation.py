@@ -28,7 +28,8 @@ silently), ``stated_count`` (the record count differs from what the client state
 caps of Jira and ServiceNow exports, so the file may be truncated), ``reconciliation`` (a second
 source does not reconcile: a deployment with no change ticket, a change with no deployment, a
 terminated person in no user listing, a disabled account with no termination), ``date_order_ambiguous``,
-``change_type``. Info: ``zero_records`` (a recorded zero), ``timezone``, ``load_note``, ``second_source``.
+``change_type``, ``listing_filter`` (an Okta listing without DEPROVISIONED users), ``excel_rewrite`` (keys in
+scientific notation). Info: ``zero_records`` (a recorded zero), ``timezone``, ``load_note``, ``second_source``.
 
 Second sources (with an engagement, found automatically): changes <-> deployments, terminations <->
 users. Reconciliation runs both ways: each in-scope record of one must have its counterpart anywhere
@@ -79,7 +80,7 @@ CHECKS: tuple[tuple[str, str, str], ...] = (
     ("export_cap", "the row count is not an export cap (1,000 / 10,000)", "warning"),
     ("reconciliation", "an independent second source reconciles both ways", "warning"),
 )
-_LOAD_RULES = {"file", "not_a_table", "no_header", "format", "kind", "column_map", "timezone"}
+_LOAD_RULES = {"file", "empty", "not_a_table", "no_header", "ragged_row", "format", "kind", "column_map", "timezone"}
 
 _PRODUCTION = {"prod", "production", "prd", "live"}
 #: Kinds that occur continuously, so a month of the period without records is a completeness red flag.
@@ -146,7 +147,7 @@ class ValidationReport:
     def summary(self) -> str:
         """A few lines for people: the verdict, then each check's outcome."""
         n_err, n_warn = len(self.errors), len(self.warnings)
-        received = "" if self.rows_received is None else (
+        received = "the file could not be loaded" if self.rows_received is None else (
             "0 records (a recorded zero)" if self.rows_received == 0 else f"{self.rows_received:,} records")
         verdict = "USABLE" if self.usable else "NOT USABLE"
         head = f"{self.population} ({self.source}): {received}; {verdict}: {n_err} error(s), {n_warn} warning(s)"
@@ -413,8 +414,9 @@ def validate(population: Population, engagement: Any = None, *, period_start: An
     # exports known to leave records out ---------------------------------------------------
     _silent_filters(population, f)
     # Excel rewrites long numeric ids as 1.23457E+11: such keys no longer identify the record
-    if n and frame[key].dtype == "str":
-        sci = pc.match_substring_regex(pa.array(frame[key]), r"^\s*[0-9](\.[0-9]+)?[eE]\+[0-9]+\s*$")
+    key_arrow = pa.array(frame[key]) if n and frame[key].dtype == "str" else None
+    if key_arrow is not None and pc.any(pc.match_substring(key_arrow, "+")).as_py():
+        sci = pc.match_substring_regex(key_arrow, r"^\s*[0-9](\.[0-9]+)?[eE]\+[0-9]+\s*$")
         sci = np.asarray(pc.fill_null(sci, False).to_numpy(zero_copy_only=False), dtype=bool)
         if sci.any():
             f.listed("excel_rewrite", population.header_of(key), frame["source_row"].to_numpy()[sci],

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import zipfile
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ MISSING_TOKENS: tuple[str, ...] = (
 )
 
 _DELIMITERS = (",", ";", "\t", "|")
+_XLSX_HEADER_SCAN = 10      # rows looked at for a workbook's header row
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
@@ -343,29 +345,39 @@ def _read_xlsx(path: Path, data: bytes) -> RawTable:
         cols: list[list[str | None]] = []
         rows: list[int] = []
         try:
-            iterator = ws.iter_rows(values_only=True)
-            for number, values in enumerate(iterator, start=1):
-                cells = [_cell_text(v) for v in values]
-                if headers is None:
+            records = ((number, [_cell_text(v) for v in values])
+                       for number, values in enumerate(ws.iter_rows(values_only=True), start=1))
+            # the header is the first row about as full as the fullest of the first rows (a title row
+            # above the table is allowed)
+            head: list[tuple[int, list[str | None]]] = []
+            for number, cells in records:
+                if any(c is not None for c in cells):
+                    head.append((number, cells))
+                if len(head) >= _XLSX_HEADER_SCAN:
+                    break
+            if head:
+                filled = [sum(c is not None for c in cells) for _, cells in head]
+                # first row nearly as full as the fullest: a header may leave a column unnamed
+                enough = max(1, -(-max(filled) * 4 // 5))
+                at = next(i for i, k in enumerate(filled) if k >= enough)
+                number, cells = head[at]
+                while cells and cells[-1] is None:
+                    cells.pop()
+                headers = ["" if c is None else c.strip() for c in cells]
+                if number != 1:
+                    notes.append(f"header found on row {number} of sheet {ws.title!r}")
+                cols = [[] for _ in headers]
+                width = len(headers)
+                for number, cells in itertools.chain(head[at + 1:], records):
                     if all(c is None for c in cells):
                         continue
-                    while cells and cells[-1] is None:
-                        cells.pop()
-                    headers = ["" if c is None else c.strip() for c in cells]
-                    if number != 1:
-                        notes.append(f"header found on row {number} of sheet {ws.title!r}")
-                    cols = [[] for _ in headers]
-                    continue
-                if all(c is None for c in cells):
-                    continue
-                width = len(headers)
-                if len(cells) > width and any(c is not None for c in cells[width:]):
-                    raise PopulationError(f"this row has values beyond the last header column "
-                                          f"({len(headers)} headers)", file=path, row=number)
-                cells = (cells + [None] * width)[:width]
-                for i, c in enumerate(cells):
-                    cols[i].append(c)
-                rows.append(number)
+                    if len(cells) > width and any(c is not None for c in cells[width:]):
+                        raise _err("ragged_row", f"this row has values beyond the last header column "
+                                   f"({width} headers)", path, row=number)
+                    cells = (cells + [None] * width)[:width]
+                    for i, c in enumerate(cells):
+                        cols[i].append(c)
+                    rows.append(number)
         except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError, EOFError) as err:
             raise PopulationError(f"the workbook is damaged and cannot be read to the end "
                                   f"({type(err).__name__}: {err}); ask the client to re-export", file=path) from None
