@@ -758,7 +758,7 @@ class Demo:
         report = datetime(2026, 7, 2, 13, 40, 12, tzinfo=UTC)
         regions = ("us-east-1", "us-west-2")
         services = ("s3", "ec2", "rds", "cloudwatch", "sts", "iam")
-        rows = [["<root_account>", f"arn:aws:iam::482913576210:root", "2019-06-01T16:02:11Z", "true",
+        rows = [["<root_account>", "arn:aws:iam::482913576210:root", "2019-06-01T16:02:11Z", "true",
                  "2026-02-11T17:40:02Z", "not_supported", "not_supported", "true", "false", "N/A", "N/A", "N/A",
                  "N/A", "false", "N/A", "N/A", "N/A", "N/A", "false", "N/A", "false", "N/A"]]
         users = []

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-import pytest
 
 from workbench.population import load_population_file
 from workbench.validation import CHECKS, check_population, validate

@@ -75,6 +75,22 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--period-end", type=_date, default=None)
     check.add_argument("--as-of", type=_date, default=None)
     check.add_argument("--expected-count", type=_count, default=None, help="record count the client stated")
+
+    deliver = commands.add_parser(
+        "deliver-population", help="deliver a new version of a pinned population file, keeping the old one",
+        description="Keep the pinned file under populations/superseded/, copy NEW_FILE to the population's "
+                    "path and record the next version with the reason. Results already recorded are kept. "
+                    "Exit 0 on success, 2 for bad input.")
+    deliver.add_argument("engagement_dir", metavar="ENGAGEMENT_DIR", type=Path)
+    deliver.add_argument("population_id", metavar="POPULATION_ID")
+    deliver.add_argument("new_file", metavar="NEW_FILE", type=Path)
+    deliver.add_argument("--reason", required=True, help="why the client sent a new version (recorded)")
+    deliver.add_argument("--by", default=None, help="who delivers it (default: your login name)")
+
+    receipts = commands.add_parser(
+        "receipts", help="list every population's receipts (versions, SHA-256, who pinned them and when)",
+        description="Print the receipts of every population of the engagement, oldest version first.")
+    receipts.add_argument("engagement_dir", metavar="ENGAGEMENT_DIR", type=Path)
     return parser
 
 
@@ -122,6 +138,55 @@ def _check_population(args: argparse.Namespace, parser: argparse.ArgumentParser)
     return 0 if report.usable else 1
 
 
+def _deliver_population(args: argparse.Namespace) -> int:
+    from workbench.engagement import load_engagement
+    from workbench.receipt import deliver_population
+
+    engagement = load_engagement(args.engagement_dir)
+    receipt = deliver_population(engagement, args.population_id, args.new_file, reason=args.reason,
+                                 delivered_by=args.by)
+    print(f"Delivered version {receipt.version} of population {receipt.population_id!r}; version "
+          f"{receipt.version - 1} is kept at {receipt.superseded_file}.")
+    print(receipt.summary())
+    return 0
+
+
+def _receipts(args: argparse.Namespace) -> int:
+    from workbench.engagement import load_engagement
+    from workbench.receipt import receipts
+
+    engagement = load_engagement(args.engagement_dir)
+    found = receipts(engagement)
+    by_population: dict[str, list] = {}
+    for receipt in found:
+        by_population.setdefault(receipt.population_id, []).append(receipt)
+    print(f"Population receipts of {engagement.engagement_id} ({engagement.folder}):")
+    for population_id in list(engagement.populations) + [p for p in by_population if p not in
+                                                           engagement.populations]:
+        declared = population_id in engagement.populations
+        listed = by_population.get(population_id, [])
+        print()
+        if not listed:
+            print(f"{population_id}: {engagement.populations[population_id].file}: not pinned yet "
+                  f"(pinned when first loaded)")
+            continue
+        note = "" if declared else " (no longer declared in engagement.toml)"
+        print(f"{population_id}{note}:")
+        for r in listed:
+            print(f"  version {r.version}: {r.file}")
+            print(f"    SHA-256      {r.sha256} ({r.size_bytes:,} bytes)")
+            print(f"    pinned       {r.pinned_at} by {r.pinned_by}")
+            print(f"    provided by  {r.provided_by or '(not recorded)'}; received {r.received or '(not recorded)'}; "
+                  f"request {r.request or '(not recorded)'}")
+            if r.query:
+                print(f"    query        {r.query}")
+            if r.superseded_file:
+                print(f"    previous version kept at {r.superseded_file}")
+            if r.reason:
+                print(f"    reason       {r.reason}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``workbench`` console script; returns the exit code."""
     parser = build_parser()
@@ -129,6 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "deliver-population":
+            return _deliver_population(args)
+        if args.command == "receipts":
+            return _receipts(args)
         return _check_population(args, parser)
     except USER_ERRORS as error:
         print(f"workbench {args.command}: {error}", file=sys.stderr)

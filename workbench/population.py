@@ -2,7 +2,7 @@
 
 ::
 
-    load_population(engagement, population_id, *, timezone=None) -> Population
+    load_population(engagement, population_id, *, timezone=None, pin=True) -> Population
     load_population_file(path, *, kind, format="auto", timezone=None, columns=None, name=None,
                          base_folder=None) -> Population
     scope_population(population, engagement=None, *, date_column, period_start=None, period_end=None,
@@ -27,6 +27,7 @@ instance; the window documents what "recent" meant). Every excluded record is ke
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import mmap
 import os
@@ -114,6 +115,9 @@ class Population:
     encoding, delimiter : str or None
     declared : object or None
         The engagement's ``PopulationSource`` (who provided it, when, request, query, stated count).
+    receipt : workbench.receipt.Receipt or None
+        The pinned receipt (version, SHA-256 pinned, when and by whom) when loaded with
+        :func:`load_population`; None for a file loaded on its own or with ``pin=False``.
     """
 
     name: str
@@ -133,6 +137,7 @@ class Population:
     encoding: str | None = None
     delimiter: str | None = None
     declared: Any = None
+    receipt: Any = None
 
     @property
     def schema(self) -> KindSchema:
@@ -163,6 +168,8 @@ class Population:
                 value = getattr(declared, attr, None)
                 if value is not None:
                     rows.append((label, str(value)))
+        if self.receipt is not None:
+            rows.extend(self.receipt.to_table())
         for canonical, header in self.column_sources:
             rows.append((f"Column {canonical}", header))
         for note in self.notes:
@@ -455,8 +462,14 @@ def _normalize_change_type(array: pa.ChunkedArray, header: str, rows: np.ndarray
     return pc.take(values, pc.index_in(array, value_set=keys))
 
 
-def load_population(engagement: Any, population_id: str, *, timezone: str | None = None) -> Population:
-    """Load the population declared as ``[populations.<population_id>]`` in the engagement.
+def load_population(engagement: Any, population_id: str, *, timezone: str | None = None,
+                    pin: bool = True) -> Population:
+    """Load the population declared as ``[populations.<population_id>]`` in the engagement, and pin it.
+
+    On first use the file's SHA-256 is pinned in the engagement's ``results.sqlite`` (version 1, with who
+    provided it, when, the request and the query); later loads check the file against the pin and refuse a
+    file that changed (:func:`workbench.receipt.pin_population`; a new version is delivered with
+    ``workbench deliver-population``).
 
     Parameters
     ----------
@@ -466,18 +479,32 @@ def load_population(engagement: Any, population_id: str, *, timezone: str | None
         The population's id (what the control matrix's ``populations`` column names).
     timezone : str, optional
         Overrides the engagement's zone for times without a zone.
+    pin : bool, default True
+        Pin the file on first use and check it against its pin. ``False`` for read-only inspection: nothing
+        is written or checked, and ``receipt`` is None.
 
     Returns
     -------
     Population
-        With ``name`` = the id, ``source_relative`` relative to the engagement folder and ``declared``
-        the engagement's declaration (provider, date received, request, query, stated count).
+        With ``name`` = the id, ``source_relative`` relative to the engagement folder, ``declared``
+        the engagement's declaration (provider, date received, request, query, stated count) and
+        ``receipt`` the pinned receipt.
+
+    Raises
+    ------
+    PopulationError
+        The file cannot be read as the population, or its SHA-256 differs from the one pinned (the message
+        names both hashes and how to deliver a new version).
     """
     source = engagement.population(population_id)
-    return load_population_file(
+    population = load_population_file(
         source.path, kind=source.kind, format=source.format or "auto",
         timezone=timezone or engagement.timezone, columns=dict(source.columns or {}), name=source.id,
         base_folder=engagement.folder, declared=source)
+    if not pin:
+        return population
+    from workbench.receipt import pin_population   # here: receipt imports this module's loader
+    return dataclasses.replace(population, receipt=pin_population(engagement, population))
 
 
 # ---- scoping ------------------------------------------------------------------------------------

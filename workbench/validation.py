@@ -39,7 +39,7 @@ in the other. Deployments are restricted to production when the log names enviro
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workbench.formats import FormatSpec, normalize_header
+from workbench.formats import FormatSpec
 from workbench.formats._table import RawTable
 
 __all__ = ["FORMAT"]

@@ -8,8 +8,9 @@ Sheets, in order (the number is the sheet's index in the workpaper reference ``<
    received, request, query, SHA-256), rows received, excluded and why, in scope, period covered, months
    without records, and every validation (IPE) finding.
 3. **Sampling** — the plan (model, conventions, confidence, rates, size and why), the selection
-   (seed, method, algorithm in words, start/interval or strata, key-set SHA-256) and the selected items in
-   selection order.
+   (seed, method, algorithm in words, start/interval or strata, key-set SHA-256), the coverage chart
+   (records in scope and sampled items per month, :mod:`workbench.workpaper.charts`) and the selected
+   items in selection order.
 4. **Testing** — the testing matrix: one row per sampled item, one column per attribute, tickmarks.
 5. **Exceptions** — the sample's deviations, then the full-population analytics exceptions.
 6. **Evaluation** — the statistical evaluation (or the non-statistical note) and the conclusion.
@@ -23,9 +24,11 @@ The workpaper lays out, never recomputes: every number and sentence comes from t
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 import re
 from collections.abc import Iterable, Sequence
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +230,7 @@ class _Workpaper:
         rows = [(label, value) for label, value in _table_pairs(sel)
                 if not label.startswith("Selected keys")]  # listed one per row below
         s.pairs(_typed_pairs(rows))
+        self.coverage_chart(s)
         s.section("Selected items (in selection order)")
         frame = self.scoped.frame
         key, date = self.population.key, self.sample_plan.date_column
@@ -240,6 +244,27 @@ class _Workpaper:
         s.table(["Sample #", _heading(key), _heading(date), "Source row"], items,
                 empty="No items selected.")
         s.finish(fixed={1: 34, 2: 70})
+
+    def coverage_chart(self, s: SheetWriter) -> None:
+        """The coverage chart (records in scope and sampled items per month) as an image, rows reserved."""
+        from openpyxl.drawing.image import Image  # needs Pillow (a dependency of matplotlib)
+
+        from workbench.workpaper.charts import chart_png, coverage_chart
+
+        s.section("Coverage of the period")
+        date = self.scoped.date_column
+        if date:
+            where = f" (as on {self.ref('Population')})" if self.scoped.mode == "period" else ""
+            s.text(f"Bars: records in scope per month of {date} in {self.population.timezone}{where}; "
+                   f"markers: the selected items below, per month.")
+        else:
+            s.text("Bars: records in scope (a listing taken whole); markers: the selected items below.")
+        figure = coverage_chart(self.scoped, self.selection,
+                                title=f"{self.control.id}: population and sample by month")
+        image = Image(BytesIO(chart_png(figure)))
+        image.anchor = f"A{s.row}"
+        s.ws.add_image(image)
+        s.row += math.ceil(image.height / _ROW_PIXELS) + 1  # default rows (15 pt = 20 px) under the image
 
     # -- 4. Testing ------------------------------------------------------------------------------
     def testing_sheet(self) -> None:
@@ -343,6 +368,8 @@ class _Workpaper:
         s.finish(fixed={1: 22, 2: 100})
 
 
+#: Height in pixels of a row of default height (15 points), for reserving rows under an image.
+_ROW_PIXELS = 20
 _CENTER = Alignment(horizontal="center", vertical="top")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INTEGER = re.compile(r"^-?(?:[1-9]\d{0,2}(?:,\d{3})+|[1-9]\d{0,14}|0)$")

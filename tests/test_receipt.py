@@ -1,0 +1,443 @@
+"""The population receipt (issue 4): pin on first use, refuse a changed file, deliver a new version explicitly.
+
+Every test works on a private copy of the demo engagement (``type2_copy``: without ``results.sqlite``), so
+pins left by other runs cannot interfere. Expected hashes are computed with :mod:`hashlib` from the files'
+bytes, never by the code under test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from workbench.engagement import load_engagement
+from workbench.errors import EngagementError, ParameterError, PopulationError, ResultsError
+from workbench.population import load_population, load_population_file
+from workbench.receipt import (
+    RECEIPTS_TABLE,
+    SUPERSEDED_FOLDER,
+    Receipt,
+    current_receipt,
+    deliver_population,
+    pin_population,
+    receipts,
+)
+from workbench.results import ResultsStore
+
+WORKBENCH = str(Path(sys.executable).parent / "workbench")
+CHANGES = "populations/jira_changes_FY26.csv"
+DEPLOYMENTS = "populations/deployments_FY26.csv"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def next_version(folder: Path, tmp_path: Path) -> Path:
+    """A new version of the deployments file: the same export without its last record, outside the folder."""
+    lines = (folder / DEPLOYMENTS).read_bytes().splitlines(keepends=True)
+    path = tmp_path / "deployments_FY26_rerun.csv"
+    path.write_bytes(b"".join(lines[:-1]))
+    return path
+
+
+@pytest.fixture
+def engagement(type2_copy):
+    return load_engagement(type2_copy)
+
+
+# ---- pinning ------------------------------------------------------------------------------------
+
+def test_first_use_pins_version_1_with_the_engagement_receipt(engagement, type2_copy):
+    assert not (type2_copy / "results.sqlite").exists()
+    assert receipts(engagement) == []                      # reading creates nothing
+    assert not (type2_copy / "results.sqlite").exists()
+    population = load_population(engagement, "changes")
+    data = (type2_copy / CHANGES).read_bytes()
+    receipt = population.receipt
+    assert isinstance(receipt, Receipt)
+    assert (receipt.population_id, receipt.version, receipt.file) == ("changes", 1, CHANGES)
+    assert receipt.sha256 == sha(data) == population.sha256
+    assert receipt.size_bytes == len(data)
+    assert receipt.provided_by == "Priya Shah, Release Manager"
+    assert receipt.received == "2026-07-10"
+    assert receipt.request == "PBC-07"
+    assert receipt.query == engagement.population("changes").query
+    assert receipt.query.startswith("project = CHG AND issuetype = Change")
+    assert receipt.superseded_file is None and receipt.reason is None
+    assert receipt.pinned_by                               # the login name
+    assert receipt.pinned_at.endswith("+00:00")            # UTC
+    assert receipts(engagement) == [receipt]
+    assert current_receipt(engagement, "changes") == receipt
+    assert current_receipt(engagement, "deployments") is None
+
+
+def test_loading_again_with_the_same_file_returns_the_same_receipt(engagement, type2_copy):
+    first = load_population(engagement, "changes").receipt
+    again = load_population(load_engagement(type2_copy), "changes").receipt
+    assert again == first
+    assert len(receipts(engagement, "changes")) == 1
+
+
+def test_pinned_by_is_recorded(engagement):
+    population = load_population(engagement, "deployments", pin=False)
+    receipt = pin_population(engagement, population, pinned_by="  DR ")
+    assert receipt.pinned_by == "DR"
+    assert receipt.provided_by == "Ivan Petrov, SRE Lead" and receipt.request == "PBC-08"
+
+
+def test_changed_file_is_refused_naming_both_hashes(engagement, type2_copy):
+    path = type2_copy / CHANGES
+    pinned = sha(path.read_bytes())
+    load_population(engagement, "changes")
+    with path.open("ab") as handle:
+        handle.write(b"\r\n")                              # one blank line: still a valid export
+    changed = sha(path.read_bytes())
+    assert changed != pinned
+    with pytest.raises(PopulationError, match="has changed since it was pinned") as caught:
+        load_population(engagement, "changes")
+    message = str(caught.value)
+    assert message.startswith(f"{CHANGES}: ")
+    assert f"Pinned: version 1 of {CHANGES}, SHA-256 {pinned}, pinned " in message
+    assert f"Now: the file has SHA-256 {changed}" in message
+    assert f"workbench deliver-population {type2_copy} changes NEW_FILE --reason" in message
+    assert len(receipts(engagement, "changes")) == 1       # nothing recorded for the changed file
+
+
+def test_engagement_pointing_to_another_file_is_refused(engagement, type2_copy):
+    load_population(engagement, "deployments")
+    other = type2_copy / "populations" / "deployments_rerun.csv"
+    other.write_bytes((type2_copy / DEPLOYMENTS).read_bytes() + b"dep-999999,,2026-06-30T10:00:00Z,x,y,production\n")
+    toml = type2_copy / "engagement.toml"
+    toml.write_text(toml.read_text().replace(f'file = "{DEPLOYMENTS}"', 'file = "populations/deployments_rerun.csv"'))
+    moved = load_engagement(type2_copy)
+    with pytest.raises(PopulationError, match="engagement.toml now names populations/deployments_rerun.csv") as caught:
+        load_population(moved, "deployments")
+    assert sha(other.read_bytes()) in str(caught.value)
+    assert sha((type2_copy / DEPLOYMENTS).read_bytes()) in str(caught.value)
+
+
+def test_pin_false_neither_pins_nor_checks(engagement, type2_copy):
+    population = load_population(engagement, "changes", pin=False)
+    assert population.receipt is None
+    assert not (type2_copy / "results.sqlite").exists()
+    load_population(engagement, "changes")
+    with (type2_copy / CHANGES).open("ab") as handle:
+        handle.write(b"\r\n")
+    assert load_population(engagement, "changes", pin=False).receipt is None   # inspection still works
+    assert load_population_file(type2_copy / CHANGES, kind="changes").receipt is None
+
+
+def test_population_table_shows_the_receipt(engagement, type2_copy):
+    population = load_population(engagement, "changes")
+    rows = dict(population.to_table())
+    assert rows["Receipt version"] == "1"
+    assert rows["SHA-256 pinned"] == sha((type2_copy / CHANGES).read_bytes())
+    assert rows["Pinned by"] == population.receipt.pinned_by
+    assert rows["Pinned at (UTC)"] == population.receipt.pinned_at
+    assert "Previous version kept at" not in rows
+    assert "version 1" in population.receipt.summary()
+
+
+def test_concurrent_first_pins_agree_on_one_version(engagement):
+    population = load_population(engagement, "deployments", pin=False)
+    got: list = []
+    errors: list = []
+
+    def pin():
+        try:
+            got.append(pin_population(engagement, population))
+        except Exception as err:  # collected, asserted below
+            errors.append(err)
+
+    threads = [threading.Thread(target=pin) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(got) == 6 and len(set(got)) == 1
+    assert len(receipts(engagement, "deployments")) == 1
+
+
+# ---- the store ----------------------------------------------------------------------------------
+
+def test_receipts_are_append_only(engagement, type2_copy):
+    load_population(engagement, "changes")
+    connection = sqlite3.connect(type2_copy / "results.sqlite")
+    try:
+        with pytest.raises(sqlite3.DatabaseError, match="append-only: a receipt cannot be changed"):
+            connection.execute(f"UPDATE {RECEIPTS_TABLE} SET sha256 = ?", ("0" * 64,))
+        with pytest.raises(sqlite3.DatabaseError, match="append-only: a receipt cannot be deleted"):
+            connection.execute(f"DELETE FROM {RECEIPTS_TABLE}")
+        with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+            connection.execute(f"INSERT INTO {RECEIPTS_TABLE} (population_id, version, file, sha256, size_bytes, "
+                               f"pinned_at, pinned_by) VALUES ('changes', 1, 'x', ?, 1, 't', 'me')", ("a" * 64,))
+    finally:
+        connection.close()
+    assert len(receipts(engagement)) == 1
+
+
+def test_existing_results_store_keeps_working(engagement, type2_copy):
+    with ResultsStore.open(engagement) as store:             # a store made before receipts existed
+        store.record("CM-02", "CHG-1043", "testing_evidenced", "pass", tested_by="DR", evidence_ref="PR-1")
+    load_population(engagement, "changes")
+    with ResultsStore.open(engagement) as store:
+        assert store.get("CM-02", "CHG-1043", "testing_evidenced").outcome == "pass"
+        assert len(store.trail()) == 1
+    connection = sqlite3.connect(type2_copy / "results.sqlite")
+    try:
+        meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
+    finally:
+        connection.close()
+    assert meta == {"schema_version": "1", "receipts_schema_version": "1"}
+
+
+def test_newer_receipts_schema_is_refused(engagement, type2_copy):
+    load_population(engagement, "changes")
+    connection = sqlite3.connect(type2_copy / "results.sqlite")
+    connection.execute("UPDATE meta SET value = '99' WHERE key = 'receipts_schema_version'")
+    connection.commit()
+    connection.close()
+    with pytest.raises(ResultsError, match="receipts schema version 99 is newer than this workbench understands"):
+        load_population(engagement, "changes")
+
+
+# ---- delivering a new version -------------------------------------------------------------------
+
+def test_deliver_keeps_the_old_version_and_everything_tested_on_it(engagement, type2_copy, tmp_path):
+    old_bytes = (type2_copy / DEPLOYMENTS).read_bytes()
+    first = load_population(engagement, "deployments").receipt
+    with ResultsStore.open(engagement) as store:
+        store.record("CM-02", "CHG-1043", "testing_evidenced", "fail", tested_by="DR", comment="no test evidence")
+    new_file = next_version(type2_copy, tmp_path)
+    new_bytes = new_file.read_bytes()
+
+    receipt = deliver_population(engagement, "deployments", new_file, reason=" PBC-08 re-run: one record too many ",
+                                 delivered_by="ME")
+
+    kept = f"{SUPERSEDED_FOLDER}/deployments_FY26.v1.{sha(old_bytes)[:12]}.csv"
+    assert receipt.superseded_file == kept
+    assert (type2_copy / kept).read_bytes() == old_bytes
+    assert (type2_copy / DEPLOYMENTS).read_bytes() == new_bytes
+    assert (receipt.version, receipt.file, receipt.sha256, receipt.size_bytes) == (
+        2, DEPLOYMENTS, sha(new_bytes), len(new_bytes))
+    assert receipt.reason == "PBC-08 re-run: one record too many" and receipt.pinned_by == "ME"
+    assert receipt.provided_by == "Ivan Petrov, SRE Lead" and receipt.request == "PBC-08"
+    assert receipts(engagement, "deployments") == [first, receipt]
+    assert sorted(p.name for p in (type2_copy / "populations").iterdir() if p.name.startswith(".")) == []
+
+    population = load_population(load_engagement(type2_copy), "deployments")   # loads again, as version 2
+    assert population.receipt == receipt
+    assert population.rows_received == 1560 and population.sha256 == sha(new_bytes)
+    rows = dict(population.to_table())
+    assert rows["Receipt version"] == "2" and rows["Previous version kept at"] == kept
+    assert rows["Reason for new version"] == "PBC-08 re-run: one record too many"
+    with ResultsStore.open(engagement) as store:                                # results untouched
+        result = store.get("CM-02", "CHG-1043", "testing_evidenced")
+        assert (result.outcome, result.comment, result.tested_by) == ("fail", "no test evidence", "DR")
+        assert len(store.trail()) == 1
+
+    third = tmp_path / "third.csv"
+    third.write_bytes(new_bytes + b"dep-999999,,2026-06-30T10:00:00Z,x,y,production\n")
+    receipt3 = deliver_population(engagement, "deployments", third, reason="PBC-08 third export", delivered_by="ME")
+    assert receipt3.version == 3
+    assert (type2_copy / receipt3.superseded_file).read_bytes() == new_bytes
+    assert (type2_copy / kept).read_bytes() == old_bytes
+    assert [r.version for r in receipts(engagement, "deployments")] == [1, 2, 3]
+
+
+def test_deliver_refuses_an_unknown_population(engagement, tmp_path):
+    with pytest.raises(EngagementError, match="no population 'deploymints'"):
+        deliver_population(engagement, "deploymints", next_version(engagement.folder, tmp_path), reason="x")
+
+
+@pytest.mark.parametrize("reason", ["", "   ", None])
+def test_deliver_refuses_an_empty_reason(engagement, tmp_path, reason):
+    load_population(engagement, "deployments")
+    with pytest.raises(ParameterError, match="a reason is required and was empty"):
+        deliver_population(engagement, "deployments", next_version(engagement.folder, tmp_path), reason=reason)
+
+
+def test_deliver_refuses_a_missing_file_or_a_folder(engagement, tmp_path):
+    load_population(engagement, "deployments")
+    with pytest.raises(PopulationError, match=r"nowhere\.csv: no such file"):
+        deliver_population(engagement, "deployments", tmp_path / "nowhere.csv", reason="re-run")
+    with pytest.raises(PopulationError, match="this is not a file"):
+        deliver_population(engagement, "deployments", tmp_path, reason="re-run")
+    assert len(receipts(engagement, "deployments")) == 1
+
+
+def test_deliver_refuses_the_same_bytes(engagement, type2_copy, tmp_path):
+    load_population(engagement, "deployments")
+    same = tmp_path / "same.csv"
+    shutil.copyfile(type2_copy / DEPLOYMENTS, same)
+    digest = sha(same.read_bytes())
+    with pytest.raises(PopulationError, match=f"identical to version 1 .*SHA-256 {digest}.*nothing to deliver"):
+        deliver_population(engagement, "deployments", same, reason="re-run")
+    assert not (type2_copy / SUPERSEDED_FOLDER).exists()
+
+
+def test_deliver_refuses_a_population_never_pinned(engagement, tmp_path):
+    with pytest.raises(PopulationError, match="'deployments' has not been pinned yet"):
+        deliver_population(engagement, "deployments", next_version(engagement.folder, tmp_path), reason="re-run")
+    assert receipts(engagement) == []
+
+
+def test_deliver_refuses_when_the_pinned_version_was_overwritten(engagement, type2_copy, tmp_path):
+    old = sha((type2_copy / DEPLOYMENTS).read_bytes())
+    load_population(engagement, "deployments")
+    new_file = next_version(type2_copy, tmp_path)
+    shutil.copyfile(new_file, type2_copy / DEPLOYMENTS)      # overwritten in place: version 1's bytes are gone
+    with pytest.raises(PopulationError, match=f"pinned version 1 .*SHA-256 {old}.* is no longer there: the file "
+                                              f"now has SHA-256 {sha(new_file.read_bytes())} .*overwritten in place"):
+        deliver_population(engagement, "deployments", new_file, reason="re-run")
+    (type2_copy / DEPLOYMENTS).unlink()
+    with pytest.raises(PopulationError, match="is no longer there: the file is missing"):
+        deliver_population(engagement, "deployments", new_file, reason="re-run")
+    assert len(receipts(engagement, "deployments")) == 1
+    assert not (type2_copy / SUPERSEDED_FOLDER).exists()
+
+
+def test_deliver_refuses_a_file_that_is_not_the_population(engagement, type2_copy, tmp_path):
+    load_population(engagement, "deployments")
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("name,email\nAda,ada@example.com\n")
+    before = (type2_copy / DEPLOYMENTS).read_bytes()
+    with pytest.raises(PopulationError, match="wrong.csv"):
+        deliver_population(engagement, "deployments", wrong, reason="re-run")
+    assert (type2_copy / DEPLOYMENTS).read_bytes() == before
+    assert len(receipts(engagement, "deployments")) == 1
+
+
+def test_deliver_never_overwrites_a_kept_file(engagement, type2_copy, tmp_path):
+    old = sha((type2_copy / DEPLOYMENTS).read_bytes())
+    load_population(engagement, "deployments")
+    occupied = type2_copy / SUPERSEDED_FOLDER / f"deployments_FY26.v1.{old[:12]}.csv"
+    occupied.parent.mkdir(parents=True)
+    occupied.write_bytes(b"something else\n")
+    with pytest.raises(PopulationError, match="a different file is already at .*it is never overwritten"):
+        deliver_population(engagement, "deployments", next_version(type2_copy, tmp_path), reason="re-run")
+    assert occupied.read_bytes() == b"something else\n"
+    assert sha((type2_copy / DEPLOYMENTS).read_bytes()) == old
+
+
+def test_pin_refuses_a_population_not_in_the_engagement(engagement, type2_copy):
+    loose = load_population_file(type2_copy / DEPLOYMENTS, kind="deployments", name="loose",
+                                 columns=dict(engagement.population("deployments").columns))
+    with pytest.raises(PopulationError, match="population 'loose' is not declared in the engagement"):
+        pin_population(engagement, loose)
+
+
+def test_pin_needs_an_engagement_folder(engagement):
+    population = load_population(engagement, "deployments", pin=False)
+
+    class Standin:
+        populations = engagement.populations
+
+    with pytest.raises(ParameterError, match="this engagement has no folder"):
+        pin_population(Standin(), population)
+
+
+# ---- the command line ---------------------------------------------------------------------------
+
+def run(*arguments) -> subprocess.CompletedProcess:
+    return subprocess.run([WORKBENCH, *map(str, arguments)], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_receipts_and_deliver(engagement, type2_copy, tmp_path):
+    done = run("receipts", type2_copy)
+    assert done.returncode == 0, done.stderr
+    assert f"deployments: {DEPLOYMENTS}: not pinned yet" in done.stdout
+
+    old = (type2_copy / DEPLOYMENTS).read_bytes()
+    load_population(engagement, "deployments")
+    new_file = next_version(type2_copy, tmp_path)
+    done = run("deliver-population", type2_copy, "deployments", new_file, "--reason", "PBC-08 re-run", "--by", "ME")
+    assert done.returncode == 0, done.stderr
+    kept = f"{SUPERSEDED_FOLDER}/deployments_FY26.v1.{sha(old)[:12]}.csv"
+    assert f"Delivered version 2 of population 'deployments'; version 1 is kept at {kept}." in done.stdout
+    assert (type2_copy / kept).read_bytes() == old
+
+    done = run("receipts", type2_copy)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "deployments:\n  version 1: " + DEPLOYMENTS in out
+    assert f"SHA-256      {sha(old)} ({len(old):,} bytes)" in out
+    assert f"SHA-256      {sha(new_file.read_bytes())}" in out
+    assert "by ME" in out
+    assert "provided by  Ivan Petrov, SRE Lead; received 2026-07-10; request PBC-08" in out
+    assert f"previous version kept at {kept}" in out and "reason       PBC-08 re-run" in out
+    assert f"changes: {CHANGES}: not pinned yet" in out
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["{folder}", "deployments", "{new}", "--reason", ""], "a reason is required and was empty"),
+    (["{folder}", "deployments", "{missing}", "--reason", "re-run"], "nowhere.csv: no such file"),
+    (["{folder}", "nope", "{new}", "--reason", "re-run"], "no population 'nope'"),
+    (["{folder}", "deployments", "{same}", "--reason", "re-run"], "nothing to deliver"),
+    (["{missing}", "deployments", "{new}", "--reason", "re-run"], "nowhere.csv"),
+    (["{folder}", "deployments", "{new}"], "the following arguments are required: --reason"),
+])
+def test_cli_deliver_bad_input_exits_2_without_traceback(arguments, message, engagement, type2_copy, tmp_path):
+    load_population(engagement, "deployments")
+    same = tmp_path / "same.csv"
+    shutil.copyfile(type2_copy / DEPLOYMENTS, same)
+    values = dict(folder=type2_copy, new=next_version(type2_copy, tmp_path), missing=tmp_path / "nowhere.csv",
+                  same=same)
+    done = run("deliver-population", *[a.format(**values) for a in arguments])
+    assert done.returncode == 2, done.stdout
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(receipts(engagement, "deployments")) == 1
+
+
+def test_cli_check_population_inspects_without_pinning(engagement, type2_copy):
+    first = load_population(engagement, "changes").receipt
+    with (type2_copy / CHANGES).open("ab") as handle:
+        handle.write(b"\r\n")
+    done = run("check-population", type2_copy / CHANGES, "--kind", "changes", "--engagement", type2_copy)
+    assert done.returncode == 0, done.stderr          # inspecting a file is not using it: nothing pinned
+    assert "Traceback" not in done.stderr
+    assert receipts(engagement, "changes") == [first]
+
+
+# ---- the workpaper ------------------------------------------------------------------------------
+
+def test_workpaper_population_sheet_shows_the_receipt(engagement, type2_copy, tmp_path):
+    from openpyxl import load_workbook
+
+    from workbench.evaluation import evaluate_control
+    from workbench.procedures import get_procedure
+    from workbench.population import scope_population
+    from workbench.testing import plan_sample, select_sample, test_attributes
+    from workbench.validation import validate
+    from workbench.workpaper import write_workpaper
+
+    control = engagement.control("CM-01")
+    procedure = get_procedure(control.procedure)
+    population = load_population(engagement, "changes")
+    report = validate(population, engagement)
+    scoped = scope_population(population, engagement, date_column=procedure.date_column)
+    plan = plan_sample(engagement, control, scoped)
+    selection = select_sample(scoped, plan, seed=20260630)
+    testing = test_attributes(procedure, control, scoped, selection, engagement)
+    evaluation = evaluate_control(engagement, control, plan, selection, testing)
+    path = write_workpaper(tmp_path / "out", engagement, control, population, report, scoped, plan, selection,
+                           testing, evaluation)
+    sheet = load_workbook(path)["Population"]
+    values = {sheet.cell(row=r, column=1).value: sheet.cell(row=r, column=2).value
+              for r in range(1, sheet.max_row + 1) if sheet.cell(row=r, column=1).value}
+    data = (type2_copy / CHANGES).read_bytes()
+    assert str(values["Receipt version"]) == "1"
+    assert values["SHA-256 pinned"] == sha(data)
+    assert values["Pinned by"] == population.receipt.pinned_by
+    assert values["Pinned at (UTC)"] == population.receipt.pinned_at
+    assert str(values["Size pinned (bytes)"]).replace(",", "") == str(len(data))

@@ -1,0 +1,637 @@
+"""The population receipt: who provided each client file, when, for which request, and the SHA-256 pinned
+when it was first used (issue 4, "Receipt").
+
+Every sample is drawn from a population, and every recorded result refers to an item of it. If the file
+changed under the same name after testing started, the results would silently refer to a population
+nobody can reproduce. So:
+
+* the first time a population is loaded from an engagement (:func:`workbench.population.load_population`
+  calls :func:`pin_population`), its SHA-256 and size are pinned as **version 1**, together with who
+  provided it, when it was received, the PBC request it answers and the query or report that produced it
+  (copied from the engagement's ``[populations.<id>]`` table at that moment), who pinned it and when;
+* loading it again with the same bytes returns the same receipt; a file whose bytes differ is refused
+  with a :class:`~workbench.errors.PopulationError` that names the file, the pinned SHA-256 (with its
+  version and pin date) and the new one, and says how to deliver a new version;
+* delivering a new version is an explicit act (:func:`deliver_population`, or
+  ``workbench deliver-population ENGAGEMENT_DIR POPULATION_ID NEW_FILE --reason TEXT``): the pinned file
+  is kept, byte for byte, under ``populations/superseded/<stem>.v<version>.<sha256[:12]><suffix>``, the
+  new file takes the population's path, and version ``n + 1`` is recorded with the reason. Results
+  recorded before (``results.sqlite``) are not touched.
+
+The receipts live in the engagement's results store (``results.sqlite``), table ``population_receipts``,
+written with the store's conventions (DESIGN.md §6): WAL, ``synchronous=FULL``, one ``BEGIN IMMEDIATE``
+transaction per write (the check of the pinned hash and the insert of a first pin happen in the same
+transaction, so two notebooks pinning the same file at once agree on one version 1), and triggers that
+refuse any ``UPDATE`` or ``DELETE``: the receipt trail is append-only. The table has its own version in
+the store's ``meta`` table (``receipts_schema_version``), so the results store's ``schema_version`` is
+unchanged and a ``results.sqlite`` made before receipts existed keeps working: the table is added on
+the first pin.
+
+Schema (receipts version 1)::
+
+    population_receipts(seq, population_id, version, file, sha256, size_bytes, pinned_at, pinned_by,
+                        provided_by, received, request, query, superseded_file, reason)
+        UNIQUE (population_id, version)
+
+Times are ISO 8601 in UTC with microseconds; ``received`` is the ISO date from ``engagement.toml``.
+
+Public API::
+
+    pin_population(engagement, population, *, pinned_by=None) -> Receipt
+    receipts(engagement, population_id=None) -> list[Receipt]
+    current_receipt(engagement, population_id) -> Receipt | None
+    deliver_population(engagement, population_id, new_file, *, reason, delivered_by=None) -> Receipt
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import errno
+import getpass
+import hashlib
+import os
+import sqlite3
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from workbench.errors import ParameterError, PopulationError, ResultsError
+from workbench.results import RESULTS_FILE, _split, _Transaction
+
+__all__ = [
+    "Receipt",
+    "pin_population",
+    "receipts",
+    "current_receipt",
+    "deliver_population",
+    "deliver_command",
+    "RECEIPTS_TABLE",
+    "RECEIPT_COLUMNS",
+    "RECEIPTS_SCHEMA_VERSION",
+    "SUPERSEDED_FOLDER",
+]
+
+#: The table of receipts in ``results.sqlite``.
+RECEIPTS_TABLE = "population_receipts"
+#: Columns of a receipt, in table order (``seq`` is the insertion order and is not part of a Receipt).
+RECEIPT_COLUMNS: tuple[str, ...] = (
+    "population_id", "version", "file", "sha256", "size_bytes", "pinned_at", "pinned_by", "provided_by",
+    "received", "request", "query", "superseded_file", "reason",
+)
+#: Version of the receipts table, kept as ``meta.receipts_schema_version`` (independent of the results
+#: store's own ``schema_version``).
+RECEIPTS_SCHEMA_VERSION = 1
+#: Where superseded versions are kept, relative to the engagement folder.
+SUPERSEDED_FOLDER = "populations/superseded"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS population_receipts (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    population_id   TEXT NOT NULL,
+    version         INTEGER NOT NULL CHECK (version >= 1),
+    file            TEXT NOT NULL,
+    sha256          TEXT NOT NULL CHECK (length(sha256) = 64),
+    size_bytes      INTEGER NOT NULL CHECK (size_bytes >= 0),
+    pinned_at       TEXT NOT NULL,
+    pinned_by       TEXT NOT NULL,
+    provided_by     TEXT,
+    received        TEXT,
+    request         TEXT,
+    query           TEXT,
+    superseded_file TEXT,
+    reason          TEXT,
+    UNIQUE (population_id, version),
+    CHECK ((version = 1 AND superseded_file IS NULL AND reason IS NULL)
+           OR (version > 1 AND superseded_file IS NOT NULL AND reason IS NOT NULL))
+);
+CREATE TRIGGER IF NOT EXISTS population_receipts_append_only_update BEFORE UPDATE ON population_receipts
+BEGIN SELECT RAISE(ABORT, 'population receipts are append-only: a receipt cannot be changed'); END;
+CREATE TRIGGER IF NOT EXISTS population_receipts_append_only_delete BEFORE DELETE ON population_receipts
+BEGIN SELECT RAISE(ABORT, 'population receipts are append-only: a receipt cannot be deleted'); END;
+"""
+
+_CHUNK = 1 << 20
+
+
+# --------------------------------------------------------------------------------------------------
+# The receipt
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Receipt:
+    """One pinned version of a population file.
+
+    Attributes
+    ----------
+    population_id : str
+        The population's id in the engagement (``changes``).
+    version : int
+        1 for the file as first used; 2, 3, ... for each version delivered with :func:`deliver_population`.
+    file : str
+        The file, relative to the engagement folder (``populations/jira_changes_FY26.csv``).
+    sha256 : str
+        SHA-256 of the file's bytes (hex).
+    size_bytes : int
+        The file's size in bytes.
+    pinned_at : str
+        When it was pinned (ISO 8601, UTC).
+    pinned_by : str
+        Who pinned it (the user who first loaded it, or who delivered the new version).
+    provided_by, received, request, query : str or None
+        Copied from the engagement's ``[populations.<id>]`` at pin time: who provided the file, the date
+        it was received (ISO), the PBC request it answers and the query or report that produced it.
+    superseded_file : str or None
+        Version 2 and later: where the previous version was kept (relative to the engagement folder).
+    reason : str or None
+        Version 2 and later: why a new version was delivered.
+    """
+
+    population_id: str
+    version: int
+    file: str
+    sha256: str
+    size_bytes: int
+    pinned_at: str
+    pinned_by: str
+    provided_by: str | None = None
+    received: str | None = None
+    request: str | None = None
+    query: str | None = None
+    superseded_file: str | None = None
+    reason: str | None = None
+
+    @property
+    def pinned_on(self) -> str:
+        """The pin date and time, shortened for messages (``2026-07-12 14:03 UTC``)."""
+        text = self.pinned_at.replace("T", " ")
+        return f"{text[:16]} UTC" if len(text) >= 16 else text
+
+    def to_table(self) -> list[tuple[str, str]]:
+        """(label, value) rows for a workpaper's population sheet."""
+        rows = [("Receipt version", str(self.version)),
+                ("Pinned at (UTC)", self.pinned_at),
+                ("Pinned by", self.pinned_by),
+                ("SHA-256 pinned", self.sha256),
+                ("Size pinned (bytes)", f"{self.size_bytes:,}")]
+        if self.superseded_file is not None:
+            rows.append(("Previous version kept at", self.superseded_file))
+        if self.reason is not None:
+            rows.append(("Reason for new version", self.reason))
+        return rows
+
+    def to_record(self) -> dict[str, Any]:
+        """The receipt as a JSON-safe dict (keys :data:`RECEIPT_COLUMNS`)."""
+        return {column: getattr(self, column) for column in RECEIPT_COLUMNS}
+
+    def summary(self) -> str:
+        """A few lines for people."""
+        lines = [f"Population {self.population_id!r} version {self.version}: {self.file}",
+                 f"  SHA-256 {self.sha256} ({self.size_bytes:,} bytes)",
+                 f"  pinned {self.pinned_at} by {self.pinned_by}"]
+        received = ", ".join(part for part in (
+            f"provided by {self.provided_by}" if self.provided_by else "",
+            f"received {self.received}" if self.received else "",
+            f"request {self.request}" if self.request else "") if part)
+        if received:
+            lines.append(f"  {received}")
+        if self.query:
+            lines.append(f"  query: {self.query}")
+        if self.superseded_file:
+            lines.append(f"  previous version kept at {self.superseded_file}")
+        if self.reason:
+            lines.append(f"  reason: {self.reason}")
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# The store
+# --------------------------------------------------------------------------------------------------
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+def _folder(engagement: Any) -> Path:
+    folder = getattr(engagement, "folder", None)
+    if folder is None:
+        raise ParameterError("population receipts live in the engagement folder's results.sqlite, and this "
+                             "engagement has no folder; load it with workbench.engagement.load_engagement(folder).")
+    return Path(folder)
+
+
+def _store_path(engagement: Any) -> Path:
+    return _folder(engagement) / RESULTS_FILE
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        connection = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+    except sqlite3.Error as err:
+        raise ResultsError(f"{path}: cannot open the results store, where population receipts are kept "
+                           f"({err}); check that the engagement folder is writable.") from None
+    return connection
+
+
+@contextlib.contextmanager
+def _writing(engagement: Any) -> Iterator[sqlite3.Cursor]:
+    """One ``BEGIN IMMEDIATE`` transaction on the store, with the receipts table in place."""
+    path = _store_path(engagement)
+    connection = _connect(path)
+    try:
+        with _Transaction(connection, path) as cursor:
+            for statement in _split(_SCHEMA):
+                cursor.execute(statement)
+            cursor.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('receipts_schema_version', ?)",
+                           (str(RECEIPTS_SCHEMA_VERSION),))
+            version = cursor.execute(
+                "SELECT value FROM meta WHERE key = 'receipts_schema_version'").fetchone()[0]
+            if int(version) > RECEIPTS_SCHEMA_VERSION:
+                raise ResultsError(f"{path}: population receipts schema version {version} is newer than this "
+                                   f"workbench understands ({RECEIPTS_SCHEMA_VERSION}); upgrade the workbench.")
+            yield cursor
+    finally:
+        connection.close()
+
+
+def _rows(cursor: sqlite3.Cursor, population_id: str | None) -> list[Receipt]:
+    sql = f"SELECT {', '.join(RECEIPT_COLUMNS)} FROM {RECEIPTS_TABLE}"
+    params: tuple[Any, ...] = ()
+    if population_id is not None:
+        sql += " WHERE population_id = ?"
+        params = (population_id,)
+    return [Receipt(*row) for row in cursor.execute(sql + " ORDER BY population_id, version", params)]
+
+
+def _latest(cursor: sqlite3.Cursor, population_id: str) -> Receipt | None:
+    row = cursor.execute(
+        f"SELECT {', '.join(RECEIPT_COLUMNS)} FROM {RECEIPTS_TABLE} WHERE population_id = ? "
+        "ORDER BY version DESC LIMIT 1", (population_id,)).fetchone()
+    return None if row is None else Receipt(*row)
+
+
+def _insert(cursor: sqlite3.Cursor, receipt: Receipt) -> None:
+    cursor.execute(f"INSERT INTO {RECEIPTS_TABLE} ({', '.join(RECEIPT_COLUMNS)}) "
+                   f"VALUES ({', '.join('?' for _ in RECEIPT_COLUMNS)})",
+                   tuple(receipt.to_record().values()))
+
+
+def receipts(engagement: Any, population_id: str | None = None) -> list[Receipt]:
+    """Every receipt recorded in the engagement (or of one population), by population id then version.
+
+    Reading never creates anything: an engagement whose ``results.sqlite`` does not exist yet, or has no
+    receipts table, has no receipts (an empty list).
+
+    Parameters
+    ----------
+    engagement : Engagement
+    population_id : str, optional
+        Only this population's receipts. It need not be declared in the engagement any more.
+    """
+    path = _store_path(engagement)
+    if not path.is_file():
+        return []
+    connection = _connect(path)
+    try:
+        cursor = connection.cursor()
+        exists = cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                (RECEIPTS_TABLE,)).fetchone()
+        return _rows(cursor, population_id) if exists else []
+    except sqlite3.Error as err:
+        raise ResultsError(f"{path}: cannot read the population receipts ({err}).") from None
+    finally:
+        connection.close()
+
+
+def current_receipt(engagement: Any, population_id: str) -> Receipt | None:
+    """The population's latest receipt (the version in use), or None when it has not been pinned yet."""
+    found = receipts(engagement, population_id)
+    return found[-1] if found else None
+
+
+# --------------------------------------------------------------------------------------------------
+# Pinning
+# --------------------------------------------------------------------------------------------------
+def _who(name: str | None, option: str) -> str:
+    if name is not None:
+        if not isinstance(name, str) or not name.strip():
+            raise ParameterError(f"{option} must name who does this (a name or initials), got {name!r}.")
+        return name.strip()
+    try:
+        user = getpass.getuser()
+    except Exception:  # getpass raises OSError (or KeyError on some platforms) without a login name
+        user = ""
+    if not user.strip():
+        raise ParameterError(f"cannot tell who you are from the system (no login name); give {option} "
+                             f"with your name or initials.")
+    return user.strip()
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.isoformat()
+    text = str(value).strip()
+    return text or None
+
+
+def deliver_command(engagement: Any, population_id: str) -> str:
+    """The command that delivers a new version of a population (quoted in messages)."""
+    folder = _folder(engagement)
+    return (f'workbench deliver-population {_shell(str(folder))} {_shell(population_id)} NEW_FILE '
+            f'--reason "why the client sent a new version"')
+
+
+def _shell(text: str) -> str:
+    if text and all(c.isalnum() or c in "-_./:@+=," for c in text):
+        return text
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+def _changed_message(engagement: Any, current: Receipt, sha256: str, file: str) -> str:
+    where = ("the file" if file == current.file
+             else f"engagement.toml now names {file} for it, and that file")
+    return (f"population {current.population_id!r} has changed since it was pinned. Pinned: version "
+            f"{current.version} of {current.file}, SHA-256 {current.sha256}, pinned {current.pinned_on} by "
+            f"{current.pinned_by}. Now: {where} has SHA-256 {sha256}. Samples and results recorded on the pinned "
+            f"version would no longer match their population, so it is not used. If the change was a mistake, "
+            f"put the pinned version back at {current.file}. If the client delivered a new version, put the "
+            f"pinned version back, save the new file outside the engagement's population path and deliver it "
+            f"explicitly (the old version and everything tested on it are kept): "
+            f"{deliver_command(engagement, current.population_id)}")
+
+
+def pin_population(engagement: Any, population: Any, *, pinned_by: str | None = None) -> Receipt:
+    """Pin a loaded population's SHA-256 on first use, or check it against the pin.
+
+    Called by :func:`workbench.population.load_population` after loading, so every notebook and batch
+    run pins and checks its populations.
+
+    Parameters
+    ----------
+    engagement : Engagement
+        The engagement the population belongs to (its folder holds ``results.sqlite``).
+    population : Population
+        Loaded with ``load_population(engagement, population_id)``: its ``name`` is the population id,
+        ``sha256`` the hash of the bytes parsed and ``source_relative`` the file relative to the folder.
+    pinned_by : str, optional
+        Who pins it (recorded on a first pin); default the login name (:func:`getpass.getuser`).
+
+    Returns
+    -------
+    Receipt
+        The new version-1 receipt on first use; the current receipt when the file is unchanged.
+
+    Raises
+    ------
+    PopulationError
+        The file's SHA-256 differs from the pinned one: the message names the file, both hashes, the pinned
+        version and date, and the ``workbench deliver-population`` command. Also when the population is not
+        declared in the engagement.
+    ResultsError
+        The results store cannot be opened or written.
+    """
+    population_id = getattr(population, "name", None)
+    populations = getattr(engagement, "populations", {}) or {}
+    if population_id not in populations:
+        raise PopulationError(
+            f"population {population_id!r} is not declared in the engagement, so it cannot be pinned; load it "
+            f"with load_population(engagement, population_id) using one of: {', '.join(populations) or '(none)'}.")
+    source = populations[population_id]
+    file = str(population.source_relative)
+    sha256 = str(population.sha256)
+    with _writing(engagement) as cursor:
+        current = _latest(cursor, population_id)
+        if current is not None:
+            if current.sha256 == sha256:
+                return current
+            raise PopulationError(_changed_message(engagement, current, sha256, file), file=file)
+        who = _who(pinned_by, "pinned_by")
+        try:
+            size = os.stat(population.source).st_size
+        except OSError as err:
+            raise PopulationError(f"the file cannot be read to pin it ({err.strerror or err})", file=file) from None
+        receipt = Receipt(
+            population_id=population_id, version=1, file=file, sha256=sha256, size_bytes=int(size),
+            pinned_at=_now(), pinned_by=who, provided_by=_text(getattr(source, "provided_by", None)),
+            received=_text(getattr(source, "received", None)), request=_text(getattr(source, "request", None)),
+            query=_text(getattr(source, "query", None)))
+        _insert(cursor, receipt)
+    return receipt
+
+
+# --------------------------------------------------------------------------------------------------
+# Delivering a new version
+# --------------------------------------------------------------------------------------------------
+def _sha256_of(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _copy_to_temp(source: Path, folder: Path, expected_sha256: str) -> Path:
+    """Copy ``source`` into a temporary file in ``folder`` (fsynced) and check its hash; returns the temp path."""
+    handle, name = tempfile.mkstemp(prefix=".deliver-", suffix=".part", dir=folder)
+    temp = Path(name)
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(handle, "wb") as out, open(source, "rb") as src:
+            while chunk := src.read(_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        if digest.hexdigest() != expected_sha256:
+            raise PopulationError(f"the file changed while it was being copied (SHA-256 {digest.hexdigest()}, "
+                                  f"expected {expected_sha256}); deliver it again once it is no longer being "
+                                  f"written", file=source)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory handles
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _keep(old: Path, target: Path, sha256: str, relative: str) -> None:
+    """Keep ``old`` at ``target`` without ever overwriting anything there."""
+    if target.exists():
+        if target.is_file() and _sha256_of(target)[0] == sha256:
+            return  # kept already (an earlier delivery stopped before it was recorded): same bytes
+        raise PopulationError(f"a different file is already at {relative}; it is never overwritten. Move it "
+                              f"aside (it is not part of any receipt) and deliver again", file=relative)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = _copy_to_temp(old, target.parent, sha256)
+    try:
+        try:
+            os.link(temp, target)            # atomic, and fails if the target exists
+        except FileExistsError:
+            raise PopulationError(f"a file appeared at {relative} while the old version was being kept; it is "
+                                  f"never overwritten. Check who else is delivering and try again",
+                                  file=relative) from None
+        except OSError as err:
+            if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
+                raise
+            with open(target, "xb") as out, open(temp, "rb") as src:  # no hard links here: exclusive create
+                while chunk := src.read(_CHUNK):
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+    finally:
+        temp.unlink(missing_ok=True)
+    _fsync_folder(target.parent)
+
+
+def deliver_population(engagement: Any, population_id: str, new_file: str | os.PathLike[str], *, reason: str,
+                       delivered_by: str | None = None) -> Receipt:
+    """Deliver a new version of a pinned population file, keeping the old one.
+
+    The currently pinned file (checked against its pinned SHA-256) is copied to
+    ``populations/superseded/<stem>.v<version>.<sha256[:12]><suffix>`` (never overwriting anything), the new
+    file is copied into the population's path (a temporary file in the same folder, then
+    :func:`os.replace`: a reader sees the old file or the new one, never half of one) and version
+    ``n + 1`` is recorded with the reason, in one ``BEGIN IMMEDIATE`` transaction. Results recorded
+    before are not touched.
+
+    The new file is first loaded as the population's kind and format, so a file that cannot be read as
+    the population is refused before anything changes. Update the population's ``provided_by``,
+    ``received``, ``request`` and ``query`` in ``engagement.toml`` before delivering: the new receipt
+    copies them.
+
+    Parameters
+    ----------
+    engagement : Engagement
+    population_id : str
+        The population's id in the engagement.
+    new_file : path-like
+        The new version as the client sent it (anywhere; it is copied, not moved).
+    reason : str
+        Why a new version was delivered (recorded on the receipt).
+    delivered_by : str, optional
+        Who delivers it; default the login name (:func:`getpass.getuser`).
+
+    Returns
+    -------
+    Receipt
+        The new version's receipt.
+
+    Raises
+    ------
+    EngagementError
+        The population id is not declared in the engagement (the message lists the ids).
+    ParameterError
+        The reason is empty.
+    PopulationError
+        ``new_file`` does not exist, is not a file or cannot be read as the population; it is identical to
+        the current version (nothing to deliver); the population has not been pinned yet; the pinned version
+        is no longer at its path with its pinned hash (delivering would lose it); a different file is already
+        where the old version would be kept.
+    """
+    source = engagement.population(population_id)
+    if not isinstance(reason, str) or not reason.strip():
+        raise ParameterError(f"deliver-population {population_id}: a reason is required and was empty; say why "
+                             f"the client sent a new version (e.g. --reason \"PBC-07 re-run: export was capped at "
+                             f"1,000 rows\").")
+    reason = reason.strip()
+    who = _who(delivered_by, "delivered_by (--by)")
+    folder = _folder(engagement)
+    new_path = Path(new_file)
+    if not new_path.exists():
+        raise PopulationError("no such file; give the path of the new version the client sent", file=new_path)
+    if not new_path.is_file():
+        raise PopulationError("this is not a file; give the new export file itself", file=new_path)
+    try:
+        new_sha256, new_size = _sha256_of(new_path)
+    except OSError as err:
+        raise PopulationError(f"the file cannot be read ({err.strerror or err}); check its permissions",
+                              file=new_path) from None
+
+    current = current_receipt(engagement, population_id)
+    if current is None:
+        raise PopulationError(
+            f"population {population_id!r} has not been pinned yet: nothing has been loaded or tested from "
+            f"{source.file}, so there is no version to supersede. Copy the new file to {source.file} directly; "
+            f"it is pinned as version 1 when it is first loaded.", file=new_path)
+    if new_sha256 == current.sha256:
+        raise PopulationError(
+            f"identical to version {current.version} of population {population_id!r} (SHA-256 {new_sha256}, "
+            f"pinned {current.pinned_on}): nothing to deliver.", file=new_path)
+
+    old_path = folder / current.file
+    old_state = "is missing"
+    if old_path.is_file():
+        old_sha256 = _sha256_of(old_path)[0]
+        old_state = f"now has SHA-256 {old_sha256}"
+        if old_sha256 == new_sha256:
+            old_state += " (the new file's: it was overwritten in place)"
+    else:
+        old_sha256 = None
+    if old_sha256 != current.sha256:
+        raise PopulationError(
+            f"the pinned version {current.version} of population {population_id!r} (SHA-256 {current.sha256}) is "
+            f"no longer there: the file {old_state}. Delivering now would lose the version that was tested. Put "
+            f"the pinned version back at {current.file} (from the client's original delivery or your evidence "
+            f"store; its SHA-256 must be {current.sha256}), keep the new file elsewhere and deliver again.",
+            file=current.file)
+
+    # the new file must be readable as this population before anything changes
+    from workbench.population import load_population_file
+    load_population_file(new_path, kind=source.kind, format=source.format or "auto",
+                         timezone=getattr(engagement, "timezone", None), columns=dict(source.columns or {}),
+                         name=source.id)
+
+    stem, suffix = Path(current.file).stem, Path(current.file).suffix
+    kept_relative = f"{SUPERSEDED_FOLDER}/{stem}.v{current.version}.{current.sha256[:12]}{suffix}"
+    _keep(old_path, folder / kept_relative, current.sha256, kept_relative)
+
+    target = Path(source.path)
+    temp = _copy_to_temp(new_path, target.parent, new_sha256)
+    replaced = False
+    try:
+        with _writing(engagement) as cursor:
+            latest = _latest(cursor, population_id)
+            if latest != current:
+                raise PopulationError(
+                    f"population {population_id!r} changed while delivering (now version "
+                    f"{getattr(latest, 'version', None)}, pinned by {getattr(latest, 'pinned_by', None)}); nothing "
+                    f"was replaced. Check the receipts (workbench receipts) and deliver again if needed.",
+                    file=source.file)
+            receipt = Receipt(
+                population_id=population_id, version=current.version + 1, file=source.file, sha256=new_sha256,
+                size_bytes=int(new_size), pinned_at=_now(), pinned_by=who,
+                provided_by=_text(getattr(source, "provided_by", None)),
+                received=_text(getattr(source, "received", None)), request=_text(getattr(source, "request", None)),
+                query=_text(getattr(source, "query", None)), superseded_file=kept_relative, reason=reason)
+            _insert(cursor, receipt)
+            os.replace(temp, target)   # last step before COMMIT: a failed insert leaves the old file in place
+            replaced = True
+    except BaseException:
+        if replaced:                   # the COMMIT failed after the file was replaced: put the old one back
+            restore = _copy_to_temp(folder / kept_relative, target.parent, current.sha256)
+            os.replace(restore, target)
+        raise
+    finally:
+        temp.unlink(missing_ok=True)
+    _fsync_folder(target.parent)
+    return receipt
