@@ -28,22 +28,10 @@ from sampling._inputs import (
     SeedError,
     SizeError,
     StrataError,
+    format_percent,
 )
-
-__all__ = [
-    "SamplingError",
-    "ConfidenceError",
-    "RateError",
-    "SizeError",
-    "ModelError",
-    "KeysError",
-    "DatesError",
-    "StrataError",
-    "SeedError",
-]
-
-from sampling.evaluation import Evaluation, evaluate  # noqa: E402
-from sampling.planning import (  # noqa: E402
+from sampling.evaluation import Evaluation, evaluate
+from sampling.planning import (
     DEFAULT_FREQUENCY_TABLE,
     Plan,
     plan,
@@ -52,12 +40,18 @@ from sampling.planning import (  # noqa: E402
     plan_type1,
     two_stage_risk,
 )
+from sampling.selection import Selection, extend, key_set_sha256, select
 
-__all__ += ["Plan", "plan", "plan_frequency", "plan_two_stage", "plan_type1", "two_stage_risk",
-            "DEFAULT_FREQUENCY_TABLE", "Evaluation", "evaluate"]
-
-try:  # the module below is written by its owner; import it once it exists
-    from sampling.selection import Selection, extend, select  # noqa: F401
-    __all__ += ["Selection", "select", "extend"]
-except ImportError:  # pragma: no cover
-    pass
+__all__ = [
+    # planning
+    "Plan", "plan", "plan_frequency", "plan_two_stage", "plan_type1", "two_stage_risk", "DEFAULT_FREQUENCY_TABLE",
+    # selection
+    "Selection", "select", "extend", "key_set_sha256",
+    # evaluation
+    "Evaluation", "evaluate",
+    # presentation
+    "format_percent",
+    # errors
+    "SamplingError", "ConfidenceError", "RateError", "SizeError", "ModelError", "KeysError", "DatesError",
+    "StrataError", "SeedError",
+]

@@ -12,15 +12,19 @@ SAMPLE_DATA = ROOT / "sample_data"
 
 
 @pytest.fixture(scope="session")
-def demo_type2() -> Path:
-    """The committed demo Type 2 engagement (read-only: copy it before writing)."""
-    return SAMPLE_DATA / "acme-type2"
+def demo_type2(tmp_path_factory) -> Path:
+    """A session copy of the demo Type 2 engagement, shared by tests that only read it.
+
+    Loading a population pins its SHA-256 in the engagement's results.sqlite, so tests never load
+    the committed folder itself (a regenerated demo would then meet stale pins).
+    """
+    return copy_engagement(SAMPLE_DATA / "acme-type2", tmp_path_factory.mktemp("demo") / "acme-type2")
 
 
 @pytest.fixture(scope="session")
-def demo_type1() -> Path:
-    """The committed demo Type 1 engagement (read-only: copy it before writing)."""
-    return SAMPLE_DATA / "acme-type1"
+def demo_type1(tmp_path_factory) -> Path:
+    """A session copy of the demo Type 1 engagement, shared by tests that only read it."""
+    return copy_engagement(SAMPLE_DATA / "acme-type1", tmp_path_factory.mktemp("demo") / "acme-type1")
 
 
 def copy_engagement(source: Path, target: Path) -> Path:
@@ -30,6 +34,6 @@ def copy_engagement(source: Path, target: Path) -> Path:
 
 
 @pytest.fixture
-def type2_copy(tmp_path, demo_type2) -> Path:
+def type2_copy(tmp_path) -> Path:
     """A private, writable copy of the demo Type 2 engagement."""
-    return copy_engagement(demo_type2, tmp_path / "acme-type2")
+    return copy_engagement(SAMPLE_DATA / "acme-type2", tmp_path / "acme-type2")

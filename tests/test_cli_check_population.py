@@ -28,9 +28,9 @@ def test_usable_export_exits_0_and_prints_its_hash():
     assert "1,561 records; USABLE: 0 error(s)" in done.stdout
 
 
-def test_with_the_engagement_the_period_and_second_source_apply():
-    path = DEMO / "populations" / "jira_changes_FY26.csv"
-    done = check(str(path), "--kind", "changes", "--engagement", str(DEMO))
+def test_with_the_engagement_the_period_and_second_source_apply(demo_type2):
+    path = demo_type2 / "populations" / "jira_changes_FY26.csv"
+    done = check(str(path), "--kind", "changes", "--engagement", str(demo_type2))
     assert done.returncode == 0, done.stderr
     # sample_data/README.md: 30 changes before and 30 after the period; dep-200484 and dep-201102 have no
     # change key and CHG-1675 has no deployment

@@ -27,9 +27,9 @@ NY = "America/New_York"
 
 
 @pytest.fixture(scope="module")
-def type2():
+def type2(demo_type2):
     from workbench.engagement import load_engagement
-    return load_engagement(TYPE2)
+    return load_engagement(demo_type2)
 
 
 @pytest.fixture(scope="module")
@@ -92,9 +92,9 @@ def test_demo_reconciliation_breaks_are_warnings(type2, changes):
     assert set(order["value"]) == {"CHG-2151", "CHG-2359"}               # planted: ticket after deployment
 
 
-def test_demo_type1_as_of_lookback():
+def test_demo_type1_as_of_lookback(demo_type1):
     from workbench.engagement import load_engagement
-    engagement = load_engagement(TYPE1)
+    engagement = load_engagement(demo_type1)
     population = load_population(engagement, "changes")
     scoped = scope_population(population, engagement, date_column="deployed_at")
     assert scoped.mode == "as_of" and scoped.lookback_days == TYPE1_LOOKBACK_DAYS

@@ -121,7 +121,14 @@ def test_engagement_pointing_to_another_file_is_refused(engagement, type2_copy):
     with pytest.raises(PopulationError, match="engagement.toml now names populations/deployments_rerun.csv") as caught:
         load_population(moved, "deployments")
     assert sha(other.read_bytes()) in str(caught.value)
-    assert sha((type2_copy / DEPLOYMENTS).read_bytes()) in str(caught.value)
+    old_bytes, new_bytes = (type2_copy / DEPLOYMENTS).read_bytes(), other.read_bytes()
+    assert sha(old_bytes) in str(caught.value)
+    # delivering the file engagement.toml now names, as it is: version 1 is kept, version 2 is that file
+    receipt = deliver_population(moved, "deployments", other, reason="PBC-08 re-run under a new name")
+    assert (receipt.version, receipt.file, receipt.sha256) == (2, "populations/deployments_rerun.csv", sha(new_bytes))
+    assert (type2_copy / receipt.superseded_file).read_bytes() == old_bytes
+    assert other.read_bytes() == new_bytes and (type2_copy / DEPLOYMENTS).read_bytes() == old_bytes
+    assert load_population(moved, "deployments").receipt == receipt
 
 
 def test_pin_false_neither_pins_nor_checks(engagement, type2_copy):
@@ -144,6 +151,8 @@ def test_population_table_shows_the_receipt(engagement, type2_copy):
     assert rows["Pinned at (UTC)"] == population.receipt.pinned_at
     assert "Previous version kept at" not in rows
     assert "version 1" in population.receipt.summary()
+    assert (f"SHA-256 {population.sha256} (receipt version 1, pinned {population.receipt.pinned_at} by "
+            f"{population.receipt.pinned_by})") in population.summary()
 
 
 def test_concurrent_first_pins_agree_on_one_version(engagement):
@@ -441,3 +450,23 @@ def test_workpaper_population_sheet_shows_the_receipt(engagement, type2_copy, tm
     assert values["Pinned by"] == population.receipt.pinned_by
     assert values["Pinned at (UTC)"] == population.receipt.pinned_at
     assert str(values["Size pinned (bytes)"]).replace(",", "") == str(len(data))
+
+
+def test_cli_receipts_of_a_missing_folder_exits_2(tmp_path):
+    done = run("receipts", tmp_path / "nowhere")
+    assert done.returncode == 2
+    assert "nowhere: engagement folder not found" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_batch_run_refuses_a_changed_population(engagement, type2_copy, tmp_path):
+    path = type2_copy / CHANGES
+    pinned = sha(path.read_bytes())
+    load_population(engagement, "changes")
+    with path.open("ab") as handle:
+        handle.write(b"\r\n")
+    done = run("run", type2_copy, "--controls", "CM-01", "--out", tmp_path / "out", "--workers", "1",
+               "--no-progress")
+    assert done.returncode == 1
+    assert "CM-01" in done.stdout and "has changed since it was pinned" in done.stdout
+    assert pinned in done.stdout and sha(path.read_bytes()) in done.stdout
+    assert receipts(engagement, "changes")[-1].sha256 == pinned

@@ -164,8 +164,8 @@ def test_terminations_reconcile_with_user_listings(tmp_path):
     assert listing.warnings[listing.warnings["rule"] == "reconciliation"]["value"].tolist() == ["dee@x.example"]
 
 
-def test_check_population_with_engagement_finds_the_declaration():
-    root = Path(__file__).resolve().parents[1] / "sample_data" / "acme-type2"
+def test_check_population_with_engagement_finds_the_declaration(demo_type2):
+    root = demo_type2
     from workbench.engagement import load_engagement
     engagement = load_engagement(root)
     population, report = check_population(root / "populations" / "deployments_FY26.csv", kind="deployments",

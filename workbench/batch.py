@@ -188,7 +188,7 @@ def _execute_notebook(job: dict[str, Any]) -> dict[str, Any]:
             "error": error}
 
 
-def _first_line(text: str, limit: int = 500) -> str:
+def _first_line(text: str, limit: int = 1200) -> str:
     text = " ".join(line.strip() for line in str(text).splitlines() if line.strip())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -221,9 +221,12 @@ def _inputs(engagement: Any) -> dict[str, str]:
 
 
 def _resolve_controls(engagement: Any, control_ids: Iterable[str] | None) -> list[Any]:
-    if not control_ids:
+    if control_ids is None:
         return list(engagement.controls)
     wanted = [identifier.strip() for identifier in control_ids if identifier.strip()]
+    if not wanted:
+        raise ParameterError("--controls names no control; give comma-separated control ids, e.g. "
+                             "--controls CM-01,CM-02, or leave it out to test every control.")
     known = {control.id: control for control in engagement.controls}
     unknown = [identifier for identifier in wanted if identifier not in known]
     if unknown:
@@ -270,7 +273,11 @@ def run_engagement(engagement_dir: str | os.PathLike[str], *, output_dir: str | 
     controls = _resolve_controls(engagement, control_ids)
     if out.exists() and not out.is_dir():
         raise ParameterError(f"--out {out} exists and is not a folder; name a folder.")
-    (out / "notebooks").mkdir(parents=True, exist_ok=True)
+    try:
+        (out / "notebooks").mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ParameterError(f"--out {out}: the output folder cannot be created ({error.strerror}); "
+                             f"name a folder you can write to.") from None
 
     started = _now()
     jobs: dict[str, dict[str, Any]] = {}
@@ -314,8 +321,10 @@ def run_engagement(engagement_dir: str | os.PathLike[str], *, output_dir: str | 
         "engagement_id": engagement.engagement_id, "client": engagement.client,
         "versions": _versions(), "inputs_sha256": _inputs(engagement),
         "controls": [run.to_record() for run in ordered],
-        "outputs_sha256": {path.relative_to(out).as_posix(): _sha256(path)
-                           for path in sorted(out.glob("*.xlsx"))},
+        # only what this run wrote: a workpaper left by an earlier run is not this run's evidence
+        "outputs_sha256": {path.relative_to(out).as_posix(): _sha256(path) for path in
+                           [out / f"{run.control_id}.xlsx" for run in ordered if run.status == "ran"]
+                           + [summary_path] if path.is_file()},
     })
     return BatchRun(folder, out, ordered, started, finished, summary_path, manifest_path)
 

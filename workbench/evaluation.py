@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 import sampling
+from sampling import format_percent
 from workbench.testing import AttributeTesting, SamplePlan
 
 __all__ = [
@@ -342,9 +343,19 @@ def evaluate_control(engagement: Any, control: Any, sample_plan: SamplePlan, sel
     supports = None
 
     if sample_plan.not_occurring:
-        status, result_text = "not_occurring", NOT_OCCURRING_TEXT
-        conclusion = (f"Not occurring: no {procedure.item_noun_plural} in scope, so the operating effectiveness "
-                      f"of the control could not be tested; this is neither effective nor failed.")
+        frequency = str(getattr(control, "frequency", "") or "")
+        if frequency in TRANSACTION_FREQUENCIES:
+            status, result_text = "not_occurring", NOT_OCCURRING_TEXT
+            conclusion = (f"Not occurring: no {procedure.item_noun_plural} in scope, so the operating "
+                          f"effectiveness of the control could not be tested; this is neither effective nor failed.")
+        else:  # a periodic control must leave an instance every period (workflow.md 1.9: a missing one fails)
+            status = "exceptions"
+            result_text = (f"No {procedure.item_noun_plural} were found for the period, although the control is "
+                           f"performed {frequency.replace('_', ' ')}: the control did not operate as described.")
+            conclusion = (f"A {frequency.replace('_', ' ')} control with no instance in the period did not operate; "
+                          f"this is a deviation unless other evidence shows it operated (record it on the "
+                          f"Exceptions sheet).")
+            supports = False
     elif tested < n:
         status = "in_progress"
         result_text = f"Testing in progress ({tested} of {n} {'item' if n == 1 else 'items'} tested)."
@@ -371,7 +382,14 @@ def evaluate_control(engagement: Any, control: Any, sample_plan: SamplePlan, sel
             status, result_text = "no_exceptions", NO_EXCEPTIONS_TEXT
         conclusion, evaluation, upper_limit, supports = _statistics(
             sample_plan, n, k, confidence, tolerable_rate, model, report_type, procedure.item_noun_plural)
-        if outside_ids and report_type != "type1":  # the sample alone does not see these
+        if outside_ids and report_type == "type1":  # a clean walkthrough cannot confirm what the data contradicts
+            conclusion = (f"Type 1 walkthrough: the instance inspected operated as designed, but the "
+                          f"full-population analysis of the {testing.population_count:,} "
+                          f"{procedure.item_noun_plural} in the window found {len(outside_ids):,} that did not. "
+                          f"Design and implementation are not confirmed until the preparer has evaluated them "
+                          f"(Exceptions sheet).")
+            supports = False
+        elif outside_ids:  # the sample alone does not see these
             conclusion, supports = _with_population_analysis(
                 conclusion, supports, len(population_ids), testing.population_count, tolerable_rate,
                 procedure.item_noun_plural)
@@ -423,7 +441,7 @@ def _with_population_analysis(conclusion: str, supports: bool | None, deviating:
         return conclusion + text + ".", supports
     within = rate <= float(tolerable_rate)
     text += (f"; this {'does not exceed' if within else 'exceeds'} the tolerable rate of "
-             f"{float(tolerable_rate):.0%}. Whether the deviations are isolated or systematic is the preparer's "
+             f"{format_percent(tolerable_rate)}. Whether the deviations are isolated or systematic is the preparer's "
              f"judgement, recorded on the Exceptions sheet.")
     return conclusion + text, (within if supports is None else supports and within)
 
@@ -454,5 +472,5 @@ def _statistics(sample_plan: SamplePlan, n: int, k: int, confidence: Any, tolera
             "The size is judgemental, so no statistical upper limit is concluded")
     if achieved is not None and plan.tolerable_rate is not None:
         text += (f"; with no deviation it gives {achieved:.1%} confidence that the deviation rate is below "
-                 f"{float(plan.tolerable_rate):.0%}")
+                 f"{format_percent(plan.tolerable_rate)}")
     return text + ".", None, None, None

@@ -17,7 +17,8 @@ from typing import Any
 
 from workbench.errors import ParameterError, PopulationError
 
-__all__ = ["derive_seed", "ensure_usable", "save_outcome", "load_outcome", "outcome_path", "write_json_atomic"]
+__all__ = ["derive_seed", "ensure_usable", "save_outcome", "load_outcome", "outcome_path", "write_json_atomic",
+           "shared_file_mode"]
 
 
 def derive_seed(engagement: Any, control: Any, population: Any, seed: int | None = None) -> int:
@@ -87,6 +88,7 @@ def save_outcome(output_dir: str | os.PathLike[str], evaluation: Any, *, workpap
         workpaper=str(workpaper),
         population_file=str(population.source_relative),
         population_sha256=population.sha256,
+        population_version=getattr(getattr(population, "receipt", None), "version", None),
         seed=selection.seed,
         selected_keys=list(selection.keys),
     )
@@ -96,12 +98,20 @@ def save_outcome(output_dir: str | os.PathLike[str], evaluation: Any, *, workpap
     return path
 
 
+def shared_file_mode() -> int:
+    """The mode a newly created file would get from the user's umask (0644 under the usual 022)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_json_atomic(path: Path, payload: Any) -> None:
     """Write JSON to a temporary file beside ``path``, then move it into place: never half written."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             json.dump(payload, stream, indent=2, ensure_ascii=False, default=str)
+        os.chmod(temporary, shared_file_mode())  # mkstemp makes 0600; others on a shared drive must read it
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -180,7 +180,9 @@ class Population:
         """A few lines for people."""
         zone = f"{self.timezone}, assumed for times without a zone" if self.timezone_assumed else self.timezone
         lines = [f"Population {self.name!r} ({self.kind}, format {self.format}): {self.source_relative}",
-                 f"  SHA-256 {self.sha256}",
+                 f"  SHA-256 {self.sha256}" + (
+                     f" (receipt version {self.receipt.version}, pinned {self.receipt.pinned_at} by "
+                     f"{self.receipt.pinned_by})" if self.receipt is not None else ""),
                  f"  {self.rows_received:,} record(s) received" if self.rows_received
                  else "  0 records received (a recorded zero)",
                  f"  times in {zone}"]

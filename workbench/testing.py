@@ -34,6 +34,7 @@ import pandas as pd
 import pyarrow as pa
 
 import sampling
+from sampling import format_percent
 from workbench.errors import ParameterError, PopulationError
 from workbench.procedures import Attribute, Procedure, get_procedure
 from workbench.procedures.base import (
@@ -259,7 +260,7 @@ def plan_sample(engagement: Any, control: Any, scoped: Any) -> SamplePlan:
             basis = (f"Manual control operating {frequency}: {plan.sample_size} items from the firm's frequency "
                      f"table (non-statistical, judgemental size). With no deviation they give "
                      f"{plan.confidence:.1%} confidence that the deviation rate is below "
-                     f"{float(plan.tolerable_rate):.0%} ({plan.model}, N = {count:,}).")
+                     f"{format_percent(plan.tolerable_rate)} ({plan.model}, N = {count:,}).")
         return SamplePlan(plan=plan, basis=basis, **common)
 
     if frequency and frequency not in TRANSACTION_FREQUENCIES and frequency not in periodic:
@@ -272,8 +273,8 @@ def plan_sample(engagement: Any, control: Any, scoped: Any) -> SamplePlan:
     model = _policy_value(engagement, "model", "binomial") or "binomial"
     plan = sampling.plan(confidence, tolerable_rate, expected_rate, population_size=count, model=model)
     why = ("an automated control" if nature == "automated" else "a transaction-driven control (as needed)")
-    parameters = (f"{model} model, confidence {float(confidence):.0%}, tolerable deviation rate "
-                  f"{float(tolerable_rate):.0%}, expected deviation rate {float(expected_rate):.1%}")
+    parameters = (f"{model} model, confidence {format_percent(confidence)}, tolerable deviation rate "
+                  f"{format_percent(tolerable_rate)}, expected deviation rate {format_percent(expected_rate)}")
     if plan.test_all:
         basis = (f"Statistical attribute sample for {why} ({parameters}): the size needed reaches the "
                  f"{count:,} {plural} in scope, so every item is tested.")

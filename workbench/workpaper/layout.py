@@ -29,6 +29,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from workbench.outcome import shared_file_mode
 from workbench.workpaper.cells import write_text, write_value
 
 __all__ = [
@@ -294,6 +295,7 @@ def save_atomically(workbook: Workbook, path: Path) -> Path:
     os.close(fd)
     try:
         workbook.save(tmp_name)
+        os.chmod(tmp_name, shared_file_mode())  # mkstemp makes 0600; colleagues on a shared drive must read it
         os.replace(tmp_name, path)
     except BaseException:
         try:
