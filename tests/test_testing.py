@@ -102,8 +102,8 @@ def test_transaction_driven_control_gets_the_aicpa_statistical_size(engagement):
     assert plan.plan.population_size == 1500
     assert (plan.key_column, plan.date_column, plan.method) == ("change_id", "deployed_at", "random")
     assert plan.basis == ("Statistical attribute sample for a transaction-driven control (as needed) over 1,500 "
-                          "changes (binomial model, confidence 90%, tolerable deviation rate 10%, expected "
-                          "deviation rate 0.0%): 22 items, accepting 0 deviations.")
+                          "changes (binomial model, confidence 90 %, tolerable deviation rate 10 %, expected "
+                          "deviation rate 0 %): 22 items, accepting 0 deviations.")
     table = dict(plan.to_table())
     assert table["Sample size"] == "22" and table["Why this size"] == plan.basis
 

@@ -29,7 +29,7 @@ import pandas as pd
 
 import sampling
 from sampling import format_percent
-from workbench.testing import AttributeTesting, SamplePlan
+from workbench.testing import TRANSACTION_FREQUENCIES, AttributeTesting, SamplePlan
 
 __all__ = [
     "STATUSES",

@@ -9,7 +9,16 @@ Delimited text
     Windows-1252 (real ServiceNow exports carry cp1252 bytes such as 0x96). Delimiter: ``,`` ``;``
     tab or ``|``, whichever splits the header row into most fields. Parsed by pyarrow's CSV reader
     (every column as text); when the file has blank lines or ragged rows the standard ``csv`` module
-    reads it instead, so row numbers stay those a spreadsheet shows (header = row 1).
+    reads it instead, so row numbers stay those a spreadsheet shows (header = row 1). Fields of any
+    size are read: a row longer than pyarrow's block is retried with a block as large as the file, and
+    the ``csv`` module's field limit (128 KB by default) is raised to the size of the text.
+    A file named ``.xlsx``/``.xlsm`` that is not a zip workbook is read as text only when its first line
+    is delimited (a CSV saved under the wrong name, with a note); otherwise it is reported as "not a
+    readable Excel workbook (corrupt or not an .xlsx)", not as a text problem.
+Workbooks
+    The first visible sheet is read. When it is empty and exactly one other sheet holds data, that sheet
+    is read and a note says so (the column mapping still checks it carries the population's columns);
+    when several other sheets hold data, the error names them so the client can say which one it is.
 Missing values
     cells equal to one of :data:`MISSING_TOKENS` become missing values.
 Rows with nothing but delimiters (Excel round-trips leave them) are dropped and counted in a note.
@@ -50,6 +59,13 @@ MISSING_TOKENS: tuple[str, ...] = (
 _DELIMITERS = (",", ";", "\t", "|")
 _XLSX_HEADER_SCAN = 10      # rows looked at for a workbook's header row
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+_WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
+
+
+def _allow_fields_of(size: int) -> None:
+    """Let the ``csv`` module read a field as long as ``size`` characters (default limit 128 KB)."""
+    if size >= csv.field_size_limit():
+        csv.field_size_limit(min(size + 1, 2**31 - 1))
 
 
 @dataclass
@@ -180,8 +196,11 @@ def _read_csv(path: Path, data: bytes) -> RawTable:
             head_text = (text or "")[:262144]
         else:
             head_text = head.decode("utf-8", errors="ignore")
+    _allow_fields_of(len(utf8))
     delimiter = _sniff_delimiter(head_text)
     headers = [h.strip() for h in _first_record(head_text, delimiter)]
+    if path.suffix.lower() in _WORKBOOK_SUFFIXES and len(headers) <= 1:
+        raise _not_a_workbook(path, "its bytes are not a zip workbook and not delimited text")
     if not headers:
         raise PopulationError("the file has no rows at all, not even a header; ask the client for the "
                               "export again (an empty population still has its header row)", file=path)
@@ -191,13 +210,15 @@ def _read_csv(path: Path, data: bytes) -> RawTable:
     # quoted line breaks need pyarrow's slower newlines_in_values mode: look for quotes in the first 4 MB
     # (a quoted line break further on makes the fast mode fail, and the next attempt uses the slow one)
     quoted = utf8.find(b'"', 0, 4 << 20) != -1 or (width == 1 and utf8.find(b'"') != -1)
-    for attempt in range(3):
+    block_size = None         # pyarrow's default (1 MB); a longer row is retried with a larger block
+    for attempt in range(4):
         # pyarrow first (multi-threaded). With ignore_empty_lines=False a blank line is a ragged row, so a
         # file with blank lines or ragged rows falls back to the csv module, which numbers rows exactly.
         try:
             table = pacsv.read_csv(
                 pa.BufferReader(pa.py_buffer(utf8)),
-                read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+                read_options=pacsv.ReadOptions(column_names=names, skip_rows=1,
+                                               **({"block_size": block_size} if block_size else {})),
                 parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=quoted,
                                                  ignore_empty_lines=False),
                 convert_options=pacsv.ConvertOptions(
@@ -214,6 +235,9 @@ def _read_csv(path: Path, data: bytes) -> RawTable:
             if not quoted and utf8.find(b'"') != -1:
                 quoted = True
                 continue
+            if block_size is None and "straddl" in str(err).lower():
+                block_size = min(len(utf8) + 1, 2**31 - 1)     # a row longer than a block
+                continue
             break
     if table is None:
         if text is None:
@@ -223,12 +247,15 @@ def _read_csv(path: Path, data: bytes) -> RawTable:
                 text, utf8, encoding = decode_text(data)
         table, rows = _read_csv_python(path, text, delimiter, width)
     raw = RawTable(headers, table, rows, "csv", encoding=encoding, delimiter=delimiter)
+    if path.suffix.lower() in _WORKBOOK_SUFFIXES:
+        raw.notes.append(f"the file is named {path.suffix} but holds delimited text; read as CSV")
     if delimiter != ",":
         raw.notes.append(f"delimiter detected: {_DELIMITER_NAMES[delimiter]}")
     return _finish_rows(path, raw)
 
 
 def _read_csv_python(path: Path, text: str, delimiter: str, width: int) -> tuple[pa.Table, np.ndarray]:
+    _allow_fields_of(len(text))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     cols: list[list[str | None]] = [[] for _ in range(width)]
     rows: list[int] = []
