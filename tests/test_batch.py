@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -191,6 +192,36 @@ def test_bad_engagement_file_names_file_and_key(type2_copy):
     assert "engagement.toml" in done.stderr and "tolerable" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (type2_copy / "output").exists()
+
+
+def test_empty_controls_option_is_refused(type2_copy):
+    done = subprocess.run([WORKBENCH, "run", str(type2_copy), "--controls", ",", "--no-progress"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "--controls names no control" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_output_folder_that_cannot_be_created(type2_copy, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    done = subprocess.run([WORKBENCH, "run", str(type2_copy), "--out", str(blocker / "sub"), "--no-progress"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "the output folder cannot be created" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_outputs_are_readable_by_colleagues_and_stale_workpapers_are_not_evidence(demo_run, tmp_path):
+    out = demo_run["out"]
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in (out / "CM-01.xlsx", out / "summary.xlsx", out / "manifest.json", out / "records" / "CM-01.json"):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path   # as any new file, not mkstemp's 0600
+    # a second run of one control into the same folder does not list the earlier run's CM-02 as its output
+    folder, second = demo_run["folder"], tmp_path / "second"
+    shutil.copytree(out, second)
+    assert cli.main(["run", str(folder), "--out", str(second), "--controls", "ENT-01", "--no-progress"]) == 0
+    manifest = json.loads((second / "manifest.json").read_text())
+    assert set(manifest["outputs_sha256"]) == {"summary.xlsx"}
 
 
 def test_bad_option_is_a_usage_error():

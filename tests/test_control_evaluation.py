@@ -207,6 +207,16 @@ def test_all_manual_results_pass_reads_no_exceptions(engagement):
         "no_exceptions", "No exceptions noted.", 22)
 
 
+def test_periodic_control_with_no_instance_did_not_operate(engagement):
+    # workflow.md 1.9: for a periodic control a missing instance is a deviation, never "not occurring"
+    _, selection, _, evaluation = run(engagement, "CM-W", changes(0))
+    assert selection.keys == ()
+    assert evaluation.status == "exceptions"
+    assert evaluation.result_text == ("No changes were found for the period, although the control is performed "
+                                      "weekly: the control did not operate as described.")
+    assert evaluation.supports_reliance is False
+
+
 def test_not_occurring(engagement):
     _, selection, _, evaluation = run(engagement, "CM-01", changes(0))
     assert selection.keys == ()
@@ -348,3 +358,9 @@ def test_demo_type1_walkthrough_and_analytics(demo_type1):
     assert (plan.kind, len(selection.keys)) == ("type1", 1)
     assert set(testing.full_population_exceptions["item_key"]) == {"CHG-2536", "CHG-2538"}
     assert evaluation.plan_kind == "type1"
+    # CHG-2536 and CHG-2538 were deployed before approval (sample_data/README.md): a clean walkthrough
+    # instance cannot confirm design and implementation while the data contradicts it
+    assert evaluation.supports_reliance is False
+    assert evaluation.conclusion.startswith("Type 1 walkthrough: the instance inspected operated as designed, but "
+                                            "the full-population analysis")
+    assert "Design and implementation are not confirmed" in evaluation.conclusion

@@ -348,6 +348,19 @@ def _cell_text(value: object) -> str | None:
     return None if text in MISSING_TOKENS else text
 
 
+def _not_a_workbook(path: Path, why: str) -> PopulationError:
+    return _err("corrupt_workbook", f"not a readable Excel workbook (corrupt or not an .xlsx): {why}. Open it "
+                f"in Excel and save it again as .xlsx or CSV, or ask the client to re-export", path)
+
+
+def _first_cells(ws) -> bool:
+    """True when the sheet holds any value (stops at the first one)."""
+    for values in ws.iter_rows(values_only=True):
+        if any(_cell_text(v) is not None for v in values):
+            return True
+    return False
+
+
 def _read_xlsx(path: Path, data: bytes) -> RawTable:
     import openpyxl
     data = bytes(data)
@@ -356,9 +369,7 @@ def _read_xlsx(path: Path, data: bytes) -> RawTable:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError, TypeError,
             EOFError, AttributeError, IndexError) as err:
-        raise PopulationError(f"not a readable Excel workbook ({type(err).__name__}: {err}); it may be "
-                              f"damaged or not really .xlsx. Open it in Excel and save it again as .xlsx "
-                              f"or CSV, or ask the client to re-export", file=path) from None
+        raise _not_a_workbook(path, f"{type(err).__name__}: {err}") from None
     try:
         sheets = [ws for ws in book.worksheets if getattr(ws, "sheet_state", "visible") == "visible"] \
             or list(book.worksheets)
@@ -366,7 +377,21 @@ def _read_xlsx(path: Path, data: bytes) -> RawTable:
             raise PopulationError("the workbook has no worksheets", file=path)
         ws = sheets[0]
         notes = []
-        if len(sheets) > 1:
+        try:
+            if len(sheets) > 1 and not _first_cells(ws):
+                # the first sheet is empty: read the only sheet with data, or name the candidates
+                filled = [other for other in sheets[1:] if _first_cells(other)]
+                if len(filled) == 1:
+                    notes.append(f"the first sheet, {ws.title!r}, is empty; read the only sheet with data, "
+                                 f"{filled[0].title!r}")
+                    ws = filled[0]
+                elif filled:
+                    raise _err("sheet", f"the first sheet, {ws.title!r}, is empty and {len(filled)} other "
+                               f"sheets hold data ({', '.join(repr(o.title) for o in filled)}); ask the client "
+                               f"which one is the population, or save that sheet alone as .xlsx or CSV", path)
+        except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError, EOFError) as err:
+            raise _not_a_workbook(path, f"{type(err).__name__}: {err}") from None
+        if len(sheets) > 1 and not notes:
             notes.append(f"workbook has {len(sheets)} sheets; read the first, {ws.title!r}")
         headers: list[str] | None = None
         cols: list[list[str | None]] = []
@@ -447,6 +472,11 @@ def read_raw(path: Path, data: bytes) -> RawTable:
     if container == "empty":
         raise _err("empty", "the file is empty (no header row, no records); ask the client for the export "
                               "again. A population with no records still has its header row", path)
+    if path.suffix.lower() in _WORKBOOK_SUFFIXES and container in ("binary", "xls", "json"):
+        if container == "xls":
+            raise _not_a_workbook(path, "it is an OLE2 compound file, as Excel writes a password-protected "
+                                  "workbook or a legacy .xls; remove the password or save it as .xlsx")
+        raise _not_a_workbook(path, "its bytes are not a zip workbook")
     if container == "binary":
         raise PopulationError("the file is binary, not a text export or a workbook (is it the right file? "
                               "a PDF, an image or a zip?); ask the client for the export as CSV or .xlsx",
