@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from workbench.errors import ParameterError, PopulationError, ResultsError
+from workbench.outcome import shared_file_mode
 from workbench.results import RESULTS_FILE, _split, _Transaction
 
 __all__ = [
@@ -444,6 +445,7 @@ def _copy_to_temp(source: Path, folder: Path, expected_sha256: str) -> Path:
     handle, name = tempfile.mkstemp(prefix=".deliver-", suffix=".part", dir=folder)
     temp = Path(name)
     try:
+        os.chmod(temp, shared_file_mode())  # mkstemp makes 0600; the population stays readable to the team
         digest = hashlib.sha256()
         with os.fdopen(handle, "wb") as out, open(source, "rb") as src:
             while chunk := src.read(_CHUNK):
