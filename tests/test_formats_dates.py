@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -160,6 +158,14 @@ def test_day_month_evidence_examples():
     assert not day_month_evidence(pa.array(["16/Feb/26 3:29 PM", "2026-02-13"])).numeric
 
 
+# load_population_file (workbench/population.py, not owned by H11) must call parse_timestamp_columns for
+# the file-wide order to reach a Population; the patch is in H11's report. Strict: once it is applied these
+# tests pass and the marks must go.
+NEEDS_POPULATION_PATCH = pytest.mark.xfail(
+    strict=True, reason="workbench/population.py still parses date columns one by one (H11 report patch)")
+
+
+@NEEDS_POPULATION_PATCH
 def test_mixed_file_loads_day_first_end_to_end(tmp_path):
     path = tmp_path / "changes.csv"
     path.write_text("\n".join([
@@ -171,6 +177,26 @@ def test_mixed_file_loads_day_first_end_to_end(tmp_path):
     assert population.frame["deployed_at"].tolist() == [pd.Timestamp("2026-03-04 16:20", tz=UTC),
                                                         pd.Timestamp("2026-03-05 08:00", tz=UTC)]
     assert not [f for f in population.findings if f[0] == "date_order_ambiguous"]
+
+
+@NEEDS_POPULATION_PATCH
+def test_contradictory_file_is_an_error_finding(tmp_path):
+    path = tmp_path / "changes.csv"
+    path.write_text("\n".join([
+        CH_HEADER,
+        "CHG-1,One,normal,Done,a,b,13/02/2026 09:15,13/02/2026 10:00,02/14/2026 16:20,web",
+        "CHG-2,Two,normal,Done,a,b,01/03/2026 10:00,01/03/2026 11:00,03/05/2026 08:00,web",
+    ]) + "\n")
+    population, report = check_population(path, kind="changes", timezone=UTC)
+    assert not report.usable
+    errors = report.errors[report.errors["message"].str.contains("show both day/month orders")]
+    assert sorted(errors["column"]) == ["approved_at", "created_at", "deployed_at"]
+    assert "'13/02/2026 09:15'" in errors["message"].iloc[0] and "'02/14/2026 16:20'" in errors["message"].iloc[0]
+
+
+def test_a_value_impossible_in_both_orders_proves_nothing():
+    evidence = day_month_evidence(pa.array(["31/31/2025 10:00", "01/02/2025 10:00"]))
+    assert evidence.numeric and evidence.day_first == () and evidence.month_first == ()
 
 
 # ---- 3. a field larger than 128 KB --------------------------------------------------------------

@@ -45,8 +45,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["CANDIDATE_FORMATS", "OrderEvidence", "ParsedTimestamps", "day_month_evidence",
-           "parse_timestamp_columns", "parse_timestamps"]
+__all__ = ["CANDIDATE_FORMATS", "DAY_FIRST", "MONTH_FIRST", "OrderEvidence", "ParsedTimestamps",
+           "day_month_evidence", "parse_timestamp_columns", "parse_timestamps"]
 
 #: Explicit formats tried, in order of preference (ties go to the earlier one).
 CANDIDATE_FORMATS: tuple[str, ...] = (
@@ -122,18 +122,27 @@ def _format_order(fmt: str) -> str | None:
     return MONTH_FIRST if fmt.startswith("%m") else DAY_FIRST
 
 
-_DIRECTIVE_RE = {"%Y": r"\d{4}", "%y": r"\d{2}", "%m": r"\s?\d{1,2}", "%d": r"\s?\d{1,2}", "%b": r"[A-Za-z]{3,9}"}
+#: regex and the longest text of each date directive
+_DIRECTIVE_RE = {"%Y": (r"\d{4}", 4), "%y": (r"\d{2}", 2), "%m": (r"\s?\d{1,2}", 3), "%d": (r"\s?\d{1,2}", 3),
+                 "%b": (r"[A-Za-z]{3,9}", 9)}
 
 
-def _date_part(fmt: str) -> tuple[str, str] | None:
-    """The date-only prefix of ``fmt`` and an anchored regex capturing it (group ``date``)."""
+def _date_part(fmt: str) -> tuple[str, str, int] | None:
+    """The date-only prefix of ``fmt``, an anchored regex capturing it (group ``date``), its longest text."""
     tokens = re.findall(r"%.|[^%]", fmt)
     last = max((i for i, t in enumerate(tokens) if t in _DIRECTIVE_RE), default=None)
     if last is None:
         return None
     date_tokens = tokens[:last + 1]
-    pattern = "".join(_DIRECTIVE_RE.get(t, re.escape(t)) for t in date_tokens)
-    return "".join(date_tokens), f"^(?P<date>{pattern})"
+    pattern = "".join(_DIRECTIVE_RE[t][0] if t in _DIRECTIVE_RE else re.escape(t) for t in date_tokens)
+    width = sum(_DIRECTIVE_RE[t][1] if t in _DIRECTIVE_RE else len(t) for t in date_tokens)
+    return "".join(date_tokens), f"^(?P<date>{pattern})", width
+
+
+def _prefixes(texts: pa.Array, width: int) -> tuple[pa.Array, pa.Array]:
+    """The first ``width`` characters of every text, and their distinct values (few: dates repeat)."""
+    prefix = pc.utf8_slice_codeunits(texts, 0, width)
+    return prefix, pc.unique(prefix)
 
 
 def _calendar_ok(text: str, date_fmt: str) -> bool:
@@ -154,13 +163,15 @@ def _impossible_dates(texts: pa.Array, fmt: str) -> np.ndarray | None:
     part = _date_part(fmt)
     if part is None or len(texts) == 0:
         return None
-    date_fmt, pattern = part
-    dates = pc.struct_field(pc.extract_regex(texts, pattern), [0])
-    distinct = [d for d in pc.unique(dates).to_pylist() if d is not None]
-    bad = [d for d in distinct if not _calendar_ok(d, date_fmt)]
+    date_fmt, pattern, width = part
+    # the date part lies within the first ``width + 1`` characters: check each distinct prefix once
+    prefix, distinct = _prefixes(texts, width + 1)
+    dates = pc.struct_field(pc.extract_regex(distinct, pattern), [0]).to_pylist()
+    verdict = {d: _calendar_ok(d, date_fmt) for d in set(dates) if d is not None}
+    bad = [p for p, d in zip(distinct.to_pylist(), dates) if d is not None and not verdict[d]]
     if not bad:
         return None
-    hit = pc.fill_null(pc.is_in(dates, value_set=pa.array(bad, type=pa.string())), False)
+    hit = pc.fill_null(pc.is_in(prefix, value_set=pa.array(bad, type=pa.string())), False)
     return np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
 
 
@@ -173,9 +184,10 @@ class OrderEvidence:
     numeric : bool
         True when the column holds numeric dates that could be read in either order (``01/02/2025``).
     day_first : tuple of str
-        Example values whose first field is above 12 (so the first field is the day).
+        Example values whose first field is 13-31 and second 1-12 (so the first field is the day).
     month_first : tuple of str
-        Example values whose second field is above 12 (so the first field is the month).
+        Example values whose second field is 13-31 and first 1-12 (so the first field is the month).
+        A value such as ``31/31/2025`` proves nothing (it is no date in either order).
     """
 
     numeric: bool = False
@@ -198,19 +210,27 @@ def day_month_evidence(strings: pa.Array | pa.ChunkedArray) -> OrderEvidence:
         strings = strings.combine_chunks()
     if len(strings) == 0 or strings.null_count == len(strings):
         return OrderEvidence()
-    fields = pc.extract_regex(pc.utf8_trim_whitespace(strings), _NUMERIC_DATE)
+    trimmed = pc.utf8_trim_whitespace(strings)
+    # dd/mm/yyyy and a separator fit in 11 characters: the regex runs on the distinct prefixes only
+    prefix, distinct = _prefixes(trimmed, 11)
+    fields = pc.extract_regex(distinct, _NUMERIC_DATE)
     first = pc.cast(pc.struct_field(fields, [0]), pa.int16())
     second = pc.cast(pc.struct_field(fields, [1]), pa.int16())
     if first.null_count == len(first):
         return OrderEvidence()
 
     def examples(mask: pa.Array) -> tuple[str, ...]:
-        hits = pc.filter(strings, pc.fill_null(mask, False))
-        if len(hits) == 0:
-            return ()
-        return tuple(str(v) for v in pc.unique(hits.slice(0, 1000)).to_pylist()[:_EXAMPLES])
+        hits = pc.filter(distinct, pc.fill_null(mask, False))
+        found = []
+        for value in hits.slice(0, _EXAMPLES):        # the first full value with each prefix
+            found.append(str(trimmed[pc.index(prefix, value).as_py()].as_py()))
+        return tuple(found)
 
-    return OrderEvidence(True, examples(pc.greater(first, 12)), examples(pc.greater(second, 12)))
+    def proves(day: pa.Array, month: pa.Array) -> pa.Array:   # a possible day above 12, a possible month
+        return pc.and_(pc.and_(pc.greater(day, 12), pc.less_equal(day, 31)),
+                       pc.and_(pc.greater_equal(month, 1), pc.less_equal(month, 12)))
+
+    return OrderEvidence(True, examples(proves(first, second)), examples(proves(second, first)))
 
 
 @dataclass(frozen=True)
@@ -273,9 +293,13 @@ def _fast(strings: pa.Array | pa.ChunkedArray, timezone: str) -> tuple[ParsedTim
     if n - strings.null_count == 0:
         empty = pa.chunked_array([pa.nulls(n, pa.timestamp("us", tz="UTC"))])
         return ParsedTimestamps(_finish(empty, timezone), (), False, np.empty(0, dtype=np.int64)), strings
-    # the ISO 8601 cast is strict (it refuses 2025-02-30), unlike strptime
+    # the ISO 8601 cast is strict (it refuses 2025-02-30), unlike strptime. A failing cast of a long
+    # column is slow, so the first values are tried first
+    head = strings.slice(0, 256).drop_null()
     for target, assumed in ((pa.timestamp("us", tz="UTC"), False), (pa.timestamp("us"), True)):
         try:
+            if len(head) and len(head) < n:
+                head.cast(target)
             arr = strings.cast(target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue

@@ -349,7 +349,7 @@ def _cell_text(value: object) -> str | None:
 
 
 def _not_a_workbook(path: Path, why: str) -> PopulationError:
-    return _err("corrupt_workbook", f"not a readable Excel workbook (corrupt or not an .xlsx): {why}. Open it "
+    return _err("file", f"not a readable Excel workbook (corrupt or not an .xlsx): {why}. Open it "
                 f"in Excel and save it again as .xlsx or CSV, or ask the client to re-export", path)
 
 
@@ -386,7 +386,7 @@ def _read_xlsx(path: Path, data: bytes) -> RawTable:
                                  f"{filled[0].title!r}")
                     ws = filled[0]
                 elif filled:
-                    raise _err("sheet", f"the first sheet, {ws.title!r}, is empty and {len(filled)} other "
+                    raise _err("file", f"the first sheet, {ws.title!r}, is empty and {len(filled)} other "
                                f"sheets hold data ({', '.join(repr(o.title) for o in filled)}); ask the client "
                                f"which one is the population, or save that sheet alone as .xlsx or CSV", path)
         except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError, EOFError) as err:
