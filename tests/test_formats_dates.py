@@ -161,11 +161,7 @@ def test_day_month_evidence_examples():
 # load_population_file (workbench/population.py, not owned by H11) must call parse_timestamp_columns for
 # the file-wide order to reach a Population; the patch is in H11's report. Strict: once it is applied these
 # tests pass and the marks must go.
-NEEDS_POPULATION_PATCH = pytest.mark.xfail(
-    strict=True, reason="workbench/population.py still parses date columns one by one (H11 report patch)")
 
-
-@NEEDS_POPULATION_PATCH
 def test_mixed_file_loads_day_first_end_to_end(tmp_path):
     path = tmp_path / "changes.csv"
     path.write_text("\n".join([
@@ -179,7 +175,6 @@ def test_mixed_file_loads_day_first_end_to_end(tmp_path):
     assert not [f for f in population.findings if f[0] == "date_order_ambiguous"]
 
 
-@NEEDS_POPULATION_PATCH
 def test_contradictory_file_is_an_error_finding(tmp_path):
     path = tmp_path / "changes.csv"
     path.write_text("\n".join([

@@ -32,7 +32,6 @@ import hashlib
 import mmap
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 import zoneinfo
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -47,7 +46,7 @@ import pyarrow.compute as pc
 
 from workbench.errors import PopulationError
 from workbench.formats import FORMAT_NAMES, _error, _formats, detect_format, map_columns, normalize_header, to_boolean
-from workbench.formats._dates import parse_timestamps
+from workbench.formats._dates import parse_timestamp_columns
 from workbench.formats._table import RawTable, read_raw
 from workbench.formats.schemas import KINDS, SCHEMAS, KindSchema
 
@@ -68,7 +67,6 @@ TYPE1_LOOKBACK_DAYS = 90
 FINDING_COLUMNS = ("rule", "column", "row", "value", "severity", "message")
 
 _HASH_IN_THREAD = 8 << 20   # bytes; below this hashing inline is cheaper than starting a thread
-_PARALLEL_ROWS = 100_000     # parse timestamp columns in threads from this many records on
 _MAX_LISTED = 100           # findings listed one by one per rule and column; the rest are counted
 
 _CHANGE_TYPES = {"standard": "standard", "normal": "normal", "emergency": "emergency",
@@ -370,12 +368,10 @@ def load_population_file(path: str | os.PathLike, *, kind: str, format: str = "a
     zone_assumed = False
     rows = raw.source_rows
     stamps = [c for c in schema.timestamps if c in mapped.columns]
-    if raw.table.num_rows >= _PARALLEL_ROWS and len(stamps) > 1:
-        # pyarrow's kernels release the GIL: parse the timestamp columns side by side
-        with ThreadPoolExecutor(max_workers=min(len(stamps), os.cpu_count() or 1)) as pool:
-            parsed_columns = dict(zip(stamps, pool.map(lambda c: parse_timestamps(mapped.columns[c], zone), stamps)))
-    else:
-        parsed_columns = {c: parse_timestamps(mapped.columns[c], zone) for c in stamps}
+    # one day/month order for the whole file, from every date column (parsed side by side when large)
+    parsed_columns = parse_timestamp_columns(
+        {c: mapped.columns[c] for c in stamps}, zone,
+        labels={c: f"{c} ({mapped.sources.get(c, c)!r})" for c in stamps})
     for column in schema.columns:
         array = mapped.columns[column]
         header = mapped.sources.get(column, column)
@@ -389,6 +385,12 @@ def load_population_file(path: str | os.PathLike, *, kind: str, format: str = "a
                 findings.append(_finding("date_order_ambiguous", header, None, None, "warning",
                                          f"{column} ({header!r}): {parsed.ambiguous_order}; confirm the "
                                          f"export's date format with the client"))
+            if parsed.order_conflict:
+                findings.append(_finding("date_parse", header, None, None, "error",
+                                         f"{column} ({header!r}): {parsed.order_conflict}"))
+            for note in parsed.notes:
+                if note not in notes:
+                    notes.append(note)
             bad = parsed.unparsed
             if len(bad):
                 values = array.take(pa.array(bad[:_MAX_LISTED])).to_pylist()
