@@ -158,10 +158,7 @@ def test_day_month_evidence_examples():
     assert not day_month_evidence(pa.array(["16/Feb/26 3:29 PM", "2026-02-13"])).numeric
 
 
-# load_population_file (workbench/population.py, not owned by H11) must call parse_timestamp_columns for
-# the file-wide order to reach a Population; the patch is in H11's report. Strict: once it is applied these
-# tests pass and the marks must go.
-
+# end to end: load_population_file decides one order for the whole file
 def test_mixed_file_loads_day_first_end_to_end(tmp_path):
     path = tmp_path / "changes.csv"
     path.write_text("\n".join([
