@@ -26,13 +26,10 @@ Decisions (documented in the README section "The engagement folder"):
 - File paths in ``engagement.toml`` are relative to the engagement folder (``/`` or ``\\`` as separator)
   and may not leave it (``..`` escapes and absolute paths are refused; the check is on the path as
   written, so a symlink the firm placed inside the folder is followed).
-- Control-matrix headers are matched case-insensitively with spaces and hyphens read as underscores
-  (``Control ID`` is ``control_id``); extra columns are kept in :attr:`Control.extra` and otherwise
-  ignored. The header row is the first row (of the first ten) that has a ``control_id`` header, so a
-  title row above the table is allowed. Blank rows are skipped.
-- Lists in a cell (criteria, populations, attributes) are separated by ``;`` or ``,`` (or line breaks).
-- Criterion ids, frequencies, natures and procedure names are read case-insensitively (``cc8.1``,
-  ``Many times a day``, ``Automated``, ``Change management``) and stored in their canonical spelling.
+- Criterion ids are read case-insensitively (``cc8.1``) and stored in their canonical spelling.
+- The control matrix is read and checked by :mod:`workbench.control_matrix` (its decisions: headers,
+  lists in a cell, frequencies, natures and procedure names are in that module's docstring);
+  :class:`Control` is defined there and re-exported here.
 
 Public API::
 
@@ -42,35 +39,49 @@ Public API::
 
 from __future__ import annotations
 
-import csv
-import difflib
 import hashlib
-import io
 import os
 import re
 import tomllib
 import zoneinfo
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Mapping
 
 from sampling import SamplingError
 from sampling._inputs import to_probability
 from sampling.planning import DEFAULT_FREQUENCY_TABLE as _SAMPLING_FREQUENCY_TABLE
 from sampling.planning import MODELS as _SAMPLING_MODELS
 from sampling.selection import METHODS as _SELECTION_METHODS
+from workbench._shared import (
+    _ID_RE,
+    FrozenMapping,
+    _criteria_ranges,
+    _criterion_hint,
+    _describe,
+    _did_you_mean,
+    _Problems,
+)
+from workbench.control_matrix import (  # Control and the matrix constants are re-exported (__all__)
+    FREQUENCIES,
+    MATRIX_COLUMNS,
+    MATRIX_FILES,
+    MATRIX_SHEET,
+    NATURES,
+    REQUIRED_MATRIX_COLUMNS,
+    Control,
+    read_control_matrix,
+)
 from workbench.criteria import (
     CATEGORIES,
     CATEGORY_LABELS,
     CRITERIA,
-    CRITERION_IDS,
     criteria_for,
     normalize_criterion_id,
 )
 from workbench.errors import EngagementError
-from workbench.procedures import KNOWN_PROCEDURES
 
 __all__ = [
     "load_engagement",
@@ -100,20 +111,11 @@ __all__ = [
 ]
 
 ENGAGEMENT_FILE = "engagement.toml"
-#: The control matrix: exactly one of these in the engagement folder.
-MATRIX_FILES: tuple[str, ...] = ("controls.xlsx", "controls.csv")
-#: The sheet of controls.xlsx that holds the matrix (the first sheet is used when there is only one).
-MATRIX_SHEET = "Controls"
 
 REPORT_TYPES: tuple[str, ...] = ("type1", "type2")
 #: The sampling package's models and selection methods (one list each, owned by ``sampling``).
 SAMPLING_MODELS: tuple[str, ...] = tuple(_SAMPLING_MODELS)
 SELECTION_METHODS: tuple[str, ...] = tuple(_SELECTION_METHODS)
-#: Control frequencies; all but ``as_needed`` have a size in the frequency table.
-FREQUENCIES: tuple[str, ...] = (
-    "annual", "quarterly", "monthly", "weekly", "daily", "many_times_a_day", "as_needed",
-)
-NATURES: tuple[str, ...] = ("manual", "automated")
 STAFF_ROLES: tuple[str, ...] = ("preparer", "reviewer", "manager", "partner")
 SUBSERVICE_METHODS: tuple[str, ...] = ("carve-out", "inclusive")
 POPULATION_KINDS: tuple[str, ...] = (
@@ -123,63 +125,8 @@ POPULATION_KINDS: tuple[str, ...] = (
 POPULATION_FORMATS: tuple[str, ...] = (
     "auto", "generic", "jira", "servicenow", "github", "aws-iam", "okta", "entra",
 )
-#: Control-matrix columns (canonical names), in the order a matrix usually has them.
-MATRIX_COLUMNS: tuple[str, ...] = (
-    "control_id", "description", "criteria", "owner", "frequency", "nature", "procedure",
-    "populations", "attributes",
-)
-#: Columns that must be present (``procedure`` may be blank in a row: the control is not yet tested).
-REQUIRED_MATRIX_COLUMNS: tuple[str, ...] = (
-    "control_id", "description", "criteria", "frequency", "nature", "procedure",
-)
 
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _POPULATION_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-_LIST_SPLIT = re.compile(r"[;,\n\r]+")
-_HEADER_ROWS_SEARCHED = 10
-
-
-# --------------------------------------------------------------------------------------------------
-# An immutable mapping, so that a frozen Engagement is frozen all the way down (and still pickles).
-# --------------------------------------------------------------------------------------------------
-class FrozenMapping(Mapping):
-    """A read-only, hashable, picklable mapping (insertion order kept).
-
-    Used for :attr:`Engagement.populations`, :attr:`SamplingPolicy.frequency_table`,
-    :attr:`PopulationSource.columns` and :attr:`Control.extra`: they read like a ``dict``
-    (``[key]``, ``get``, ``items``, ``in``, ``dict(m)``) but cannot be changed.
-    """
-
-    __slots__ = ("_data",)
-
-    def __init__(self, data: Mapping | Iterable[tuple[Any, Any]] = ()) -> None:
-        object.__setattr__(self, "_data", dict(data))
-
-    def __getitem__(self, key: Any) -> Any:
-        return self._data[key]
-
-    def __iter__(self) -> Iterator:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __hash__(self) -> int:
-        return hash(tuple(self._data.items()))
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Mapping):
-            return dict(self._data) == dict(other)
-        return NotImplemented
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("FrozenMapping is read-only")
-
-    def __repr__(self) -> str:
-        return f"FrozenMapping({self._data!r})"
-
-    def __reduce__(self):
-        return (FrozenMapping, (self._data,))
 
 
 #: The default non-statistical sizes per control frequency: ``sampling.DEFAULT_FREQUENCY_TABLE``
@@ -371,71 +318,6 @@ class PopulationSource:
     def summary(self) -> str:
         stated = "" if self.stated_count is None else f", stated {self.stated_count:,} records"
         return f"{self.id}: {self.file} ({self.kind}, format {self.format}{stated})"
-
-
-@dataclass(frozen=True)
-class Control:
-    """One row of the control matrix.
-
-    Attributes
-    ----------
-    id : str
-        The control id (unique; letters, digits, ``.``, ``_``, ``-``: it names the workpaper file).
-    description : str
-        The control activity as the service organization specifies it.
-    criteria : tuple of str
-        Criterion ids (canonical spelling, e.g. ``("CC8.1",)``), each in a category in scope.
-    owner : str or None
-    frequency : str
-        One of :data:`FREQUENCIES`.
-    nature : str
-        ``"manual"`` or ``"automated"``.
-    procedure : str or None
-        A name from ``workbench.procedures.KNOWN_PROCEDURES``; ``None`` when blank ("not yet tested").
-    populations : tuple of str
-        Population ids (``[populations.<id>]`` of engagement.toml); the first is the one sampled.
-    attributes : tuple of str
-        Attribute ids of the procedure to test; empty means all of the procedure's attributes.
-    row : int
-        The row in the control matrix as a spreadsheet shows it (header row = 1 when it is the first row).
-    extra : Mapping[str, str]
-        Other columns of the matrix (original header -> cell text), kept but not used.
-    """
-
-    id: str
-    description: str
-    criteria: tuple[str, ...]
-    owner: str | None
-    frequency: str
-    nature: str
-    procedure: str | None
-    populations: tuple[str, ...] = ()
-    attributes: tuple[str, ...] = ()
-    row: int = 0
-    extra: Mapping[str, str] = field(default_factory=FrozenMapping)
-
-    def to_table(self) -> list[tuple[str, str]]:
-        """(label, value) rows for a workpaper's lead sheet."""
-        return [
-            ("Control", self.id),
-            ("Control activity", self.description),
-            ("Criteria", "; ".join(self.criteria)),
-            ("Control owner", self.owner or ""),
-            ("Frequency", self.frequency.replace("_", " ")),
-            ("Nature", self.nature),
-            ("Procedure", self.procedure or "none (not yet tested)"),
-            ("Populations", "; ".join(self.populations)),
-            ("Attributes", "; ".join(self.attributes) if self.attributes else "all of the procedure's"),
-        ]
-
-    def summary(self) -> str:
-        """One line for people."""
-        parts = [f"{self.frequency}, {self.nature}",
-                 f"procedure {self.procedure}" if self.procedure else "no procedure (not yet tested)"]
-        if self.populations:
-            noun = "population" if len(self.populations) == 1 else "populations"
-            parts.append(f"{noun} {', '.join(self.populations)}")
-        return f"{self.id} [{'; '.join(self.criteria)}] ({'; '.join(parts)}): {self.description}"
 
 
 @dataclass(frozen=True)
@@ -636,62 +518,8 @@ class Engagement:
 
 
 # --------------------------------------------------------------------------------------------------
-# Problem collection
+# Problem collection (the shared helpers are in workbench._shared)
 # --------------------------------------------------------------------------------------------------
-def _did_you_mean(value: str, choices: Iterable[str]) -> str:
-    choices = list(choices)
-    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
-    if not close:
-        lowered = {c.lower(): c for c in choices}
-        close = difflib.get_close_matches(value.lower(), list(lowered), n=1, cutoff=0.6)
-        close = [lowered[c] for c in close]
-    return f" Did you mean {close[0]!r}?" if close else ""
-
-
-def _describe(value: object) -> str:
-    """A value as TOML shows it, with its type, for messages."""
-    if isinstance(value, bool):
-        return f"{str(value).lower()} (a boolean)"
-    if isinstance(value, str):
-        return f"{value!r} (a string)"
-    if isinstance(value, (int, float)):
-        return f"{value!r} (a number)"
-    if isinstance(value, datetime):
-        return f"{value.isoformat()} (a date-time)"
-    if isinstance(value, date):
-        return f"{value.isoformat()} (a date)"
-    if isinstance(value, time):
-        return f"{value.isoformat()} (a time)"
-    if isinstance(value, list):
-        return "an array" if value else "an empty array"
-    if isinstance(value, dict):
-        return "a table"
-    return repr(value)  # pragma: no cover - tomllib yields only the types above
-
-
-class _Problems:
-    """Collects problems as display lines; raises them together."""
-
-    def __init__(self, folder_label: str) -> None:
-        self.folder_label = folder_label
-        self.lines: list[str] = []
-
-    def add(self, line: str) -> None:
-        self.lines.append(line)
-
-    def raise_if_any(self) -> None:
-        if not self.lines:
-            return
-        if len(self.lines) == 1:
-            message = self.lines[0]
-        else:
-            message = (f"{self.folder_label}: {len(self.lines)} problems in the engagement folder; "
-                       f"fix them all and load it again:\n" + "\n".join(f"  - {line}" for line in self.lines))
-        error = EngagementError(message)
-        error.problems = tuple(self.lines)
-        raise error
-
-
 class _TomlLines:
     """Finds the line of a key or table header in engagement.toml, for messages.
 
@@ -1345,332 +1173,6 @@ def _parse_toml(ctx: _TomlContext, data: dict) -> _ParsedToml:
 
 
 # --------------------------------------------------------------------------------------------------
-# Control matrix
-# --------------------------------------------------------------------------------------------------
-def _criteria_ranges() -> str:
-    groups: dict[str, list[str]] = {}
-    for cid in CRITERION_IDS:
-        groups.setdefault(CRITERIA[cid].category, []).append(cid)
-    return ", ".join(f"{ids[0]}–{ids[-1]}" for ids in groups.values())
-
-
-def _criterion_hint(text: str) -> str:
-    """`` (CC8 has only CC8.1)`` for an id whose group exists; difflib would guess between CC8.1 and CC9.2."""
-    group = re.match(r"^\s*([A-Za-z]+\d)\.", text)
-    if group is None:
-        return ""
-    prefix = group.group(1).upper() + "."
-    members = [cid for cid in CRITERION_IDS if cid.startswith(prefix)]
-    if not members:
-        return ""
-    if len(members) == 1:
-        return f" ({prefix[:-1]} has only {members[0]})"
-    return f" ({prefix[:-1]} has {members[0]}–{members[-1]})"
-
-
-def _normalize_header(text: str) -> str:
-    return re.sub(r"[\s\-]+", "_", text.strip().lower())
-
-
-def _normalize_word(text: str) -> str:
-    return re.sub(r"[\s\-]+", "_", text.strip().lower())
-
-
-def _cell_text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value).strip()
-
-
-def _split_list(text: str) -> list[str]:
-    return [item.strip() for item in _LIST_SPLIT.split(text) if item.strip()]
-
-
-def _find_matrix(folder: Path, problems: _Problems) -> Path | None:
-    entries = {entry.name: entry for entry in folder.iterdir() if not entry.name.startswith("~$")}
-    found = [entries[name] for name in sorted(entries) if name.lower() in MATRIX_FILES and entries[name].is_file()]
-    if len(found) > 1:
-        names = " and ".join(f"{folder.name}/{p.name}" for p in found)
-        problems.add(f"{names}: both present; keep exactly one control matrix (controls.xlsx or controls.csv) "
-                     f"and move the other out of the engagement folder.")
-        return None
-    if not found:
-        near = [name for name in sorted(entries)
-                if name.lower().startswith("controls.") or name.lower().endswith((".xls", ".xlsm"))]
-        hint = (f" Found {', '.join(near)}: save the matrix as controls.xlsx (Excel workbook) or controls.csv."
-                if near else "")
-        problems.add(f"{folder.name}: no control matrix; put the controls in {folder.name}/controls.xlsx "
-                     f"(sheet \"{MATRIX_SHEET}\") or {folder.name}/controls.csv.{hint}")
-        return None
-    return found[0]
-
-
-def _read_xlsx(path: Path, label: str, problems: _Problems) -> list[tuple[int, list[str]]] | None:
-    import zipfile
-
-    from openpyxl import load_workbook
-    from openpyxl.utils.exceptions import InvalidFileException
-
-    try:
-        workbook = load_workbook(path, data_only=True)  # a matrix is small; full mode needs no dimensions
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
-        problems.add(f"{label}: cannot be read as an Excel workbook ({type(error).__name__}: {error}); save it "
-                     f"from Excel as an .xlsx workbook, or as controls.csv.")
-        return None
-    try:
-        names = workbook.sheetnames
-        sheet = next((n for n in names if n == MATRIX_SHEET), None) or \
-            next((n for n in names if n.strip().lower() == MATRIX_SHEET.lower()), None)
-        if sheet is None:
-            if len(names) == 1:
-                sheet = names[0]
-            else:
-                problems.add(f"{label}: no sheet named \"{MATRIX_SHEET}\" among {', '.join(map(repr, names))}; "
-                             f"name the sheet that holds the control matrix \"{MATRIX_SHEET}\".")
-                return None
-        rows = [(number, [_cell_text(v) for v in values])
-                for number, values in enumerate(workbook[sheet].iter_rows(values_only=True), start=1)]
-    finally:
-        workbook.close()
-    return rows
-
-
-def _read_csv(raw: bytes, label: str, problems: _Problems, notes: list[str]) -> list[tuple[int, list[str]]] | None:
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")
-        notes.append(f"{label} is not UTF-8; read as Windows-1252 (cp1252). Save it as CSV UTF-8 to be sure.")
-    first = text.split("\n", 1)[0]
-    delimiter = max((",", ";", "\t"), key=first.count)
-    try:
-        records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    except csv.Error as error:
-        problems.add(f"{label}: cannot be read as CSV ({error}); save it from Excel as CSV UTF-8.")
-        return None
-    return [(number, [cell.strip() for cell in record]) for number, record in enumerate(records, start=1)]
-
-
-def _parse_matrix(rows: list[tuple[int, list[str]]], label: str, problems: _Problems, *,
-                  scope: tuple[str, ...] | None, population_ids: set[str] | None,
-                  populations: dict[str, PopulationSource | None] | None) -> list[Control]:
-    """Check every row; report every problem; return the controls (only meaningful without problems)."""
-    header_at = None
-    for index, (number, cells) in enumerate(rows[:_HEADER_ROWS_SEARCHED]):
-        if "control_id" in {_normalize_header(c) for c in cells}:
-            header_at = index
-            break
-    if header_at is None:
-        first = next((cells for _, cells in rows if any(cells)), [])
-        problems.add(f"{label}: required column 'control_id' missing (no header row with a control_id column in "
-                     f"the first {_HEADER_ROWS_SEARCHED} rows; headers found: "
-                     f"{', '.join(repr(c) for c in first if c) or 'none'}); the header row must name the columns "
-                     f"{', '.join(MATRIX_COLUMNS)}.")
-        return []
-    header_number, header_cells = rows[header_at]
-    columns: dict[str, int] = {}
-    extra: dict[int, str] = {}
-    for position, header in enumerate(header_cells):
-        if not header:
-            continue
-        name = _normalize_header(header)
-        if name in columns:
-            problems.add(f"{label}, row {header_number}: column {header!r} appears twice (as "
-                         f"{header_cells[columns[name]]!r} too); keep one.")
-            continue
-        if name in MATRIX_COLUMNS:
-            columns[name] = position
-        else:
-            extra[position] = header
-    missing = [name for name in REQUIRED_MATRIX_COLUMNS if name not in columns]
-    if missing:
-        for name in missing:
-            hint = _did_you_mean(name, [_normalize_header(h) for h in header_cells if h])
-            problems.add(f"{label}, row {header_number}: required column {name!r} missing.{hint} Headers found: "
-                         f"{', '.join(repr(h) for h in header_cells if h)}; add a {name!r} column.")
-        return []
-
-    data_rows = [(n, cells) for n, cells in rows[header_at + 1:] if any(cells)]
-    if not data_rows:
-        problems.add(f"{label}: the control matrix has a header but no controls; add one row per control "
-                     f"below the header.")
-        return []
-
-    known_procedures = tuple(KNOWN_PROCEDURES)
-    seen_ids: dict[str, int] = {}
-    controls: list[Control] = []
-
-    for number, cells in data_rows:
-        def cell(name: str) -> str:
-            position = columns.get(name)
-            return cells[position] if position is not None and position < len(cells) else ""
-
-        def problem(column: str, message: str) -> None:
-            problems.add(f"{label}, row {number}, column {column!r}: {message}")
-
-        ok = True
-        control_id = cell("control_id")
-        if not control_id:
-            problem("control_id", "is blank; every control needs an id (e.g. CM-01).")
-            ok = False
-        elif not _ID_RE.match(control_id):
-            problem("control_id", f"{control_id!r} may hold only letters, digits, '.', '_' and '-' (it names "
-                                  f"the control's workpaper file); e.g. \"CM-01\".")
-            ok = False
-        elif control_id.lower() in seen_ids:
-            other = seen_ids[control_id.lower()]
-            problem("control_id", f"{control_id!r} is used by rows {other} and {number}; control ids must be "
-                                  f"unique: renumber one of them.")
-            ok = False
-        else:
-            seen_ids[control_id.lower()] = number
-
-        description = cell("description")
-        if not description:
-            problem("description", "is blank; give the control activity as the service organization "
-                                   "describes it.")
-            ok = False
-
-        criteria: list[str] = []
-        criteria_text = cell("criteria")
-        if not criteria_text:
-            problem("criteria", f"is blank; give one or more criterion ids separated by ';' (e.g. CC8.1). "
-                                f"Valid ids: {_criteria_ranges()}.")
-            ok = False
-        for item in _split_list(criteria_text):
-            canonical = normalize_criterion_id(item)
-            if canonical is None:
-                hint = _criterion_hint(item)
-                problem("criteria", f"{item!r} is not a 2017 Trust Services Criterion{hint}. Valid ids: "
-                                    f"{_criteria_ranges()}.")
-                ok = False
-                continue
-            if canonical in criteria:
-                problem("criteria", f"{canonical} is listed twice; list each criterion once.")
-                ok = False
-                continue
-            category = CRITERIA[canonical].category
-            if scope is not None and category not in scope:
-                problem("criteria", f"{canonical} is a {CATEGORY_LABELS[category]} criterion, and {category} is "
-                                    f"not in scope (engagement.toml [engagement] criteria = {list(scope)}); "
-                                    f"add \"{category}\" there or remove {canonical} from this control.")
-                ok = False
-            criteria.append(canonical)
-
-        owner = cell("owner") or None
-
-        frequency = _normalize_word(cell("frequency"))
-        if not frequency:
-            problem("frequency", f"is blank; use one of: {', '.join(FREQUENCIES)}.")
-            ok = False
-        elif frequency not in FREQUENCIES:
-            hint = _did_you_mean(frequency, FREQUENCIES)
-            problem("frequency", f"{cell('frequency')!r} is not a frequency.{hint} Use one of: "
-                                 f"{', '.join(FREQUENCIES)}.")
-            ok = False
-
-        nature = _normalize_word(cell("nature"))
-        if not nature:
-            problem("nature", "is blank; use manual or automated.")
-            ok = False
-        elif nature not in NATURES:
-            hint = _did_you_mean(nature, NATURES)
-            problem("nature", f"{cell('nature')!r} is not a nature.{hint} Use manual or automated.")
-            ok = False
-
-        procedure = _normalize_word(cell("procedure")) or None
-        if procedure is not None and procedure not in known_procedures:
-            hint = _did_you_mean(procedure, known_procedures)
-            problem("procedure", f"{cell('procedure')!r} is not a known procedure.{hint} Use one of: "
-                                 f"{', '.join(known_procedures)}; or leave it blank (the control reads "
-                                 f"\"not yet tested\").")
-            ok = False
-            procedure_known = False
-        else:
-            procedure_known = procedure is not None
-
-        pop_ids: list[str] = []
-        for item in _split_list(cell("populations")):
-            if item in pop_ids:
-                problem("populations", f"{item!r} is listed twice; list each population once.")
-                ok = False
-                continue
-            if population_ids is not None and item not in population_ids:
-                hint = _did_you_mean(item, sorted(population_ids))
-                defined = ", ".join(sorted(population_ids)) or "none"
-                problem("populations", f"population {item!r} is not defined in engagement.toml.{hint} Defined: "
-                                       f"{defined}; add a [populations.{item}] table with file and kind, or fix "
-                                       f"the id.")
-                ok = False
-            pop_ids.append(item)
-        if procedure_known and not pop_ids:
-            defined = ", ".join(sorted(population_ids or ())) or "none defined yet"
-            problem("populations", f"is blank, but procedure {procedure!r} tests a population; give the id of a "
-                                   f"[populations.<id>] table of engagement.toml ({defined}).")
-            ok = False
-
-        attributes: list[str] = []
-        for item in _split_list(cell("attributes")):
-            if item in attributes:
-                problem("attributes", f"{item!r} is listed twice; list each attribute once.")
-                ok = False
-                continue
-            attributes.append(item)
-        if attributes and procedure is None and not cell("procedure"):
-            problem("attributes", "attributes are given but the procedure is blank; name the procedure whose "
-                                  "attributes these are, or clear the attributes.")
-            ok = False
-
-        if procedure_known:
-            ok = _check_against_procedure(procedure, attributes, pop_ids, populations, problem) and ok
-
-        if ok:
-            controls.append(Control(
-                id=control_id, description=description, criteria=tuple(criteria), owner=owner,
-                frequency=frequency, nature=nature, procedure=procedure, populations=tuple(pop_ids),
-                attributes=tuple(attributes), row=number,
-                extra=FrozenMapping({header: (cells[pos] if pos < len(cells) else "")
-                                     for pos, header in extra.items()}),
-            ))
-    return controls
-
-
-def _check_against_procedure(name: str, attributes: list[str], pop_ids: list[str],
-                             populations: dict[str, PopulationSource | None] | None, problem) -> bool:
-    """For an implemented procedure: attribute ids exist, and the first population is of its kind."""
-    from workbench.procedures import get_procedure, is_implemented
-
-    if not is_implemented(name):
-        return True  # known, not yet implemented: the control reads "not yet tested"
-    procedure = get_procedure(name)
-    ok = True
-    valid = tuple(attribute.id for attribute in procedure.attributes)
-    for item in attributes:
-        if item not in valid:
-            hint = _did_you_mean(item, valid)
-            problem("attributes", f"{item!r} is not an attribute of procedure {name!r}.{hint} Its attributes: "
-                                  f"{', '.join(valid)} (leave the cell blank to test all of them).")
-            ok = False
-    kind = getattr(procedure, "population_kind", None)
-    if kind and pop_ids and populations is not None:
-        source = populations.get(pop_ids[0])
-        if source is not None and source.kind != kind:
-            problem("populations", f"procedure {name!r} samples a {kind!r} population, but the first population "
-                                   f"listed, {pop_ids[0]!r}, is of kind {source.kind!r}; list a {kind} population "
-                                   f"first.")
-            ok = False
-    return ok
-
-
-# --------------------------------------------------------------------------------------------------
 # The loader
 # --------------------------------------------------------------------------------------------------
 def load_engagement(folder: str | os.PathLike) -> Engagement:
@@ -1732,31 +1234,11 @@ def load_engagement(folder: str | os.PathLike) -> Engagement:
     ctx = _TomlContext(root, text, problems)
     parsed = _parse_toml(ctx, data)
 
-    matrix_path = _find_matrix(root, problems)
-    controls: list[Control] = []
-    raw_matrix = b""
-    if matrix_path is not None:
-        matrix_label = f"{label}/{matrix_path.name}"
-        raw_matrix = matrix_path.read_bytes()
-        if matrix_path.suffix.lower() == ".xlsx":
-            rows = _read_xlsx(matrix_path, matrix_label, problems)
-        else:
-            rows = _read_csv(raw_matrix, matrix_label, problems, parsed.notes)
-        if rows is not None:
-            raw_pops = data.get("populations", {})
-            population_ids = set(raw_pops) if isinstance(raw_pops, dict) else None
-            controls = _parse_matrix(rows, matrix_label, problems, scope=parsed.criteria,
-                                     population_ids=population_ids, populations=parsed.populations)
-            used = {pid for control in controls for pid in control.populations}
-            if population_ids and not problems.lines:
-                unused = [pid for pid in raw_pops if pid not in used]
-                if unused:
-                    parsed.notes.append(f"populations not named in any control's populations column: "
-                                        f"{', '.join(unused)}.")
-            untested = [c.id for c in controls if c.procedure is None]
-            if untested:
-                parsed.notes.append(f"controls without a procedure (read \"not yet tested\"): "
-                                    f"{', '.join(untested)}.")
+    raw_pops = data.get("populations", {})
+    matrix_path, raw_matrix, controls = read_control_matrix(
+        root, label, problems, scope=parsed.criteria,
+        population_ids=list(raw_pops) if isinstance(raw_pops, dict) else None,
+        populations=parsed.populations, notes=parsed.notes)
 
     problems.raise_if_any()
     # Without problems every part parsed (each parser leaves None only after reporting one).
