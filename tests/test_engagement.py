@@ -795,7 +795,7 @@ def test_duplicate_header_is_reported(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------
-# The demo engagement (sample_data, written by H4 to the same schema)
+# The demo engagement (sample_data, written to the same schema)
 # ------------------------------------------------------------------------------------------------
 DEMO = REPO / "sample_data" / "acme-type2"
 DEMO_TYPE1 = REPO / "sample_data" / "acme-type1"

@@ -27,7 +27,7 @@ def ts(text: str | None) -> pd.Timestamp:
 
 
 def changes(rows: list[dict]) -> pd.DataFrame:
-    """A canonical change frame (the columns H5's loaders produce), tz-aware timestamps."""
+    """A canonical change frame (the columns the change loaders produce), tz-aware timestamps."""
     base = dict(title="Change", change_type="normal", status="Done", author="alice", approver="bob",
                 created_at="2025-08-01 09:00", approved_at="2025-08-02 09:00", deployed_at="2025-08-03 09:00",
                 system="app")
