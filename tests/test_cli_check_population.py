@@ -80,6 +80,7 @@ def test_unusable_input_exits_1_naming_the_file(name, kind, expected):
       "--period-end", "2026-06-30"], "either --period-start/--period-end or --as-of"),
     (["x.csv", "--kind", "changes", "--period-start", "2025-07-01"], "go together"),
     (["x.csv", "--kind", "changes", "--expected-count", "-3"], "not a whole number >= 0"),
+    (["x.csv", "--kind", "changes", "--timezone", "Mars/Base"], "'Mars/Base' is not an IANA time zone"),
 ])
 def test_usage_errors_exit_2(arguments, message):
     done = check(*arguments)

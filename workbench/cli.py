@@ -26,6 +26,16 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-06-30") from None
 
 
+def _timezone(text: str) -> str:
+    import zoneinfo
+    try:
+        zoneinfo.ZoneInfo(text)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an IANA time zone; write it like America/New_York or UTC") from None
+    return text
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -70,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--kind", required=True)
     check.add_argument("--format", default="auto")
     check.add_argument("--engagement", type=Path, default=None, help="engagement folder (period, zone)")
-    check.add_argument("--timezone", default=None, help="IANA zone for times without an offset")
+    check.add_argument("--timezone", type=_timezone, default=None, help="IANA zone for times without an offset")
     check.add_argument("--period-start", type=_date, default=None)
     check.add_argument("--period-end", type=_date, default=None)
     check.add_argument("--as-of", type=_date, default=None)
