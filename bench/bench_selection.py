@@ -14,6 +14,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 import numpy as np
@@ -67,7 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     baseline, _ = best_of(args.repeat, keys.sort_values)
     print(f"baseline  Series.sort_values()            {baseline:8.3f} s")
     for method, kwargs in (("random", {}), ("stratified", {"dates": dates})):
-        took, sel = best_of(args.repeat, lambda: sampling.select(keys, args.n, seed=args.seed, method=method, **kwargs))
+        took, sel = best_of(args.repeat, functools.partial(sampling.select, keys, args.n, seed=args.seed,
+                                                             method=method, **kwargs))
         print(f"select    n={args.n} method={method:<11}      {took:8.3f} s   ratio {took / baseline:5.2f}x   "
               f"first keys {', '.join(sel.keys[:3])}")
 

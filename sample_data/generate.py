@@ -324,7 +324,7 @@ def make_people() -> list[Person]:
         for _ in range(n):
             generic(kind)
     # two accented first names (the HR roster is UTF-8 with BOM)
-    for i, (plain, accented) in enumerate(sorted(NON_ASCII.items())):
+    for i, (_plain, accented) in enumerate(sorted(NON_ASCII.items())):
         raw[len(KEY_PEOPLE) + 150 + i * 7] = (accented,) + raw[len(KEY_PEOPLE) + 150 + i * 7][1:]
     raw.sort(key=lambda r: (r[2], r[1], r[0]))
     people: list[Person] = []
@@ -446,7 +446,7 @@ class Demo:
         approvers = [self.by_name[n] for n in CHANGE_APPROVERS]
         product = [p for p in self.people if p.dept == "Product"]
         drafts = []
-        for i, d in enumerate(deploy_dates):
+        for d in deploy_dates:
             ctype = rng.choices(("Standard", "Normal", "Emergency"), weights=(50, 48, 2))[0]
             drafts.append(self._draft_change(rng, d, ctype, approvers, product, boundary=False))
         # one change deployed late on the last evening of the period (after midnight UTC)
@@ -895,7 +895,7 @@ class Demo:
         )
         reviews, items = [], []
         ticket = 20411
-        for q, qs, qe in QUARTERS:
+        for q, _qs, qe in QUARTERS:
             for code, system, reviewer, escalate, in_scope, source in systems:
                 rid = f"UAR-{q.replace('-', '')}-{code}"
                 scope = sorted((p for p in self.people if p.employed_on(qe) and in_scope(p)), key=lambda p: p.handle)

@@ -21,13 +21,12 @@ from decimal import Decimal
 from scipy import stats
 
 from sampling._inputs import (
-    ModelError,
     SizeError,
     format_percent,
     to_count,
     to_probability,
 )
-from sampling.planning import _check_model, _confidence, _population
+from sampling.planning import _check_model, _confidence, _population, _require_population, _summary_rows
 
 __all__ = ["Evaluation", "evaluate", "table_rounding"]
 
@@ -38,7 +37,12 @@ def table_rounding(upper_limit: float) -> float:
     ``ul x 1000`` is first rounded to 9 decimals so that float noise (0.0490000000000001 x 1000)
     does not push an exact 4.9 % up to 5.0 %.
     """
-    return math.ceil(round(upper_limit * 1000, 9)) / 1000
+    return _round_up(upper_limit, 1000)
+
+
+def _round_up(value: float, scale: int) -> float:
+    """``ceil(value x scale) / scale``, with ``value x scale`` first rounded to 9 decimals (float noise)."""
+    return math.ceil(round(value * scale, 9)) / scale
 
 
 @dataclass(frozen=True)
@@ -116,13 +120,7 @@ class Evaluation:
         """A few lines for people: the result, the limit, the conclusion and the conventions."""
         dev = "deviation" if self.deviations == 1 else "deviations"
         lines = [f"Evaluation ({self.model} model): {self.deviations} {dev} in {self.sample_size:,} items"]
-        for label, value in self.to_table():
-            if label.startswith("Note") or label in ("Model", "Sample size", "Deviations found"):
-                continue
-            lines.append(f"  {label}: {value}")
-        if self.notes:
-            lines.append("  Conventions and notes:")
-            lines.extend(f"    - {note}" for note in self.notes)
+        lines.extend(_summary_rows(self.to_table(), ("Model", "Sample size", "Deviations found"), self.notes))
         return "\n".join(lines)
 
 
@@ -144,11 +142,16 @@ def _hypergeometric_limit(n: int, k: int, population_size: int, alpha: float) ->
     return low
 
 
+def _exact_text(upper_limit: float) -> str:
+    """The limit rounded up to 0.01 %, as the conclusion shows the exact value."""
+    return format_percent(_round_up(upper_limit, 10000), 2, strip=False)
+
+
 def _display_limit(upper_limit: float, tolerable_rate: Decimal) -> str:
     """The limit as the conclusion shows it: rounded up, to 0.1 % (0.01 % for finer rates)."""
     if (tolerable_rate * 1000) == (tolerable_rate * 1000).to_integral_value():
         return format_percent(table_rounding(upper_limit), 1, strip=False)
-    return format_percent(math.ceil(round(upper_limit * 10000, 9)) / 10000, 2, strip=False)
+    return _exact_text(upper_limit)
 
 
 def evaluate(sample_size: int, deviations: int, confidence: object, *, population_size: int | None = None,
@@ -202,9 +205,7 @@ def evaluate(sample_size: int, deviations: int, confidence: object, *, populatio
     if size_n is not None and n > size_n:
         raise SizeError(f"sample_size must not exceed population_size; got sample_size={sample_size!r} > "
                         f"population_size={population_size!r}.")
-    if model == "hypergeometric" and size_n is None:
-        raise ModelError("model='hypergeometric' needs population_size (the number of items N); got "
-                         "population_size=None. Give N or use model='binomial'.")
+    _require_population(model, size_n)
     tdr = None if tolerable_rate is None else to_probability(tolerable_rate, "tolerable_rate")
     alpha = float(1 - conf)
     conf_f = float(conf)
@@ -236,30 +237,29 @@ def evaluate(sample_size: int, deviations: int, confidence: object, *, populatio
     supports = None
     if tdr is not None:
         exact_upper = Decimal(repr(upper))
-        shown = _display_limit(upper, tdr)
         if model == "hypergeometric":
             # K_U deviations are still plausible, so the limit must stay below the tolerable rate:
             # K_U < ceil(TDR x N) is exactly the planning rule P(X <= k | N, ceil(TDR x N), n) <= 1 - conf.
             supports = exact_upper < tdr
             notes.append("Reliance is supported when the limit is below the tolerable rate: the limit is itself a "
                          "number of deviations the population may hold (the same rule as the hypergeometric plan).")
+            # a whole number of deviations in the population: show it
+            limit_text = f"{format_percent(upper, 2)} ({round(upper * size_n)} of {size_n:,} items)"
         else:
             supports = exact_upper <= tdr
             notes.append("Reliance is supported when the exact limit is at or below the tolerable rate, i.e. when "
                          "P(X <= k) at the tolerable rate is at most 1 - confidence (the planning rule).")
-        if model == "hypergeometric":  # a whole number of deviations in the population: show it
-            limit_text = f"{format_percent(upper, 2)} ({round(upper * size_n)} of {size_n:,} items)"
-        else:  # exact (rounded up to 0.01 %), then the value the printed AICPA tables would show
-            exact_text = format_percent(math.ceil(round(upper * 10000, 9)) / 10000, 2, strip=False)
+            # exact (rounded up to 0.01 %), then the value the printed AICPA tables would show
+            exact_text, shown = _exact_text(upper), _display_limit(upper, tdr)
             limit_text = exact_text if exact_text == shown else f"{exact_text} ({shown} in the AICPA tables' rounding)"
         if supports:
             verb = "is below" if model == "hypergeometric" else "does not exceed"
-            conclusion = (f"The upper deviation limit of {limit_text} {verb} the tolerable rate of "
-                          f"{format_percent(tdr)}: the sample supports reliance on the control.")
+            outcome = "supports"
         else:
             verb = "reaches" if exact_upper == tdr else "exceeds"
-            conclusion = (f"The upper deviation limit of {limit_text} {verb} the tolerable rate of "
-                          f"{format_percent(tdr)}: the sample does not support reliance on the control.")
+            outcome = "does not support"
+        conclusion = (f"The upper deviation limit of {limit_text} {verb} the tolerable rate of "
+                      f"{format_percent(tdr)}: the sample {outcome} reliance on the control.")
     return Evaluation(sample_size=n, deviations=k, confidence=conf_f, model=model, population_size=size_n,
                       upper_limit=upper, sample_rate=rate, table_upper_limit=table,
                       allowance_for_sampling_risk=upper - rate, tolerable_rate=None if tdr is None else float(tdr),

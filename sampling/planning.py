@@ -214,14 +214,17 @@ class Plan:
                 dev = "deviation" if self.acceptance_number == 1 else "deviations"
                 text += f", accepting up to {self.acceptance_number} {dev}"
             lines.append(text + ".")
-        for label, value in self.to_table()[1:]:
-            if label.startswith("Note") or label in ("Sample size",):
-                continue
-            lines.append(f"  {label}: {value}")
-        if self.notes:
-            lines.append("  Conventions and notes:")
-            lines.extend(f"    - {note}" for note in self.notes)
+        lines.extend(_summary_rows(self.to_table()[1:], ("Sample size",), self.notes))
         return "\n".join(lines)
+
+
+def _summary_rows(rows: list[tuple[str, str]], skip: tuple[str, ...], notes: tuple[str, ...]) -> list[str]:
+    """The indented lines a ``summary()`` shows: the table rows (but ``skip`` and the notes), then the notes."""
+    lines = [f"  {label}: {value}" for label, value in rows if not (label.startswith("Note") or label in skip)]
+    if notes:
+        lines.append("  Conventions and notes:")
+        lines.extend(f"    - {note}" for note in notes)
+    return lines
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,6 +246,13 @@ def _confidence(value: object) -> Decimal:
 
 def _population(value: object) -> int | None:
     return None if value is None else to_count(value, "population_size", minimum=1)
+
+
+def _require_population(model: str, population_size: int | None) -> None:
+    """The hypergeometric model counts deviations in a population of N items: refuse it without N."""
+    if model == "hypergeometric" and population_size is None:
+        raise ModelError("model='hypergeometric' needs population_size (the number of items N); got "
+                         "population_size=None. Give N or use model='binomial'.")
 
 
 def _ceil_times(ns: np.ndarray, rate: Decimal) -> np.ndarray:
@@ -380,9 +390,7 @@ def plan(confidence: object, tolerable_rate: object, expected_rate: object = 0, 
             raise RateError(f"expected_rate must be below tolerable_rate; got expected_rate={expected_rate!r} "
                             f">= tolerable_rate={tolerable_rate!r}. Lower the expected rate or raise the "
                             "tolerable rate.")
-    if model == "hypergeometric" and size_n is None:
-        raise ModelError("model='hypergeometric' needs population_size (the number of items N); got "
-                         "population_size=None. Give N or use model='binomial'.")
+    _require_population(model, size_n)
     risk = float(1 - conf)
 
     notes = [_MODEL_NOTES[model]]
@@ -414,7 +422,7 @@ def plan(confidence: object, tolerable_rate: object, expected_rate: object = 0, 
     n = _smallest(accepts, start, stop) if start <= stop else None
 
     def k_at(n_: int) -> int:
-        return fixed if fixed is not None else int(_ceil_times(np.array([n_], dtype=np.int64), edr)[0])
+        return int(_acceptance(np.array([n_], dtype=np.int64), edr, fixed)[0])
 
     common = dict(model=model, confidence=float(conf), tolerable_rate=float(tdr),
                   expected_rate=None if edr is None else float(edr), population_size=size_n,
@@ -516,8 +524,7 @@ def plan_frequency(frequency: str, *, tolerable_rate: object, population_size: i
                   population_size=size_n, kind="frequency", statistical=False, frequency=wanted)
     if size_n is not None and size_n <= size:
         notes.append(f"The population ({size_n:,}) is not larger than the table size ({size}): every item is tested.")
-        return Plan(sample_size=size_n, model="hypergeometric" if confidence_model == "hypergeometric" else "binomial",
-                    achieved_risk=0.0, confidence=1.0, test_all=True, notes=tuple(notes), **common)
+        return Plan(sample_size=size_n, model=confidence_model, achieved_risk=0.0, confidence=1.0, test_all=True, notes=tuple(notes), **common)
     if confidence_model == "hypergeometric" and size_n is not None:
         big_k = _population_deviations(tdr, size_n)
         p0 = float(stats.hypergeom.pmf(0, size_n, big_k, size))
@@ -542,19 +549,16 @@ def plan_frequency(frequency: str, *, tolerable_rate: object, population_size: i
 def _two_stage_risks(ns: np.ndarray, tolerable_rate: Decimal, population_size: int | None,
                      model: str) -> np.ndarray:
     tdr = float(tolerable_rate)
+    zero_one = np.array([[0], [1]])      # P(0) and P(1) in one vectorised call
     if model == "binomial":
-        p0 = stats.binom.pmf(0, ns, tdr)
-        p1 = stats.binom.pmf(1, ns, tdr)
+        p0, p1 = stats.binom.pmf(zero_one, ns, tdr)
         return p0 + p1 * p0
     if model == "poisson":
-        mu = ns * tdr
-        p0 = stats.poisson.pmf(0, mu)
-        p1 = stats.poisson.pmf(1, mu)
+        p0, p1 = stats.poisson.pmf(zero_one, ns * tdr)
         return p0 + p1 * p0
     assert population_size is not None
     big_k = _population_deviations(tolerable_rate, population_size)
-    p0 = stats.hypergeom.pmf(0, population_size, big_k, ns)
-    p1 = stats.hypergeom.pmf(1, population_size, big_k, ns)
+    p0, p1 = stats.hypergeom.pmf(zero_one, population_size, big_k, ns)
     # second stage: n more from the N - n items left, which hold K - 1 deviations
     p0_second = stats.hypergeom.pmf(0, population_size - ns, big_k - 1, ns)
     return p0 + p1 * p0_second
@@ -581,10 +585,9 @@ def two_stage_risk(sample_size: int, tolerable_rate: object, *, population_size:
     tdr = to_probability(tolerable_rate, "tolerable_rate")
     n = to_count(sample_size, "sample_size", minimum=1)
     size_n = _population(population_size)
+    _require_population(model, size_n)
     if model == "hypergeometric":
-        if size_n is None:
-            raise ModelError("model='hypergeometric' needs population_size (the number of items N); got "
-                             "population_size=None. Give N or use model='binomial'.")
+        assert size_n is not None
         if 2 * n > size_n:
             raise SizeError(f"sample_size must be at most half the population for two stages of it; got "
                             f"sample_size={n} with population_size={size_n}.")
@@ -620,9 +623,7 @@ def plan_two_stage(confidence: object, tolerable_rate: object, *, population_siz
     conf = _confidence(confidence)
     tdr = to_probability(tolerable_rate, "tolerable_rate")
     size_n = _population(population_size)
-    if model == "hypergeometric" and size_n is None:
-        raise ModelError("model='hypergeometric' needs population_size (the number of items N); got "
-                         "population_size=None. Give N or use model='binomial'.")
+    _require_population(model, size_n)
     risk = float(1 - conf)
     notes = [
         "Two-stage (1,0) plan: test n items; 0 deviations -> rely on the control; exactly 1 -> test n more "

@@ -221,15 +221,18 @@ class _Stream:
         self._prefix = f"{seed}:{purpose}:".encode("utf-8")
         self.t = 0
 
+    def value(self, t: int) -> int:
+        """u_t, the stream value ``t`` as a 256-bit whole number."""
+        return int.from_bytes(hashlib.sha256(self._prefix + str(t).encode("ascii")).digest(), "big")
+
     def below(self, m: int) -> int:
         """Next whole number in [0, m) (rejection sampling over 256-bit values)."""
         if m < 1:
             raise ValueError(f"m must be >= 1, got {m}")
         limit = _TWO_256 - (_TWO_256 % m)
         while True:
-            digest = hashlib.sha256(self._prefix + str(self.t).encode("ascii")).digest()
+            u = self.value(self.t)
             self.t += 1
-            u = int.from_bytes(digest, "big")
             if u < limit:
                 return u % m
 
@@ -240,7 +243,7 @@ def stream_integer(seed: int, purpose: str, index: int, m: int) -> int | None:
     A helper for reviewers: ``u = int(SHA-256(f"{seed}:{purpose}:{index}"), big-endian)``; returns
     ``u mod m`` when ``u < 2**256 - 2**256 mod m``, else None (the value is skipped).
     """
-    u = int.from_bytes(hashlib.sha256(f"{seed}:{purpose}:{index}".encode("utf-8")).digest(), "big")
+    u = _Stream(seed, purpose).value(index)
     return u % m if u < _TWO_256 - (_TWO_256 % m) else None
 
 
@@ -272,7 +275,6 @@ def _fisher_yates(stream: _Stream, size: int, count: int, skip: set[int] | None 
 class _Keys:
     array: pa.Array          # keys in input order (string or large_string)
     order: np.ndarray        # int64 indices that sort the keys by code point
-    sorted: pa.Array         # keys in code point order
     sha256: str
     notes: tuple[str, ...]
 
@@ -393,7 +395,7 @@ def _prepare_keys(keys: Any) -> _Keys:
                             f"more than once ({len(repeated)} extra row(s)), e.g. {examples}; remove or "
                             "investigate the duplicated rows before sampling.")
     order_np = order.to_numpy().astype(np.int64, copy=False)
-    return _Keys(arr, order_np, sorted_keys, _sha_of_sorted(sorted_keys), tuple(notes))
+    return _Keys(arr, order_np, _sha_of_sorted(sorted_keys), tuple(notes))
 
 
 def _take_keys(keys: _Keys, indices: list[int]) -> list[str]:
@@ -420,7 +422,7 @@ _UNIT_PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_4
 
 def _missing_dates_error(where: list[int], keys: _Keys) -> DatesError:
     named = _take_keys(keys, where[:_EXAMPLES])
-    shown = ", ".join(f"dates[{i}] (key {k!r})" for i, k in zip(where, named))
+    shown = ", ".join(f"dates[{i}] (key {k!r})" for i, k in zip(where[:_EXAMPLES], named, strict=True))
     return DatesError(f"dates must have a value for every key: {len(where)} missing (None/NaT), at {shown}; "
                       "the occurrence date orders systematic and stratified selection — fix or remove those rows.")
 
@@ -441,12 +443,7 @@ def _prepare_dates(dates: Any, keys: _Keys) -> _Dates:
     is_object = isinstance(dates, (list, tuple)) or getattr(dates, "dtype", None) == np.dtype(object)
     if is_object:
         return _dates_from_objects(list(dates), keys)
-    if isinstance(dates, np.ndarray) and dates.dtype.kind == "M":
-        arr = pa.array(dates, from_pandas=True)
-    else:
-        arr = _as_arrow(dates, "dates", DatesError)
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
+    arr = _as_arrow(dates, "dates", DatesError)
     t = arr.type
     if arr.null_count:
         raise _missing_dates_error(pc.indices_nonzero(arr.is_null()).to_pylist(), keys)
@@ -735,7 +732,7 @@ def select(keys: Any, n: int, *, seed: int, method: str = "random", dates: Any =
         notes.append(f"dates: {prepared_dates.description}; ties in date are ordered by key.")
     order = _date_key_order(prepared, prepared_dates)
     if method == "systematic":
-        selected, start, interval, text = _systematic(prepared, order, n, seed, "systematic", set())
+        selected, start, interval, text = _systematic(prepared, order, n, seed, "systematic")
         notes.append(text)
         return _result(selected, seed, method, prepared, notes=notes, rounds=(n,), start=start, interval=interval)
     prepared_strata = _prepare_strata(strata, prepared_dates, prepared)
@@ -743,10 +740,10 @@ def select(keys: Any, n: int, *, seed: int, method: str = "random", dates: Any =
 
 
 def _systematic(keys: _Keys, order: np.ndarray, n: int, seed: int, purpose: str,
-                skip: set[int]) -> tuple[list[str], float, float, str]:
-    if skip:
+                skip_rows: np.ndarray | None = None) -> tuple[list[str], float, float, str]:
+    if skip_rows is not None and skip_rows.size:
         mask = np.ones(keys.size, dtype=bool)
-        mask[np.fromiter(skip, dtype=np.int64, count=len(skip))] = False
+        mask[skip_rows] = False
         order = order[mask[order]]
     size = len(order)
     u = _Stream(seed, purpose).below(size)
@@ -762,18 +759,18 @@ def _systematic(keys: _Keys, order: np.ndarray, n: int, seed: int, purpose: str,
 
 
 def _stratified_round(keys: _Keys, strata: _Strata, order: np.ndarray, n: int, seed: int, notes: list[str],
-                      *, earlier: tuple[str, ...], rounds: tuple[int, ...]) -> Selection:
+                      *, earlier: tuple[str, ...], rounds: tuple[int, ...],
+                      earlier_rows: np.ndarray | None = None) -> Selection:
+    """One stratified round; ``earlier_rows`` are the rows (input order) of the ``earlier`` keys."""
     count = len(strata.labels)
     by_stratum, starts = _stratum_order(order, strata.codes, count)
     sizes = [int(starts[s + 1] - starts[s]) for s in range(count)]
-    earlier_idx: set[int] = set()
+    is_earlier = None
     taken_before = [0] * count
-    if earlier:
-        idx = pc.index_in(pa.array(list(earlier), keys.array.type), value_set=keys.array).to_numpy(
-            zero_copy_only=False)
-        earlier_idx = {int(i) for i in idx}
-        for s in strata.codes[idx]:
-            taken_before[int(s)] += 1
+    if earlier_rows is not None and earlier_rows.size:
+        is_earlier = np.zeros(keys.size, dtype=bool)
+        is_earlier[earlier_rows] = True
+        taken_before = np.bincount(strata.codes[earlier_rows], minlength=count).tolist()
     remaining = [sizes[s] - taken_before[s] for s in range(count)]
     alloc, minimum = _allocate(n, remaining)
     active = sum(1 for r in remaining if r > 0)
@@ -788,9 +785,8 @@ def _stratified_round(keys: _Keys, strata: _Strata, order: np.ndarray, n: int, s
             continue
         members = by_stratum[starts[s]: starts[s + 1]]
         skip_pos = None
-        if earlier_idx and taken_before[s]:
-            earlier_rows = np.fromiter(earlier_idx, dtype=np.int64, count=len(earlier_idx))
-            skip_pos = set(np.flatnonzero(np.isin(members, earlier_rows)).tolist())
+        if is_earlier is not None and taken_before[s]:
+            skip_pos = set(np.flatnonzero(is_earlier[members]).tolist())
         positions = _fisher_yates(_Stream(seed, f"stratified:{strata.labels[s]}"), sizes[s], alloc[s], skip_pos)
         selected.extend(_take_keys(keys, [int(members[p]) for p in positions]))
     round_no = len(rounds) + 1
@@ -848,13 +844,15 @@ def extend(selection: Selection, additional: int, *, keys: Any, dates: Any = Non
                          f"{type(selection).__name__}.")
     prepared = _prepare_keys(keys)
     earlier = selection.keys
-    present = pc.is_in(pa.array(list(earlier), prepared.array.type), value_set=prepared.array)
-    if not pc.all(present).as_py():
-        missing = pc.filter(pa.array(list(earlier), prepared.array.type), pc.invert(present)).to_pylist()
+    earlier_array = pa.array(list(earlier), prepared.array.type)
+    rows = pc.index_in(earlier_array, value_set=prepared.array)  # one look-up, reused by every method
+    if rows.null_count:
+        missing = pc.filter(earlier_array, rows.is_null()).to_pylist()
         shown = ", ".join(repr(k) for k in missing[:_EXAMPLES])
         raise KeysError(f"keys must contain every key selected in earlier rounds, but {len(missing)} are missing, "
                         f"e.g. {shown}; extend the same population (or a roll-forward population that still "
                         "holds every earlier key).")
+    earlier_rows = rows.to_numpy(zero_copy_only=False).astype(np.int64)
     available = prepared.size - len(earlier)
     if available < 1:
         raise SizeError(f"additional cannot be drawn: all {prepared.size} keys are already selected.")
@@ -875,8 +873,6 @@ def extend(selection: Selection, additional: int, *, keys: Any, dates: Any = Non
         if dates is not None:
             notes.append("dates were given but random selection does not use them (it orders by key).")
         rank = np.empty(prepared.size, dtype=np.int64)
-        earlier_rows = pc.index_in(pa.array(list(earlier), prepared.array.type), value_set=prepared.array)
-        earlier_rows = earlier_rows.to_numpy(zero_copy_only=False)
         rank[prepared.order] = np.arange(prepared.size)
         skip = {int(r) for r in rank[earlier_rows]}
         positions = _fisher_yates(_Stream(seed, "random"), prepared.size, additional, skip)
@@ -891,9 +887,7 @@ def extend(selection: Selection, additional: int, *, keys: Any, dates: Any = Non
             raise ModelError("strata is only used with method='stratified', got a systematic selection; drop strata=.")
         prepared_dates = _prepare_dates(dates, prepared)
         order = _date_key_order(prepared, prepared_dates)
-        rows = pc.index_in(pa.array(list(earlier), prepared.array.type), value_set=prepared.array)
-        skip = {int(i) for i in rows.to_numpy(zero_copy_only=False)}
-        new, _, _, text = _systematic(prepared, order, additional, seed, f"systematic:round{round_no}", skip)
+        new, _, _, text = _systematic(prepared, order, additional, seed, f"systematic:round{round_no}", earlier_rows)
         notes.append(text)
         return _result(list(earlier) + new, seed, method, prepared, notes=notes,
                        rounds=selection.rounds + (additional,), start=selection.start, interval=selection.interval)
@@ -911,4 +905,4 @@ def extend(selection: Selection, additional: int, *, keys: Any, dates: Any = Non
     order = _date_key_order(prepared, prepared_dates)
     prepared_strata = _prepare_strata(strata, prepared_dates, prepared)
     return _stratified_round(prepared, prepared_strata, order, additional, seed, notes,
-                             earlier=earlier, rounds=selection.rounds)
+                             earlier=earlier, rounds=selection.rounds, earlier_rows=earlier_rows)

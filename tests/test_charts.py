@@ -10,7 +10,6 @@ pandas (calendar month of ``deployed_at`` in America/New_York).
 from __future__ import annotations
 
 import struct
-from io import BytesIO
 from pathlib import Path
 
 import pytest
@@ -18,15 +17,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from openpyxl import load_workbook
 
-from conftest import copy_engagement
-from workbench.engagement import load_engagement
-from workbench.evaluation import evaluate_control
-from workbench.outcome import derive_seed
-from workbench.population import load_population, scope_population
-from workbench.procedures import get_procedure
-from workbench.testing import plan_sample, select_sample, test_attributes
-from workbench.validation import validate
-from workbench.workpaper import SHEETS, write_workpaper
+from conftest import copy_engagement, run_stages
+from conftest import write_stages as write
+from workbench.workpaper import SHEETS
 from workbench.workpaper.charts import (NO_RECORDS_TEXT, RECORDS_LABEL, SAMPLED_LABEL, chart_png,
                                         coverage_by_month, coverage_chart)
 
@@ -39,27 +32,6 @@ PERIOD_MONTHS = ["2025-07", "2025-08", "2025-09", "2025-10", "2025-11", "2025-12
                  "2026-01", "2026-02", "2026-03", "2026-04", "2026-05", "2026-06"]
 ZONE = "America/New_York"
 TITLE = "CM-01: population and sample by month"
-
-
-def run_stages(folder: Path, control_id: str = "CM-01") -> dict:
-    engagement = load_engagement(folder)
-    control = engagement.control(control_id)
-    procedure = get_procedure(control.procedure)
-    population = load_population(engagement, control.populations[0])
-    report = validate(population, engagement)
-    scoped = scope_population(population, engagement, date_column=procedure.date_column)
-    sample_plan = plan_sample(engagement, control, scoped)
-    selection = select_sample(scoped, sample_plan, seed=derive_seed(engagement, control, population, None))
-    return dict(engagement=engagement, control=control, procedure=procedure, population=population, report=report,
-                scoped=scoped, sample_plan=sample_plan, selection=selection)
-
-
-def write(stages: dict, output_dir: Path) -> Path:
-    s = stages
-    testing = test_attributes(s["procedure"], s["control"], s["scoped"], s["selection"], s["engagement"])
-    evaluation = evaluate_control(s["engagement"], s["control"], s["sample_plan"], s["selection"], testing)
-    return write_workpaper(output_dir, s["engagement"], s["control"], s["population"], s["report"], s["scoped"],
-                           s["sample_plan"], s["selection"], testing, evaluation)
 
 
 def with_period(folder: Path, start: str, end: str) -> Path:

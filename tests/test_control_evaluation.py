@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_testing import changes
+from test_testing import make_engagement as make_test_engagement
 
 import sampling
 from workbench.engagement import load_engagement
@@ -19,46 +21,16 @@ from workbench.testing import plan_sample, select_sample, test_attributes
 TZ = "America/New_York"
 PROCEDURE = get_procedure("change_management")
 
-CONTROLS = """\
-control_id,description,criteria,owner,frequency,nature,procedure,populations,attributes
-CM-01,Changes are approved by someone other than the author before deployment,CC8.1;CC6.1,Ops,as_needed,manual,change_management,changes,ticket_before_deployment;approved_before_deployment;approver_not_author
-CM-02,Changes are tested before deployment,CC8.1,Ops,as_needed,manual,change_management,changes,testing_evidenced
-CM-W,Weekly change review,CC8.1,Ops,weekly,manual,change_management,changes,approved_before_deployment
-"""
+CONTROLS = [
+    "CM-01,Changes are approved by someone other than the author before deployment,CC8.1;CC6.1,Ops,as_needed,manual,"
+    "change_management,changes,ticket_before_deployment;approved_before_deployment;approver_not_author",
+    "CM-02,Changes are tested before deployment,CC8.1,Ops,as_needed,manual,change_management,changes,testing_evidenced",
+    "CM-W,Weekly change review,CC8.1,Ops,weekly,manual,change_management,changes,approved_before_deployment",
+]
 
 
 def make_engagement(folder: Path, *, report_type: str = "type2"):
-    folder.mkdir(parents=True)
-    (folder / "populations").mkdir()
-    (folder / "populations" / "changes.csv").write_text("change_id\n", encoding="utf-8")
-    dates = ("period_start = 2025-07-01\nperiod_end = 2026-06-30\n" if report_type == "type2"
-             else "as_of = 2026-06-30\n")
-    (folder / "engagement.toml").write_text(
-        f"[engagement]\nclient = \"Test Client\"\nreport_type = \"{report_type}\"\n{dates}"
-        f"timezone = \"{TZ}\"\ncriteria = [\"security\"]\nengagement_id = \"TEST-EVAL\"\n\n"
-        "[sampling]\nconfidence = 0.90\ntolerable_rate = 0.10\nmethod = \"random\"\n\n"
-        "[[staff]]\nname = \"Dana Reyes\"\ninitials = \"DR\"\nrole = \"preparer\"\n\n"
-        "[[staff]]\nname = \"Sam Lee\"\ninitials = \"SL\"\nrole = \"reviewer\"\n\n"
-        "[populations.changes]\nfile = \"populations/changes.csv\"\nkind = \"changes\"\n", encoding="utf-8")
-    (folder / "controls.csv").write_text(CONTROLS, encoding="utf-8")
-    return load_engagement(folder)
-
-
-def changes(count: int, planted: dict[int, dict] | None = None) -> pd.DataFrame:
-    deployed = pd.date_range(pd.Timestamp("2025-07-03 10:00", tz=TZ), periods=count, freq="131h")
-    frame = pd.DataFrame({
-        "change_id": [f"CHG-{1000 + i}" for i in range(1, count + 1)],
-        "title": "Change", "change_type": "normal", "status": "Done",
-        "author": [f"dev{i % 7}" for i in range(count)], "approver": "lead1",
-        "created_at": deployed - pd.Timedelta(hours=48), "approved_at": deployed - pd.Timedelta(hours=2),
-        "deployed_at": deployed, "system": "app", "source_row": range(2, count + 2),
-    })
-    for number, values in (planted or {}).items():
-        for column, value in values.items():
-            if column.endswith("_at"):
-                value = pd.NaT if value is None else pd.Timestamp(value, tz=TZ)
-            frame.loc[number - 1001, column] = value
-    return frame
+    return make_test_engagement(folder, report_type=report_type, controls=CONTROLS, engagement_id="TEST-EVAL")
 
 
 @pytest.fixture

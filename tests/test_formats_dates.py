@@ -20,12 +20,16 @@ UTC = "UTC"
 CH_HEADER = "change_id,title,change_type,status,author,approver,created_at,approved_at,deployed_at,system"
 
 
+def changes_file(path: Path, rows: list[str]) -> Path:
+    """A changes export: the canonical header, then ``rows`` (CSV lines), one a line."""
+    path.write_text("\n".join([CH_HEADER, *rows]) + "\n")
+    return path
+
+
 def changes_csv(path: Path, created: list[str], other: str) -> Path:
     """A changes export whose created_at holds ``created`` and whose other date columns hold ``other``."""
-    lines = [CH_HEADER] + [f'CHG-{i},Change {i},normal,Done,dev{i},lead,"{c}","{other}","{other}",web'
-                           for i, c in enumerate(created, start=1)]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return changes_file(path, [f'CHG-{i},Change {i},normal,Done,dev{i},lead,"{c}","{other}","{other}",web'
+                               for i, c in enumerate(created, start=1)])
 
 
 # ---- 1. impossible dates are unparsed, never rolled into the next month ------------------------
@@ -160,12 +164,10 @@ def test_day_month_evidence_examples():
 
 # end to end: load_population_file decides one order for the whole file
 def test_mixed_file_loads_day_first_end_to_end(tmp_path):
-    path = tmp_path / "changes.csv"
-    path.write_text("\n".join([
-        CH_HEADER,
+    path = changes_file(tmp_path / "changes.csv", [
         "CHG-1,One,normal,Done,a,b,13/02/2026 09:15,13/02/2026 10:00,04/03/2026 16:20,web",
         "CHG-2,Two,normal,Done,a,b,01/03/2026 10:00,01/03/2026 11:00,05/03/2026 08:00,web",
-    ]) + "\n")
+    ])
     population = load_population_file(path, kind="changes", timezone=UTC)
     assert population.frame["deployed_at"].tolist() == [pd.Timestamp("2026-03-04 16:20", tz=UTC),
                                                         pd.Timestamp("2026-03-05 08:00", tz=UTC)]
@@ -173,12 +175,10 @@ def test_mixed_file_loads_day_first_end_to_end(tmp_path):
 
 
 def test_contradictory_file_is_an_error_finding(tmp_path):
-    path = tmp_path / "changes.csv"
-    path.write_text("\n".join([
-        CH_HEADER,
+    path = changes_file(tmp_path / "changes.csv", [
         "CHG-1,One,normal,Done,a,b,13/02/2026 09:15,13/02/2026 10:00,02/14/2026 16:20,web",
         "CHG-2,Two,normal,Done,a,b,01/03/2026 10:00,01/03/2026 11:00,03/05/2026 08:00,web",
-    ]) + "\n")
+    ])
     population, report = check_population(path, kind="changes", timezone=UTC)
     assert not report.usable
     errors = report.errors[report.errors["message"].str.contains("show both day/month orders")]

@@ -46,13 +46,17 @@ def test_parameters_are_the_batch_runners(path):
         assert parameter["inferred_type_name"] != "None", f"parameter {name} of {path.name} has no type"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
-def test_no_function_or_class_definitions(path):
+def code_cell_trees(path: Path):
+    """(index, syntax tree) of every code cell of the notebook at ``path``."""
     notebook = nbformat.read(path, as_version=4)
     for index, cell in enumerate(notebook.cells):
-        if cell.cell_type != "code":
-            continue
-        tree = ast.parse(cell.source)
+        if cell.cell_type == "code":
+            yield index, ast.parse(cell.source)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_no_function_or_class_definitions(path):
+    for index, tree in code_cell_trees(path):
         definitions = [node for node in ast.walk(tree)
                        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda))]
         assert not definitions, f"cell {index} of {path.name} defines {type(definitions[0]).__name__}"
@@ -60,11 +64,7 @@ def test_no_function_or_class_definitions(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
 def test_code_cells_stay_thin(path):
-    notebook = nbformat.read(path, as_version=4)
-    for index, cell in enumerate(notebook.cells):
-        if cell.cell_type != "code":
-            continue
-        tree = ast.parse(cell.source)
+    for index, tree in code_cell_trees(path):
         loops = [node for node in ast.walk(tree) if isinstance(node, (ast.For, ast.While, ast.If, ast.Try))]
         assert not loops, f"cell {index} of {path.name} has control flow; move it into the package"
 

@@ -34,8 +34,10 @@ DEFAULT_CONTROLS = [
 
 
 def make_engagement(folder: Path, *, report_type: str = "type2", sampling_lines: str = "",
-                    controls: list[str] | None = None):
-    """Write a small, valid engagement folder and load it with the real loader."""
+                    controls: list[str] | None = None, engagement_id: str | None = None):
+    """Write a small, valid engagement folder and load it with the real loader (also used by
+    test_control_evaluation.py)."""
+    engagement_id = engagement_id or f"TEST-{report_type.upper()}"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "populations").mkdir(exist_ok=True)
     (folder / "populations" / "changes.csv").write_text("change_id\n", encoding="utf-8")
@@ -44,7 +46,7 @@ def make_engagement(folder: Path, *, report_type: str = "type2", sampling_lines:
     sampling_block = sampling_lines or "confidence = 0.90\ntolerable_rate = 0.10\nmethod = \"random\"\n"
     (folder / "engagement.toml").write_text(
         f"[engagement]\nclient = \"Test Client\"\nreport_type = \"{report_type}\"\n{dates}"
-        f"timezone = \"{TZ}\"\ncriteria = [\"security\"]\nengagement_id = \"TEST-{report_type.upper()}\"\n\n"
+        f"timezone = \"{TZ}\"\ncriteria = [\"security\"]\nengagement_id = \"{engagement_id}\"\n\n"
         f"[sampling]\n{sampling_block}\n"
         "[[staff]]\nname = \"Dana Reyes\"\ninitials = \"DR\"\nrole = \"preparer\"\n\n"
         "[[staff]]\nname = \"Sam Lee\"\ninitials = \"SL\"\nrole = \"reviewer\"\n\n"
@@ -55,7 +57,7 @@ def make_engagement(folder: Path, *, report_type: str = "type2", sampling_lines:
     return load_engagement(folder)
 
 
-def changes(count: int, *, planted: dict[int, dict] | None = None, start: str = "2025-07-03 10:00",
+def changes(count: int, planted: dict[int, dict] | None = None, *, start: str = "2025-07-03 10:00",
             step_hours: int = 131) -> pd.DataFrame:
     """A canonical change frame of ``count`` clean changes spread over the period, with planted overrides."""
     deployed = pd.date_range(pd.Timestamp(start, tz=TZ), periods=count, freq=f"{step_hours}h")

@@ -17,16 +17,10 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from conftest import copy_engagement
-from workbench.engagement import load_engagement
-from workbench.evaluation import evaluate_control
-from workbench.outcome import derive_seed
-from workbench.population import load_population, scope_population
-from workbench.procedures import get_procedure
+from conftest import copy_engagement, run_stages
+from conftest import write_stages as write
 from workbench.results import ResultsStore
-from workbench.testing import plan_sample, select_sample, test_attributes
-from workbench.validation import validate
-from workbench.workpaper import read_summary, write_summary, write_workpaper
+from workbench.workpaper import read_summary, write_summary
 from workbench.workpaper.layout import save_atomically
 from workbench.workpaper.sheets import SHEETS, TICKMARKS
 
@@ -53,27 +47,6 @@ CHANGES_FILE = "populations/jira_changes_FY26.csv"
 # ---------------------------------------------------------------------------------------------------
 # Stages and sheet readers
 # ---------------------------------------------------------------------------------------------------
-
-def run_stages(folder: Path, control_id: str, seed: int | None = None) -> dict:
-    engagement = load_engagement(folder)
-    control = engagement.control(control_id)
-    procedure = get_procedure(control.procedure)
-    population = load_population(engagement, control.populations[0])
-    report = validate(population, engagement)
-    scoped = scope_population(population, engagement, date_column=procedure.date_column)
-    sample_plan = plan_sample(engagement, control, scoped)
-    selection = select_sample(scoped, sample_plan, seed=derive_seed(engagement, control, population, seed))
-    testing = test_attributes(procedure, control, scoped, selection, engagement)
-    evaluation = evaluate_control(engagement, control, sample_plan, selection, testing)
-    return dict(engagement=engagement, control=control, population=population, report=report, scoped=scoped,
-                sample_plan=sample_plan, selection=selection, testing=testing, evaluation=evaluation)
-
-
-def write(stages: dict, output_dir: Path) -> Path:
-    s = stages
-    return write_workpaper(output_dir, s["engagement"], s["control"], s["population"], s["report"], s["scoped"],
-                           s["sample_plan"], s["selection"], s["testing"], s["evaluation"])
-
 
 def value_of(ws, label: str, column: int = 2, *, start: int = 9):
     """The value right of the first cell in column A (from row ``start``) that reads ``label``."""

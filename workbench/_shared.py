@@ -51,7 +51,7 @@ class FrozenMapping(Mapping):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Mapping):
-            return dict(self._data) == dict(other)
+            return self._data == dict(other)
         return NotImplemented
 
     def __setattr__(self, name: str, value: Any) -> None:

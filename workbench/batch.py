@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
-import hashlib
 import multiprocessing
 import os
 import platform
@@ -35,7 +34,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from workbench.errors import ParameterError
-from workbench.outcome import load_outcome, outcome_path, write_json_atomic
+from workbench.outcome import load_outcome, outcome_path, sha256_file, write_json_atomic
 
 __all__ = ["ControlRun", "BatchRun", "run_engagement", "notebook_for", "check_parameters", "NOTEBOOK_PARAMETERS"]
 
@@ -193,14 +192,6 @@ def _first_line(text: str, limit: int = 1200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in _RECORDED_PACKAGES:
@@ -211,13 +202,22 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def _inputs(engagement: Any) -> dict[str, str]:
-    """SHA-256 of every input the run read: engagement.toml, the control matrix, each population."""
+def _inputs(engagement: Any, recorded: dict[str, str]) -> dict[str, str]:
+    """SHA-256 of every input the run read: engagement.toml, the control matrix, each population.
+
+    ``recorded`` holds the population hashes the notebooks already took when they loaded the files
+    (outcome records' ``population_file`` -> ``population_sha256``); only the other files are read here.
+    """
     folder = Path(engagement.folder)
     files = [folder / "engagement.toml"]
     files += [path for path in (folder / "controls.xlsx", folder / "controls.csv") if path.is_file()]
     files += [folder / source.file for source in engagement.populations.values()]
-    return {path.relative_to(folder).as_posix(): _sha256(path) for path in files if path.is_file()}
+    hashes = {}
+    for path in files:
+        if path.is_file():
+            name = path.relative_to(folder).as_posix()
+            hashes[name] = recorded.get(name) or sha256_file(path)
+    return hashes
 
 
 def _resolve_controls(engagement: Any, control_ids: Iterable[str] | None) -> list[Any]:
@@ -311,6 +311,9 @@ def run_engagement(engagement_dir: str | os.PathLike[str], *, output_dir: str | 
             rows.append({**base, "status": "failed", "result_text": f"Not tested: the notebook failed ({run.error})."})
         else:
             rows.append({**base, "status": "not_yet_tested", "result_text": "Not yet tested."})
+    # the notebooks hashed their populations on loading them; the manifest reuses those hashes
+    recorded = {run.outcome["population_file"]: run.outcome["population_sha256"]
+                for run in ordered if run.outcome and run.outcome.get("population_sha256")}
     finished = _now()
     run_info = {"engagement": str(folder), "output": str(out), "started": started, "finished": finished,
                 "workers": workers, "controls": len(ordered), "failed": sum(r.status == "failed" for r in ordered)}
@@ -319,10 +322,10 @@ def run_engagement(engagement_dir: str | os.PathLike[str], *, output_dir: str | 
     write_json_atomic(manifest_path, {
         "command": "workbench run", "argv": sys.argv, **run_info,
         "engagement_id": engagement.engagement_id, "client": engagement.client,
-        "versions": _versions(), "inputs_sha256": _inputs(engagement),
+        "versions": _versions(), "inputs_sha256": _inputs(engagement, recorded),
         "controls": [run.to_record() for run in ordered],
         # only what this run wrote: a workpaper left by an earlier run is not this run's evidence
-        "outputs_sha256": {path.relative_to(out).as_posix(): _sha256(path) for path in
+        "outputs_sha256": {path.relative_to(out).as_posix(): sha256_file(path) for path in
                            [out / f"{run.control_id}.xlsx" for run in ordered if run.status == "ran"]
                            + [summary_path] if path.is_file()},
     })

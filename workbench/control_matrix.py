@@ -46,7 +46,7 @@ from workbench._shared import (
     _Problems,
 )
 from workbench.criteria import CATEGORY_LABELS, CRITERIA, normalize_criterion_id
-from workbench.procedures import KNOWN_PROCEDURES
+from workbench.procedures import KNOWN_PROCEDURES, get_procedure, is_implemented
 
 if TYPE_CHECKING:  # only for annotations: workbench.engagement imports this module
     from workbench.engagement import PopulationSource
@@ -153,11 +153,9 @@ class Control:
 # --------------------------------------------------------------------------------------------------
 # Reading the matrix
 # --------------------------------------------------------------------------------------------------
-def _normalize_header(text: str) -> str:
-    return re.sub(r"[\s\-]+", "_", text.strip().lower())
-
-
-def _normalize_word(text: str) -> str:
+def _normalize_name(text: str) -> str:
+    """A header or a cell word as a canonical name: ``"Control ID"`` -> ``control_id``, ``Many times a day``
+    -> ``many_times_a_day``."""
     return re.sub(r"[\s\-]+", "_", text.strip().lower())
 
 
@@ -249,8 +247,8 @@ def _parse_matrix(rows: list[tuple[int, list[str]]], label: str, problems: _Prob
                   populations: dict[str, PopulationSource | None] | None) -> list[Control]:
     """Check every row; report every problem; return the controls (only meaningful without problems)."""
     header_at = None
-    for index, (number, cells) in enumerate(rows[:_HEADER_ROWS_SEARCHED]):
-        if "control_id" in {_normalize_header(c) for c in cells}:
+    for index, (_, cells) in enumerate(rows[:_HEADER_ROWS_SEARCHED]):
+        if "control_id" in {_normalize_name(c) for c in cells}:
             header_at = index
             break
     if header_at is None:
@@ -266,7 +264,7 @@ def _parse_matrix(rows: list[tuple[int, list[str]]], label: str, problems: _Prob
     for position, header in enumerate(header_cells):
         if not header:
             continue
-        name = _normalize_header(header)
+        name = _normalize_name(header)
         if name in columns:
             problems.add(f"{label}, row {header_number}: column {header!r} appears twice (as "
                          f"{header_cells[columns[name]]!r} too); keep one.")
@@ -278,7 +276,7 @@ def _parse_matrix(rows: list[tuple[int, list[str]]], label: str, problems: _Prob
     missing = [name for name in REQUIRED_MATRIX_COLUMNS if name not in columns]
     if missing:
         for name in missing:
-            hint = _did_you_mean(name, [_normalize_header(h) for h in header_cells if h])
+            hint = _did_you_mean(name, [_normalize_name(h) for h in header_cells if h])
             problems.add(f"{label}, row {header_number}: required column {name!r} missing.{hint} Headers found: "
                          f"{', '.join(repr(h) for h in header_cells if h)}; add a {name!r} column.")
         return []
@@ -289,162 +287,192 @@ def _parse_matrix(rows: list[tuple[int, list[str]]], label: str, problems: _Prob
                      f"below the header.")
         return []
 
-    known_procedures = tuple(KNOWN_PROCEDURES)
     seen_ids: dict[str, int] = {}
     controls: list[Control] = []
-
     for number, cells in data_rows:
-        def cell(name: str) -> str:
-            position = columns.get(name)
-            return cells[position] if position is not None and position < len(cells) else ""
+        row = _Row(number, cells, columns, label, problems)
+        control = _parse_row(row, extra, seen_ids, scope=scope, population_ids=population_ids,
+                             populations=populations)
+        if control is not None:
+            controls.append(control)
+    return controls
 
-        def problem(column: str, message: str) -> None:
-            problems.add(f"{label}, row {number}, column {column!r}: {message}")
 
-        ok = True
-        control_id = cell("control_id")
-        if not control_id:
-            problem("control_id", "is blank; every control needs an id (e.g. CM-01).")
-            ok = False
-        elif not _ID_RE.match(control_id):
-            problem("control_id", f"{control_id!r} may hold only letters, digits, '.', '_' and '-' (it names "
-                                  f"the control's workpaper file); e.g. \"CM-01\".")
-            ok = False
-        elif control_id.lower() in seen_ids:
-            other = seen_ids[control_id.lower()]
-            problem("control_id", f"{control_id!r} is used by rows {other} and {number}; control ids must be "
-                                  f"unique: renumber one of them.")
-            ok = False
-        else:
-            seen_ids[control_id.lower()] = number
+class _Row:
+    """One data row of the matrix: its cells by column name, and its problems (file, row and column)."""
 
-        description = cell("description")
-        if not description:
-            problem("description", "is blank; give the control activity as the service organization "
-                                   "describes it.")
-            ok = False
+    def __init__(self, number: int, cells: list[str], columns: dict[str, int], label: str,
+                 problems: _Problems) -> None:
+        self.number, self.cells, self.columns, self.label, self.problems = number, cells, columns, label, problems
 
-        criteria: list[str] = []
-        criteria_text = cell("criteria")
-        if not criteria_text:
-            problem("criteria", f"is blank; give one or more criterion ids separated by ';' (e.g. CC8.1). "
+    def cell(self, name: str) -> str:
+        position = self.columns.get(name)
+        return self.cells[position] if position is not None and position < len(self.cells) else ""
+
+    def problem(self, column: str, message: str) -> None:
+        self.problems.add(f"{self.label}, row {self.number}, column {column!r}: {message}")
+
+
+def _listed_once(row: _Row, column: str, noun: str, check=None) -> tuple[list[str], bool]:
+    """The items of a list cell, each once (a repeat is a problem); ``check(item)`` is False for a bad item."""
+    items: list[str] = []
+    ok = True
+    for item in _split_list(row.cell(column)):
+        if item in items:
+            row.problem(column, f"{item!r} is listed twice; list each {noun} once.")
+            ok = False
+            continue
+        if check is not None and not check(item):
+            ok = False
+        items.append(item)
+    return items, ok
+
+
+def _parse_row(row: _Row, extra: dict[int, str], seen_ids: dict[str, int], *, scope: tuple[str, ...] | None,
+               population_ids: set[str] | None,
+               populations: dict[str, PopulationSource | None] | None) -> Control | None:
+    """Check one data row, reporting every problem; the Control, or None when the row has a problem."""
+    cell, problem, number = row.cell, row.problem, row.number
+    ok = True
+    control_id = cell("control_id")
+    if not control_id:
+        problem("control_id", "is blank; every control needs an id (e.g. CM-01).")
+        ok = False
+    elif not _ID_RE.match(control_id):
+        problem("control_id", f"{control_id!r} may hold only letters, digits, '.', '_' and '-' (it names "
+                              f"the control's workpaper file); e.g. \"CM-01\".")
+        ok = False
+    elif control_id.lower() in seen_ids:
+        other = seen_ids[control_id.lower()]
+        problem("control_id", f"{control_id!r} is used by rows {other} and {number}; control ids must be "
+                              f"unique: renumber one of them.")
+        ok = False
+    else:
+        seen_ids[control_id.lower()] = number
+
+    description = cell("description")
+    if not description:
+        problem("description", "is blank; give the control activity as the service organization "
+                               "describes it.")
+        ok = False
+
+    criteria, criteria_ok = _criteria_of(row, scope)
+    ok = criteria_ok and ok
+
+    owner = cell("owner") or None
+
+    frequency = _normalize_name(cell("frequency"))
+    if not frequency:
+        problem("frequency", f"is blank; use one of: {', '.join(FREQUENCIES)}.")
+        ok = False
+    elif frequency not in FREQUENCIES:
+        hint = _did_you_mean(frequency, FREQUENCIES)
+        problem("frequency", f"{cell('frequency')!r} is not a frequency.{hint} Use one of: "
+                             f"{', '.join(FREQUENCIES)}.")
+        ok = False
+
+    nature = _normalize_name(cell("nature"))
+    if not nature:
+        problem("nature", "is blank; use manual or automated.")
+        ok = False
+    elif nature not in NATURES:
+        hint = _did_you_mean(nature, NATURES)
+        problem("nature", f"{cell('nature')!r} is not a nature.{hint} Use manual or automated.")
+        ok = False
+
+    procedure = _normalize_name(cell("procedure")) or None
+    procedure_known = procedure in KNOWN_PROCEDURES
+    if procedure is not None and not procedure_known:
+        hint = _did_you_mean(procedure, KNOWN_PROCEDURES)
+        problem("procedure", f"{cell('procedure')!r} is not a known procedure.{hint} Use one of: "
+                             f"{', '.join(KNOWN_PROCEDURES)}; or leave it blank (the control reads "
+                             f"\"not yet tested\").")
+        ok = False
+
+    def defined(item: str) -> bool:
+        if population_ids is None or item in population_ids:
+            return True
+        hint = _did_you_mean(item, sorted(population_ids))
+        problem("populations", f"population {item!r} is not defined in engagement.toml.{hint} Defined: "
+                               f"{', '.join(sorted(population_ids)) or 'none'}; add a [populations.{item}] "
+                               f"table with file and kind, or fix the id.")
+        return False
+
+    pop_ids, populations_ok = _listed_once(row, "populations", "population", defined)
+    ok = populations_ok and ok
+    if procedure_known and not pop_ids:
+        defined_ids = ", ".join(sorted(population_ids or ())) or "none defined yet"
+        problem("populations", f"is blank, but procedure {procedure!r} tests a population; give the id of a "
+                               f"[populations.<id>] table of engagement.toml ({defined_ids}).")
+        ok = False
+
+    attributes, attributes_ok = _listed_once(row, "attributes", "attribute")
+    ok = attributes_ok and ok
+    if attributes and procedure is None:
+        problem("attributes", "attributes are given but the procedure is blank; name the procedure whose "
+                              "attributes these are, or clear the attributes.")
+        ok = False
+
+    if procedure_known:
+        ok = _check_against_procedure(procedure, attributes, pop_ids, populations, problem) and ok
+
+    if not ok:
+        return None
+    return Control(
+        id=control_id, description=description, criteria=tuple(criteria), owner=owner,
+        frequency=frequency, nature=nature, procedure=procedure, populations=tuple(pop_ids),
+        attributes=tuple(attributes), row=number,
+        extra=FrozenMapping({header: (row.cells[pos] if pos < len(row.cells) else "")
+                             for pos, header in extra.items()}),
+    )
+
+
+def _criteria_of(row: _Row, scope: tuple[str, ...] | None) -> tuple[list[str], bool]:
+    """The row's criterion ids in canonical spelling, each once and in a category in scope."""
+    criteria: list[str] = []
+    ok = True
+    text = row.cell("criteria")
+    if not text:
+        row.problem("criteria", f"is blank; give one or more criterion ids separated by ';' (e.g. CC8.1). "
                                 f"Valid ids: {_criteria_ranges()}.")
-            ok = False
-        for item in _split_list(criteria_text):
-            canonical = normalize_criterion_id(item)
-            if canonical is None:
-                hint = _criterion_hint(item)
-                problem("criteria", f"{item!r} is not a 2017 Trust Services Criterion{hint}. Valid ids: "
+        ok = False
+    for item in _split_list(text):
+        canonical = normalize_criterion_id(item)
+        if canonical is None:
+            hint = _criterion_hint(item)
+            row.problem("criteria", f"{item!r} is not a 2017 Trust Services Criterion{hint}. Valid ids: "
                                     f"{_criteria_ranges()}.")
-                ok = False
-                continue
-            if canonical in criteria:
-                problem("criteria", f"{canonical} is listed twice; list each criterion once.")
-                ok = False
-                continue
-            category = CRITERIA[canonical].category
-            if scope is not None and category not in scope:
-                problem("criteria", f"{canonical} is a {CATEGORY_LABELS[category]} criterion, and {category} is "
+            ok = False
+            continue
+        if canonical in criteria:
+            row.problem("criteria", f"{canonical} is listed twice; list each criterion once.")
+            ok = False
+            continue
+        category = CRITERIA[canonical].category
+        if scope is not None and category not in scope:
+            row.problem("criteria", f"{canonical} is a {CATEGORY_LABELS[category]} criterion, and {category} is "
                                     f"not in scope (engagement.toml [engagement] criteria = {list(scope)}); "
                                     f"add \"{category}\" there or remove {canonical} from this control.")
-                ok = False
-            criteria.append(canonical)
-
-        owner = cell("owner") or None
-
-        frequency = _normalize_word(cell("frequency"))
-        if not frequency:
-            problem("frequency", f"is blank; use one of: {', '.join(FREQUENCIES)}.")
             ok = False
-        elif frequency not in FREQUENCIES:
-            hint = _did_you_mean(frequency, FREQUENCIES)
-            problem("frequency", f"{cell('frequency')!r} is not a frequency.{hint} Use one of: "
-                                 f"{', '.join(FREQUENCIES)}.")
-            ok = False
-
-        nature = _normalize_word(cell("nature"))
-        if not nature:
-            problem("nature", "is blank; use manual or automated.")
-            ok = False
-        elif nature not in NATURES:
-            hint = _did_you_mean(nature, NATURES)
-            problem("nature", f"{cell('nature')!r} is not a nature.{hint} Use manual or automated.")
-            ok = False
-
-        procedure = _normalize_word(cell("procedure")) or None
-        if procedure is not None and procedure not in known_procedures:
-            hint = _did_you_mean(procedure, known_procedures)
-            problem("procedure", f"{cell('procedure')!r} is not a known procedure.{hint} Use one of: "
-                                 f"{', '.join(known_procedures)}; or leave it blank (the control reads "
-                                 f"\"not yet tested\").")
-            ok = False
-            procedure_known = False
-        else:
-            procedure_known = procedure is not None
-
-        pop_ids: list[str] = []
-        for item in _split_list(cell("populations")):
-            if item in pop_ids:
-                problem("populations", f"{item!r} is listed twice; list each population once.")
-                ok = False
-                continue
-            if population_ids is not None and item not in population_ids:
-                hint = _did_you_mean(item, sorted(population_ids))
-                defined = ", ".join(sorted(population_ids)) or "none"
-                problem("populations", f"population {item!r} is not defined in engagement.toml.{hint} Defined: "
-                                       f"{defined}; add a [populations.{item}] table with file and kind, or fix "
-                                       f"the id.")
-                ok = False
-            pop_ids.append(item)
-        if procedure_known and not pop_ids:
-            defined = ", ".join(sorted(population_ids or ())) or "none defined yet"
-            problem("populations", f"is blank, but procedure {procedure!r} tests a population; give the id of a "
-                                   f"[populations.<id>] table of engagement.toml ({defined}).")
-            ok = False
-
-        attributes: list[str] = []
-        for item in _split_list(cell("attributes")):
-            if item in attributes:
-                problem("attributes", f"{item!r} is listed twice; list each attribute once.")
-                ok = False
-                continue
-            attributes.append(item)
-        if attributes and procedure is None and not cell("procedure"):
-            problem("attributes", "attributes are given but the procedure is blank; name the procedure whose "
-                                  "attributes these are, or clear the attributes.")
-            ok = False
-
-        if procedure_known:
-            ok = _check_against_procedure(procedure, attributes, pop_ids, populations, problem) and ok
-
-        if ok:
-            controls.append(Control(
-                id=control_id, description=description, criteria=tuple(criteria), owner=owner,
-                frequency=frequency, nature=nature, procedure=procedure, populations=tuple(pop_ids),
-                attributes=tuple(attributes), row=number,
-                extra=FrozenMapping({header: (cells[pos] if pos < len(cells) else "")
-                                     for pos, header in extra.items()}),
-            ))
-    return controls
+        criteria.append(canonical)
+    return criteria, ok
 
 
 def _check_against_procedure(name: str, attributes: list[str], pop_ids: list[str],
                              populations: dict[str, PopulationSource | None] | None, problem) -> bool:
     """For an implemented procedure: attribute ids exist, and the first population is of its kind."""
-    from workbench.procedures import get_procedure, is_implemented
-
     if not is_implemented(name):
         return True  # known, not yet implemented: the control reads "not yet tested"
     procedure = get_procedure(name)
     ok = True
-    valid = tuple(attribute.id for attribute in procedure.attributes)
+    valid = procedure.attribute_ids
     for item in attributes:
         if item not in valid:
             hint = _did_you_mean(item, valid)
             problem("attributes", f"{item!r} is not an attribute of procedure {name!r}.{hint} Its attributes: "
                                   f"{', '.join(valid)} (leave the cell blank to test all of them).")
             ok = False
-    kind = getattr(procedure, "population_kind", None)
+    kind = procedure.population_kind
     if kind and pop_ids and populations is not None:
         source = populations.get(pop_ids[0])
         if source is not None and source.kind != kind:
@@ -490,27 +518,25 @@ def read_control_matrix(folder: Path, label: str, problems: _Problems, *,
         (``b""`` without a file) and the controls (only meaningful when no problem was reported).
     """
     matrix_path = _find_matrix(folder, problems)
-    controls: list[Control] = []
-    raw_matrix = b""
-    if matrix_path is not None:
-        matrix_label = f"{label}/{matrix_path.name}"
-        raw_matrix = matrix_path.read_bytes()
-        if matrix_path.suffix.lower() == ".xlsx":
-            rows = _read_xlsx(matrix_path, matrix_label, problems)
-        else:
-            rows = _read_csv(raw_matrix, matrix_label, problems, notes)
-        if rows is not None:
-            declared = set(population_ids) if population_ids is not None else None
-            controls = _parse_matrix(rows, matrix_label, problems, scope=scope,
-                                     population_ids=declared, populations=populations)
-            used = {pid for control in controls for pid in control.populations}
-            if population_ids and not problems.lines:
-                unused = [pid for pid in population_ids if pid not in used]
-                if unused:
-                    notes.append(f"populations not named in any control's populations column: "
-                                 f"{', '.join(unused)}.")
-            untested = [c.id for c in controls if c.procedure is None]
-            if untested:
-                notes.append(f"controls without a procedure (read \"not yet tested\"): "
-                             f"{', '.join(untested)}.")
+    if matrix_path is None:
+        return None, b"", []
+    matrix_label = f"{label}/{matrix_path.name}"
+    raw_matrix = matrix_path.read_bytes()
+    if matrix_path.suffix.lower() == ".xlsx":
+        rows = _read_xlsx(matrix_path, matrix_label, problems)
+    else:
+        rows = _read_csv(raw_matrix, matrix_label, problems, notes)
+    if rows is None:
+        return matrix_path, raw_matrix, []
+    declared = set(population_ids) if population_ids is not None else None
+    controls = _parse_matrix(rows, matrix_label, problems, scope=scope,
+                             population_ids=declared, populations=populations)
+    if population_ids and not problems.lines:
+        used = {pid for control in controls for pid in control.populations}
+        unused = [pid for pid in population_ids if pid not in used]
+        if unused:
+            notes.append(f"populations not named in any control's populations column: {', '.join(unused)}.")
+    untested = [c.id for c in controls if c.procedure is None]
+    if untested:
+        notes.append(f"controls without a procedure (read \"not yet tested\"): {', '.join(untested)}.")
     return matrix_path, raw_matrix, controls

@@ -50,7 +50,7 @@ from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Mapping
 
-from sampling import SamplingError
+from sampling import SamplingError, format_percent
 from sampling._inputs import to_probability
 from sampling.planning import DEFAULT_FREQUENCY_TABLE as _SAMPLING_FREQUENCY_TABLE
 from sampling.planning import MODELS as _SAMPLING_MODELS
@@ -137,11 +137,6 @@ DEFAULT_FREQUENCY_TABLE: Mapping[str, int] = FrozenMapping(_SAMPLING_FREQUENCY_T
 # --------------------------------------------------------------------------------------------------
 # Results
 # --------------------------------------------------------------------------------------------------
-def _percent(value: Decimal) -> str:
-    text = format((value * 100).normalize(), "f")
-    return f"{text} %"
-
-
 @dataclass(frozen=True)
 class SamplingPolicy:
     """The firm's sampling policy for the engagement (``[sampling]`` of engagement.toml).
@@ -175,9 +170,9 @@ class SamplingPolicy:
         """(label, value) rows for a workpaper."""
         return [
             ("Sampling model", self.model),
-            ("Confidence level", _percent(self.confidence)),
-            ("Tolerable deviation rate", _percent(self.tolerable_rate)),
-            ("Expected deviation rate", _percent(self.expected_rate)),
+            ("Confidence level", format_percent(self.confidence)),
+            ("Tolerable deviation rate", format_percent(self.tolerable_rate)),
+            ("Expected deviation rate", format_percent(self.expected_rate)),
             ("Selection method", self.method),
             ("Frequency table (non-statistical sizes)",
              ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.frequency_table.items())),
@@ -185,8 +180,8 @@ class SamplingPolicy:
 
     def summary(self) -> str:
         """One line for people."""
-        return (f"{self.model} model, confidence {_percent(self.confidence)}, tolerable rate "
-                f"{_percent(self.tolerable_rate)}, expected rate {_percent(self.expected_rate)}, "
+        return (f"{self.model} model, confidence {format_percent(self.confidence)}, tolerable rate "
+                f"{format_percent(self.tolerable_rate)}, expected rate {format_percent(self.expected_rate)}, "
                 f"{self.method} selection; frequency table "
                 + ", ".join(f"{k} {v}" for k, v in self.frequency_table.items()))
 
@@ -962,8 +957,8 @@ def _parse_sampling(ctx: _TomlContext, data: dict, out: _ParsedToml) -> None:
                              + ", ".join(f"{k} {DEFAULT_FREQUENCY_TABLE[k]}" for k in defaulted) + ".")
     else:
         if not t.has("frequency_table"):
-            out.notes.append("[sampling.frequency_table] not given: the default table (annual 1, quarterly 2, "
-                             "monthly 2, weekly 5, daily 25, many_times_a_day 40).")
+            out.notes.append("[sampling.frequency_table] not given: the default table ("
+                             + ", ".join(f"{k} {v}" for k, v in DEFAULT_FREQUENCY_TABLE.items()) + ").")
     if ok and None not in (confidence, tolerable, method):
         out.sampling = SamplingPolicy(model=model, confidence=confidence, tolerable_rate=tolerable,
                                       expected_rate=expected, method=method,
@@ -1078,8 +1073,6 @@ def _parse_cuecs(ctx: _TomlContext, data: dict, out: _ParsedToml) -> None:
         criteria = t.strings("criteria")
         if criteria is not None:
             criteria = _check_criterion_list(t, "criteria", criteria, out.criteria)
-        elif t.has("criteria"):
-            ok = False
         if cuec_id is not None:
             if cuec_id in ids:
                 t.problem("id", f"{cuec_id!r} is used twice (also [[cuecs]] #{ids[cuec_id] + 1}); CUEC ids "
@@ -1234,10 +1227,11 @@ def load_engagement(folder: str | os.PathLike) -> Engagement:
     ctx = _TomlContext(root, text, problems)
     parsed = _parse_toml(ctx, data)
 
-    raw_pops = data.get("populations", {})
+    # parsed.populations holds every [populations.<id>] id in file order (None for a bad entry); it is
+    # None only when populations is not a table
     matrix_path, raw_matrix, controls = read_control_matrix(
         root, label, problems, scope=parsed.criteria,
-        population_ids=list(raw_pops) if isinstance(raw_pops, dict) else None,
+        population_ids=None if parsed.populations is None else list(parsed.populations),
         populations=parsed.populations, notes=parsed.notes)
 
     problems.raise_if_any()

@@ -29,7 +29,7 @@ import pandas as pd
 
 import sampling
 from sampling import format_percent
-from workbench.testing import TRANSACTION_FREQUENCIES, AttributeTesting, SamplePlan
+from workbench.testing import TRANSACTION_FREQUENCIES, AttributeTesting, SamplePlan, _policy_value
 
 __all__ = [
     "STATUSES",
@@ -168,7 +168,7 @@ class ControlEvaluation:
                 ("Test performed", self.test_performed), ("Population in scope", f"{self.population_count:,}"),
                 ("Sample size", f"{self.sample_size:,}"), ("Items tested", f"{self.items_tested:,}"),
                 ("Deviations in the sample", str(self.deviations))]
-        for attribute_id, label, count in self.deviations_by_attribute:
+        for _, label, count in self.deviations_by_attribute:
             rows.append((f"  {label}", str(count)))
         rows.append(("Full-population exceptions", f"{self.population_exceptions} "
                      f"({self.population_exceptions_outside_sample} outside the sample)"))
@@ -211,11 +211,6 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
-def _policy(engagement: Any, name: str) -> Any:
-    policy = getattr(engagement, "sampling", None)
-    return getattr(policy, name, None) if policy is not None else None
-
-
 def _extent(testing: AttributeTesting, sample_plan: SamplePlan, engagement: Any) -> str:
     procedure = testing.procedure
     n = sample_plan.sample_size
@@ -227,6 +222,16 @@ def _extent(testing: AttributeTesting, sample_plan: SamplePlan, engagement: Any)
         noun = procedure.item_description if n == 1 else procedure.item_description_plural
         return f"all {n:,} {noun} {during}"
     return f"a sample of {n:,} {procedure.item_description_plural} {during}"
+
+
+def _test_performed(testing: AttributeTesting, sample_plan: SamplePlan, engagement: Any) -> str:
+    procedure = testing.procedure
+    if sample_plan.not_occurring:
+        return (f"Inspected the population of {procedure.item_description_plural} {procedure.occurred} during "
+                f"the period to determine whether the control operated; no {procedure.item_noun_plural} "
+                f"occurred.")
+    return procedure.test_performed(extent=_extent(testing, sample_plan, engagement), attributes=testing.attributes,
+                                    population_count=testing.population_count)
 
 
 def _ids_text(ids: list[str]) -> str:
@@ -321,21 +326,13 @@ def evaluate_control(engagement: Any, control: Any, sample_plan: SamplePlan, sel
     population_ids = set(population["item_key"].astype(str)) if len(population) else set()
     outside_ids = (set(population.loc[~population["in_sample"].astype(bool), "item_key"].astype(str))
                    if len(population) else set())
-    confidence = _policy(engagement, "confidence")
-    tolerable_rate = _policy(engagement, "tolerable_rate")
+    confidence = _policy_value(engagement, "confidence")
+    tolerable_rate = _policy_value(engagement, "tolerable_rate")
     # the model the plan actually used (a frequency plan computes its achieved confidence hypergeometrically)
-    model = sample_plan.plan.model if sample_plan.plan is not None else _policy(engagement, "model")
+    model = sample_plan.plan.model if sample_plan.plan is not None else _policy_value(engagement, "model")
     notes: list[str] = list(testing.notes)
 
-    if sample_plan.not_occurring:
-        extent = (f"the population of {procedure.item_description_plural} {procedure.occurred} during the "
-                  f"period")
-        test_performed = (f"Inspected {extent} to determine whether the control operated; no "
-                          f"{procedure.item_noun_plural} occurred.")
-    else:
-        test_performed = procedure.test_performed(extent=_extent(testing, sample_plan, engagement),
-                                                  attributes=attributes, population_count=testing.population_count)
-
+    test_performed = _test_performed(testing, sample_plan, engagement)
     sample_sentences = _sample_sentences(testing, sample_plan, report_type)
     population_sentence = _population_sentence(testing)
     evaluation = None

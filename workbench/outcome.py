@@ -12,13 +12,14 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from workbench.errors import ParameterError, PopulationError
 
 __all__ = ["derive_seed", "ensure_usable", "save_outcome", "load_outcome", "outcome_path", "write_json_atomic",
-           "shared_file_mode"]
+           "replace_atomically", "sha256_file", "shared_file_mode"]
 
 
 def derive_seed(engagement: Any, control: Any, population: Any, seed: int | None = None) -> int:
@@ -105,17 +106,38 @@ def shared_file_mode() -> int:
     return 0o666 & ~umask
 
 
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON to a temporary file beside ``path``, then move it into place: never half written."""
+def replace_atomically(path: Path, write: Callable[[str], None]) -> Path:
+    """Write ``path`` through a temporary file beside it, then move it into place: never half written.
+
+    ``write(temporary_name)`` fills the temporary file; it gets the mode any new file would get (not
+    mkstemp's 0600: others on a shared drive must read it) and replaces ``path`` with ``os.replace``.
+    On any failure the temporary file is removed and the previous ``path`` (if any) is left as it was.
+    """
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(payload, stream, indent=2, ensure_ascii=False, default=str)
-        os.chmod(temporary, shared_file_mode())  # mkstemp makes 0600; others on a shared drive must read it
+        write(temporary)
+        os.chmod(temporary, shared_file_mode())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    return path
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write JSON to a temporary file beside ``path``, then move it into place: never half written."""
+    text = json.dumps(payload, indent=2, ensure_ascii=False, default=str)
+    replace_atomically(path, lambda temporary: Path(temporary).write_text(text, encoding="utf-8"))
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while block := stream.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_outcome(output_dir: str | os.PathLike[str], control_id: str) -> dict[str, Any] | None:

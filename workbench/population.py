@@ -33,7 +33,7 @@ import mmap
 import os
 import threading
 import zoneinfo
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -248,32 +248,6 @@ def _hash(data: bytes) -> tuple[list[str], threading.Thread | None]:
     return out, thread
 
 
-def _generic_json_table(raw: RawTable, path: Path) -> RawTable:
-    from workbench.formats.okta import _flatten
-    document = raw.json_data
-    if isinstance(document, dict):
-        lists = [(k, v) for k, v in document.items() if isinstance(v, list)]
-        if len(lists) == 1:
-            prefix, document = f"$.{lists[0][0]}", lists[0][1]
-        else:
-            raise _error("not_a_table", "JSON, but not a list of records (expected an array of objects, or an "
-                         "object holding one such array)", path)
-    else:
-        prefix = "$"
-    if not isinstance(document, list) or not all(isinstance(o, dict) for o in document):
-        raise _error("not_a_table", "JSON, but not a list of records (expected an array of objects)", path)
-    flats = [_flatten(o) for o in document]
-    headers: list[str] = []
-    for f in flats:
-        for k in f:
-            if k not in headers:
-                headers.append(k)
-    cols = [pa.array([None if f.get(h) is None else str(f.get(h)) for f in flats], pa.string()) for h in headers]
-    table = pa.table(cols, names=[str(i) for i in range(len(headers))]) if headers else pa.table({})
-    rows = np.array([f"{prefix}[{i}]" for i in range(len(flats))], dtype=object)
-    return RawTable(headers, table, rows, "json", encoding=raw.encoding)
-
-
 def _resolve_format(raw: RawTable, requested: str, path: Path) -> tuple[str, RawTable]:
     formats = _formats()
     detected = detect_format(raw)
@@ -291,7 +265,7 @@ def _resolve_format(raw: RawTable, requested: str, path: Path) -> tuple[str, Raw
                          f"export (its header signature is missing); it looks like a {detected!r} export. "
                          f"Fix the format in engagement.toml (or use \"auto\"), or check this is the right file", path)
     if raw.container == "json":
-        raw = spec.to_table(raw, path) if spec.to_table is not None else _generic_json_table(raw, path)
+        raw = spec.to_table(raw, path)      # every format that reads JSON turns it into a table itself
     return name, raw
 
 
@@ -404,11 +378,13 @@ def load_population_file(path: str | os.PathLike, *, kind: str, format: str = "a
                     findings.append(_finding("date_parse", header, None, None, "error",
                                              f"{column}: {len(bad) - _MAX_LISTED:,} more value(s) do not parse"))
         elif column in schema.integers:
-            numbers = pd.to_numeric(pd.Series(array.to_pandas()), errors="coerce")
-            bad = numbers.isna().to_numpy() & pd.Series(array.to_pandas()).notna().to_numpy()
+            texts = pd.Series(array.to_pandas())
+            numbers = pd.to_numeric(texts, errors="coerce")
+            bad = numbers.isna().to_numpy() & texts.notna().to_numpy()
             for pos in np.flatnonzero(bad)[:_MAX_LISTED]:
-                findings.append(_finding("number_parse", header, _row(rows[pos]), array[int(pos)].as_py(), "warning",
-                                         f"{column}: {array[int(pos)].as_py()!r} is not a whole number; read as missing"))
+                value = array[int(pos)].as_py()
+                findings.append(_finding("number_parse", header, _row(rows[pos]), value, "warning",
+                                         f"{column}: {value!r} is not a whole number; read as missing"))
             data_cols[column] = numbers.round().astype("Int64")
         elif column in schema.booleans:
             data_cols[column] = pd.Series(to_boolean(array).to_pandas(
@@ -731,10 +707,11 @@ def scope_population(population: Population, engagement: Any = None, *, date_col
     date_column = date_column or schema.date_column
     frame = population.frame
     if date_column is None:
-        # a listing as of a date (users, vendors): taken whole
-        mode, start, end = scope_window(population.timezone, period_start=period_start, period_end=period_end,
-                                        as_of=as_of) if (as_of or (period_start and period_end)) else \
-            ("listing", pd.NaT, pd.NaT)
+        # a listing as of a date (users, vendors): taken whole; a window given is checked and recorded
+        start = end = pd.NaT
+        if as_of or (period_start and period_end):
+            _, start, end = scope_window(population.timezone, period_start=period_start, period_end=period_end,
+                                         as_of=as_of)
         n = len(frame)
         return ScopedPopulation(population, np.ones(n, dtype=bool), np.zeros(n, dtype=np.int8), None, start, end,
                                 "listing", {"received": n, "in_scope": n, "before": 0, "after": 0, "no_date": 0},

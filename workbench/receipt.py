@@ -51,6 +51,7 @@ import errno
 import getpass
 import hashlib
 import os
+import shutil
 import sqlite3
 import tempfile
 from dataclasses import dataclass
@@ -59,7 +60,7 @@ from typing import Any, Iterator
 
 from workbench.errors import ParameterError, PopulationError, ResultsError
 from workbench.outcome import shared_file_mode
-from workbench.results import RESULTS_FILE, _split, _Transaction
+from workbench.results import RESULTS_FILE, Transaction, split_statements
 
 __all__ = [
     "Receipt",
@@ -245,8 +246,8 @@ def _writing(engagement: Any) -> Iterator[sqlite3.Cursor]:
     path = _store_path(engagement)
     connection = _connect(path)
     try:
-        with _Transaction(connection, path) as cursor:
-            for statement in _split(_SCHEMA):
+        with Transaction(connection, path) as cursor:
+            for statement in split_statements(_SCHEMA):
                 cursor.execute(statement)
             cursor.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('receipts_schema_version', ?)",
                            (str(RECEIPTS_SCHEMA_VERSION),))
@@ -496,8 +497,7 @@ def _keep(old: Path, target: Path, sha256: str, relative: str) -> None:
             if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
                 raise
             with open(target, "xb") as out, open(temp, "rb") as src:  # no hard links here: exclusive create
-                while chunk := src.read(_CHUNK):
-                    out.write(chunk)
+                shutil.copyfileobj(src, out, _CHUNK)
                 out.flush()
                 os.fsync(out.fileno())
     finally:

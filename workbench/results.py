@@ -47,7 +47,9 @@ __all__ = [
     "TRAIL_COLUMNS",
     "Result",
     "ResultsStore",
+    "Transaction",
     "read_results",
+    "split_statements",
 ]
 
 #: The store's file name inside the engagement folder.
@@ -59,6 +61,8 @@ RESULT_COLUMNS: tuple[str, ...] = ("engagement", "control_id", "item_key", "attr
 TRAIL_COLUMNS: tuple[str, ...] = ("seq", "engagement", "control_id", "item_key", "attribute_id", "action",
                                   "old_value", "new_value", "who", "at")
 SCHEMA_VERSION = 1
+#: The columns of a result that recording replaces (the rest are its key); the trail keeps them as JSON.
+_VALUE_COLUMNS: tuple[str, ...] = RESULT_COLUMNS[4:]
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -181,7 +185,7 @@ class ResultsStore:
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("PRAGMA synchronous=FULL")
         with self._transaction() as cursor:
-            for statement in _split(_SCHEMA):
+            for statement in split_statements(_SCHEMA):
                 cursor.execute(statement)
             cursor.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                            (str(SCHEMA_VERSION),))
@@ -291,15 +295,13 @@ class ResultsStore:
                                    f"{control_id!r}; its attributes are {', '.join(allowed)}.")
         result = Result(self.engagement_id, control_id, item_key, attribute_id, outcome, evidence_ref,
                         comment, tested_by, _now())
-        new_value = {k: getattr(result, k) for k in ("outcome", "evidence_ref", "comment", "tested_by",
-                                                     "tested_at")}
+        new_value = {k: getattr(result, k) for k in _VALUE_COLUMNS}
         with self._transaction() as cursor:
             old = cursor.execute(
-                "SELECT outcome, evidence_ref, comment, tested_by, tested_at FROM results "
+                f"SELECT {', '.join(_VALUE_COLUMNS)} FROM results "
                 "WHERE engagement = ? AND control_id = ? AND item_key = ? AND attribute_id = ?",
                 (self.engagement_id, control_id, item_key, attribute_id)).fetchone()
-            old_value = None if old is None else dict(zip(("outcome", "evidence_ref", "comment", "tested_by",
-                                                           "tested_at"), old))
+            old_value = None if old is None else dict(zip(_VALUE_COLUMNS, old))
             cursor.execute(
                 "INSERT INTO results (engagement, control_id, item_key, attribute_id, outcome, evidence_ref, "
                 "comment, tested_by, tested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -357,10 +359,10 @@ class ResultsStore:
 
     # -- internals --------------------------------------------------------------------------------
     def _transaction(self):
-        return _Transaction(self._connection, self.path)
+        return Transaction(self._connection, self.path)
 
 
-class _Transaction:
+class Transaction:
     """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error); sqlite errors become ResultsError."""
 
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
@@ -384,7 +386,7 @@ class _Transaction:
             raise ResultsError(f"{self._path}: the results store refused the write ({exc}).") from None
 
 
-def _split(script: str) -> list[str]:
+def split_statements(script: str) -> list[str]:
     """Split the schema into statements (triggers contain ';' inside BEGIN ... END)."""
     statements, current = [], []
     for line in script.strip().splitlines():
@@ -397,8 +399,7 @@ def _split(script: str) -> list[str]:
 
 
 def _frame(rows: list[tuple], columns: tuple[str, ...]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=list(columns), dtype=object)
-    return frame.reset_index(drop=True)
+    return pd.DataFrame(rows, columns=list(columns), dtype=object)
 
 
 def read_results(folder: Any, control_id: str, *, engagement_id: str | None = None) -> pd.DataFrame:

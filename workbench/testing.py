@@ -18,8 +18,8 @@ How the size is chosen (DESIGN.md §4; sampling.md §4; workflow.md §1.4, §1.6
 * No item in scope: the control is *not occurring* (a recorded zero; nothing sampled). A plan that needs
   at least the population tests every item.
 
-Automated attributes run over the *full* population in scope (census analytics: every exception is listed
-with its id) and over the sample; manual attributes come from the results store
+Automated attributes run once over the *full* population in scope (census analytics: every exception is
+listed with its id) and the sample reads its rows of that result; manual attributes come from the results store
 (:mod:`workbench.results`), and a sampled item without a recorded manual result is "not tested".
 """
 
@@ -85,13 +85,6 @@ def _policy_value(engagement: Any, name: str, default: Any = None) -> Any:
     if isinstance(policy, Mapping):
         return policy.get(name, default)
     return getattr(policy, name, default)
-
-
-def _default_method(engagement: Any) -> str:
-    method = _policy_value(engagement, "method")
-    if method:
-        return str(method)
-    return "random" if str(getattr(engagement, "report_type", "type2")) == "type1" else "stratified"
 
 
 def _procedure_of(control: Any) -> Procedure | None:
@@ -229,7 +222,7 @@ def plan_sample(engagement: Any, control: Any, scoped: Any) -> SamplePlan:
     report_type = str(getattr(engagement, "report_type", "type2"))
     frequency = str(getattr(control, "frequency", "") or "")
     nature = str(getattr(control, "nature", "") or "")
-    method = "random" if report_type == "type1" else _default_method(engagement)
+    method = "random" if report_type == "type1" else str(_policy_value(engagement, "method") or "stratified")
     common = dict(control_id=str(control.id), report_type=report_type, frequency=frequency, nature=nature,
                   population_count=count, method=method, key_column=key_column, date_column=date_column,
                   item_noun_plural=plural)
@@ -315,12 +308,12 @@ def select_sample(scoped: Any, sample_plan: SamplePlan, *, seed: int) -> Any:
     if sample_plan.key_column not in frame.columns:
         raise PopulationError(f"the population has no key column {sample_plan.key_column!r}; "
                               f"it cannot be sampled.")
+    if sample_plan.not_occurring:
+        return _empty_selection(seed, sample_plan.method)
     keys = frame[sample_plan.key_column].astype(str).tolist()
     dates = None
     if sample_plan.method in ("systematic", "stratified"):
         dates = _dates_for_selection(frame[sample_plan.date_column])
-    if sample_plan.not_occurring:
-        return _empty_selection(seed, sample_plan.method)
     n = min(sample_plan.sample_size, len(keys))
     return sampling.select(keys, n, seed=seed, method=sample_plan.method, dates=dates)
 
@@ -333,15 +326,10 @@ def _dates_for_selection(values: pd.Series) -> Any:
 
 
 def _empty_selection(seed: int, method: str) -> Any:
-    import dataclasses
-    import hashlib
-
-    fields = {f.name for f in dataclasses.fields(sampling.Selection)}
-    values: dict[str, Any] = dict(keys=(), seed=seed, method=method, population_size=0,
-                                  key_set_sha256=hashlib.sha256(b"").hexdigest(), start=None, interval=None,
-                                  strata=(), algorithm="No item in scope: nothing was selected.",
-                                  notes=("Not occurring: the population in scope is empty.",), rounds=())
-    return sampling.Selection(**{k: v for k, v in values.items() if k in fields})
+    return sampling.Selection(keys=(), seed=seed, method=method, population_size=0,
+                              key_set_sha256=sampling.key_set_sha256([]), start=None, interval=None, strata=(),
+                              algorithm="No item in scope: nothing was selected.",
+                              notes=("Not occurring: the population in scope is empty.",), rounds=())
 
 
 # ------------------------------------------------------------------------------------------------
@@ -559,8 +547,9 @@ def test_attributes(procedure: Procedure, control: Any, scoped: Any, selection: 
     population_rows, exception_frames = [], []
     in_sample = keys.isin(set(sample_keys)).to_numpy()
     dates = frame[date_column] if date_column in frame.columns else pd.Series(pd.NaT, index=frame.index)
-    source_row = frame["source_row"] if "source_row" in frame.columns else pd.Series(
-        np.arange(2, len(frame) + 2), index=frame.index)
+    key_values = keys.to_numpy()
+    source_rows = (frame["source_row"].to_numpy() if "source_row" in frame.columns
+                   else np.arange(2, len(frame) + 2))
     for attribute_id, check in checks.items():
         counts = check.counts()
         failed = check.failed.to_numpy()
@@ -574,9 +563,9 @@ def test_attributes(procedure: Procedure, control: Any, scoped: Any, selection: 
         })
         if failed.any():
             exception_frames.append(pd.DataFrame({
-                "item_key": keys.to_numpy()[failed],
-                "item_date": dates.to_numpy()[failed] if len(dates) else [],
-                "source_row": source_row.to_numpy()[failed],
+                "item_key": key_values[failed],
+                "item_date": dates[failed].to_numpy(),  # only the failing rows: converting every date is slow
+                "source_row": source_rows[failed],
                 "attribute_id": attribute_id,
                 "label": attribute.label,
                 "deviation": attribute.deviation_wording,
@@ -622,7 +611,7 @@ def test_attributes(procedure: Procedure, control: Any, scoped: Any, selection: 
             lookup[(record["item_key"], record["attribute_id"])] = record
 
     # the per-item matrix, tidy
-    item_dates = dates.to_numpy()[rows] if len(rows) else np.array([])
+    item_dates = dates.iloc[rows].to_numpy()
     records: list[dict] = []
     for index, key in enumerate(sample_keys):
         row = rows[index]
@@ -632,8 +621,7 @@ def test_attributes(procedure: Procedure, control: Any, scoped: Any, selection: 
                      "attribute_id": attribute.id, "label": attribute.label, "kind": attribute.kind,
                      "outcome": NOT_TESTED, "reason": "", "evidence_ref": None, "comment": None,
                      "tested_by": None, "tested_at": None, "source": ""}
-            blocked = [p for p in attribute.depends_on if outcome_of.get(p) == FAIL]
-            if attribute.automated:
+            if attribute.automated:  # dependencies already applied by run_checks
                 check = checks[attribute.id]
                 entry["outcome"] = check.outcome.iloc[row]
                 entry["reason"] = check.reason.iloc[row]
@@ -646,6 +634,7 @@ def test_attributes(procedure: Procedure, control: Any, scoped: Any, selection: 
                                  tested_at=stored["tested_at"], source="results store")
                     if stored["outcome"] == FAIL:
                         entry["reason"] = stored["comment"] or "failed (no comment recorded)"
+                blocked = [p for p in attribute.depends_on if outcome_of.get(p) == FAIL]
                 if blocked:
                     entry["outcome"] = NOT_PERFORMED
                     entry["reason"] = f"prerequisite {', '.join(blocked)} failed"

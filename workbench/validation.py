@@ -321,17 +321,16 @@ def validate(population: Population, engagement: Any = None, *, period_start: An
                               f"identify one record: ask the client why, or deliver a corrected export",
                  len(rows), "duplicate record(s)")
     # required values ------------------------------------------------------------------------
+    # an unparseable date is reported as date_parse, not again as missing
+    bad_rows = {r for (rule, _, r, *_rest) in population.findings if rule == "date_parse"}
     for column in schema.required_values:
         values = frame[column]
         missing = values.isna().to_numpy()
         if values.dtype == "str" or values.dtype == object:
             blank = pc.utf8_is_space(pa.array(values.astype("str")))   # "" is already missing
             missing = missing | np.asarray(pc.fill_null(blank, False).to_numpy(zero_copy_only=False), dtype=bool)
-        if column in schema.timestamps:
-            # an unparseable date is reported as date_parse, not again as missing
-            bad_rows = {r for (rule, _, r, *_rest) in population.findings if rule == "date_parse"}
-            if bad_rows:
-                missing = missing & ~frame["source_row"].isin(bad_rows).to_numpy()
+        if column in schema.timestamps and bad_rows:
+            missing = missing & ~frame["source_row"].isin(bad_rows).to_numpy()
         if missing.any():
             header = population.header_of(column)
             rows = frame["source_row"].to_numpy()[missing]
@@ -495,23 +494,23 @@ def _in_window(population: Population, scoped: ScopedPopulation | None) -> np.nd
     return np.ones(len(population.frame), dtype=bool) if scoped is None else scoped.in_scope
 
 
-def _window(other: Population, period_start, period_end, as_of) -> np.ndarray:
+def _window(other: Population, period_start, period_end, as_of, date_column: str | None = None) -> np.ndarray:
+    """Records of ``other`` in the window by ``date_column`` (default its kind's); all without a window."""
     if as_of is None and (period_start is None or period_end is None):
         return np.ones(len(other.frame), dtype=bool)
-    s = scope_population(other, period_start=period_start, period_end=period_end, as_of=as_of)
-    return s.in_scope
+    return scope_population(other, date_column=date_column, period_start=period_start, period_end=period_end,
+                            as_of=as_of).in_scope
 
 
 def _reconcile(population: Population, other: Population, scoped: ScopedPopulation | None,
                period_start, period_end, as_of, f: _Findings) -> None:
-    mine_in = np.ones(len(population.frame), dtype=bool) if scoped is None else scoped.in_scope
+    mine_in = _in_window(population, scoped)
     theirs_in = _window(other, period_start, period_end, as_of)
     kinds = {population.kind, other.kind}
     if kinds == {"changes", "deployments"}:
         changes, deployments = (population, other) if population.kind == "changes" else (other, population)
         ch_in, dep_in = (mine_in, theirs_in) if population.kind == "changes" else (theirs_in, mine_in)
         _reconcile_changes(changes, deployments, ch_in, dep_in, f)
-
 
 
 def _reconcile_changes(changes: Population, deployments: Population, ch_in: np.ndarray, dep_in: np.ndarray,
@@ -561,6 +560,11 @@ def _identifiers(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[set[str]
     return ids
 
 
+def _unmatched(candidates: np.ndarray, ids: list[set[str]], known: set[str]) -> list[int]:
+    """Positions flagged in ``candidates`` whose identifiers match none of ``known``."""
+    return [i for i in np.flatnonzero(candidates) if not ids[i] & known]
+
+
 def _reconcile_terminations(terms: Population, listings: list[Population], t_in: np.ndarray, period_start,
                             period_end, as_of, f: _Findings, *, both_ways: bool = True) -> None:
     """Terminations vs user listings.
@@ -574,16 +578,12 @@ def _reconcile_terminations(terms: Population, listings: list[Population], t_in:
     has_date = t["terminated_at"].notna().to_numpy()
     all_terminated = set().union(*(ids for ids, flag in zip(term_ids, has_date) if flag)) if len(t) else set()
     terminated = has_date & t_in
+    listing_ids = [_identifiers(users.frame, ("user_id", "email")) for users in listings]
     if both_ways:
-        known: set[str] = set()
-        for users in listings:
-            known.update(*_identifiers(users.frame, ("user_id", "email")))
+        known: set[str] = set().union(*(ids for user_ids in listing_ids for ids in user_ids))
         names = ", ".join(u.source_relative for u in listings)
-        missing = 0
-        for i in np.flatnonzero(terminated):
-            if term_ids[i] & known:
-                continue
-            missing += 1
+        missing = _unmatched(terminated, term_ids, known)
+        for i in missing:
             row, emp = t["source_row"].iloc[i], t["employee_id"].iloc[i]
             f.add("reconciliation", terms.header_of("employee_id"), row, emp, "warning",
                   f"terminated person {emp!r} ({terms.source_relative} row {row}) has no account in any user "
@@ -591,10 +591,9 @@ def _reconcile_terminations(terms: Population, listings: list[Population], t_in:
                   f"deleted or deprovisioned users); confirm", where=False)
         f.add("second_source", None, None, names, "info",
               f"terminations reconciled with {names}: {int(terminated.sum()):,} termination(s) in the window, "
-              f"{missing:,} with no account in any listing")
-    for users in listings:
+              f"{len(missing):,} with no account in any listing")
+    for users, user_ids in zip(listings, listing_ids):
         u = users.frame
-        user_ids = _identifiers(u, ("user_id", "email"))
         dated = u["disabled_at"].notna().to_numpy()
         if not dated.any():
             disabled = int((u["active"] == False).fillna(False).sum())  # noqa: E712
@@ -602,17 +601,9 @@ def _reconcile_terminations(terms: Population, listings: list[Population], t_in:
                   f"{users.source_relative} has no disable dates, so its {disabled:,} inactive account(s) could not "
                   f"be matched to terminations in the window")
             continue
-        if as_of is None and (period_start is None or period_end is None):
-            u_in = np.ones(len(u), dtype=bool)
-        else:
-            u_in = scope_population(users, date_column="disabled_at", period_start=period_start,
-                                    period_end=period_end, as_of=as_of).in_scope
-        candidates = dated & u_in
-        orphans = 0
-        for i in np.flatnonzero(candidates):
-            if user_ids[i] & all_terminated:
-                continue
-            orphans += 1
+        candidates = dated & _window(users, period_start, period_end, as_of, "disabled_at")
+        orphans = _unmatched(candidates, user_ids, all_terminated)
+        for i in orphans:
             row, uid = u["source_row"].iloc[i], u["user_id"].iloc[i]
             f.add("reconciliation", users.header_of("user_id"), row, uid, "warning",
                   f"account {uid!r} ({users.source_relative} row {row}) was deprovisioned in the window but has no "
@@ -620,7 +611,7 @@ def _reconcile_terminations(terms: Population, listings: list[Population], t_in:
                   f"confirm", where=False)
         f.add("second_source", None, None, users.name, "info",
               f"{users.source_relative}: {int(candidates.sum()):,} account(s) deprovisioned in the window, "
-              f"{orphans:,} with no termination in {terms.source_relative}")
+              f"{len(orphans):,} with no termination in {terms.source_relative}")
 
 
 def check_population(path: str | os.PathLike, *, kind: str, format: str = "auto", engagement: Any = None,

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from workbench.errors import PopulationError
 from workbench.formats._table import RawTable
-from workbench.formats.schemas import KINDS, SCHEMAS, KindSchema
+from workbench.formats.schemas import SCHEMAS, KindSchema
 
 __all__ = ["FORMATS", "FORMAT_NAMES", "FormatSpec", "Mapped", "detect_format", "map_columns", "normalize_header"]
 

@@ -33,6 +33,7 @@ import json
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -41,7 +42,7 @@ import pyarrow.csv as pacsv
 
 from workbench.errors import PopulationError
 
-__all__ = ["MISSING_TOKENS", "RawTable", "read_raw", "sniff_container"]
+__all__ = ["MISSING_TOKENS", "RawTable", "flatten_record", "read_raw", "records_table", "sniff_container"]
 
 
 def _err(rule: str, message: str, path: Path, *, row: int | str | None = None) -> PopulationError:
@@ -211,7 +212,7 @@ def _read_csv(path: Path, data: bytes) -> RawTable:
     # (a quoted line break further on makes the fast mode fail, and the next attempt uses the slow one)
     quoted = utf8.find(b'"', 0, 4 << 20) != -1 or (width == 1 and utf8.find(b'"') != -1)
     block_size = None         # pyarrow's default (1 MB); a longer row is retried with a larger block
-    for attempt in range(4):
+    for _attempt in range(4):
         # pyarrow first (multi-threaded). With ignore_empty_lines=False a blank line is a ragged row, so a
         # file with blank lines or ragged rows falls back to the csv module, which numbers rows exactly.
         try:
@@ -451,7 +452,7 @@ def _read_json(path: Path, data: bytes) -> RawTable:
     except json.JSONDecodeError as err:
         # newline-delimited JSON (one object per line), as log exports write it
         records = []
-        for number, line in enumerate(body.splitlines(), start=1):
+        for line in body.splitlines():
             if not line.strip():
                 continue
             try:
@@ -464,6 +465,38 @@ def _read_json(path: Path, data: bytes) -> RawTable:
     raw = RawTable([], pa.table({}), np.empty(0, dtype=object), "json", encoding=encoding)
     raw.json_data = document
     return raw
+
+
+def flatten_record(obj: dict, prefix: str = "") -> dict:
+    """A JSON object as one level: nested keys joined with ``.``, a list's items joined with ``"; "``."""
+    flat = {}
+    for key, value in obj.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten_record(value, name + "."))
+        elif isinstance(value, list):
+            flat[name] = "; ".join(str(v) for v in value)
+        else:
+            flat[name] = value
+    return flat
+
+
+def _json_value_text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def records_table(records: list[dict], prefix: str, *, encoding: str | None = None,
+                  notes: list[str] | None = None,
+                  cell: Callable[[object], str | None] = _json_value_text) -> RawTable:
+    """A :class:`RawTable` of JSON objects: each flattened (:func:`flatten_record`), one text column per key
+    in the order keys first appear, ``cell`` turning every value into text (None = missing), and
+    ``source_rows`` the JSON path of each object (``<prefix>[i]``)."""
+    flats = [flatten_record(o) for o in records]
+    headers = list(dict.fromkeys(k for f in flats for k in f))
+    cols = [pa.array([cell(f.get(h)) for f in flats], pa.string()) for h in headers]
+    table = pa.table(cols, names=[str(i) for i in range(len(headers))]) if headers else pa.table({})
+    rows = np.array([f"{prefix}[{i}]" for i in range(len(flats))], dtype=object)
+    return RawTable(headers, table, rows, "json", encoding=encoding, notes=list(notes or ()))
 
 
 def read_raw(path: Path, data: bytes) -> RawTable:

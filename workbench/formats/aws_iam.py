@@ -13,7 +13,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workbench.formats import FormatSpec, to_boolean
+from workbench.formats import FormatSpec, constant, to_boolean
 
 __all__ = ["FORMAT"]
 
@@ -33,7 +33,7 @@ def _finish(columns, lookup, n):
     out["active"] = pc.or_(active, is_root) if len(active) else active
     out["mfa_enabled"] = to_boolean(columns["mfa_enabled"]) if "mfa_enabled" in columns else pa.nulls(n, pa.bool_())
     out["user_type"] = pc.if_else(is_root, "root", "iam_user")
-    out["system"] = pa.array(["AWS IAM"] * n, pa.string())
+    out["system"] = constant("AWS IAM", n)
     used = [a for a in (lookup("password_last_used"), lookup("access_key_1_last_used_date"),
                         lookup("access_key_2_last_used_date")) if a is not None]
     if used:

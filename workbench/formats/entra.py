@@ -11,7 +11,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workbench.formats import FormatSpec, to_boolean
+from workbench.formats import FormatSpec, constant, to_boolean
 
 __all__ = ["FORMAT"]
 
@@ -25,7 +25,7 @@ def _finish(columns, lookup, n):
         blocked = blocked if blocked is not None else lookup("blockSignIn")
         if blocked is not None:
             out["active"] = pc.invert(to_boolean(blocked))
-    out["system"] = pa.array(["Entra ID"] * n, pa.string())
+    out["system"] = constant("Entra ID", n)
     return out
 
 

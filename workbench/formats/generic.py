@@ -1,9 +1,16 @@
 """Generic CSV/xlsx exports: headers matched to the canonical names (loosely), to a few common aliases,
-or through the engagement's column map (``[populations.<id>.columns]``, canonical name = header)."""
+or through the engagement's column map (``[populations.<id>.columns]``, canonical name = header).
+
+A JSON file is read as a list of records: an array of objects, or an object holding exactly one such
+array (``{"jobs": [...]}``); nested keys become dotted headers (:func:`~workbench.formats._table.records_table`).
+"""
 
 from __future__ import annotations
 
-from workbench.formats import FormatSpec
+from pathlib import Path
+
+from workbench.formats import FormatSpec, _error
+from workbench.formats._table import RawTable, records_table
 
 __all__ = ["FORMAT", "ALIASES"]
 
@@ -50,10 +57,27 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
                  "completed_at": ("completion_date", "completed")},
 }
 
+
+def _to_table(raw: RawTable, path: Path) -> RawTable:
+    document = raw.json_data
+    prefix = "$"
+    if isinstance(document, dict):
+        lists = [(k, v) for k, v in document.items() if isinstance(v, list)]
+        if len(lists) != 1:
+            raise _error("not_a_table", "JSON, but not a list of records (expected an array of objects, or an "
+                         "object holding one such array)", path)
+        key, document = lists[0]
+        prefix = f"$.{key}"
+    if not isinstance(document, list) or not all(isinstance(o, dict) for o in document):
+        raise _error("not_a_table", "JSON, but not a list of records (expected an array of objects)", path)
+    return records_table(document, prefix, encoding=raw.encoding, notes=raw.notes)
+
+
 FORMAT = FormatSpec(
     name="generic",
     description="a CSV or xlsx file with one record per row; columns by canonical name or column map",
     containers=("csv", "xlsx", "json"),
     columns={kind: {c: (c,) + alias for c, alias in cols.items()} for kind, cols in ALIASES.items()},
     signature=lambda headers: True,
+    to_table=_to_table,
 )

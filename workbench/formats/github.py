@@ -26,7 +26,7 @@ from datetime import datetime
 import numpy as np
 import pyarrow as pa
 
-from workbench.formats import FormatSpec
+from workbench.formats import FormatSpec, _error
 from workbench.formats._table import RawTable
 
 __all__ = ["FORMAT"]
@@ -88,7 +88,6 @@ def _reviews(pr: dict, separate: object) -> list[dict]:
 
 
 def _to_table(raw: RawTable, path) -> RawTable:
-    from workbench.formats import _error
     pulls, prefix, separate = _pull_list(raw.json_data)
     if not all(isinstance(p, dict) for p in pulls):
         raise _error("format", "not a list of GitHub pull requests: expected JSON objects with number, title "

@@ -9,12 +9,11 @@ DEPROVISIONED users unless asked: a listing with none is noted.
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workbench.formats import FormatSpec
-from workbench.formats._table import RawTable
+from workbench.formats import FormatSpec, _error, constant
+from workbench.formats._table import RawTable, records_table
 
 __all__ = ["FORMAT"]
 
@@ -42,21 +41,8 @@ def _finish(columns, lookup, n):
         first, last = _either(lookup, "firstName"), _either(lookup, "lastName")
         if first is not None and last is not None:
             out["name"] = pc.binary_join_element_wise(first, last, " ", null_handling="skip")
-    out["system"] = pa.array(["Okta"] * n, pa.string())
+    out["system"] = constant("Okta", n)
     return out
-
-
-def _flatten(obj: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in obj.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, name + "."))
-        elif isinstance(value, list):
-            flat[name] = "; ".join(str(v) for v in value)
-        else:
-            flat[name] = value
-    return flat
 
 
 def _json_signature(document: object) -> bool:
@@ -64,28 +50,22 @@ def _json_signature(document: object) -> bool:
             and "profile" in document[0] and "status" in document[0])
 
 
+def _cell(value: object) -> str | None:
+    """The API's JSON: JSON booleans as ``true``/``false``, the string ``null`` as missing."""
+    if value is None or value == "null":
+        return None
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)
+
+
 def _to_table(raw: RawTable, path) -> RawTable:
-    from workbench.formats import _error
     document = raw.json_data
     if not isinstance(document, list) or not all(isinstance(o, dict) for o in document):
         raise _error("format", "not an Okta user list: expected a JSON array of user objects", path)
-    flats = [_flatten(o) for o in document]
-    headers: list[str] = []
-    for f in flats:
-        for k in f:
-            if k not in headers:
-                headers.append(k)
-    cols = []
-    for h in headers:
-        values = []
-        for f in flats:
-            v = f.get(h)
-            values.append(None if v is None or v == "null" else ("true" if v is True else "false" if v is False
-                                                                 else str(v)))
-        cols.append(pa.array(values, pa.string()))
-    table = pa.table(cols, names=[str(i) for i in range(len(headers))]) if headers else pa.table({})
-    rows = np.array([f"$[{i}]" for i in range(len(flats))], dtype=object)
-    return RawTable(headers, table, rows, "json", encoding=raw.encoding, notes=list(raw.notes))
+    return records_table(document, "$", encoding=raw.encoding, notes=raw.notes, cell=_cell)
 
 
 FORMAT = FormatSpec(

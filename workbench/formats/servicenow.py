@@ -12,7 +12,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workbench.formats import FormatSpec, to_boolean
+from workbench.formats import FormatSpec, constant, to_boolean
 
 __all__ = ["FORMAT"]
 
@@ -37,7 +37,7 @@ def _users(columns, lookup, n):
     out = _user_ids(columns, lookup, n)
     if "active" in columns:
         out["active"] = to_boolean(columns["active"])
-    out.setdefault("system", pa.array(["ServiceNow"] * n, pa.string()))
+    out.setdefault("system", constant("ServiceNow", n))
     return out
 
 

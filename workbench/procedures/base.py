@@ -6,7 +6,8 @@ Section 4 of the SOC 2 report, and its :class:`Attribute` s. An attribute is one
 tested on every item (AuditServe, "Attribute sampling"; workflow.md §1.7):
 
 * ``automated`` attributes are computed from the population by a vectorised ``check`` over the
-  canonical frame. They run over the *full* population in scope (census analytics) and over the sample.
+  canonical frame. They run once over the *full* population in scope (census analytics); the sampled
+  items read their rows of that result.
 * ``manual`` attributes are judged by the tester from evidence and recorded in the results store.
 
 An item passes only if every applicable attribute passes. An attribute whose prerequisite
@@ -310,8 +311,13 @@ class Procedure:
         if not wanted:
             return self.attributes
         for attribute_id in wanted:
-            self.attribute(attribute_id)  # raises for an unknown id
-        return tuple(a for a in self.attributes if a.id in set(wanted))
+            self.attribute(attribute_id)  # raises for the first unknown id
+        wanted_ids = set(wanted)
+        return tuple(a for a in self.attributes if a.id in wanted_ids)
+
+    def _chosen(self, attributes: Sequence[Attribute] | None) -> tuple[Attribute, ...]:
+        """``attributes`` as a tuple; all of the procedure's when None."""
+        return tuple(attributes) if attributes is not None else self.attributes
 
     @property
     def required_columns(self) -> tuple[str, ...]:
@@ -332,8 +338,7 @@ class Procedure:
             attribute id -> :class:`AttributeCheck`, in matrix order, automated attributes only. A row whose
             prerequisite failed reads ``not performed`` with the prerequisite named as the reason.
         """
-        chosen = tuple(attributes) if attributes is not None else self.attributes
-        chosen_ids = {a.id for a in chosen}
+        chosen = self._chosen(attributes)
         checks: dict[str, AttributeCheck] = {}
         for attribute in chosen:
             if not attribute.automated:
@@ -342,7 +347,7 @@ class Procedure:
             blocked = pd.Series(False, index=frame.index)
             blocker = pd.Series("", index=frame.index, dtype=object)
             for prerequisite in attribute.depends_on:
-                if prerequisite in checks and prerequisite in chosen_ids:
+                if prerequisite in checks:  # an automated prerequisite that is tested too
                     failed = checks[prerequisite].failed & ~blocked
                     blocker = blocker.mask(failed, f"prerequisite {prerequisite} failed")
                     blocked = blocked | failed
@@ -355,7 +360,7 @@ class Procedure:
     # -- wording ----------------------------------------------------------------------------------
     def objectives_text(self, attributes: Sequence[Attribute] | None = None) -> str:
         """The objectives joined for "to determine that ...": "a, b and c"."""
-        chosen = tuple(attributes) if attributes is not None else self.attributes
+        chosen = self._chosen(attributes)
         return _join([a.objective for a in chosen])
 
     def test_performed(self, *, extent: str, attributes: Sequence[Attribute] | None = None,
@@ -378,7 +383,7 @@ class Procedure:
         determine that the change was documented before deployment and the change was approved before
         deployment."
         """
-        chosen = tuple(attributes) if attributes is not None else self.attributes
+        chosen = self._chosen(attributes)
         text = f"{self.inspection} {extent} to determine that {self.objectives_text(chosen)}."
         automated = [a for a in chosen if a.automated]
         if population_count and automated:
@@ -390,7 +395,7 @@ class Procedure:
 
     def attribute_table(self, attributes: Sequence[Attribute] | None = None) -> pd.DataFrame:
         """The attributes as a tidy table (one row each) for the workpaper's procedures block."""
-        chosen = tuple(attributes) if attributes is not None else self.attributes
+        chosen = self._chosen(attributes)
         return pd.DataFrame([a.to_row() for a in chosen],
                             columns=["attribute", "label", "kind", "description", "pass_criterion",
                                      "deviation", "depends_on"])

@@ -37,40 +37,31 @@ from workbench.procedures.base import (
 __all__ = ["PROCEDURE"]
 
 
-def _not_deployed(frame: pd.DataFrame) -> pd.Series:
-    return frame["deployed_at"].isna()
-
-
-def _timing_reasons(frame: pd.DataFrame, column: str, *, missing: pd.Series, late: pd.Series,
-                    missing_text: str, late_word: str) -> pd.Series:
-    """Reasons for the failing rows only (formatting timestamps is the slow part; most rows pass)."""
+def _recorded_before_deployment(frame: pd.DataFrame, column: str, *, missing_text: str,
+                                late_word: str) -> pd.DataFrame:
+    """``column`` is present and not after ``deployed_at``; n/a when not deployed."""
+    recorded, deployed = frame[column], frame["deployed_at"]
+    missing = recorded.isna() & deployed.notna()
+    late = (recorded > deployed).fillna(False).astype(bool) & recorded.notna() & deployed.notna()
+    # reasons for the failing rows only (formatting timestamps is the slow part; most rows pass)
     reason = pd.Series("", index=frame.index, dtype=object)
     reason[missing.to_numpy()] = missing_text
     if late.any():
         rows = frame.loc[late.to_numpy()]
         reason[late.to_numpy()] = (f"{late_word} " + format_timestamps(rows[column]) + " after deployment "
                                    + format_timestamps(rows["deployed_at"])).to_numpy()
-    return reason
+    return outcome_frame(frame.index, fail=missing | late, fail_reason=reason,
+                         not_applicable=deployed.isna(), na_reason="not deployed")
 
 
 def _ticket_before_deployment(frame: pd.DataFrame) -> pd.DataFrame:
-    created, deployed = frame["created_at"], frame["deployed_at"]
-    missing = created.isna() & deployed.notna()
-    late = (created > deployed).fillna(False).astype(bool) & created.notna() & deployed.notna()
-    reason = _timing_reasons(frame, "created_at", missing=missing, late=late,
-                             missing_text="no ticket creation time recorded", late_word="ticket created")
-    return outcome_frame(frame.index, fail=missing | late, fail_reason=reason,
-                         not_applicable=_not_deployed(frame), na_reason="not deployed")
+    return _recorded_before_deployment(frame, "created_at", missing_text="no ticket creation time recorded",
+                                       late_word="ticket created")
 
 
 def _approved_before_deployment(frame: pd.DataFrame) -> pd.DataFrame:
-    approved, deployed = frame["approved_at"], frame["deployed_at"]
-    missing = approved.isna() & deployed.notna()
-    late = (approved > deployed).fillna(False).astype(bool) & approved.notna() & deployed.notna()
-    reason = _timing_reasons(frame, "approved_at", missing=missing, late=late,
-                             missing_text="no approval recorded", late_word="approved")
-    return outcome_frame(frame.index, fail=missing | late, fail_reason=reason,
-                         not_applicable=_not_deployed(frame), na_reason="not deployed")
+    return _recorded_before_deployment(frame, "approved_at", missing_text="no approval recorded",
+                                       late_word="approved")
 
 
 def _approver_not_author(frame: pd.DataFrame) -> pd.DataFrame:

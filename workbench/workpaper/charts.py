@@ -125,11 +125,6 @@ class PeriodCoverage:
         return "\n".join(lines)
 
 
-def _window_months(scoped: Any, values: pd.Series) -> list[tuple[str, int]]:
-    """Per-month counts of ``values`` over the scope's window, with the scope's month edges."""
-    return month_counts(values, scoped.start, scoped.end)
-
-
 def coverage_by_month(scoped: Any, selection: Any) -> PeriodCoverage:
     """Records in scope and sampled items per month, for :func:`coverage_chart`.
 
@@ -165,9 +160,9 @@ def coverage_by_month(scoped: Any, selection: Any) -> PeriodCoverage:
         months = list(scoped.months)
         source = "ScopedPopulation.months (records in scope per month of the period)"
     else:
-        months = _window_months(scoped, frame[date_column])
+        months = month_counts(frame[date_column], scoped.start, scoped.end)
         source = f"records in scope counted by the month of {date_column} in {timezone}"
-    sampled = dict(_window_months(scoped, chosen[date_column]))
+    sampled = dict(month_counts(chosen[date_column], scoped.start, scoped.end))  # the scope's month edges
     labels = tuple(m for m, _ in months)
     return PeriodCoverage(labels, tuple(int(n) for _, n in months), tuple(int(sampled.get(m, 0)) for m in labels),
                           str(scoped.mode), date_column, timezone, source, method, unmatched)

@@ -17,8 +17,6 @@ Every sheet starts with the same header block (rows 1-7), then a blank row; cont
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +27,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from workbench.outcome import shared_file_mode
+from workbench.outcome import replace_atomically
 from workbench.workpaper.cells import write_text, write_value
 
 __all__ = [
@@ -287,20 +285,8 @@ def save_atomically(workbook: Workbook, path: Path) -> Path:
     """Save ``workbook`` to ``path`` through a temporary file in the same folder and ``os.replace``.
 
     A reader never sees a half-written workbook: either the old file or the complete new one. The
-    temporary file is removed when saving fails.
+    temporary file is removed when saving fails (:func:`workbench.outcome.replace_atomically`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".xlsx.tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        workbook.save(tmp_name)
-        os.chmod(tmp_name, shared_file_mode())  # mkstemp makes 0600; colleagues on a shared drive must read it
-        os.replace(tmp_name, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    return replace_atomically(path, workbook.save)

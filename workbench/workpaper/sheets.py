@@ -64,16 +64,9 @@ def _ref(base: str, sheet: str) -> str:
     return f"{base}.{SHEETS.index(sheet) + 1}"
 
 
-def _tickmark(outcome: Any) -> str:
-    text = display_text(outcome)
-    return TICKMARKS[text][0] if text in TICKMARKS else text
-
-
-def _records(frame: Any) -> tuple[list[str], list[list[Any]]]:
-    """Columns and rows of a DataFrame, as plain lists (values unchanged)."""
-    columns = [str(c) for c in frame.columns]
-    rows = [list(r) for r in frame.itertuples(index=False, name=None)]
-    return columns, rows
+def _rows(frame: Any) -> list[list[Any]]:
+    """The rows of a DataFrame, as plain lists (values unchanged)."""
+    return [list(r) for r in frame.itertuples(index=False, name=None)]
 
 
 def _table_pairs(obj: Any) -> list[tuple[str, Any]]:
@@ -148,7 +141,7 @@ class _Workpaper:
         s.section("Attributes tested")
         table = t.procedure.attribute_table(t.attributes)
         s.table(["Attribute", "Label", "Kind", "Description", "Pass criterion", "Deviation (Section 4 wording)",
-                 "Depends on"], _records(table)[1], wrap_columns=(3, 4, 5))
+                 "Depends on"], _rows(table), wrap_columns=(3, 4, 5))
         s.section("Population and sample")
         counts = self.scoped.counts
         s.pairs([
@@ -201,8 +194,7 @@ class _Workpaper:
         checks = getattr(self.report, "checks", None)
         if checks is not None and len(checks):
             cols = [c for c in ("rule", "check", "outcome", "severity") if c in checks.columns]
-            s.table([_heading(c) for c in cols], [list(r) for r in checks[cols].itertuples(index=False, name=None)],
-                    wrap_columns=(1,))
+            s.table([_heading(c) for c in cols], _rows(checks[cols]), wrap_columns=(1,))
             s.row += 1
             s.text("Findings (one row each):", bold=True)
         findings = _findings_frame(self.report)
@@ -213,9 +205,7 @@ class _Workpaper:
         key, date = p.key, sc.date_column
         excluded = sc.excluded
         cols = [c for c in (key, date, "source_row", "reason") if c in excluded.columns]
-        s.table([_heading(c) for c in cols],
-                [list(r) for r in excluded[cols].itertuples(index=False, name=None)],
-                empty="None: every record received is in scope.")
+        s.table([_heading(c) for c in cols], _rows(excluded[cols]), empty="None: every record received is in scope.")
         s.finish(fixed={1: 34, 2: 70, 6: 80})
 
     # -- 3. Sampling -----------------------------------------------------------------------------
@@ -234,7 +224,9 @@ class _Workpaper:
         s.section("Selected items (in selection order)")
         frame = self.scoped.frame
         key, date = self.population.key, self.sample_plan.date_column
-        by_key = frame.set_index(frame[key].astype(str))
+        keys = frame[key].astype(str)
+        selected = keys.isin(set(sel.keys)).to_numpy()  # index only the selected records, not the population
+        by_key = frame.loc[selected].set_index(keys[selected])
         items = []
         for number, item in enumerate(sel.keys, start=1):
             found = by_key.loc[item] if item in by_key.index else None
@@ -279,34 +271,29 @@ class _Workpaper:
                     t.date_column: _heading(t.date_column), "deviation": "Deviation", "reason": "Reason",
                     "evidence_ref": "Evidence ref", "comment": "Comment", "tested_by": "Tested by"}
         columns = list(matrix.columns)
-        rows = []
-        for record in matrix.itertuples(index=False, name=None):
-            row = []
-            for column, value in zip(columns, record):
-                if column in attribute_ids:
-                    mark = _tickmark(value)
-                    self.used_tickmarks.add(display_text(value))
-                    row.append(mark)
-                else:
-                    row.append(value)
-            rows.append(row)
+        marked = [j for j, c in enumerate(columns) if c in attribute_ids]  # 0-based positions of attributes
+        rows = _rows(matrix)
+        for row in rows:
+            for j in marked:
+                text = display_text(row[j])
+                self.used_tickmarks.add(text)
+                row[j] = TICKMARKS[text][0] if text in TICKMARKS else text
         header_row, _ = s.table([labels.get(c, headings.get(c, _heading(c))) for c in columns], rows,
                                 empty="No items selected.",
                                 wrap_columns=tuple(i for i, c in enumerate(columns) if c in ("reason", "comment")))
         s.ws.freeze_panes = s.ws.cell(row=header_row + 1, column=3)
-        for j, column in enumerate(columns, start=1):
-            if column in attribute_ids:
-                for r in range(header_row + 1, header_row + 1 + len(rows)):
-                    s.ws.cell(row=r, column=j).alignment = _CENTER
+        for j in marked:
+            for r in range(header_row + 1, header_row + 1 + len(rows)):
+                s.ws.cell(row=r, column=j + 1).alignment = _CENTER
         s.section("Full-population analytics (automated attributes over every record in scope)")
         pr = t.population_results
         s.table(["Attribute", "Label", "Records", "Pass", "Fail", "N/A", "Not performed", "Fail in sample",
-                 "Fail outside sample"], _records(pr)[1], empty="No automated attributes.")
+                 "Fail outside sample"], _rows(pr), empty="No automated attributes.")
         if t.notes:
             s.section("Notes")
             for note in t.notes:
                 s.text(note)
-        widths = {j: 14 for j, c in enumerate(columns, start=1) if c in attribute_ids}
+        widths = {j + 1: 14 for j in marked}
         widths.update({j: 60 for j, c in enumerate(columns, start=1) if c in ("reason", "comment")})
         s.finish(fixed=widths)
 

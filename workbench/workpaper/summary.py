@@ -70,7 +70,7 @@ def _flatten(prefix: str, value: Any, out: list[tuple[str, Any]]) -> None:
         if not value:
             out.append((prefix, "(none)"))
         elif all(not isinstance(v, (Mapping, list, tuple)) for v in value):
-            out.append((prefix, "; ".join(str(v) for v in value)))
+            out.append((prefix, _joined(value)))
         else:
             out.append((prefix, json.dumps(value, default=str, ensure_ascii=False)))
     elif isinstance(value, Path):
@@ -121,13 +121,8 @@ def write_summary(output_path: str | Path, engagement: Any, rows: Sequence[Mappi
     ws.title = "Summary"
     sheet = SheetWriter(ws, header, "Summary of tests of controls and results (draft Section 4)", None)
     ordered = sorted(rows, key=lambda r: _natural_key(r.get("control_id", "")))
-    table_rows = []
-    for row in ordered:
-        values = []
-        for _, key in SUMMARY_COLUMNS:
-            value = _description(row, engagement) if key == "description" else row.get(key)
-            values.append(_joined(value))
-        table_rows.append(values)
+    table_rows = [[_joined(_description(row, engagement) if key == "description" else row.get(key))
+                   for _, key in SUMMARY_COLUMNS] for row in ordered]
     sheet.table([name for name, _ in SUMMARY_COLUMNS], table_rows, freeze=True,
                 empty="No controls in this run.", wrap_columns=(2, 3, 8, 10))
     sheet.finish(fixed={3: 50, 4: 50, 9: 50, 11: 30})
@@ -154,16 +149,12 @@ def read_summary(path: str | Path) -> list[dict[str, Any]]:
         rows = list(ws.iter_rows(values_only=True))
     finally:
         wb.close()
-    names = [name for name, _ in SUMMARY_COLUMNS]
-    for index, row in enumerate(rows):
-        if tuple(row[: len(names)]) == tuple(names):
-            keys = [key for _, key in SUMMARY_COLUMNS]
-            out = []
-            for data in rows[index + 1:]:
-                if data[0] is None or (data[1:] and all(v is None for v in data[1:]) and
-                                       str(data[0]).startswith("No controls")):
-                    continue
-                out.append(dict(zip(keys, data)))
-            return out
+    names = tuple(name for name, _ in SUMMARY_COLUMNS)
+    keys = [key for _, key in SUMMARY_COLUMNS]
+    header = next((index for index, row in enumerate(rows) if tuple(row[: len(names)]) == names), None)
+    if header is not None:
+        return [dict(zip(keys, data)) for data in rows[header + 1:]
+                if not (data[0] is None or (data[1:] and all(v is None for v in data[1:])
+                                            and str(data[0]).startswith("No controls")))]
     raise ValueError(f"{path}: no 'Summary' table header ({', '.join(names)}) found; "
                      "was the file written by write_summary?")
