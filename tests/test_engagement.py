@@ -1,4 +1,4 @@
-"""Tests of workbench.engagement (engagement.toml + control matrix) and workbench.criteria.
+"""Tests of workbench.engagement (engagement.toml + control matrix) and workbench.engagement.criteria.
 
 Engagement folders are built in tmp_path: the TOML text is written as a user would, the control matrix as
 an .xlsx (openpyxl) or a .csv. Each bad input must give an EngagementError naming the file and the key
@@ -19,7 +19,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from workbench.criteria import (
+from workbench.engagement.criteria import (
     CATEGORIES,
     CRITERIA,
     CRITERION_IDS,

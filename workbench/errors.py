@@ -43,7 +43,19 @@ class InputError(WorkbenchError):
 
 
 class EngagementError(InputError):
-    """``engagement.toml`` or the control matrix is missing, malformed or inconsistent."""
+    """``engagement.toml`` or the control matrix is missing, malformed or inconsistent.
+
+    Parameters
+    ----------
+    message : str
+        The whole message (every problem, one a line, when there are several).
+    problems : tuple of str, optional
+        Each problem on its own (file, line or row, key, value and fix), for programs.
+    """
+
+    def __init__(self, message: str, *, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems: tuple[str, ...] = problems or (message,)
 
 
 class PopulationError(InputError):

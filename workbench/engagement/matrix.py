@@ -10,7 +10,7 @@ names the file with the row and column and goes to the caller's problem list;
 :func:`workbench.engagement.load_engagement` calls it after parsing engagement.toml and raises all the
 folder's problems together.
 
-Decisions (documented in the README section "The engagement folder"):
+Decisions (documented in docs/engagement.md):
 
 - Control-matrix headers are matched case-insensitively with spaces and hyphens read as underscores
   (``Control ID`` is ``control_id``); extra columns are kept in :attr:`Control.extra` and otherwise
@@ -24,7 +24,6 @@ Public API::
 
     read_control_matrix(folder, label, problems, *, scope, population_ids, populations, notes)
         -> (matrix path or None, raw bytes, controls)
-    Control, MATRIX_FILES, MATRIX_SHEET, MATRIX_COLUMNS, REQUIRED_MATRIX_COLUMNS, FREQUENCIES, NATURES
 """
 
 from __future__ import annotations
@@ -32,122 +31,29 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import Callable, Sequence
 
-from workbench._shared import (
-    _ID_RE,
+from workbench.engagement.criteria import CATEGORY_LABELS, CRITERIA, normalize_criterion_id
+from workbench.engagement.model import (
+    FREQUENCIES,
+    MATRIX_COLUMNS,
+    MATRIX_FILES,
+    MATRIX_SHEET,
+    NATURES,
+    REQUIRED_MATRIX_COLUMNS,
+    Control,
     FrozenMapping,
-    _criteria_ranges,
-    _criterion_hint,
-    _did_you_mean,
-    _Problems,
+    PopulationSource,
 )
-from workbench.criteria import CATEGORY_LABELS, CRITERIA, normalize_criterion_id
+from workbench.engagement.problems import ID_PATTERN, Problems, criteria_ranges, criterion_hint, did_you_mean
 from workbench.procedures import KNOWN_PROCEDURES, get_procedure, is_implemented
 
-if TYPE_CHECKING:  # only for annotations: workbench.engagement imports this module
-    from workbench.engagement import PopulationSource
-
-__all__ = [
-    "read_control_matrix",
-    "Control",
-    "MATRIX_FILES",
-    "MATRIX_SHEET",
-    "FREQUENCIES",
-    "NATURES",
-    "MATRIX_COLUMNS",
-    "REQUIRED_MATRIX_COLUMNS",
-]
-
-#: The control matrix: exactly one of these in the engagement folder.
-MATRIX_FILES: tuple[str, ...] = ("controls.xlsx", "controls.csv")
-#: The sheet of controls.xlsx that holds the matrix (the first sheet is used when there is only one).
-MATRIX_SHEET = "Controls"
-#: Control frequencies; all but ``as_needed`` have a size in the frequency table.
-FREQUENCIES: tuple[str, ...] = (
-    "annual", "quarterly", "monthly", "weekly", "daily", "many_times_a_day", "as_needed",
-)
-NATURES: tuple[str, ...] = ("manual", "automated")
-#: Control-matrix columns (canonical names), in the order a matrix usually has them.
-MATRIX_COLUMNS: tuple[str, ...] = (
-    "control_id", "description", "criteria", "owner", "frequency", "nature", "procedure",
-    "populations", "attributes",
-)
-#: Columns that must be present (``procedure`` may be blank in a row: the control is not yet tested).
-REQUIRED_MATRIX_COLUMNS: tuple[str, ...] = (
-    "control_id", "description", "criteria", "frequency", "nature", "procedure",
-)
+__all__ = ["read_control_matrix"]
 
 _LIST_SPLIT = re.compile(r"[;,\n\r]+")
 _HEADER_ROWS_SEARCHED = 10
-
-
-@dataclass(frozen=True)
-class Control:
-    """One row of the control matrix.
-
-    Attributes
-    ----------
-    id : str
-        The control id (unique; letters, digits, ``.``, ``_``, ``-``: it names the workpaper file).
-    description : str
-        The control activity as the service organization specifies it.
-    criteria : tuple of str
-        Criterion ids (canonical spelling, e.g. ``("CC8.1",)``), each in a category in scope.
-    owner : str or None
-    frequency : str
-        One of :data:`FREQUENCIES`.
-    nature : str
-        ``"manual"`` or ``"automated"``.
-    procedure : str or None
-        A name from ``workbench.procedures.KNOWN_PROCEDURES``; ``None`` when blank ("not yet tested").
-    populations : tuple of str
-        Population ids (``[populations.<id>]`` of engagement.toml); the first is the one sampled.
-    attributes : tuple of str
-        Attribute ids of the procedure to test; empty means all of the procedure's attributes.
-    row : int
-        The row in the control matrix as a spreadsheet shows it (header row = 1 when it is the first row).
-    extra : Mapping[str, str]
-        Other columns of the matrix (original header -> cell text), kept but not used.
-    """
-
-    id: str
-    description: str
-    criteria: tuple[str, ...]
-    owner: str | None
-    frequency: str
-    nature: str
-    procedure: str | None
-    populations: tuple[str, ...] = ()
-    attributes: tuple[str, ...] = ()
-    row: int = 0
-    extra: Mapping[str, str] = field(default_factory=FrozenMapping)
-
-    def to_table(self) -> list[tuple[str, str]]:
-        """(label, value) rows for a workpaper's lead sheet."""
-        return [
-            ("Control", self.id),
-            ("Control activity", self.description),
-            ("Criteria", "; ".join(self.criteria)),
-            ("Control owner", self.owner or ""),
-            ("Frequency", self.frequency.replace("_", " ")),
-            ("Nature", self.nature),
-            ("Procedure", self.procedure or "none (not yet tested)"),
-            ("Populations", "; ".join(self.populations)),
-            ("Attributes", "; ".join(self.attributes) if self.attributes else "all of the procedure's"),
-        ]
-
-    def summary(self) -> str:
-        """One line for people."""
-        parts = [f"{self.frequency}, {self.nature}",
-                 f"procedure {self.procedure}" if self.procedure else "no procedure (not yet tested)"]
-        if self.populations:
-            noun = "population" if len(self.populations) == 1 else "populations"
-            parts.append(f"{noun} {', '.join(self.populations)}")
-        return f"{self.id} [{'; '.join(self.criteria)}] ({'; '.join(parts)}): {self.description}"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -177,7 +83,7 @@ def _split_list(text: str) -> list[str]:
     return [item.strip() for item in _LIST_SPLIT.split(text) if item.strip()]
 
 
-def _find_matrix(folder: Path, problems: _Problems) -> Path | None:
+def _find_matrix(folder: Path, problems: Problems) -> Path | None:
     entries = {entry.name: entry for entry in folder.iterdir() if not entry.name.startswith("~$")}
     found = [entries[name] for name in sorted(entries) if name.lower() in MATRIX_FILES and entries[name].is_file()]
     if len(found) > 1:
@@ -196,7 +102,7 @@ def _find_matrix(folder: Path, problems: _Problems) -> Path | None:
     return found[0]
 
 
-def _read_xlsx(path: Path, label: str, problems: _Problems) -> list[tuple[int, list[str]]] | None:
+def _read_xlsx(path: Path, label: str, problems: Problems) -> list[tuple[int, list[str]]] | None:
     import zipfile
 
     from openpyxl import load_workbook
@@ -226,7 +132,7 @@ def _read_xlsx(path: Path, label: str, problems: _Problems) -> list[tuple[int, l
     return rows
 
 
-def _read_csv(raw: bytes, label: str, problems: _Problems, notes: list[str]) -> list[tuple[int, list[str]]] | None:
+def _read_csv(raw: bytes, label: str, problems: Problems, notes: list[str]) -> list[tuple[int, list[str]]] | None:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -242,7 +148,7 @@ def _read_csv(raw: bytes, label: str, problems: _Problems, notes: list[str]) -> 
     return [(number, [cell.strip() for cell in record]) for number, record in enumerate(records, start=1)]
 
 
-def _parse_matrix(rows: list[tuple[int, list[str]]], label: str, problems: _Problems, *,
+def _parse_matrix(rows: list[tuple[int, list[str]]], label: str, problems: Problems, *,
                   scope: tuple[str, ...] | None, population_ids: set[str] | None,
                   populations: dict[str, PopulationSource | None] | None) -> list[Control]:
     """Check every row; report every problem; return the controls (only meaningful without problems)."""
@@ -276,7 +182,7 @@ def _parse_matrix(rows: list[tuple[int, list[str]]], label: str, problems: _Prob
     missing = [name for name in REQUIRED_MATRIX_COLUMNS if name not in columns]
     if missing:
         for name in missing:
-            hint = _did_you_mean(name, [_normalize_name(h) for h in header_cells if h])
+            hint = did_you_mean(name, [_normalize_name(h) for h in header_cells if h])
             problems.add(f"{label}, row {header_number}: required column {name!r} missing.{hint} Headers found: "
                          f"{', '.join(repr(h) for h in header_cells if h)}; add a {name!r} column.")
         return []
@@ -302,7 +208,7 @@ class _Row:
     """One data row of the matrix: its cells by column name, and its problems (file, row and column)."""
 
     def __init__(self, number: int, cells: list[str], columns: dict[str, int], label: str,
-                 problems: _Problems) -> None:
+                 problems: Problems) -> None:
         self.number, self.cells, self.columns, self.label, self.problems = number, cells, columns, label, problems
 
     def cell(self, name: str) -> str:
@@ -338,7 +244,7 @@ def _parse_row(row: _Row, extra: dict[int, str], seen_ids: dict[str, int], *, sc
     if not control_id:
         problem("control_id", "is blank; every control needs an id (e.g. CM-01).")
         ok = False
-    elif not _ID_RE.match(control_id):
+    elif not ID_PATTERN.match(control_id):
         problem("control_id", f"{control_id!r} may hold only letters, digits, '.', '_' and '-' (it names "
                               f"the control's workpaper file); e.g. \"CM-01\".")
         ok = False
@@ -366,7 +272,7 @@ def _parse_row(row: _Row, extra: dict[int, str], seen_ids: dict[str, int], *, sc
         problem("frequency", f"is blank; use one of: {', '.join(FREQUENCIES)}.")
         ok = False
     elif frequency not in FREQUENCIES:
-        hint = _did_you_mean(frequency, FREQUENCIES)
+        hint = did_you_mean(frequency, FREQUENCIES)
         problem("frequency", f"{cell('frequency')!r} is not a frequency.{hint} Use one of: "
                              f"{', '.join(FREQUENCIES)}.")
         ok = False
@@ -376,14 +282,14 @@ def _parse_row(row: _Row, extra: dict[int, str], seen_ids: dict[str, int], *, sc
         problem("nature", "is blank; use manual or automated.")
         ok = False
     elif nature not in NATURES:
-        hint = _did_you_mean(nature, NATURES)
+        hint = did_you_mean(nature, NATURES)
         problem("nature", f"{cell('nature')!r} is not a nature.{hint} Use manual or automated.")
         ok = False
 
     procedure = _normalize_name(cell("procedure")) or None
     procedure_known = procedure in KNOWN_PROCEDURES
     if procedure is not None and not procedure_known:
-        hint = _did_you_mean(procedure, KNOWN_PROCEDURES)
+        hint = did_you_mean(procedure, KNOWN_PROCEDURES)
         problem("procedure", f"{cell('procedure')!r} is not a known procedure.{hint} Use one of: "
                              f"{', '.join(KNOWN_PROCEDURES)}; or leave it blank (the control reads "
                              f"\"not yet tested\").")
@@ -392,7 +298,7 @@ def _parse_row(row: _Row, extra: dict[int, str], seen_ids: dict[str, int], *, sc
     def defined(item: str) -> bool:
         if population_ids is None or item in population_ids:
             return True
-        hint = _did_you_mean(item, sorted(population_ids))
+        hint = did_you_mean(item, sorted(population_ids))
         problem("populations", f"population {item!r} is not defined in engagement.toml.{hint} Defined: "
                                f"{', '.join(sorted(population_ids)) or 'none'}; add a [populations.{item}] "
                                f"table with file and kind, or fix the id.")
@@ -434,14 +340,14 @@ def _criteria_of(row: _Row, scope: tuple[str, ...] | None) -> tuple[list[str], b
     text = row.cell("criteria")
     if not text:
         row.problem("criteria", f"is blank; give one or more criterion ids separated by ';' (e.g. CC8.1). "
-                                f"Valid ids: {_criteria_ranges()}.")
+                                f"Valid ids: {criteria_ranges()}.")
         ok = False
     for item in _split_list(text):
         canonical = normalize_criterion_id(item)
         if canonical is None:
-            hint = _criterion_hint(item)
+            hint = criterion_hint(item)
             row.problem("criteria", f"{item!r} is not a 2017 Trust Services Criterion{hint}. Valid ids: "
-                                    f"{_criteria_ranges()}.")
+                                    f"{criteria_ranges()}.")
             ok = False
             continue
         if canonical in criteria:
@@ -468,7 +374,7 @@ def _check_against_procedure(name: str, attributes: list[str], pop_ids: list[str
     valid = procedure.attribute_ids
     for item in attributes:
         if item not in valid:
-            hint = _did_you_mean(item, valid)
+            hint = did_you_mean(item, valid)
             problem("attributes", f"{item!r} is not an attribute of procedure {name!r}.{hint} Its attributes: "
                                   f"{', '.join(valid)} (leave the cell blank to test all of them).")
             ok = False
@@ -486,7 +392,7 @@ def _check_against_procedure(name: str, attributes: list[str], pop_ids: list[str
 # --------------------------------------------------------------------------------------------------
 # The reader
 # --------------------------------------------------------------------------------------------------
-def read_control_matrix(folder: Path, label: str, problems: _Problems, *,
+def read_control_matrix(folder: Path, label: str, problems: Problems, *,
                         scope: tuple[str, ...] | None, population_ids: Sequence[str] | None,
                         populations: dict[str, PopulationSource | None] | None,
                         notes: list[str]) -> tuple[Path | None, bytes, list[Control]]:
@@ -498,7 +404,7 @@ def read_control_matrix(folder: Path, label: str, problems: _Problems, *,
         The engagement folder (absolute).
     label : str
         How messages name the folder (its name), e.g. ``acme-type2``.
-    problems : _Problems
+    problems : Problems
         Where every problem is reported (file, row, column, value and fix); nothing is raised here.
     scope : tuple of str or None
         The categories in scope (``[engagement] criteria``); ``None`` when that could not be read.

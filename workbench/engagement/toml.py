@@ -1,521 +1,74 @@
-"""The engagement folder: ``engagement.toml`` and the control matrix, loaded into a frozen, validated
-:class:`Engagement`.
+"""Reading ``engagement.toml``: every key checked, every problem placed on its line.
 
-An engagement folder is the user's unit of work (DESIGN.md §2)::
+:func:`read_engagement_toml` parses the file's text into a :class:`ParsedToml` and reports each
+problem (unknown or missing key, wrong type, bad value) to a :class:`~workbench.engagement.problems.Problems`
+list with the file, the line where the key can be found, the table and key, the value and the fix.
+tomllib does not report positions, so :class:`TomlLines` finds them with a light scanner.
 
-    acme-type2/
-      engagement.toml      client, report type and period, time zone, criteria in scope, sampling policy,
-                           staff, subservice organizations, CUECs, one [populations.<id>] table per client file
-      controls.xlsx        the control matrix (sheet "Controls"); or controls.csv, never both
-      populations/         the client's files exactly as received
-      results.sqlite       created on first use by workbench.results
-      output/              run outputs
-
-:func:`load_engagement` reads and checks everything before anything is tested. Every problem names the
-file (``acme-type2/engagement.toml``, with the line where it can be found, or ``acme-type2/controls.xlsx``
-with the row and column), the key, the value found and the fix. All problems of the folder are collected
-and raised together as one :class:`~workbench.errors.EngagementError` (one problem a line, with the count),
-so a user fixes them in one pass rather than one run at a time.
-
-Decisions (documented in the README section "The engagement folder"):
+Decisions (documented in docs/engagement.md):
 
 - Dates are TOML dates, written without quotes (``period_start = 2025-07-01``). A quoted date is a string
   and is refused with that fix; a date-time is refused too (a period is made of whole days).
 - Rates and the confidence level are TOML numbers and are kept as :class:`~decimal.Decimal` via
-  ``Decimal(str(x))`` (``sampling._inputs``), so ``0.035`` means exactly 35/1000.
-- File paths in ``engagement.toml`` are relative to the engagement folder (``/`` or ``\\`` as separator)
-  and may not leave it (``..`` escapes and absolute paths are refused; the check is on the path as
-  written, so a symlink the firm placed inside the folder is followed).
+  ``Decimal(str(x))`` (:func:`sampling.inputs.to_probability`), so ``0.035`` means exactly 35/1000.
+- File paths are relative to the engagement folder (``/`` or ``\\`` as separator) and may not leave it
+  (``..`` escapes and absolute paths are refused).
 - Criterion ids are read case-insensitively (``cc8.1``) and stored in their canonical spelling.
-- The control matrix is read and checked by :mod:`workbench.control_matrix` (its decisions: headers,
-  lists in a cell, frequencies, natures and procedure names are in that module's docstring);
-  :class:`Control` is defined there and re-exported here.
 
 Public API::
 
-    load_engagement(folder) -> Engagement
-    Engagement, SamplingPolicy, StaffMember, SubserviceOrganization, CUEC, PopulationSource, Control
+    read_engagement_toml(folder, text, problems) -> ParsedToml
+    ParsedToml, TomlLines
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
-import tomllib
 import zoneinfo
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
-from typing import Mapping
+from typing import Any
 
-from sampling import SamplingError, format_percent
+from sampling import SamplingError
 from sampling._inputs import to_probability
-from sampling.planning import DEFAULT_FREQUENCY_TABLE as _SAMPLING_FREQUENCY_TABLE
-from sampling.planning import MODELS as _SAMPLING_MODELS
-from sampling.selection import METHODS as _SELECTION_METHODS
-from workbench._shared import (
-    _ID_RE,
+from workbench.engagement.criteria import CATEGORIES, CRITERIA, normalize_criterion_id
+from workbench.engagement.model import (
+    CUEC,
+    DEFAULT_FREQUENCY_TABLE,
+    ENGAGEMENT_FILE,
+    POPULATION_FORMATS,
+    POPULATION_KINDS,
+    REPORT_TYPES,
+    SAMPLING_MODELS,
+    SELECTION_METHODS,
+    STAFF_ROLES,
+    SUBSERVICE_METHODS,
     FrozenMapping,
-    _criteria_ranges,
-    _criterion_hint,
-    _describe,
-    _did_you_mean,
-    _Problems,
+    PopulationSource,
+    SamplingPolicy,
+    StaffMember,
+    SubserviceOrganization,
 )
-from workbench.control_matrix import (  # Control and the matrix constants are re-exported (__all__)
-    FREQUENCIES,
-    MATRIX_COLUMNS,
-    MATRIX_FILES,
-    MATRIX_SHEET,
-    NATURES,
-    REQUIRED_MATRIX_COLUMNS,
-    Control,
-    read_control_matrix,
+from workbench.engagement.problems import (
+    ID_PATTERN,
+    Problems,
+    criteria_ranges,
+    criterion_hint,
+    describe_value,
+    did_you_mean,
 )
-from workbench.criteria import (
-    CATEGORIES,
-    CATEGORY_LABELS,
-    CRITERIA,
-    criteria_for,
-    normalize_criterion_id,
-)
-from workbench.errors import EngagementError
 
-__all__ = [
-    "load_engagement",
-    "Engagement",
-    "SamplingPolicy",
-    "StaffMember",
-    "SubserviceOrganization",
-    "CUEC",
-    "PopulationSource",
-    "Control",
-    "FrozenMapping",
-    "ENGAGEMENT_FILE",
-    "MATRIX_FILES",
-    "MATRIX_SHEET",
-    "REPORT_TYPES",
-    "SAMPLING_MODELS",
-    "SELECTION_METHODS",
-    "FREQUENCIES",
-    "NATURES",
-    "STAFF_ROLES",
-    "SUBSERVICE_METHODS",
-    "POPULATION_KINDS",
-    "POPULATION_FORMATS",
-    "DEFAULT_FREQUENCY_TABLE",
-    "MATRIX_COLUMNS",
-    "REQUIRED_MATRIX_COLUMNS",
-]
-
-ENGAGEMENT_FILE = "engagement.toml"
-
-REPORT_TYPES: tuple[str, ...] = ("type1", "type2")
-#: The sampling package's models and selection methods (one list each, owned by ``sampling``).
-SAMPLING_MODELS: tuple[str, ...] = tuple(_SAMPLING_MODELS)
-SELECTION_METHODS: tuple[str, ...] = tuple(_SELECTION_METHODS)
-STAFF_ROLES: tuple[str, ...] = ("preparer", "reviewer", "manager", "partner")
-SUBSERVICE_METHODS: tuple[str, ...] = ("carve-out", "inclusive")
-POPULATION_KINDS: tuple[str, ...] = (
-    "changes", "deployments", "incidents", "tickets", "users", "access_requests", "terminations",
-    "access_reviews", "backups", "vendors", "training",
-)
-POPULATION_FORMATS: tuple[str, ...] = (
-    "auto", "generic", "jira", "servicenow", "github", "aws-iam", "okta", "entra",
-)
+__all__ = ["read_engagement_toml", "ParsedToml", "TomlLines"]
 
 _POPULATION_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-#: The default non-statistical sizes per control frequency: ``sampling.DEFAULT_FREQUENCY_TABLE``
-#: (annual 1, quarterly 2, monthly 2, weekly 5, daily 25, many_times_a_day 40; DESIGN.md §4).
-DEFAULT_FREQUENCY_TABLE: Mapping[str, int] = FrozenMapping(_SAMPLING_FREQUENCY_TABLE)
-
-
 # --------------------------------------------------------------------------------------------------
-# Results
+# Where a key is: line numbers for messages
 # --------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SamplingPolicy:
-    """The firm's sampling policy for the engagement (``[sampling]`` of engagement.toml).
-
-    Attributes
-    ----------
-    model : str
-        ``"binomial"`` (default; the AICPA *Audit Sampling* tables), ``"hypergeometric"`` or ``"poisson"``.
-    confidence : Decimal
-        Confidence level, 1 − risk of overreliance, in (0, 1), e.g. ``Decimal("0.90")``.
-    tolerable_rate : Decimal
-        Tolerable deviation rate in (0, 1).
-    expected_rate : Decimal
-        Expected deviation rate in [0, tolerable_rate); default 0.
-    method : str
-        Selection method: ``"random"``, ``"systematic"`` or ``"stratified"`` (default stratified for a
-        Type 2, random for a Type 1).
-    frequency_table : Mapping[str, int]
-        Non-statistical sample size per control frequency (annual … many_times_a_day), for periodic
-        manual controls. Keys missing from engagement.toml take :data:`DEFAULT_FREQUENCY_TABLE`'s size.
-    """
-
-    model: str
-    confidence: Decimal
-    tolerable_rate: Decimal
-    expected_rate: Decimal
-    method: str
-    frequency_table: Mapping[str, int] = DEFAULT_FREQUENCY_TABLE
-
-    def to_table(self) -> list[tuple[str, str]]:
-        """(label, value) rows for a workpaper."""
-        return [
-            ("Sampling model", self.model),
-            ("Confidence level", format_percent(self.confidence)),
-            ("Tolerable deviation rate", format_percent(self.tolerable_rate)),
-            ("Expected deviation rate", format_percent(self.expected_rate)),
-            ("Selection method", self.method),
-            ("Frequency table (non-statistical sizes)",
-             ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.frequency_table.items())),
-        ]
-
-    def summary(self) -> str:
-        """One line for people."""
-        return (f"{self.model} model, confidence {format_percent(self.confidence)}, tolerable rate "
-                f"{format_percent(self.tolerable_rate)}, expected rate {format_percent(self.expected_rate)}, "
-                f"{self.method} selection; frequency table "
-                + ", ".join(f"{k} {v}" for k, v in self.frequency_table.items()))
-
-
-@dataclass(frozen=True)
-class StaffMember:
-    """A person on the engagement team (``[[staff]]``).
-
-    Attributes
-    ----------
-    name : str
-    initials : str
-        Unique within the engagement; what a sign-off shows.
-    role : str
-        ``"preparer"``, ``"reviewer"``, ``"manager"`` or ``"partner"``.
-    """
-
-    name: str
-    initials: str
-    role: str
-
-    def summary(self) -> str:
-        return f"{self.name} ({self.initials}, {self.role})"
-
-
-@dataclass(frozen=True)
-class SubserviceOrganization:
-    """A subservice organization (``[[subservice_organizations]]``; workflow.md §1.12).
-
-    Attributes
-    ----------
-    name : str
-    services : str or None
-        What it provides (e.g. cloud infrastructure hosting).
-    method : str
-        ``"carve-out"`` (its controls excluded; the CSOCs are the controls assumed of it) or ``"inclusive"``.
-    csocs : tuple of str
-        Complementary subservice organization controls.
-    """
-
-    name: str
-    services: str | None
-    method: str
-    csocs: tuple[str, ...] = ()
-
-    def summary(self) -> str:
-        services = f", {self.services}" if self.services else ""
-        return f"{self.name} ({self.method}{services}; {len(self.csocs)} CSOC(s))"
-
-
-@dataclass(frozen=True)
-class CUEC:
-    """A complementary user entity control (``[[cuecs]]``).
-
-    Attributes
-    ----------
-    id : str
-    description : str
-    criteria : tuple of str
-        Criterion ids it relates to (canonical spelling; each in scope).
-    """
-
-    id: str
-    description: str
-    criteria: tuple[str, ...] = ()
-
-    def summary(self) -> str:
-        crit = f" [{'; '.join(self.criteria)}]" if self.criteria else ""
-        return f"{self.id}{crit}: {self.description}"
-
-
-@dataclass(frozen=True)
-class PopulationSource:
-    """One client population file as declared in ``[populations.<id>]`` (not yet read).
-
-    Attributes
-    ----------
-    id : str
-        The table name; what the control matrix's ``populations`` column refers to.
-    file : str
-        The path as written, relative to the engagement folder, with ``/`` separators
-        (``populations/jira_changes_FY26.csv``); what a workpaper shows.
-    path : pathlib.Path
-        The absolute path of the file (checked to exist when the engagement was loaded).
-    kind : str
-        One of :data:`POPULATION_KINDS`.
-    format : str
-        One of :data:`POPULATION_FORMATS` (default ``"auto"``).
-    stated_count : int or None
-        The record count the client stated, for the completeness check.
-    system, provided_by, request, query : str or None
-        Source system, who provided it, PBC request id, and the query or report that produced it.
-    received : datetime.date or None
-        When it was received.
-    columns : Mapping[str, str]
-        Column map: canonical column name -> header in the file (for the generic format).
-    """
-
-    id: str
-    file: str
-    path: Path
-    kind: str
-    format: str = "auto"
-    stated_count: int | None = None
-    system: str | None = None
-    provided_by: str | None = None
-    received: date | None = None
-    request: str | None = None
-    query: str | None = None
-    columns: Mapping[str, str] = field(default_factory=FrozenMapping)
-
-    def to_table(self) -> list[tuple[str, str]]:
-        """(label, value) rows for a workpaper's population block."""
-        def text(value: object) -> str:
-            return "" if value is None else str(value)
-        return [
-            ("Population", self.id),
-            ("Source file", self.file),
-            ("Kind", self.kind),
-            ("Format", self.format),
-            ("Record count stated by the client", "" if self.stated_count is None else f"{self.stated_count:,}"),
-            ("Source system", text(self.system)),
-            ("Provided by", text(self.provided_by)),
-            ("Received", text(self.received)),
-            ("PBC request", text(self.request)),
-            ("Query / report", text(self.query)),
-        ]
-
-    def summary(self) -> str:
-        stated = "" if self.stated_count is None else f", stated {self.stated_count:,} records"
-        return f"{self.id}: {self.file} ({self.kind}, format {self.format}{stated})"
-
-
-@dataclass(frozen=True)
-class Engagement:
-    """A loaded, validated engagement folder. Build it with :func:`load_engagement`.
-
-    Attributes
-    ----------
-    folder : pathlib.Path
-        The engagement folder (absolute).
-    client, engagement_id : str
-        The service organization; the stable id that is part of every workpaper reference.
-    report_type : str
-        ``"type1"`` or ``"type2"``.
-    period_start, period_end : datetime.date or None
-        The examination period (Type 2; both ends included); ``None`` for a Type 1.
-    as_of : datetime.date or None
-        The as-of date (Type 1); ``None`` for a Type 2.
-    timezone : str
-        IANA zone name; the zone of export timestamps that carry no offset (see :attr:`zone`).
-    criteria : tuple of str
-        Categories in scope, in TSP 100 order; always includes ``"security"``.
-    firm : str or None
-    sampling : SamplingPolicy
-    staff : tuple of StaffMember
-    subservice_organizations : tuple of SubserviceOrganization
-    cuecs : tuple of CUEC
-    populations : Mapping[str, PopulationSource]
-        By population id, in the order of engagement.toml.
-    controls : tuple of Control
-        In control-matrix order.
-    matrix_file : str
-        The control matrix's file name (``controls.xlsx`` or ``controls.csv``).
-    engagement_sha256, matrix_sha256 : str
-        SHA-256 of engagement.toml and of the control matrix as read (for the run manifest).
-    notes : tuple of str
-        Defaults applied and other things a reviewer should know (no silent adjustments).
-    """
-
-    folder: Path
-    client: str
-    engagement_id: str
-    report_type: str
-    period_start: date | None
-    period_end: date | None
-    as_of: date | None
-    timezone: str
-    criteria: tuple[str, ...]
-    firm: str | None
-    sampling: SamplingPolicy
-    staff: tuple[StaffMember, ...]
-    subservice_organizations: tuple[SubserviceOrganization, ...]
-    cuecs: tuple[CUEC, ...]
-    populations: Mapping[str, PopulationSource]
-    controls: tuple[Control, ...]
-    matrix_file: str
-    engagement_sha256: str
-    matrix_sha256: str
-    notes: tuple[str, ...] = ()
-
-    # ---- look-ups ----------------------------------------------------------------------------
-    def control(self, control_id: str) -> Control:
-        """Return the control with this id.
-
-        Raises
-        ------
-        EngagementError
-            If there is no such control; the message lists the valid ids.
-        """
-        for control in self.controls:
-            if control.id == control_id:
-                return control
-        ids = [c.id for c in self.controls]
-        hint = _did_you_mean(str(control_id), ids)
-        raise EngagementError(
-            f"{self.folder.name}/{self.matrix_file}: no control {control_id!r}.{hint} "
-            f"Valid control ids: {', '.join(ids) or '(none)'}."
-        )
-
-    def population(self, population_id: str) -> PopulationSource:
-        """Return the population source declared as ``[populations.<population_id>]``.
-
-        Raises
-        ------
-        EngagementError
-            If there is no such population; the message lists the defined ids.
-        """
-        try:
-            return self.populations[population_id]
-        except KeyError:
-            hint = _did_you_mean(str(population_id), list(self.populations))
-            raise EngagementError(
-                f"{self.folder.name}/{ENGAGEMENT_FILE}: no population {population_id!r}.{hint} "
-                f"Defined populations: {', '.join(self.populations) or '(none)'}."
-            ) from None
-
-    # ---- derived -----------------------------------------------------------------------------
-    @property
-    def zone(self) -> zoneinfo.ZoneInfo:
-        """The engagement's time zone as a :class:`zoneinfo.ZoneInfo`."""
-        return zoneinfo.ZoneInfo(self.timezone)
-
-    @property
-    def in_scope_criteria(self) -> tuple[str, ...]:
-        """Every criterion id of the categories in scope, in TSP 100 order."""
-        return criteria_for(self.criteria)
-
-    @property
-    def period_label(self) -> str:
-        """``"2025-07-01 to 2026-06-30"`` (Type 2) or ``"as of 2026-06-30"`` (Type 1)."""
-        if self.report_type == "type2":
-            return f"{self.period_start.isoformat()} to {self.period_end.isoformat()}"
-        return f"as of {self.as_of.isoformat()}"
-
-    @property
-    def report_label(self) -> str:
-        """``"SOC 2 Type 2"`` or ``"SOC 2 Type 1"``."""
-        return "SOC 2 Type 2" if self.report_type == "type2" else "SOC 2 Type 1"
-
-    @property
-    def results_path(self) -> Path:
-        """Where the results store lives: ``<folder>/results.sqlite``."""
-        return self.folder / "results.sqlite"
-
-    @property
-    def output_dir(self) -> Path:
-        """The default output folder: ``<folder>/output``."""
-        return self.folder / "output"
-
-    def staff_with_role(self, role: str) -> tuple[StaffMember, ...]:
-        """The staff members with ``role`` (preparer, reviewer, manager, partner), in file order."""
-        return tuple(member for member in self.staff if member.role == role)
-
-    # ---- presentation ------------------------------------------------------------------------
-    def to_table(self) -> list[tuple[str, str]]:
-        """(label, value) rows for a workpaper header / lead sheet."""
-        rows = [
-            ("Client", self.client),
-            ("Engagement", self.engagement_id),
-            ("Report", self.report_label),
-            ("Period" if self.report_type == "type2" else "As of", self.period_label),
-            ("Time zone", self.timezone),
-            ("Criteria in scope", ", ".join(CATEGORY_LABELS[c] for c in self.criteria)),
-        ]
-        if self.firm:
-            rows.insert(0, ("Firm", self.firm))
-        rows.extend(self.sampling.to_table())
-        return rows
-
-    def controls_frame(self):
-        """The control matrix as a tidy pandas DataFrame (one row per control; lists joined by ``"; "``)."""
-        import pandas as pd  # imported here: loading an engagement does not need pandas
-
-        return pd.DataFrame(
-            [{
-                "control_id": c.id,
-                "description": c.description,
-                "criteria": "; ".join(c.criteria),
-                "owner": c.owner,
-                "frequency": c.frequency,
-                "nature": c.nature,
-                "procedure": c.procedure,
-                "populations": "; ".join(c.populations),
-                "attributes": "; ".join(c.attributes),
-                "row": c.row,
-            } for c in self.controls],
-            columns=["control_id", "description", "criteria", "owner", "frequency", "nature",
-                     "procedure", "populations", "attributes", "row"],
-        )
-
-    def summary(self) -> str:
-        """A few lines for people: who, what, when, policy, populations and controls."""
-        lines = [
-            f"Engagement {self.engagement_id}: {self.client}, {self.report_label}, {self.period_label} "
-            f"(time zone {self.timezone})",
-        ]
-        if self.firm:
-            lines.append(f"Firm: {self.firm}")
-        lines.append(
-            f"Criteria in scope: {', '.join(CATEGORY_LABELS[c] for c in self.criteria)} "
-            f"({len(self.in_scope_criteria)} criteria)"
-        )
-        lines.append(f"Sampling: {self.sampling.summary()}")
-        lines.append("Staff: " + "; ".join(m.summary() for m in self.staff))
-        if self.subservice_organizations:
-            lines.append("Subservice organizations: "
-                         + "; ".join(s.summary() for s in self.subservice_organizations))
-        if self.cuecs:
-            lines.append(f"CUECs: {len(self.cuecs)} ({', '.join(c.id for c in self.cuecs)})")
-        lines.append(f"Populations ({len(self.populations)}):")
-        lines.extend(f"  {p.summary()}" for p in self.populations.values())
-        lines.append(f"Controls ({len(self.controls)}, from {self.matrix_file}):")
-        lines.extend(f"  {c.summary()}" for c in self.controls)
-        if self.notes:
-            lines.append("Notes:")
-            lines.extend(f"  - {note}" for note in self.notes)
-        return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------------------------------
-# Problem collection (the shared helpers are in workbench._shared)
-# --------------------------------------------------------------------------------------------------
-class _TomlLines:
+class TomlLines:
     """Finds the line of a key or table header in engagement.toml, for messages.
 
     A light scanner (tomllib does not report positions): it follows ``[table]`` and ``[[array]]`` headers
@@ -616,7 +169,7 @@ class _Table:
         self.ctx, self.data, self.path, self.display, self.index = ctx, data, path, display, index
         for key in data:
             if key not in allowed:
-                hint = _did_you_mean(key, allowed)
+                hint = did_you_mean(key, allowed)
                 self.problem(key, f"unknown key.{hint} Valid keys of {display}: {', '.join(allowed)}.")
 
     def problem(self, key: str | None, message: str) -> None:
@@ -636,7 +189,7 @@ class _Table:
             return None
         value = self.data[key]
         if not isinstance(value, str):
-            self.problem(key, f"must be a string (text in quotes), got {_describe(value)}; "
+            self.problem(key, f"must be a string (text in quotes), got {describe_value(value)}; "
                               f"write {key} = \"...\".")
             return None
         if not value.strip():
@@ -650,7 +203,7 @@ class _Table:
         if value is None:
             return None
         if value not in choices:
-            hint = _did_you_mean(value, choices)
+            hint = did_you_mean(value, choices)
             self.problem(key, f"{value!r} is not allowed.{hint} Use one of: {', '.join(choices)}.")
             return None
         return value
@@ -660,17 +213,17 @@ class _Table:
             return None
         value = self.data[key]
         if isinstance(value, datetime):
-            self.problem(key, f"must be a date, got {_describe(value)}; write the day only, "
+            self.problem(key, f"must be a date, got {describe_value(value)}; write the day only, "
                               f"{key} = {value.date().isoformat()}.")
             return None
         if isinstance(value, date):
             return value
         if isinstance(value, str) and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value):
-            self.problem(key, f"must be a TOML date, got {_describe(value)}; write it without quotes: "
+            self.problem(key, f"must be a TOML date, got {describe_value(value)}; write it without quotes: "
                               f"{key} = {value.strip()}.")
             return None
         self.problem(key, f"must be a date written without quotes like {key} = 2026-06-30, "
-                          f"got {_describe(value)}.")
+                          f"got {describe_value(value)}.")
         return None
 
     def integer(self, key: str, *, minimum: int) -> int | None:
@@ -679,7 +232,7 @@ class _Table:
         value = self.data[key]
         if isinstance(value, bool) or not isinstance(value, int):
             self.problem(key, f"must be a whole number >= {minimum} written without quotes, "
-                              f"got {_describe(value)}.")
+                              f"got {describe_value(value)}.")
             return None
         if value < minimum:
             self.problem(key, f"must be a whole number >= {minimum}, got {value}.")
@@ -694,7 +247,7 @@ class _Table:
         value = self.data[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             example = _EXAMPLES.get(key, f"{key} = 0.05")
-            self.problem(key, f"must be a number (a fraction, without quotes), got {_describe(value)}; "
+            self.problem(key, f"must be a number (a fraction, without quotes), got {describe_value(value)}; "
                               f"e.g. {example}.")
             return None
         try:
@@ -711,7 +264,7 @@ class _Table:
         value = self.data[key]
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
             self.problem(key, f"must be an array of non-empty strings like {key} = [\"...\", \"...\"], "
-                              f"got {_describe(value)}"
+                              f"got {describe_value(value)}"
                          + ("" if not isinstance(value, list) else
                             " with an item that is not a non-empty string") + ".")
             return None
@@ -722,16 +275,16 @@ class _Table:
             return None
         value = self.data[key]
         if not isinstance(value, dict):
-            self.problem(key, f"must be a table ([{self.path}.{key}]), got {_describe(value)}.")
+            self.problem(key, f"must be a table ([{self.path}.{key}]), got {describe_value(value)}.")
             return None
         return value
 
 
 class _TomlContext:
-    def __init__(self, folder: Path, text: str, problems: _Problems) -> None:
+    def __init__(self, folder: Path, text: str, problems: Problems) -> None:
         self.folder = folder
         self.file_label = f"{folder.name}/{ENGAGEMENT_FILE}"
-        self.lines = _TomlLines(text)
+        self.lines = TomlLines(text)
         self.problems = problems
 
     def problem(self, path: str, index: int | None, key: str | None, where: str, message: str) -> None:
@@ -755,7 +308,7 @@ def _array_of_tables(ctx: _TomlContext, data: dict, key: str, *, required: bool)
         return None
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
         ctx.problem("", None, key, f"{key}",
-                    f"must be an array of tables ([[{key}]] entries), got {_describe(value)}.")
+                    f"must be an array of tables ([[{key}]] entries), got {describe_value(value)}.")
         return None
     return value
 
@@ -764,7 +317,7 @@ def _check_timezone(table: _Table, name: str) -> str | None:
     try:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        hint = _did_you_mean(name, sorted(zoneinfo.available_timezones()))
+        hint = did_you_mean(name, sorted(zoneinfo.available_timezones()))
         table.problem("timezone", f"{name!r} is not an IANA time zone name.{hint} Use a name such as "
                                   f"\"America/New_York\", \"Europe/Berlin\" or \"UTC\".")
         return None
@@ -810,7 +363,7 @@ def _relative_file(table: _Table, key: str, written: str, folder: Path, what: st
 
 
 @dataclass
-class _ParsedToml:
+class ParsedToml:
     """What engagement.toml gave; None where a problem was reported."""
 
     client: str | None = None
@@ -830,7 +383,7 @@ class _ParsedToml:
     notes: list[str] = field(default_factory=list)
 
 
-def _parse_engagement_table(ctx: _TomlContext, data: dict, out: _ParsedToml) -> None:
+def _parse_engagement_table(ctx: _TomlContext, data: dict, out: ParsedToml) -> None:
     if "engagement" not in data:
         ctx.problem("engagement", None, None, "[engagement]",
                     "required table missing; add [engagement] with client, report_type, the period or "
@@ -838,13 +391,13 @@ def _parse_engagement_table(ctx: _TomlContext, data: dict, out: _ParsedToml) -> 
         return
     if not isinstance(data["engagement"], dict):
         ctx.problem("", None, "engagement", "engagement",
-                    f"must be a table ([engagement]), got {_describe(data['engagement'])}.")
+                    f"must be a table ([engagement]), got {describe_value(data['engagement'])}.")
         return
     t = _Table(ctx, data["engagement"], "engagement", "[engagement]", _ENGAGEMENT_KEYS)
     out.client = t.string("client", required=True)
     out.firm = t.string("firm")
     engagement_id = t.string("engagement_id", required=True)
-    if engagement_id is not None and not _ID_RE.match(engagement_id):
+    if engagement_id is not None and not ID_PATTERN.match(engagement_id):
         t.problem("engagement_id", f"{engagement_id!r} may hold only letters, digits, '.', '_' and '-' "
                                    f"(it is part of every workpaper reference and file name), "
                                    f"e.g. \"ACME-SOC2-T2-FY26\".")
@@ -880,7 +433,7 @@ def _parse_engagement_table(ctx: _TomlContext, data: dict, out: _ParsedToml) -> 
         seen: set[str] = set()
         for category in criteria:
             if category not in CATEGORIES:
-                hint = _did_you_mean(category, CATEGORIES)
+                hint = did_you_mean(category, CATEGORIES)
                 t.problem("criteria", f"{category!r} is not a trust services category.{hint} Use any of: "
                                       f"{', '.join(CATEGORIES)} (security is always in scope).")
                 ok = False
@@ -899,7 +452,7 @@ def _parse_engagement_table(ctx: _TomlContext, data: dict, out: _ParsedToml) -> 
             out.criteria = tuple(c for c in CATEGORIES if c in seen)
 
 
-def _parse_sampling(ctx: _TomlContext, data: dict, out: _ParsedToml) -> None:
+def _parse_sampling(ctx: _TomlContext, data: dict, out: ParsedToml) -> None:
     if "sampling" not in data:
         ctx.problem("sampling", None, None, "[sampling]",
                     "required table missing; add [sampling] with at least confidence = 0.90 and "
@@ -907,7 +460,7 @@ def _parse_sampling(ctx: _TomlContext, data: dict, out: _ParsedToml) -> None:
         return
     if not isinstance(data["sampling"], dict):
         ctx.problem("", None, "sampling", "sampling",
-                    f"must be a table ([sampling]), got {_describe(data['sampling'])}.")
+                    f"must be a table ([sampling]), got {describe_value(data['sampling'])}.")
         return
     t = _Table(ctx, data["sampling"], "sampling", "[sampling]", _SAMPLING_KEYS)
     ok = True
@@ -965,7 +518,7 @@ def _parse_sampling(ctx: _TomlContext, data: dict, out: _ParsedToml) -> None:
                                       frequency_table=FrozenMapping(table))
 
 
-def _parse_staff(ctx: _TomlContext, data: dict, out: _ParsedToml) -> None:
+def _parse_staff(ctx: _TomlContext, data: dict, out: ParsedToml) -> None:
     entries = _array_of_tables(ctx, data, "staff", required=True)
     if entries is None:
         return
@@ -1011,9 +564,9 @@ def _check_criterion_list(t: _Table, key: str, values: tuple[str, ...],
     for value in values:
         canonical = normalize_criterion_id(value)
         if canonical is None:
-            hint = _criterion_hint(value)
+            hint = criterion_hint(value)
             t.problem(key, f"{value!r} is not a 2017 Trust Services Criterion{hint}. Valid ids: "
-                           f"{_criteria_ranges()}.")
+                           f"{criteria_ranges()}.")
             ok = False
             continue
         category = CRITERIA[canonical].category
@@ -1025,7 +578,7 @@ def _check_criterion_list(t: _Table, key: str, values: tuple[str, ...],
     return tuple(result) if ok else None
 
 
-def _parse_subservice(ctx: _TomlContext, data: dict, out: _ParsedToml) -> None:
+def _parse_subservice(ctx: _TomlContext, data: dict, out: ParsedToml) -> None:
     entries = _array_of_tables(ctx, data, "subservice_organizations", required=False)
     if entries is None:
         return
@@ -1059,7 +612,7 @@ def _parse_subservice(ctx: _TomlContext, data: dict, out: _ParsedToml) -> None:
         out.subservice = tuple(result)
 
 
-def _parse_cuecs(ctx: _TomlContext, data: dict, out: _ParsedToml) -> None:
+def _parse_cuecs(ctx: _TomlContext, data: dict, out: ParsedToml) -> None:
     entries = _array_of_tables(ctx, data, "cuecs", required=False)
     if entries is None:
         return
@@ -1088,14 +641,14 @@ def _parse_cuecs(ctx: _TomlContext, data: dict, out: _ParsedToml) -> None:
         out.cuecs = tuple(result)
 
 
-def _parse_populations(ctx: _TomlContext, data: dict, out: _ParsedToml) -> None:
+def _parse_populations(ctx: _TomlContext, data: dict, out: ParsedToml) -> None:
     if "populations" not in data:
         out.populations = {}
         return
     raw = data["populations"]
     if not isinstance(raw, dict):
         ctx.problem("", None, "populations", "populations",
-                    f"must be a table of tables: one [populations.<id>] per client file, got {_describe(raw)}.")
+                    f"must be a table of tables: one [populations.<id>] per client file, got {describe_value(raw)}.")
         return
     result: dict[str, PopulationSource | None] = {}
     for pop_id, entry in raw.items():
@@ -1110,7 +663,7 @@ def _parse_populations(ctx: _TomlContext, data: dict, out: _ParsedToml) -> None:
         if not isinstance(entry, dict):
             ctx.problem("populations", None, pop_id, f"[populations] {pop_id}",
                         f"must be a table with file and kind: write [populations.{pop_id}] and under it "
-                        f"file = \"populations/...\" and kind = \"...\"; got {_describe(entry)}.")
+                        f"file = \"populations/...\" and kind = \"...\"; got {describe_value(entry)}.")
             result[pop_id] = None
             continue
         t = _Table(ctx, entry, path, display, _POPULATION_KEYS)
@@ -1131,7 +684,7 @@ def _parse_populations(ctx: _TomlContext, data: dict, out: _ParsedToml) -> None:
             for canonical, header in columns_raw.items():
                 if not isinstance(header, str) or not header.strip():
                     ctx.problem(f"{path}.columns", None, canonical, f"[{path}.columns] {canonical}",
-                                f"must be the column header in the file, as a string, got {_describe(header)}; "
+                                f"must be the column header in the file, as a string, got {describe_value(header)}; "
                                 f"write {canonical} = \"Header in the file\".")
                     columns_ok = False
                 else:
@@ -1149,11 +702,11 @@ def _parse_populations(ctx: _TomlContext, data: dict, out: _ParsedToml) -> None:
     out.populations = result
 
 
-def _parse_toml(ctx: _TomlContext, data: dict) -> _ParsedToml:
-    out = _ParsedToml()
+def _parse_toml(ctx: _TomlContext, data: dict[str, Any]) -> ParsedToml:
+    out = ParsedToml()
     for key in data:
         if key not in _TOP_KEYS:
-            hint = _did_you_mean(key, _TOP_KEYS)
+            hint = did_you_mean(key, _TOP_KEYS)
             ctx.problem("", None, key, key, f"unknown key or table.{hint} engagement.toml may hold: "
                                             f"{', '.join(_TOP_KEYS)}.")
     _parse_engagement_table(ctx, data, out)
@@ -1165,96 +718,24 @@ def _parse_toml(ctx: _TomlContext, data: dict) -> _ParsedToml:
     return out
 
 
-# --------------------------------------------------------------------------------------------------
-# The loader
-# --------------------------------------------------------------------------------------------------
-def load_engagement(folder: str | os.PathLike) -> Engagement:
-    """Load and validate an engagement folder.
+
+def read_engagement_toml(folder: Path, text: str, data: dict[str, Any], problems: Problems) -> ParsedToml:
+    """Check the parsed ``engagement.toml`` of ``folder``, reporting every problem to ``problems``.
 
     Parameters
     ----------
-    folder : str or path-like
-        The engagement folder, holding ``engagement.toml`` and ``controls.xlsx`` (or ``controls.csv``).
+    folder : pathlib.Path
+        The engagement folder (absolute); population paths are checked inside it.
+    text : str
+        The file's text (for line numbers in messages).
+    data : dict
+        What :func:`tomllib.loads` made of ``text``.
+    problems : Problems
+        Where every problem goes; nothing is raised here.
 
     Returns
     -------
-    Engagement
-        Frozen; every value checked.
-
-    Raises
-    ------
-    EngagementError
-        If the folder, engagement.toml or the control matrix is missing or invalid. The message names the
-        file (relative to the folder's parent, e.g. ``acme-type2/engagement.toml``), the line or row and
-        column, the key, the value and the fix; all problems found are listed together (one a line, with
-        the count), and the list is also on ``error.problems``.
-
-    Examples
-    --------
-    >>> engagement = load_engagement("sample_data/acme-type2")          # doctest: +SKIP
-    >>> engagement.control("CM-01").criteria                           # doctest: +SKIP
-    ('CC8.1',)
+    ParsedToml
+        What the file gave; ``None`` in a field whose problem was reported.
     """
-    given = Path(folder).expanduser()
-    if not given.exists():
-        raise EngagementError(f"{os.fspath(folder)}: engagement folder not found; give the path of a folder "
-                              f"that holds {ENGAGEMENT_FILE} and controls.xlsx (or controls.csv).")
-    if not given.is_dir():
-        raise EngagementError(f"{os.fspath(folder)}: not a folder; give the engagement folder (the one that "
-                              f"holds {ENGAGEMENT_FILE}), not a file in it.")
-    root = given.resolve()
-    label = root.name or str(root)
-    toml_path = root / ENGAGEMENT_FILE
-    if not toml_path.is_file():
-        raise EngagementError(f"{label}/{ENGAGEMENT_FILE}: not found; every engagement folder needs an "
-                              f"{ENGAGEMENT_FILE} with [engagement], [sampling], [[staff]] and "
-                              f"[populations.<id>] tables (see the README, \"The engagement folder\").")
-    raw_toml = toml_path.read_bytes()
-    try:
-        text = raw_toml.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise EngagementError(f"{label}/{ENGAGEMENT_FILE}: not UTF-8 text ({error}); save it as UTF-8.") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise EngagementError(
-            f"{label}/{ENGAGEMENT_FILE}: TOML syntax error: {error}. Check that line: text needs quotes "
-            f"(client = \"Acme\"), dates and numbers do not (period_start = 2025-07-01, confidence = 0.90), "
-            f"and each key appears once per table."
-        ) from None
-
-    problems = _Problems(label)
-    ctx = _TomlContext(root, text, problems)
-    parsed = _parse_toml(ctx, data)
-
-    # parsed.populations holds every [populations.<id>] id in file order (None for a bad entry); it is
-    # None only when populations is not a table
-    matrix_path, raw_matrix, controls = read_control_matrix(
-        root, label, problems, scope=parsed.criteria,
-        population_ids=None if parsed.populations is None else list(parsed.populations),
-        populations=parsed.populations, notes=parsed.notes)
-
-    problems.raise_if_any()
-    # Without problems every part parsed (each parser leaves None only after reporting one).
-    return Engagement(
-        folder=root,
-        client=parsed.client,
-        engagement_id=parsed.engagement_id,
-        report_type=parsed.report_type,
-        period_start=parsed.period_start,
-        period_end=parsed.period_end,
-        as_of=parsed.as_of,
-        timezone=parsed.timezone,
-        criteria=parsed.criteria,
-        firm=parsed.firm,
-        sampling=parsed.sampling,
-        staff=parsed.staff,
-        subservice_organizations=parsed.subservice or (),
-        cuecs=parsed.cuecs or (),
-        populations=FrozenMapping(parsed.populations),
-        controls=tuple(controls),
-        matrix_file=matrix_path.name,
-        engagement_sha256=hashlib.sha256(raw_toml).hexdigest(),
-        matrix_sha256=hashlib.sha256(raw_matrix).hexdigest(),
-        notes=tuple(parsed.notes),
-    )
+    return _parse_toml(_TomlContext(folder, text, problems), data)

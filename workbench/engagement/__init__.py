@@ -1,0 +1,190 @@
+"""The engagement folder: ``engagement.toml`` and the control matrix, loaded into a frozen, validated
+:class:`Engagement`.
+
+An engagement folder is the user's unit of work (DESIGN.md §2)::
+
+    acme-type2/
+      engagement.toml      client, report type and period, time zone, criteria in scope, sampling policy,
+                           staff, subservice organizations, CUECs, one [populations.<id>] table per client file
+      controls.xlsx        the control matrix (sheet "Controls"); or controls.csv, never both
+      populations/         the client's files exactly as received
+      results.sqlite       created on first use by workbench.results
+      output/              run outputs
+
+:func:`load_engagement` reads and checks everything before anything is tested. Every problem names the
+file (``acme-type2/engagement.toml``, with the line where it can be found, or ``acme-type2/controls.xlsx``
+with the row and column), the key, the value found and the fix. All problems of the folder are collected
+and raised together as one :class:`~workbench.errors.EngagementError` (one problem a line, with the count),
+so a user fixes them in one pass rather than one run at a time.
+
+The package, by concern::
+
+    model.py      the frozen objects: Engagement, Control, PopulationSource, SamplingPolicy, ...
+    toml.py       reading engagement.toml, with line numbers in messages
+    matrix.py     reading the control matrix (controls.xlsx or controls.csv)
+    criteria.py   the 2017 Trust Services Criteria
+    problems.py   collecting problems and wording them
+
+Public API::
+
+    load_engagement(folder) -> Engagement
+    Engagement, SamplingPolicy, StaffMember, SubserviceOrganization, CUEC, PopulationSource, Control,
+    FrozenMapping and the vocabularies of :mod:`workbench.engagement.model`
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from pathlib import Path
+
+from workbench.engagement.matrix import read_control_matrix
+from workbench.engagement.model import (
+    CUEC,
+    DEFAULT_FREQUENCY_TABLE,
+    ENGAGEMENT_FILE,
+    FREQUENCIES,
+    MATRIX_COLUMNS,
+    MATRIX_FILES,
+    MATRIX_SHEET,
+    NATURES,
+    POPULATION_FORMATS,
+    POPULATION_KINDS,
+    REPORT_TYPES,
+    REQUIRED_MATRIX_COLUMNS,
+    RESULTS_FILE,
+    SAMPLING_MODELS,
+    SELECTION_METHODS,
+    STAFF_ROLES,
+    SUBSERVICE_METHODS,
+    Control,
+    Engagement,
+    FrozenMapping,
+    PopulationSource,
+    SamplingPolicy,
+    StaffMember,
+    SubserviceOrganization,
+)
+from workbench.engagement.problems import Problems
+from workbench.engagement.toml import read_engagement_toml
+from workbench.errors import EngagementError
+
+__all__ = [
+    "load_engagement",
+    "Engagement",
+    "SamplingPolicy",
+    "StaffMember",
+    "SubserviceOrganization",
+    "CUEC",
+    "PopulationSource",
+    "Control",
+    "FrozenMapping",
+    "ENGAGEMENT_FILE",
+    "RESULTS_FILE",
+    "MATRIX_FILES",
+    "MATRIX_SHEET",
+    "REPORT_TYPES",
+    "SAMPLING_MODELS",
+    "SELECTION_METHODS",
+    "FREQUENCIES",
+    "NATURES",
+    "STAFF_ROLES",
+    "SUBSERVICE_METHODS",
+    "POPULATION_KINDS",
+    "POPULATION_FORMATS",
+    "DEFAULT_FREQUENCY_TABLE",
+    "MATRIX_COLUMNS",
+    "REQUIRED_MATRIX_COLUMNS",
+]
+
+
+def load_engagement(folder: str | os.PathLike[str]) -> Engagement:
+    """Load and validate an engagement folder.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        The engagement folder, holding ``engagement.toml`` and ``controls.xlsx`` (or ``controls.csv``).
+
+    Returns
+    -------
+    Engagement
+        Frozen; every value checked.
+
+    Raises
+    ------
+    EngagementError
+        If the folder, engagement.toml or the control matrix is missing or invalid. The message names the
+        file (relative to the folder's parent, e.g. ``acme-type2/engagement.toml``), the line or row and
+        column, the key, the value and the fix; all problems found are listed together (one a line, with
+        the count), and the list is also on ``error.problems``.
+
+    Examples
+    --------
+    >>> engagement = load_engagement("sample_data/acme-type2")          # doctest: +SKIP
+    >>> engagement.control("CM-01").criteria                           # doctest: +SKIP
+    ('CC8.1',)
+    """
+    given = Path(folder).expanduser()
+    if not given.exists():
+        raise EngagementError(f"{os.fspath(folder)}: engagement folder not found; give the path of a folder "
+                              f"that holds {ENGAGEMENT_FILE} and controls.xlsx (or controls.csv).")
+    if not given.is_dir():
+        raise EngagementError(f"{os.fspath(folder)}: not a folder; give the engagement folder (the one that "
+                              f"holds {ENGAGEMENT_FILE}), not a file in it.")
+    root = given.resolve()
+    label = root.name or str(root)
+    toml_path = root / ENGAGEMENT_FILE
+    if not toml_path.is_file():
+        raise EngagementError(f"{label}/{ENGAGEMENT_FILE}: not found; every engagement folder needs an "
+                              f"{ENGAGEMENT_FILE} with [engagement], [sampling], [[staff]] and "
+                              f"[populations.<id>] tables (see the README, \"The engagement folder\").")
+    raw_toml = toml_path.read_bytes()
+    try:
+        text = raw_toml.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise EngagementError(f"{label}/{ENGAGEMENT_FILE}: not UTF-8 text ({error}); save it as UTF-8.") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise EngagementError(
+            f"{label}/{ENGAGEMENT_FILE}: TOML syntax error: {error}. Check that line: text needs quotes "
+            f"(client = \"Acme\"), dates and numbers do not (period_start = 2025-07-01, confidence = 0.90), "
+            f"and each key appears once per table."
+        ) from None
+
+    problems = Problems(label)
+    parsed = read_engagement_toml(root, text, data, problems)
+
+    # parsed.populations holds every [populations.<id>] id in file order (None for a bad entry); it is
+    # None only when populations is not a table
+    matrix_path, raw_matrix, controls = read_control_matrix(
+        root, label, problems, scope=parsed.criteria,
+        population_ids=None if parsed.populations is None else list(parsed.populations),
+        populations=parsed.populations, notes=parsed.notes)
+
+    problems.raise_if_any()
+    # Without problems every part parsed (each parser leaves None only after reporting one).
+    return Engagement(
+        folder=root,
+        client=parsed.client,
+        engagement_id=parsed.engagement_id,
+        report_type=parsed.report_type,
+        period_start=parsed.period_start,
+        period_end=parsed.period_end,
+        as_of=parsed.as_of,
+        timezone=parsed.timezone,
+        criteria=parsed.criteria,
+        firm=parsed.firm,
+        sampling=parsed.sampling,
+        staff=parsed.staff,
+        subservice_organizations=parsed.subservice or (),
+        cuecs=parsed.cuecs or (),
+        populations=FrozenMapping(parsed.populations),
+        controls=tuple(controls),
+        matrix_file=matrix_path.name,
+        engagement_sha256=hashlib.sha256(raw_toml).hexdigest(),
+        matrix_sha256=hashlib.sha256(raw_matrix).hexdigest(),
+        notes=tuple(parsed.notes),
+    )
