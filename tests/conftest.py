@@ -27,6 +27,48 @@ def demo_type1(tmp_path_factory) -> Path:
     return copy_engagement(SAMPLE_DATA / "acme-type1", tmp_path_factory.mktemp("demo") / "acme-type1")
 
 
+def _batch_run(name: str, tmp_path_factory) -> dict:
+    """The one batch run of a demo engagement per test session, shared by every pytest-xdist worker.
+
+    The first worker to ask copies the engagement and runs it (``workbench run``, default output folder, as
+    ``./dev demo`` leaves it) under a lock in the session's shared temporary folder; the others wait for
+    it and read the same output. Tests only read it: a test that changes files works on its own copy.
+    """
+    import fcntl
+    import json
+
+    from workbench import cli
+    from workbench.workpaper import read_summary
+
+    shared = tmp_path_factory.getbasetemp().parent / "demo-runs"   # common to all workers of a session
+    shared.mkdir(exist_ok=True)
+    folder = shared / name
+    out = folder / "output"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = shared / f"{name}.exit-code"
+        if not done.exists():
+            copy_engagement(SAMPLE_DATA / name, folder)
+            code = cli.main(["run", str(folder), "--workers", "2", "--no-progress"])
+            done.write_text(str(code))
+        code = int(done.read_text())
+    return {"folder": folder, "out": out, "code": code,
+            "rows": {row["control_id"]: row for row in read_summary(out / "summary.xlsx")},
+            "manifest": json.loads((out / "manifest.json").read_text())}
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> dict:
+    """The one batch run of the demo Type 2 engagement that every test of its outputs shares."""
+    return _batch_run("acme-type2", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def demo_type1_run(tmp_path_factory) -> dict:
+    """The one batch run of the demo Type 1 engagement that every test of its outputs shares."""
+    return _batch_run("acme-type1", tmp_path_factory)
+
+
 def copy_engagement(source: Path, target: Path) -> Path:
     """Copy an engagement folder without its outputs or results store."""
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("output", "results.sqlite*"))
@@ -40,13 +82,16 @@ def type2_copy(tmp_path) -> Path:
 
 
 def run_stages(folder: Path, control_id: str = "CM-01", seed: int | None = None) -> dict:
-    """Run one control's stages on an engagement folder, as the notebook does, up to the evaluation."""
+    """Run one control's stages on an engagement folder, as the notebook does, up to the tested control."""
+    from workbench.control_test import ControlTest
     from workbench.engagement import load_engagement
     from workbench.evaluation import evaluate_control
-    from workbench.outcome import derive_seed
-    from workbench.population import load_population, scope_population
+    from workbench.population import load_population
     from workbench.procedures import get_procedure
-    from workbench.testing import plan_sample, select_sample, test_attributes
+    from workbench.receipt import pin_populations
+    from workbench.sample import derive_seed, plan_sample, select_sample
+    from workbench.scope import scope_population
+    from workbench.testing import test_attributes
     from workbench.validation import validate
 
     engagement = load_engagement(folder)
@@ -54,19 +99,58 @@ def run_stages(folder: Path, control_id: str = "CM-01", seed: int | None = None)
     procedure = get_procedure(control.procedure)
     population = load_population(engagement, control.populations[0])
     report = validate(population, engagement)
+    receipts = pin_populations(engagement, population, *report.second_sources)
     scoped = scope_population(population, engagement, date_column=procedure.date_column)
     sample_plan = plan_sample(engagement, control, scoped)
     selection = select_sample(scoped, sample_plan, seed=derive_seed(engagement, control, population, seed))
     testing = test_attributes(procedure, control, scoped, selection, engagement)
     evaluation = evaluate_control(engagement, control, sample_plan, selection, testing)
-    return dict(engagement=engagement, control=control, procedure=procedure, population=population, report=report,
-                scoped=scoped, sample_plan=sample_plan, selection=selection, testing=testing, evaluation=evaluation)
+    test = ControlTest(engagement=engagement, control=control, procedure=procedure, population=population,
+                       receipts=receipts, report=report, scoped=scoped, sample_plan=sample_plan,
+                       selection=selection, testing=testing, evaluation=evaluation)
+    return dict(engagement=engagement, control=control, procedure=procedure, population=population,
+                receipts=receipts, report=report, scoped=scoped, sample_plan=sample_plan, selection=selection,
+                testing=testing, evaluation=evaluation, test=test)
 
 
 def write_stages(stages: dict, output_dir: Path) -> Path:
     """Write the workpaper of stages from :func:`run_stages` into ``output_dir``."""
     from workbench.workpaper import write_workpaper
 
-    s = stages
-    return write_workpaper(output_dir, s["engagement"], s["control"], s["population"], s["report"], s["scoped"],
-                           s["sample_plan"], s["selection"], s["testing"], s["evaluation"])
+    return write_workpaper(output_dir, stages["test"])
+
+
+def as_scoped(frame, *, kind: str = "changes", date_column: str | None = "deployed_at", timezone: str = "UTC"):
+    """A canonical frame as a population wholly in scope: for unit tests of the stages after scoping.
+
+    The stages take a :class:`~workbench.scope.ScopedPopulation`; tests that build a frame of changes by
+    hand wrap it here (every record in scope, its window from the first to the last occurrence).
+    """
+    import hashlib
+
+    import numpy as np
+    import pandas as pd
+
+    from workbench.formats.schemas import SCHEMAS
+    from workbench.population import Population
+    from workbench.scope import ScopedPopulation, month_counts
+
+    frame = frame.copy()
+    if "source_row" not in frame.columns:
+        frame["source_row"] = np.arange(2, len(frame) + 2)
+    digest = hashlib.sha256(frame.to_csv(index=False).encode("utf-8")).hexdigest()
+    population = Population(name=kind, kind=kind, format="generic", source=Path(f"{kind}.csv"),
+                            source_relative=f"{kind}.csv", sha256=digest, frame=frame, key=SCHEMAS[kind].key,
+                            rows_received=len(frame), timezone=timezone, timezone_assumed=False)
+    n = len(frame)
+    dates = frame[date_column] if date_column and n else None
+    if dates is not None and dates.notna().any():
+        start = dates.min().floor("D")
+        end = dates.max().floor("D") + pd.Timedelta(days=1)
+        months = tuple(month_counts(dates, start, end))
+    else:
+        start = end = pd.NaT
+        months = ()
+    return ScopedPopulation(population, np.ones(n, dtype=bool), np.zeros(n, dtype=np.int8), date_column, start, end,
+                            "period", {"received": n, "in_scope": n, "before": 0, "after": 0, "no_date": 0},
+                            months, tuple(m for m, c in months if c == 0))

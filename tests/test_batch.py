@@ -38,16 +38,6 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory, demo_type2):
-    folder = copy_engagement(demo_type2, tmp_path_factory.mktemp("run") / "acme-type2")
-    out = folder.parent / "out"
-    code = cli.main(["run", str(folder), "--out", str(out), "--workers", "2", "--no-progress"])
-    return {"folder": folder, "out": out, "code": code,
-            "rows": {row["control_id"]: row for row in read_summary(out / "summary.xlsx")},
-            "manifest": json.loads((out / "manifest.json").read_text())}
-
-
 def test_every_notebook_ran(demo_run):
     assert demo_run["code"] == 0
     out = demo_run["out"]
@@ -230,12 +220,9 @@ def test_bad_option_is_a_usage_error():
     assert "--workers" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_type1_engagement_runs_a_walkthrough(tmp_path, demo_type1):
-    folder = copy_engagement(demo_type1, tmp_path / "acme-type1")
-    out = tmp_path / "out"
-    assert cli.main(["run", str(folder), "--out", str(out), "--controls", "CM-01", "--no-progress"]) == 0
-    row = {row["control_id"]: row for row in read_summary(out / "summary.xlsx")}["CM-01"]
-    assert row["sample_size"] == 1
+def test_type1_engagement_runs_a_walkthrough(demo_type1_run):
+    assert demo_type1_run["code"] == 0
+    assert demo_type1_run["rows"]["CM-01"]["sample_size"] == 1
 
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")

@@ -12,11 +12,13 @@ from test_testing import changes
 from test_testing import make_engagement as make_test_engagement
 
 import sampling
+from conftest import as_scoped
 from workbench.engagement import load_engagement
 from workbench.evaluation import NOT_OCCURRING_TEXT, evaluate_control
 from workbench.procedures import get_procedure
 from workbench.results import ResultsStore
-from workbench.testing import plan_sample, select_sample, test_attributes
+from workbench.sample import plan_sample, select_sample
+from workbench.testing import test_attributes
 
 TZ = "America/New_York"
 PROCEDURE = get_procedure("change_management")
@@ -41,12 +43,12 @@ def engagement(tmp_path):
 def run(engagement, control_id: str, frame: pd.DataFrame, *, keys: list[str] | None = None, seed: int = 7):
     """Every stage for one control; ``keys`` forces the selection (drawn through sampling.select)."""
     control = engagement.control(control_id)
-    plan = plan_sample(engagement, control, frame)
+    plan = plan_sample(engagement, control, as_scoped(frame))
     if keys is None:
-        selection = select_sample(frame, plan, seed=seed)
+        selection = select_sample(as_scoped(frame), plan, seed=seed)
     else:
         selection = sampling.select(keys, len(keys), seed=seed, method="random")
-    testing = test_attributes(PROCEDURE, control, frame, selection, engagement)
+    testing = test_attributes(PROCEDURE, control, as_scoped(frame), selection, engagement)
     return plan, selection, testing, evaluate_control(engagement, control, plan, selection, testing)
 
 
@@ -257,10 +259,10 @@ def test_to_record_is_json_safe_and_complete(engagement):
 def test_selection_and_testing_must_match(engagement):
     frame = changes(100)
     control = engagement.control("CM-01")
-    plan = plan_sample(engagement, control, frame)
-    selection = select_sample(frame, plan, seed=1)
-    other = select_sample(frame, plan, seed=2)
-    testing = test_attributes(PROCEDURE, control, frame, selection, engagement)
+    plan = plan_sample(engagement, control, as_scoped(frame))
+    selection = select_sample(as_scoped(frame), plan, seed=1)
+    other = select_sample(as_scoped(frame), plan, seed=2)
+    testing = test_attributes(PROCEDURE, control, as_scoped(frame), selection, engagement)
     with pytest.raises(ValueError, match="the selection and the testing results hold different items"):
         evaluate_control(engagement, control, plan, other, testing)
 
@@ -277,7 +279,8 @@ DEMO_PLANTED = {
 
 
 def run_demo(folder: Path, control_id: str, seed: int = 20260630):
-    from workbench.population import load_population, scope_population
+    from workbench.population import load_population
+    from workbench.scope import scope_population
 
     engagement = load_engagement(folder)
     control = engagement.control(control_id)

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from workbench.errors import PopulationError
-from workbench.formats._dates import parse_timestamps
+from workbench.formats.dates import parse_timestamps
 from workbench.population import load_population_file
 
 NY = "America/New_York"

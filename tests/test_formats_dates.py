@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from workbench.errors import PopulationError
-from workbench.formats._dates import (DAY_FIRST, MONTH_FIRST, day_month_evidence, parse_timestamp_columns,
+from workbench.formats.dates import (DAY_FIRST, MONTH_FIRST, day_month_evidence, parse_timestamp_columns,
                                       parse_timestamps)
 from workbench.population import load_population_file
 from workbench.validation import check_population

@@ -10,13 +10,8 @@ import pytest
 
 from workbench.errors import PopulationError
 from workbench.formats.schemas import SCHEMAS
-from workbench.population import (
-    TYPE1_LOOKBACK_DAYS,
-    Population,
-    load_population,
-    load_population_file,
-    scope_population,
-)
+from workbench.population import Population, load_population, load_population_file
+from workbench.scope import TYPE1_LOOKBACK_DAYS, scope_population
 from workbench.validation import check_population, validate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,7 +82,7 @@ def test_demo_reconciliation_breaks_are_warnings(type2, changes):
     assert set(rec["value"]) == {"dep-200484", "dep-201102", "CHG-1675"}
     assert set(rec["severity"]) == {"warning"}
     assert report.usable
-    assert report.second_sources == ("deployments",)
+    assert report.second_source_names == ("deployments",)
     order = report.findings[report.findings["rule"] == "date_order"]
     assert set(order["value"]) == {"CHG-2151", "CHG-2359"}               # planted: ticket after deployment
 

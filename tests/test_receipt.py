@@ -53,6 +53,11 @@ def engagement(type2_copy):
     return load_engagement(type2_copy)
 
 
+def pinned(engagement, population_id: str) -> Receipt:
+    """Load a population (read only) and pin it: the two stages a notebook runs."""
+    return pin_population(engagement, load_population(engagement, population_id))
+
+
 # ---- pinning ------------------------------------------------------------------------------------
 
 def test_first_use_pins_version_1_with_the_engagement_receipt(engagement, type2_copy):
@@ -60,8 +65,9 @@ def test_first_use_pins_version_1_with_the_engagement_receipt(engagement, type2_
     assert receipts(engagement) == []                      # reading creates nothing
     assert not (type2_copy / "results.sqlite").exists()
     population = load_population(engagement, "changes")
+    assert not (type2_copy / "results.sqlite").exists()    # loading reads only
     data = (type2_copy / CHANGES).read_bytes()
-    receipt = population.receipt
+    receipt = pin_population(engagement, population)
     assert isinstance(receipt, Receipt)
     assert (receipt.population_id, receipt.version, receipt.file) == ("changes", 1, CHANGES)
     assert receipt.sha256 == sha(data) == population.sha256
@@ -80,14 +86,14 @@ def test_first_use_pins_version_1_with_the_engagement_receipt(engagement, type2_
 
 
 def test_loading_again_with_the_same_file_returns_the_same_receipt(engagement, type2_copy):
-    first = load_population(engagement, "changes").receipt
-    again = load_population(load_engagement(type2_copy), "changes").receipt
+    first = pinned(engagement, "changes")
+    again = pinned(load_engagement(type2_copy), "changes")
     assert again == first
     assert len(receipts(engagement, "changes")) == 1
 
 
 def test_pinned_by_is_recorded(engagement):
-    population = load_population(engagement, "deployments", pin=False)
+    population = load_population(engagement, "deployments")
     receipt = pin_population(engagement, population, pinned_by="  DR ")
     assert receipt.pinned_by == "DR"
     assert receipt.provided_by == "Ivan Petrov, SRE Lead" and receipt.request == "PBC-08"
@@ -95,31 +101,32 @@ def test_pinned_by_is_recorded(engagement):
 
 def test_changed_file_is_refused_naming_both_hashes(engagement, type2_copy):
     path = type2_copy / CHANGES
-    pinned = sha(path.read_bytes())
-    load_population(engagement, "changes")
+    pinned_sha = sha(path.read_bytes())
+    pinned(engagement, "changes")
     with path.open("ab") as handle:
         handle.write(b"\r\n")                              # one blank line: still a valid export
     changed = sha(path.read_bytes())
-    assert changed != pinned
+    assert changed != pinned_sha
+    population = load_population(engagement, "changes")   # loading reads only: it succeeds
     with pytest.raises(PopulationError, match="has changed since it was pinned") as caught:
-        load_population(engagement, "changes")
+        pin_population(engagement, population)
     message = str(caught.value)
     assert message.startswith(f"{CHANGES}: ")
-    assert f"Pinned: version 1 of {CHANGES}, SHA-256 {pinned}, pinned " in message
+    assert f"Pinned: version 1 of {CHANGES}, SHA-256 {pinned_sha}, pinned " in message
     assert f"Now: the file has SHA-256 {changed}" in message
     assert f"workbench deliver-population {type2_copy} changes NEW_FILE --reason" in message
     assert len(receipts(engagement, "changes")) == 1       # nothing recorded for the changed file
 
 
 def test_engagement_pointing_to_another_file_is_refused(engagement, type2_copy):
-    load_population(engagement, "deployments")
+    pinned(engagement, "deployments")
     other = type2_copy / "populations" / "deployments_rerun.csv"
     other.write_bytes((type2_copy / DEPLOYMENTS).read_bytes() + b"dep-999999,,2026-06-30T10:00:00Z,x,y,production\n")
     toml = type2_copy / "engagement.toml"
     toml.write_text(toml.read_text().replace(f'file = "{DEPLOYMENTS}"', 'file = "populations/deployments_rerun.csv"'))
     moved = load_engagement(type2_copy)
     with pytest.raises(PopulationError, match="engagement.toml now names populations/deployments_rerun.csv") as caught:
-        load_population(moved, "deployments")
+        pinned(moved, "deployments")
     assert sha(other.read_bytes()) in str(caught.value)
     old_bytes, new_bytes = (type2_copy / DEPLOYMENTS).read_bytes(), other.read_bytes()
     assert sha(old_bytes) in str(caught.value)
@@ -128,35 +135,47 @@ def test_engagement_pointing_to_another_file_is_refused(engagement, type2_copy):
     assert (receipt.version, receipt.file, receipt.sha256) == (2, "populations/deployments_rerun.csv", sha(new_bytes))
     assert (type2_copy / receipt.superseded_file).read_bytes() == old_bytes
     assert other.read_bytes() == new_bytes and (type2_copy / DEPLOYMENTS).read_bytes() == old_bytes
-    assert load_population(moved, "deployments").receipt == receipt
+    assert pinned(moved, "deployments") == receipt
 
 
-def test_pin_false_neither_pins_nor_checks(engagement, type2_copy):
-    population = load_population(engagement, "changes", pin=False)
-    assert population.receipt is None
-    assert not (type2_copy / "results.sqlite").exists()
+def test_loading_neither_pins_nor_checks(engagement, type2_copy):
     load_population(engagement, "changes")
+    assert not (type2_copy / "results.sqlite").exists()
+    pinned(engagement, "changes")
     with (type2_copy / CHANGES).open("ab") as handle:
         handle.write(b"\r\n")
-    assert load_population(engagement, "changes", pin=False).receipt is None   # inspection still works
-    assert load_population_file(type2_copy / CHANGES, kind="changes").receipt is None
+    assert load_population(engagement, "changes").rows_received == 1560   # inspection still works
+    assert load_population_file(type2_copy / CHANGES, kind="changes").rows_received == 1560
+
+
+def test_pin_populations_pins_each_in_order_and_refuses_any_changed(engagement, type2_copy):
+    from workbench.receipt import pin_populations
+
+    changes, deployments = load_population(engagement, "changes"), load_population(engagement, "deployments")
+    got = pin_populations(engagement, changes, deployments)
+    assert [r.population_id for r in got] == ["changes", "deployments"]
+    assert [r.sha256 for r in got] == [sha((type2_copy / CHANGES).read_bytes()),
+                                       sha((type2_copy / DEPLOYMENTS).read_bytes())]
+    with (type2_copy / DEPLOYMENTS).open("ab") as handle:    # a second source changed after its pin
+        handle.write(b"\n")
+    with pytest.raises(PopulationError, match="population 'deployments' has changed since it was pinned"):
+        pin_populations(engagement, changes, load_population(engagement, "deployments"))
 
 
 def test_population_table_shows_the_receipt(engagement, type2_copy):
     population = load_population(engagement, "changes")
-    rows = dict(population.to_table())
+    receipt = pin_population(engagement, population)
+    rows = dict(population.to_table(receipt_rows=receipt.to_table()))
     assert rows["Receipt version"] == "1"
     assert rows["SHA-256 pinned"] == sha((type2_copy / CHANGES).read_bytes())
-    assert rows["Pinned by"] == population.receipt.pinned_by
-    assert rows["Pinned at (UTC)"] == population.receipt.pinned_at
+    assert rows["Pinned by"] == receipt.pinned_by
+    assert rows["Pinned at (UTC)"] == receipt.pinned_at
     assert "Previous version kept at" not in rows
-    assert "version 1" in population.receipt.summary()
-    assert (f"SHA-256 {population.sha256} (receipt version 1, pinned {population.receipt.pinned_at} by "
-            f"{population.receipt.pinned_by})") in population.summary()
+    assert "version 1" in receipt.summary()
 
 
 def test_concurrent_first_pins_agree_on_one_version(engagement):
-    population = load_population(engagement, "deployments", pin=False)
+    population = load_population(engagement, "deployments")
     got: list = []
     errors: list = []
 
@@ -179,7 +198,7 @@ def test_concurrent_first_pins_agree_on_one_version(engagement):
 # ---- the store ----------------------------------------------------------------------------------
 
 def test_receipts_are_append_only(engagement, type2_copy):
-    load_population(engagement, "changes")
+    pinned(engagement, "changes")
     connection = sqlite3.connect(type2_copy / "results.sqlite")
     try:
         with pytest.raises(sqlite3.DatabaseError, match="append-only: a receipt cannot be changed"):
@@ -197,7 +216,7 @@ def test_receipts_are_append_only(engagement, type2_copy):
 def test_existing_results_store_keeps_working(engagement, type2_copy):
     with ResultsStore.open(engagement) as store:             # a store made before receipts existed
         store.record("CM-02", "CHG-1043", "testing_evidenced", "pass", tested_by="DR", evidence_ref="PR-1")
-    load_population(engagement, "changes")
+    pinned(engagement, "changes")
     with ResultsStore.open(engagement) as store:
         assert store.get("CM-02", "CHG-1043", "testing_evidenced").outcome == "pass"
         assert len(store.trail()) == 1
@@ -210,20 +229,20 @@ def test_existing_results_store_keeps_working(engagement, type2_copy):
 
 
 def test_newer_receipts_schema_is_refused(engagement, type2_copy):
-    load_population(engagement, "changes")
+    pinned(engagement, "changes")
     connection = sqlite3.connect(type2_copy / "results.sqlite")
     connection.execute("UPDATE meta SET value = '99' WHERE key = 'receipts_schema_version'")
     connection.commit()
     connection.close()
     with pytest.raises(ResultsError, match="receipts schema version 99 is newer than this workbench understands"):
-        load_population(engagement, "changes")
+        pinned(engagement, "changes")
 
 
 # ---- delivering a new version -------------------------------------------------------------------
 
 def test_deliver_keeps_the_old_version_and_everything_tested_on_it(engagement, type2_copy, tmp_path):
     old_bytes = (type2_copy / DEPLOYMENTS).read_bytes()
-    first = load_population(engagement, "deployments").receipt
+    first = pinned(engagement, "deployments")
     with ResultsStore.open(engagement) as store:
         store.record("CM-02", "CHG-1043", "testing_evidenced", "fail", tested_by="DR", comment="no test evidence")
     new_file = next_version(type2_copy, tmp_path)
@@ -244,9 +263,9 @@ def test_deliver_keeps_the_old_version_and_everything_tested_on_it(engagement, t
     assert sorted(p.name for p in (type2_copy / "populations").iterdir() if p.name.startswith(".")) == []
 
     population = load_population(load_engagement(type2_copy), "deployments")   # loads again, as version 2
-    assert population.receipt == receipt
+    assert pin_population(engagement, population) == receipt
     assert population.rows_received == 1560 and population.sha256 == sha(new_bytes)
-    rows = dict(population.to_table())
+    rows = dict(population.to_table(receipt_rows=receipt.to_table()))
     assert rows["Receipt version"] == "2" and rows["Previous version kept at"] == kept
     assert rows["Reason for new version"] == "PBC-08 re-run: one record too many"
     with ResultsStore.open(engagement) as store:                                # results untouched
@@ -270,13 +289,13 @@ def test_deliver_refuses_an_unknown_population(engagement, tmp_path):
 
 @pytest.mark.parametrize("reason", ["", "   ", None])
 def test_deliver_refuses_an_empty_reason(engagement, tmp_path, reason):
-    load_population(engagement, "deployments")
+    pinned(engagement, "deployments")
     with pytest.raises(ParameterError, match="a reason is required and was empty"):
         deliver_population(engagement, "deployments", next_version(engagement.folder, tmp_path), reason=reason)
 
 
 def test_deliver_refuses_a_missing_file_or_a_folder(engagement, tmp_path):
-    load_population(engagement, "deployments")
+    pinned(engagement, "deployments")
     with pytest.raises(PopulationError, match=r"nowhere\.csv: no such file"):
         deliver_population(engagement, "deployments", tmp_path / "nowhere.csv", reason="re-run")
     with pytest.raises(PopulationError, match="this is not a file"):
@@ -285,7 +304,7 @@ def test_deliver_refuses_a_missing_file_or_a_folder(engagement, tmp_path):
 
 
 def test_deliver_refuses_the_same_bytes(engagement, type2_copy, tmp_path):
-    load_population(engagement, "deployments")
+    pinned(engagement, "deployments")
     same = tmp_path / "same.csv"
     shutil.copyfile(type2_copy / DEPLOYMENTS, same)
     digest = sha(same.read_bytes())
@@ -302,7 +321,7 @@ def test_deliver_refuses_a_population_never_pinned(engagement, tmp_path):
 
 def test_deliver_refuses_when_the_pinned_version_was_overwritten(engagement, type2_copy, tmp_path):
     old = sha((type2_copy / DEPLOYMENTS).read_bytes())
-    load_population(engagement, "deployments")
+    pinned(engagement, "deployments")
     new_file = next_version(type2_copy, tmp_path)
     shutil.copyfile(new_file, type2_copy / DEPLOYMENTS)      # overwritten in place: version 1's bytes are gone
     with pytest.raises(PopulationError, match=f"pinned version 1 .*SHA-256 {old}.* is no longer there: the file "
@@ -316,7 +335,7 @@ def test_deliver_refuses_when_the_pinned_version_was_overwritten(engagement, typ
 
 
 def test_deliver_refuses_a_file_that_is_not_the_population(engagement, type2_copy, tmp_path):
-    load_population(engagement, "deployments")
+    pinned(engagement, "deployments")
     wrong = tmp_path / "wrong.csv"
     wrong.write_text("name,email\nAda,ada@example.com\n")
     before = (type2_copy / DEPLOYMENTS).read_bytes()
@@ -328,7 +347,7 @@ def test_deliver_refuses_a_file_that_is_not_the_population(engagement, type2_cop
 
 def test_deliver_never_overwrites_a_kept_file(engagement, type2_copy, tmp_path):
     old = sha((type2_copy / DEPLOYMENTS).read_bytes())
-    load_population(engagement, "deployments")
+    pinned(engagement, "deployments")
     occupied = type2_copy / SUPERSEDED_FOLDER / f"deployments_FY26.v1.{old[:12]}.csv"
     occupied.parent.mkdir(parents=True)
     occupied.write_bytes(b"something else\n")
@@ -345,14 +364,6 @@ def test_pin_refuses_a_population_not_in_the_engagement(engagement, type2_copy):
         pin_population(engagement, loose)
 
 
-def test_pin_needs_an_engagement_folder(engagement):
-    population = load_population(engagement, "deployments", pin=False)
-
-    class Standin:
-        populations = engagement.populations
-
-    with pytest.raises(ParameterError, match="this engagement has no folder"):
-        pin_population(Standin(), population)
 
 
 # ---- the command line ---------------------------------------------------------------------------
@@ -367,7 +378,7 @@ def test_cli_receipts_and_deliver(engagement, type2_copy, tmp_path):
     assert f"deployments: {DEPLOYMENTS}: not pinned yet" in done.stdout
 
     old = (type2_copy / DEPLOYMENTS).read_bytes()
-    load_population(engagement, "deployments")
+    pinned(engagement, "deployments")
     new_file = next_version(type2_copy, tmp_path)
     done = run("deliver-population", type2_copy, "deployments", new_file, "--reason", "PBC-08 re-run", "--by", "ME")
     assert done.returncode == 0, done.stderr
@@ -396,7 +407,7 @@ def test_cli_receipts_and_deliver(engagement, type2_copy, tmp_path):
     (["{folder}", "deployments", "{new}"], "the following arguments are required: --reason"),
 ])
 def test_cli_deliver_bad_input_exits_2_without_traceback(arguments, message, engagement, type2_copy, tmp_path):
-    load_population(engagement, "deployments")
+    pinned(engagement, "deployments")
     same = tmp_path / "same.csv"
     shutil.copyfile(type2_copy / DEPLOYMENTS, same)
     values = dict(folder=type2_copy, new=next_version(type2_copy, tmp_path), missing=tmp_path / "nowhere.csv",
@@ -409,7 +420,7 @@ def test_cli_deliver_bad_input_exits_2_without_traceback(arguments, message, eng
 
 
 def test_cli_check_population_inspects_without_pinning(engagement, type2_copy):
-    first = load_population(engagement, "changes").receipt
+    first = pinned(engagement, "changes")
     with (type2_copy / CHANGES).open("ab") as handle:
         handle.write(b"\r\n")
     done = run("check-population", type2_copy / CHANGES, "--kind", "changes", "--engagement", type2_copy)
@@ -423,32 +434,20 @@ def test_cli_check_population_inspects_without_pinning(engagement, type2_copy):
 def test_workpaper_population_sheet_shows_the_receipt(engagement, type2_copy, tmp_path):
     from openpyxl import load_workbook
 
-    from workbench.evaluation import evaluate_control
-    from workbench.procedures import get_procedure
-    from workbench.population import scope_population
-    from workbench.testing import plan_sample, select_sample, test_attributes
-    from workbench.validation import validate
+    from conftest import run_stages
     from workbench.workpaper import write_workpaper
 
-    control = engagement.control("CM-01")
-    procedure = get_procedure(control.procedure)
-    population = load_population(engagement, "changes")
-    report = validate(population, engagement)
-    scoped = scope_population(population, engagement, date_column=procedure.date_column)
-    plan = plan_sample(engagement, control, scoped)
-    selection = select_sample(scoped, plan, seed=20260630)
-    testing = test_attributes(procedure, control, scoped, selection, engagement)
-    evaluation = evaluate_control(engagement, control, plan, selection, testing)
-    path = write_workpaper(tmp_path / "out", engagement, control, population, report, scoped, plan, selection,
-                           testing, evaluation)
+    stages = run_stages(type2_copy, "CM-01", seed=20260630)
+    receipt = stages["test"].receipt
+    path = write_workpaper(tmp_path / "out", stages["test"])
     sheet = load_workbook(path)["Population"]
     values = {sheet.cell(row=r, column=1).value: sheet.cell(row=r, column=2).value
               for r in range(1, sheet.max_row + 1) if sheet.cell(row=r, column=1).value}
     data = (type2_copy / CHANGES).read_bytes()
     assert str(values["Receipt version"]) == "1"
     assert values["SHA-256 pinned"] == sha(data)
-    assert values["Pinned by"] == population.receipt.pinned_by
-    assert values["Pinned at (UTC)"] == population.receipt.pinned_at
+    assert values["Pinned by"] == receipt.pinned_by
+    assert values["Pinned at (UTC)"] == receipt.pinned_at
     assert str(values["Size pinned (bytes)"]).replace(",", "") == str(len(data))
 
 
@@ -460,13 +459,13 @@ def test_cli_receipts_of_a_missing_folder_exits_2(tmp_path):
 
 def test_batch_run_refuses_a_changed_population(engagement, type2_copy, tmp_path):
     path = type2_copy / CHANGES
-    pinned = sha(path.read_bytes())
-    load_population(engagement, "changes")
+    pinned_sha = sha(path.read_bytes())
+    pinned(engagement, "changes")
     with path.open("ab") as handle:
         handle.write(b"\r\n")
     done = run("run", type2_copy, "--controls", "CM-01", "--out", tmp_path / "out", "--workers", "1",
                "--no-progress")
     assert done.returncode == 1
     assert "CM-01" in done.stdout and "has changed since it was pinned" in done.stdout
-    assert pinned in done.stdout and sha(path.read_bytes()) in done.stdout
-    assert receipts(engagement, "changes")[-1].sha256 == pinned
+    assert pinned_sha in done.stdout and sha(path.read_bytes()) in done.stdout
+    assert receipts(engagement, "changes")[-1].sha256 == pinned_sha

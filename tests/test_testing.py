@@ -13,11 +13,13 @@ import pandas as pd
 import pytest
 
 import sampling
+from conftest import as_scoped
 from workbench.engagement import load_engagement
 from workbench.errors import PopulationError
 from workbench.procedures import get_procedure
 from workbench.results import ResultsStore
-from workbench.testing import plan_sample, select_sample, test_attributes
+from workbench.sample import plan_sample, select_sample
+from workbench.testing import test_attributes
 
 TZ = "America/New_York"
 
@@ -98,7 +100,7 @@ def engagement(tmp_path):
 # -- plan_sample ------------------------------------------------------------------------------------
 
 def test_transaction_driven_control_gets_the_aicpa_statistical_size(engagement):
-    plan = plan_sample(engagement, engagement.control("CM-01"), changes(1500))
+    plan = plan_sample(engagement, engagement.control("CM-01"), as_scoped(changes(1500)))
     assert (plan.sample_size, plan.kind, plan.statistical, plan.test_all) == (22, "statistical", True, False)
     assert plan.plan.acceptance_number == 0
     assert plan.plan.population_size == 1500
@@ -112,7 +114,7 @@ def test_transaction_driven_control_gets_the_aicpa_statistical_size(engagement):
 
 def test_policy_confidence_and_rate_drive_the_size(tmp_path):
     engagement = make_engagement(tmp_path / "e", sampling_lines="confidence = 0.95\ntolerable_rate = 0.05\n")
-    plan = plan_sample(engagement, engagement.control("CM-01"), changes(5000, step_hours=1))
+    plan = plan_sample(engagement, engagement.control("CM-01"), as_scoped(changes(5000, step_hours=1)))
     assert plan.sample_size == 59  # Table A-1, 5 % risk, TDR 5 %
     assert plan.method == "stratified"  # the default for type 2
 
@@ -120,18 +122,18 @@ def test_policy_confidence_and_rate_drive_the_size(tmp_path):
 def test_hypergeometric_policy_uses_the_population_size(tmp_path):
     engagement = make_engagement(tmp_path / "e", sampling_lines=(
         "model = \"hypergeometric\"\nconfidence = 0.90\ntolerable_rate = 0.10\n"))
-    plan = plan_sample(engagement, engagement.control("CM-01"), changes(60))
+    plan = plan_sample(engagement, engagement.control("CM-01"), as_scoped(changes(60)))
     assert plan.plan.model == "hypergeometric"
     assert plan.plan.population_size == 60
     assert plan.sample_size < 22  # a finite population never needs more than the binomial size
 
 
 def test_periodic_manual_controls_use_the_frequency_table(engagement):
-    weekly = plan_sample(engagement, engagement.control("CM-W"), changes(52))
+    weekly = plan_sample(engagement, engagement.control("CM-W"), as_scoped(changes(52)))
     assert (weekly.sample_size, weekly.kind, weekly.statistical) == (5, "frequency", False)
     assert weekly.basis.startswith("Manual control operating weekly: 5 items from the firm's frequency table "
                                    "(non-statistical, judgemental size). With no deviation they give ")
-    daily = plan_sample(engagement, engagement.control("CM-D"), changes(250))
+    daily = plan_sample(engagement, engagement.control("CM-D"), as_scoped(changes(250)))
     assert daily.sample_size == 25
 
 
@@ -139,26 +141,26 @@ def test_the_engagements_own_frequency_table_is_used(tmp_path):
     engagement = make_engagement(tmp_path / "e", sampling_lines=(
         "confidence = 0.90\ntolerable_rate = 0.10\n\n[sampling.frequency_table]\nannual = 1\nquarterly = 2\n"
         "monthly = 3\nweekly = 10\ndaily = 30\nmany_times_a_day = 60\n"))
-    assert plan_sample(engagement, engagement.control("CM-W"), changes(52)).sample_size == 10
+    assert plan_sample(engagement, engagement.control("CM-W"), as_scoped(changes(52))).sample_size == 10
 
 
 def test_automated_control_is_sampled_statistically_even_when_periodic(engagement):
-    plan = plan_sample(engagement, engagement.control("CM-A"), changes(365, step_hours=24))
+    plan = plan_sample(engagement, engagement.control("CM-A"), as_scoped(changes(365, step_hours=24)))
     assert (plan.sample_size, plan.kind) == (22, "statistical")
     assert "for an automated control" in plan.basis
 
 
 def test_small_population_is_tested_in_full(engagement):
-    plan = plan_sample(engagement, engagement.control("CM-W"), changes(3))
+    plan = plan_sample(engagement, engagement.control("CM-W"), as_scoped(changes(3)))
     assert (plan.sample_size, plan.test_all) == (3, True)
     assert plan.basis == ("Manual control operating weekly: the firm's frequency table gives 5, at least the 3 "
                           "changes in scope, so every item is tested.")
-    statistical = plan_sample(engagement, engagement.control("CM-01"), changes(15))
+    statistical = plan_sample(engagement, engagement.control("CM-01"), as_scoped(changes(15)))
     assert (statistical.sample_size, statistical.test_all) == (15, True)
 
 
 def test_empty_population_is_not_occurring(engagement):
-    plan = plan_sample(engagement, engagement.control("CM-01"), changes(0))
+    plan = plan_sample(engagement, engagement.control("CM-01"), as_scoped(changes(0)))
     assert plan.not_occurring and plan.plan is None
     assert (plan.sample_size, plan.kind, plan.test_all, plan.statistical) == (0, "not_occurring", False, False)
     assert plan.basis.startswith("No changes in scope (2025-07-01 to 2026-06-30): the control did not operate")
@@ -167,7 +169,7 @@ def test_empty_population_is_not_occurring(engagement):
 def test_type1_tests_one_instance(tmp_path):
     engagement = make_engagement(tmp_path / "t1", report_type="type1",
                                  sampling_lines="confidence = 0.90\ntolerable_rate = 0.10\n")
-    plan = plan_sample(engagement, engagement.control("CM-01"), changes(30))
+    plan = plan_sample(engagement, engagement.control("CM-01"), as_scoped(changes(30)))
     assert (plan.sample_size, plan.kind, plan.method) == (1, "type1", "random")
     assert plan.basis.startswith("Type 1 report: design and implementation are tested as of 2026-06-30")
 
@@ -176,21 +178,21 @@ def test_type1_tests_one_instance(tmp_path):
 
 def test_selection_goes_through_sampling_select_and_ignores_row_order(engagement):
     frame = changes(400, step_hours=20)
-    plan = plan_sample(engagement, engagement.control("CM-01"), frame)
-    selection = select_sample(frame, plan, seed=20260701)
+    plan = plan_sample(engagement, engagement.control("CM-01"), as_scoped(frame))
+    selection = select_sample(as_scoped(frame), plan, seed=20260701)
     direct = sampling.select(frame["change_id"].tolist(), 22, seed=20260701, method="random")
     assert selection.keys == direct.keys
     assert len(selection.keys) == 22 and len(set(selection.keys)) == 22
     shuffled = frame.sample(frac=1.0, random_state=3)
-    assert select_sample(shuffled, plan, seed=20260701).keys == selection.keys
+    assert select_sample(as_scoped(shuffled), plan, seed=20260701).keys == selection.keys
 
 
 def test_stratified_selection_uses_the_occurrence_dates(tmp_path):
     engagement = make_engagement(tmp_path / "e", sampling_lines=(
         "confidence = 0.90\ntolerable_rate = 0.10\nmethod = \"stratified\"\n"))
     frame = changes(1200, start="2025-07-01 08:00", step_hours=7)  # spread over 12 months
-    plan = plan_sample(engagement, engagement.control("CM-01"), frame)
-    selection = select_sample(frame, plan, seed=11)
+    plan = plan_sample(engagement, engagement.control("CM-01"), as_scoped(frame))
+    selection = select_sample(as_scoped(frame), plan, seed=11)
     assert selection.method == "stratified"
     months = frame.set_index("change_id").loc[list(selection.keys), "deployed_at"].dt.strftime("%Y-%m")
     assert months.nunique() == 12  # every month of the period is covered
@@ -199,13 +201,13 @@ def test_stratified_selection_uses_the_occurrence_dates(tmp_path):
 
 def test_test_all_selects_every_key(engagement):
     frame = changes(4)
-    plan = plan_sample(engagement, engagement.control("CM-W"), frame)
-    assert sorted(select_sample(frame, plan, seed=1).keys) == ["CHG-1001", "CHG-1002", "CHG-1003", "CHG-1004"]
+    plan = plan_sample(engagement, engagement.control("CM-W"), as_scoped(frame))
+    assert sorted(select_sample(as_scoped(frame), plan, seed=1).keys) == ["CHG-1001", "CHG-1002", "CHG-1003", "CHG-1004"]
 
 
 def test_not_occurring_selects_nothing(engagement):
-    plan = plan_sample(engagement, engagement.control("CM-01"), changes(0))
-    selection = select_sample(changes(0), plan, seed=5)
+    plan = plan_sample(engagement, engagement.control("CM-01"), as_scoped(changes(0)))
+    selection = select_sample(as_scoped(changes(0)), plan, seed=5)
     assert selection.keys == () and selection.population_size == 0 and selection.seed == 5
 
 
@@ -214,9 +216,9 @@ def test_not_occurring_selects_nothing(engagement):
 def test_full_population_analysis_finds_every_planted_exception(engagement):
     frame = changes(60, planted=PLANTED)
     control = engagement.control("CM-01")
-    plan = plan_sample(engagement, control, frame)
-    selection = select_sample(frame, plan, seed=99)
-    testing = test_attributes(get_procedure("change_management"), control, frame, selection, engagement)
+    plan = plan_sample(engagement, control, as_scoped(frame))
+    selection = select_sample(as_scoped(frame), plan, seed=99)
+    testing = test_attributes(get_procedure("change_management"), control, as_scoped(frame), selection, engagement)
     exceptions = testing.full_population_exceptions
     found = {(row.item_key, row.attribute_id) for row in exceptions.itertuples()}
     assert found == {
@@ -250,7 +252,7 @@ def test_matrix_has_one_row_per_selected_item_in_selection_order(engagement):
         store.record("CM-03", "CHG-1001", "testing_evidenced", "pass", tested_by="DR", evidence_ref="EV-1")
         store.record("CM-03", "CHG-1010", "testing_evidenced", "fail", tested_by="DR", comment="no test run")
         store.record("CM-03", "CHG-1059", "testing_evidenced", "pass", tested_by="DR")  # not in the selection
-    testing = test_attributes(get_procedure("change_management"), control, frame, selection, engagement)
+    testing = test_attributes(get_procedure("change_management"), control, as_scoped(frame), selection, engagement)
     matrix = testing.to_frame()
     assert list(matrix.columns) == ["sample_no", "change_id", "deployed_at", "created_at", "approved_at", "author",
                                     "approver", "ticket_before_deployment",
@@ -285,9 +287,9 @@ def test_matrix_has_one_row_per_selected_item_in_selection_order(engagement):
 def test_manual_only_control_without_results_is_untested(engagement):
     frame = changes(30)
     control = engagement.control("CM-02")
-    plan = plan_sample(engagement, control, frame)
-    selection = select_sample(frame, plan, seed=4)
-    testing = test_attributes(get_procedure("change_management"), control, frame, selection, engagement)
+    plan = plan_sample(engagement, control, as_scoped(frame))
+    selection = select_sample(as_scoped(frame), plan, seed=4)
+    testing = test_attributes(get_procedure("change_management"), control, as_scoped(frame), selection, engagement)
     assert testing.attributes == (get_procedure("change_management").attribute("testing_evidenced"),)
     assert set(testing.to_frame()["testing_evidenced"]) == {"not tested"}
     assert (testing.items_tested, testing.sample_size) == (0, 22)
@@ -300,7 +302,7 @@ def test_results_for_automated_attributes_are_not_used(engagement):
     selection = sampling.select(["CHG-1005"], 1, seed=1)
     with ResultsStore.open(engagement.folder) as store:
         store.record("CM-01", "CHG-1005", "approved_before_deployment", "pass", tested_by="DR")
-    testing = test_attributes(get_procedure("change_management"), engagement.control("CM-01"), frame,
+    testing = test_attributes(get_procedure("change_management"), engagement.control("CM-01"), as_scoped(frame),
                               selection, engagement)
     assert testing.to_frame()["approved_before_deployment"].tolist() == ["fail"]
     assert any("automated attributes are computed from the population" in n for n in testing.notes)
@@ -309,14 +311,14 @@ def test_results_for_automated_attributes_are_not_used(engagement):
 def test_selected_key_missing_from_the_population_is_an_error(engagement):
     selection = sampling.select(["CHG-9999", "CHG-1001"], 2, seed=1)
     with pytest.raises(PopulationError, match=r"selected key\(s\) CHG-9999 are not in the population in scope"):
-        test_attributes(get_procedure("change_management"), engagement.control("CM-01"), changes(5), selection,
+        test_attributes(get_procedure("change_management"), engagement.control("CM-01"), as_scoped(changes(5)), selection,
                         engagement)
 
 
 def test_summary_names_the_counts(engagement):
     frame = changes(60, planted=PLANTED)
     selection = sampling.select(["CHG-1005", "CHG-1006"], 2, seed=1)
-    testing = test_attributes(get_procedure("change_management"), engagement.control("CM-01"), frame,
+    testing = test_attributes(get_procedure("change_management"), engagement.control("CM-01"), as_scoped(frame),
                               selection, engagement)
     lines = testing.summary().splitlines()
     assert lines[0] == ("CM-01 (change_management): 2 of 2 sampled items tested, 1 with a deviation; full "
@@ -329,15 +331,15 @@ def test_duplicate_keys_are_refused(engagement):
     frame = pd.concat([changes(3), changes(1)], ignore_index=True)
     selection = sampling.select(["CHG-1002"], 1, seed=1)
     with pytest.raises(PopulationError, match=r"key column 'change_id' has duplicate values \(CHG-1001\)"):
-        test_attributes(get_procedure("change_management"), engagement.control("CM-01"), frame, selection,
+        test_attributes(get_procedure("change_management"), engagement.control("CM-01"), as_scoped(frame), selection,
                         engagement)
 
 
 def test_empty_population_gives_an_empty_matrix(engagement):
     frame = changes(0)
-    plan = plan_sample(engagement, engagement.control("CM-01"), frame)
-    selection = select_sample(frame, plan, seed=3)
-    testing = test_attributes(get_procedure("change_management"), engagement.control("CM-01"), frame, selection,
+    plan = plan_sample(engagement, engagement.control("CM-01"), as_scoped(frame))
+    selection = select_sample(as_scoped(frame), plan, seed=3)
+    testing = test_attributes(get_procedure("change_management"), engagement.control("CM-01"), as_scoped(frame), selection,
                               engagement)
     assert testing.to_frame().empty
     assert testing.full_population_exceptions.empty

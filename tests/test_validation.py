@@ -133,7 +133,7 @@ def test_changes_reconcile_with_deployments_both_ways(tmp_path):
     assert "names no change ticket" in rec["message"].iloc[0]
     assert f"names change 'CHG-9', which is not in {tmp_path / 'changes.csv'}" in rec["message"].iloc[1]
     assert "a ticket without a deploy" in rec["message"].iloc[2]
-    assert report.usable and report.second_sources == ("deploys.csv",)
+    assert report.usable and report.second_source_names == ("deploys.csv",)
     back = validate(deployments, second_sources=[changes])
     assert back.warnings[back.warnings["rule"] == "reconciliation"]["value"].tolist() == ["d3", "d4", "CHG-3"]
 

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from workbench.errors import ParameterError
-from workbench.outcome import load_outcome, outcome_path, sha256_file, write_json_atomic
+from workbench.files import sha256_file, write_json_atomic
+from workbench.outcome import load_outcome, outcome_path
 
 __all__ = ["ControlRun", "BatchRun", "run_engagement", "notebook_for", "check_parameters", "NOTEBOOK_PARAMETERS"]
 

@@ -71,13 +71,17 @@ class PopulationError(InputError):
         The row as a spreadsheet shows it (header = row 1), or a JSON path.
     column : str, optional
         The column header as it appears in the file.
+    rule : str, default "file"
+        The completeness and accuracy check it fails (``file``, ``format``, ``required_column``, ...), so
+        a validation report can list it as a finding of that rule.
     """
 
     def __init__(self, message: str, *, file: str | Path | None = None,
-                 row: int | str | None = None, column: str | None = None) -> None:
+                 row: int | str | None = None, column: str | None = None, rule: str = "file") -> None:
         self.file = None if file is None else str(file)
         self.row = row
         self.column = column
+        self.rule = rule
         where = []
         if self.file is not None:
             where.append(self.file)

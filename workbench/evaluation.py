@@ -23,13 +23,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
 
 import sampling
-from sampling import format_percent
-from workbench.testing import TRANSACTION_FREQUENCIES, AttributeTesting, SamplePlan, _policy_value
+from sampling import Evaluation, Selection, format_percent
+from workbench.engagement import Control, Engagement
+from workbench.sample import TRANSACTION_FREQUENCIES, SamplePlan
+from workbench.testing import AttributeTesting
 
 __all__ = [
     "STATUSES",
@@ -123,7 +126,7 @@ class ControlEvaluation:
     model: str | None
     confidence: float | None
     tolerable_rate: float | None
-    evaluation: Any
+    evaluation: Evaluation | None
     upper_limit: float | None
     supports_reliance: bool | None
     conclusion: str
@@ -211,12 +214,11 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
-def _extent(testing: AttributeTesting, sample_plan: SamplePlan, engagement: Any) -> str:
+def _extent(testing: AttributeTesting, sample_plan: SamplePlan, engagement: Engagement) -> str:
     procedure = testing.procedure
     n = sample_plan.sample_size
-    if str(getattr(engagement, "report_type", "type2")) == "type1":
-        as_of = getattr(engagement, "as_of", None)
-        return f"one {procedure.item_description} {procedure.occurred} on or before {as_of} (walkthrough)"
+    if engagement.report_type == "type1":
+        return f"one {procedure.item_description} {procedure.occurred} on or before {engagement.as_of} (walkthrough)"
     during = f"{procedure.occurred} during the period"
     if sample_plan.test_all:
         noun = procedure.item_description if n == 1 else procedure.item_description_plural
@@ -224,7 +226,7 @@ def _extent(testing: AttributeTesting, sample_plan: SamplePlan, engagement: Any)
     return f"a sample of {n:,} {procedure.item_description_plural} {during}"
 
 
-def _test_performed(testing: AttributeTesting, sample_plan: SamplePlan, engagement: Any) -> str:
+def _test_performed(testing: AttributeTesting, sample_plan: SamplePlan, engagement: Engagement) -> str:
     procedure = testing.procedure
     if sample_plan.not_occurring:
         return (f"Inspected the population of {procedure.item_description_plural} {procedure.occurred} during "
@@ -293,7 +295,7 @@ def _exceptions_table(testing: AttributeTesting) -> pd.DataFrame:
     return table
 
 
-def evaluate_control(engagement: Any, control: Any, sample_plan: SamplePlan, selection: Any,
+def evaluate_control(engagement: Engagement, control: Control, sample_plan: SamplePlan, selection: Selection,
                      testing: AttributeTesting) -> ControlEvaluation:
     """Evaluate one control's test: deviations, statistics, status and the Section 4 result text.
 
@@ -315,7 +317,7 @@ def evaluate_control(engagement: Any, control: Any, sample_plan: SamplePlan, sel
     if tuple(str(k) for k in selection.keys) != testing.sample_keys:
         raise ValueError(f"control {control.id}: the selection and the testing results hold different items; "
                          f"test the attributes of this selection before evaluating it.")
-    report_type = str(getattr(engagement, "report_type", "type2"))
+    report_type = engagement.report_type
     procedure = testing.procedure
     attributes = testing.attributes
     n = testing.sample_size
@@ -326,10 +328,10 @@ def evaluate_control(engagement: Any, control: Any, sample_plan: SamplePlan, sel
     population_ids = set(population["item_key"].astype(str)) if len(population) else set()
     outside_ids = (set(population.loc[~population["in_sample"].astype(bool), "item_key"].astype(str))
                    if len(population) else set())
-    confidence = _policy_value(engagement, "confidence")
-    tolerable_rate = _policy_value(engagement, "tolerable_rate")
+    confidence = engagement.sampling.confidence
+    tolerable_rate = engagement.sampling.tolerable_rate
     # the model the plan actually used (a frequency plan computes its achieved confidence hypergeometrically)
-    model = sample_plan.plan.model if sample_plan.plan is not None else _policy_value(engagement, "model")
+    model = sample_plan.plan.model if sample_plan.plan is not None else engagement.sampling.model
     notes: list[str] = list(testing.notes)
 
     test_performed = _test_performed(testing, sample_plan, engagement)
@@ -340,7 +342,7 @@ def evaluate_control(engagement: Any, control: Any, sample_plan: SamplePlan, sel
     supports = None
 
     if sample_plan.not_occurring:
-        frequency = str(getattr(control, "frequency", "") or "")
+        frequency = control.frequency
         if frequency in TRANSACTION_FREQUENCIES:
             status, result_text = "not_occurring", NOT_OCCURRING_TEXT
             conclusion = (f"Not occurring: no {procedure.item_noun_plural} in scope, so the operating "
@@ -396,8 +398,8 @@ def evaluate_control(engagement: Any, control: Any, sample_plan: SamplePlan, sel
                      f"exceptions table.")
     return ControlEvaluation(
         control_id=str(control.id),
-        criteria=tuple(getattr(control, "criteria", ()) or ()),
-        description=str(getattr(control, "description", "") or ""),
+        criteria=control.criteria,
+        description=control.description,
         procedure=procedure.name,
         test_performed=test_performed,
         status=status,

@@ -1,12 +1,10 @@
-"""Populations: a client's export loaded into a kind's canonical schema, and scoped to the period.
+"""Populations: a client's export loaded into its kind's canonical schema. Loading reads only.
 
 ::
 
-    load_population(engagement, population_id, *, timezone=None, pin=True) -> Population
+    load_population(engagement, population_id, *, timezone=None) -> Population
     load_population_file(path, *, kind, format="auto", timezone=None, columns=None, name=None,
-                         base_folder=None) -> Population
-    scope_population(population, engagement=None, *, date_column, period_start=None, period_end=None,
-                     as_of=None) -> ScopedPopulation
+                         base_folder=None, declared=None) -> Population
 
 Loading reads the file's bytes once: the SHA-256 is computed over exactly the bytes parsed (in a
 second thread for large files), the container and format are detected (:mod:`workbench.formats`), the
@@ -17,51 +15,41 @@ shows, header = 1, or the JSON path). Problems that make the file unreadable rai
 :class:`~workbench.errors.PopulationError` naming the file (and row/column); problems with values
 (a date that does not parse) become findings that :func:`workbench.validation.validate` reports.
 
-Scoping (Type 2): records whose ``date_column`` falls from ``period_start`` 00:00 to ``period_end``
-24:00 in the engagement's zone are in scope. Type 1 (``as_of``): records on or before the as-of date
-(24:00) within a look-back of :data:`TYPE1_LOOKBACK_DAYS` days (a walkthrough picks one recent
-instance; the window documents what "recent" meant). Every excluded record is kept in
-``ScopedPopulation.excluded`` with its reason: nothing is dropped silently.
+Nothing is written: pinning the file's SHA-256 in the engagement's results store is its own stage
+(:func:`workbench.receipt.pin_populations`), and scoping to the period is :mod:`workbench.scope`.
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import hashlib
 import mmap
 import os
 import threading
 import zoneinfo
 from dataclasses import dataclass
-from functools import cached_property
-from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from workbench.engagement.model import Engagement, PopulationSource
 from workbench.errors import PopulationError
-from workbench.formats import FORMAT_NAMES, _error, _formats, detect_format, map_columns, normalize_header, to_boolean
-from workbench.formats._dates import parse_timestamp_columns
-from workbench.formats._table import RawTable, read_raw
+from workbench.formats import FORMAT_NAMES, FORMATS, detect_format, map_columns
+from workbench.formats.spec import format_error, normalize_header, to_boolean
+from workbench.formats.dates import parse_timestamp_columns
+from workbench.formats.table import RawTable, read_raw
 from workbench.formats.schemas import KINDS, SCHEMAS, KindSchema
 
 __all__ = [
     "Population",
-    "ScopedPopulation",
     "load_population",
     "load_population_file",
-    "scope_population",
-    "TYPE1_LOOKBACK_DAYS",
     "FINDING_COLUMNS",
 ]
-
-#: Type 1 scoping window: records in the last 90 days up to the as-of date are "recent instances".
-TYPE1_LOOKBACK_DAYS = 90
 
 #: Columns of every findings table (load findings here, validation findings in workbench.validation).
 FINDING_COLUMNS = ("rule", "column", "row", "value", "severity", "message")
@@ -111,11 +99,9 @@ class Population:
     column_sources : tuple of (str, str)
         Canonical column -> the header (or derivation) it came from.
     encoding, delimiter : str or None
-    declared : object or None
-        The engagement's ``PopulationSource`` (who provided it, when, request, query, stated count).
-    receipt : workbench.receipt.Receipt or None
-        The pinned receipt (version, SHA-256 pinned, when and by whom) when loaded with
-        :func:`load_population`; None for a file loaded on its own or with ``pin=False``.
+    declared : PopulationSource or None
+        The engagement's declaration (who provided it, when, request, query, stated count); None for a
+        file loaded on its own.
     """
 
     name: str
@@ -134,8 +120,7 @@ class Population:
     column_sources: tuple[tuple[str, str], ...] = ()
     encoding: str | None = None
     delimiter: str | None = None
-    declared: Any = None
-    receipt: Any = None
+    declared: PopulationSource | None = None
 
     @property
     def schema(self) -> KindSchema:
@@ -149,8 +134,9 @@ class Population:
                 return header
         return column
 
-    def to_table(self) -> list[tuple[str, str]]:
-        """(label, value) rows for a workpaper's population sheet."""
+    def to_table(self, receipt_rows: Sequence[tuple[str, str]] = ()) -> list[tuple[str, str]]:
+        """(label, value) rows for a workpaper's population sheet; ``receipt_rows`` (the pinned receipt's
+        ``to_table()``) come after the client's declaration."""
         rows = [("Population", self.name), ("Kind", self.kind), ("Format", self.format),
                 ("Source file", self.source_relative), ("SHA-256", self.sha256),
                 ("Records received", f"{self.rows_received:,}"),
@@ -160,14 +146,13 @@ class Population:
             rows.append(("Encoding", self.encoding))
         declared = self.declared
         if declared is not None:
-            for label, attr in (("Source system", "system"), ("Provided by", "provided_by"),
-                                ("Received", "received"), ("Request", "request"), ("Query / report", "query"),
-                                ("Count stated by the client", "stated_count")):
-                value = getattr(declared, attr, None)
+            for label, value in (("Source system", declared.system), ("Provided by", declared.provided_by),
+                                 ("Received", declared.received), ("Request", declared.request),
+                                 ("Query / report", declared.query),
+                                 ("Count stated by the client", declared.stated_count)):
                 if value is not None:
                     rows.append((label, str(value)))
-        if self.receipt is not None:
-            rows.extend(self.receipt.to_table())
+        rows.extend(receipt_rows)
         for canonical, header in self.column_sources:
             rows.append((f"Column {canonical}", header))
         for note in self.notes:
@@ -178,9 +163,7 @@ class Population:
         """A few lines for people."""
         zone = f"{self.timezone}, assumed for times without a zone" if self.timezone_assumed else self.timezone
         lines = [f"Population {self.name!r} ({self.kind}, format {self.format}): {self.source_relative}",
-                 f"  SHA-256 {self.sha256}" + (
-                     f" (receipt version {self.receipt.version}, pinned {self.receipt.pinned_at} by "
-                     f"{self.receipt.pinned_by})" if self.receipt is not None else ""),
+                 f"  SHA-256 {self.sha256}",
                  f"  {self.rows_received:,} record(s) received" if self.rows_received
                  else "  0 records received (a recorded zero)",
                  f"  times in {zone}"]
@@ -201,7 +184,7 @@ def _check_timezone(timezone: str | None, path: Path | None) -> tuple[str, bool]
     try:
         zoneinfo.ZoneInfo(str(timezone))
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
-        raise _error("timezone", f"{timezone!r} is not an IANA time zone name (e.g. America/New_York, "
+        raise format_error("timezone", f"{timezone!r} is not an IANA time zone name (e.g. America/New_York, "
                      f"Europe/Berlin, UTC)", path or Path("?")) from None
     return str(timezone), False
 
@@ -215,10 +198,10 @@ def _read_bytes(path: Path) -> tuple[bytes | mmap.mmap, os.stat_result]:
             near = sorted(p.name for p in parent.iterdir() if p.suffix.lower() == path.suffix.lower())[:5]
             if near:
                 hint = f" Files of that type in {parent}: {', '.join(near)}."
-        raise _error("file", f"no such file.{hint} Check the path (paths in engagement.toml are relative "
+        raise format_error("file", f"no such file.{hint} Check the path (paths in engagement.toml are relative "
                      f"to the engagement folder)", path)
     if path.is_dir():
-        raise _error("file", "this is a directory, not a file; give the export file itself", path)
+        raise format_error("file", "this is a directory, not a file; give the export file itself", path)
     try:
         with open(path, "rb") as handle:
             stat = os.fstat(handle.fileno())
@@ -226,7 +209,7 @@ def _read_bytes(path: Path) -> tuple[bytes | mmap.mmap, os.stat_result]:
                 return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ), stat
             return handle.read(), stat
     except OSError as err:
-        raise _error("file", f"the file cannot be read ({err.strerror or err}); check its permissions",
+        raise format_error("file", f"the file cannot be read ({err.strerror or err}); check its permissions",
                      path) from None
 
 
@@ -234,7 +217,7 @@ def _unchanged(path: Path, stat: os.stat_result) -> None:
     """A large file is read through a memory map: refuse it if it changed while being read."""
     now = os.stat(path)
     if (now.st_size, now.st_mtime_ns) != (stat.st_size, stat.st_mtime_ns):
-        raise _error("file", "the file changed while it was being read; load it again once it is no longer "
+        raise format_error("file", "the file changed while it was being read; load it again once it is no longer "
                      "being written", path)
 
 
@@ -249,19 +232,19 @@ def _hash(data: bytes) -> tuple[list[str], threading.Thread | None]:
 
 
 def _resolve_format(raw: RawTable, requested: str, path: Path) -> tuple[str, RawTable]:
-    formats = _formats()
+    formats = FORMATS
     detected = detect_format(raw)
     name = detected if requested == "auto" else requested
     spec = formats[name]
     if raw.container not in spec.containers:
-        raise _error("format", f"format {name!r} was named, but the file is {raw.container.upper()} "
+        raise format_error("format", f"format {name!r} was named, but the file is {raw.container.upper()} "
                      f"({spec.name} exports are {' or '.join(c.upper() for c in spec.containers)}); it looks like "
                      f"a {detected!r} export. Fix the format (or use format \"auto\")", path)
     if requested != "auto" and name != "generic":
         ok = (spec.json_signature(raw.json_data) if raw.container == "json" and spec.json_signature
               else raw.container != "json" and spec.signature({normalize_header(h) for h in raw.headers}))
         if not ok:
-            raise _error("format", f"format {name!r} was named, but the file does not look like a {spec.description} "
+            raise format_error("format", f"format {name!r} was named, but the file does not look like a {spec.description} "
                          f"export (its header signature is missing); it looks like a {detected!r} export. "
                          f"Fix the format in engagement.toml (or use \"auto\"), or check this is the right file", path)
     if raw.container == "json":
@@ -276,7 +259,7 @@ def _finding(rule: str, column: str | None, row: Any, value: Any, severity: str,
 def load_population_file(path: str | os.PathLike, *, kind: str, format: str = "auto",
                          timezone: str | None = None, columns: Mapping[str, str] | None = None,
                          name: str | None = None, base_folder: str | os.PathLike | None = None,
-                         declared: Any = None) -> Population:
+                         declared: PopulationSource | None = None) -> Population:
     """Load a population file without an engagement (the command line, tests).
 
     Parameters
@@ -313,9 +296,9 @@ def load_population_file(path: str | os.PathLike, *, kind: str, format: str = "a
     """
     path = Path(path)
     if kind not in SCHEMAS:
-        raise _error("kind", f"unknown population kind {kind!r}; use one of: {', '.join(KINDS)}", path)
+        raise format_error("kind", f"unknown population kind {kind!r}; use one of: {', '.join(KINDS)}", path)
     if format not in ("auto",) + FORMAT_NAMES:
-        raise _error("format", f"unknown format {format!r}; use auto or one of: {', '.join(FORMAT_NAMES)}", path)
+        raise format_error("format", f"unknown format {format!r}; use auto or one of: {', '.join(FORMAT_NAMES)}", path)
     zone, zone_defaulted = _check_timezone(timezone, path)
     data, stat = _read_bytes(path)
     digest, thread = _hash(data)
@@ -331,7 +314,7 @@ def load_population_file(path: str | os.PathLike, *, kind: str, format: str = "a
         # a malformed export the readers above did not anticipate: still one clear message, no traceback
         if thread is not None:
             thread.join()
-        raise _error("file", f"the file cannot be read as a {kind} export ({type(err).__name__}: {err}); "
+        raise format_error("file", f"the file cannot be read as a {kind} export ({type(err).__name__}: {err}); "
                      f"ask the client to export it again as CSV or .xlsx", path) from None
     schema = SCHEMAS[kind]
     notes = list(raw.notes) + list(mapped.notes)
@@ -442,14 +425,8 @@ def _normalize_change_type(array: pa.ChunkedArray, header: str, rows: np.ndarray
     return pc.take(values, pc.index_in(array, value_set=keys))
 
 
-def load_population(engagement: Any, population_id: str, *, timezone: str | None = None,
-                    pin: bool = True) -> Population:
-    """Load the population declared as ``[populations.<population_id>]`` in the engagement, and pin it.
-
-    On first use the file's SHA-256 is pinned in the engagement's ``results.sqlite`` (version 1, with who
-    provided it, when, the request and the query); later loads check the file against the pin and refuse a
-    file that changed (:func:`workbench.receipt.pin_population`; a new version is delivered with
-    ``workbench deliver-population``).
+def load_population(engagement: Engagement, population_id: str, *, timezone: str | None = None) -> Population:
+    """Load the population declared as ``[populations.<population_id>]`` in the engagement. Reads only.
 
     Parameters
     ----------
@@ -459,282 +436,21 @@ def load_population(engagement: Any, population_id: str, *, timezone: str | None
         The population's id (what the control matrix's ``populations`` column names).
     timezone : str, optional
         Overrides the engagement's zone for times without a zone.
-    pin : bool, default True
-        Pin the file on first use and check it against its pin. ``False`` for read-only inspection: nothing
-        is written or checked, and ``receipt`` is None.
 
     Returns
     -------
     Population
-        With ``name`` = the id, ``source_relative`` relative to the engagement folder, ``declared``
-        the engagement's declaration (provider, date received, request, query, stated count) and
-        ``receipt`` the pinned receipt.
+        With ``name`` = the id, ``source_relative`` relative to the engagement folder and ``declared`` the
+        engagement's declaration (provider, date received, request, query, stated count). Its SHA-256 is
+        pinned by the next stage, :func:`workbench.receipt.pin_populations`.
 
     Raises
     ------
     PopulationError
-        The file cannot be read as the population, or its SHA-256 differs from the one pinned (the message
-        names both hashes and how to deliver a new version).
+        The file cannot be read as the population.
     """
     source = engagement.population(population_id)
-    population = load_population_file(
+    return load_population_file(
         source.path, kind=source.kind, format=source.format or "auto",
         timezone=timezone or engagement.timezone, columns=dict(source.columns or {}), name=source.id,
         base_folder=engagement.folder, declared=source)
-    if not pin:
-        return population
-    from workbench.receipt import pin_population   # here: receipt imports this module's loader
-    return dataclasses.replace(population, receipt=pin_population(engagement, population))
-
-
-# ---- scoping ------------------------------------------------------------------------------------
-
-@dataclass(frozen=True, eq=False)
-class ScopedPopulation:
-    """The records of a population that fall in the period (Type 2) or the as-of window (Type 1).
-
-    Attributes
-    ----------
-    population : Population
-    in_scope : numpy.ndarray of bool
-        One flag per record of ``population.frame``.
-    status : numpy.ndarray of int8
-        Per record: 0 in scope, 1 before the window, 2 after it, 3 no date (see :attr:`reasons`).
-    date_column : str or None
-        The occurrence date the scope was applied to (None for a listing, taken whole).
-    start, end : pandas.Timestamp
-        Bounds in the engagement's zone: from ``start`` (included) to ``end`` (excluded), i.e.
-        period_start 00:00 to period_end 24:00 (Type 1: as_of minus the look-back, to as_of 24:00).
-    mode : str
-        ``"period"``, ``"as_of"`` or ``"listing"`` (users, vendors: no occurrence date; every record in scope).
-    counts : Mapping[str, int]
-        received, in_scope, before, after, no_date.
-    months : tuple of (str, int)
-        Each month of the period ("2025-07") with its count of in-scope records (Type 2).
-    months_without_records : tuple of str
-    lookback_days : int or None
-        Type 1: the look-back window in days.
-
-    ``frame`` (records in scope, in file order) and ``excluded`` (records out of scope with a
-    ``reason`` column) are built on first use.
-    """
-
-    population: Population
-    in_scope: np.ndarray
-    status: np.ndarray
-    date_column: str | None
-    start: pd.Timestamp
-    end: pd.Timestamp
-    mode: str
-    counts: Mapping[str, int]
-    months: tuple[tuple[str, int], ...]
-    months_without_records: tuple[str, ...]
-    lookback_days: int | None = None
-
-    @cached_property
-    def frame(self) -> pd.DataFrame:
-        """Records in scope (canonical columns + ``source_row``), in file order."""
-        if self.in_scope.all():
-            return self.population.frame
-        return self.population.frame[self.in_scope]
-
-    @cached_property
-    def excluded(self) -> pd.DataFrame:
-        """Records out of scope, with a ``reason`` column."""
-        mask = ~self.in_scope
-        if not mask.any():
-            empty = self.population.frame.iloc[:0].copy()
-            empty["reason"] = pd.array([], dtype="str")
-            return empty
-        excluded = self.population.frame[mask].copy()
-        excluded["reason"] = pd.array(self.reasons[mask], dtype="str")
-        return excluded
-
-    @property
-    def reasons(self) -> np.ndarray:
-        """Per record: ``""`` in scope, else why it is excluded."""
-        labels = np.array(["", f"{self.date_column} before {self.start.date()}",
-                           f"{self.date_column} after {(self.end - pd.Timedelta(days=1)).date()}",
-                           f"no {self.date_column}"], dtype=object)
-        return labels[self.status]
-
-    @property
-    def key(self) -> str:
-        """The population's key column."""
-        return self.population.key
-
-    @property
-    def keys(self) -> pd.Series:
-        """The in-scope records' keys."""
-        return self.frame[self.population.key]
-
-    @property
-    def months_covered(self) -> tuple[str, ...]:
-        """Months of the period with at least one record."""
-        return tuple(m for m, n in self.months if n)
-
-    def __len__(self) -> int:
-        return len(self.frame)
-
-    def _window_text(self) -> str:
-        if self.mode == "listing":
-            return "a listing as of a date, taken whole"
-        end_day = (self.end - pd.Timedelta(days=1)).date()
-        if self.mode == "as_of":
-            return (f"as of {end_day} (look-back {self.lookback_days} days: "
-                    f"{self.start.date()} 00:00 to {end_day} 24:00 {self.population.timezone})")
-        return f"{self.start.date()} 00:00 to {end_day} 24:00 {self.population.timezone}"
-
-    def to_table(self) -> list[tuple[str, str]]:
-        """(label, value) rows for the workpaper's population sheet."""
-        c = self.counts
-        rows = [("Scope", self._window_text()), ("Date used", self.date_column or "(none: a listing)"),
-                ("Records received", f"{c['received']:,}"), ("In scope", f"{c['in_scope']:,}"),
-                ("Excluded: before the window", f"{c['before']:,}"), ("Excluded: after the window", f"{c['after']:,}"),
-                (f"Excluded: no {self.date_column}", f"{c['no_date']:,}")]
-        if self.mode == "period":
-            rows.append(("Months covered", f"{len(self.months_covered)} of {len(self.months)}"))
-            if self.months_without_records:
-                rows.append(("Months with no records", ", ".join(self.months_without_records)))
-        return rows
-
-    def summary(self) -> str:
-        """A few lines for people."""
-        c = self.counts
-        lines = [f"{self.population.name}: {c['in_scope']:,} of {c['received']:,} record(s) in scope "
-                 f"({self._window_text()}, by {self.date_column})",
-                 f"  excluded: {c['before']:,} before, {c['after']:,} after, {c['no_date']:,} without {self.date_column}"]
-        if self.mode == "period":
-            lines.append(f"  months with records: {len(self.months_covered)} of {len(self.months)}"
-                         + (f"; none in {', '.join(self.months_without_records)}" if self.months_without_records else ""))
-        return "\n".join(lines)
-
-    def __repr__(self) -> str:
-        return (f"ScopedPopulation({self.population.name!r}, in_scope={self.counts['in_scope']}, "
-                f"excluded={len(self.excluded)}, {self._window_text()})")
-
-
-def _as_date(value: Any, label: str) -> date | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise PopulationError(f"{label} {value!r} is not a date (YYYY-MM-DD)") from None
-
-
-def scope_window(timezone: str, *, period_start: Any = None, period_end: Any = None, as_of: Any = None,
-                 lookback_days: int = TYPE1_LOOKBACK_DAYS) -> tuple[str, pd.Timestamp, pd.Timestamp]:
-    """(mode, start, end) bounds in ``timezone``: [start, end)."""
-    start_d, end_d, as_of_d = (_as_date(period_start, "period_start"), _as_date(period_end, "period_end"),
-                               _as_date(as_of, "as_of"))
-    if as_of_d is not None and (start_d or end_d):
-        raise PopulationError("give either a period (period_start and period_end) or an as-of date, not both")
-    if as_of_d is not None:
-        end = pd.Timestamp(datetime.combine(as_of_d + timedelta(days=1), time())).tz_localize(timezone)
-        start = pd.Timestamp(datetime.combine(as_of_d - timedelta(days=lookback_days - 1), time())).tz_localize(timezone)
-        return "as_of", start, end
-    if start_d is None or end_d is None:
-        raise PopulationError("a period needs both period_start and period_end (or give as_of for a Type 1)")
-    if end_d < start_d:
-        raise PopulationError(f"period_end {end_d} is before period_start {start_d}")
-    start = pd.Timestamp(datetime.combine(start_d, time())).tz_localize(timezone)
-    end = pd.Timestamp(datetime.combine(end_d + timedelta(days=1), time())).tz_localize(timezone)
-    return "period", start, end
-
-
-def _month_labels(start: pd.Timestamp, end: pd.Timestamp) -> list[str]:
-    first = start.tz_localize(None).to_period("M")
-    last = (end - pd.Timedelta(microseconds=1)).tz_localize(None).to_period("M")
-    return [str(p) for p in pd.period_range(first, last, freq="M")]
-
-
-def month_counts(values: pd.Series | np.ndarray, start: pd.Timestamp, end: pd.Timestamp) -> list[tuple[str, int]]:
-    """Records per calendar month (in the bounds' zone) from ``start`` to ``end``.
-
-    ``values`` is a tz-aware series or its microseconds since the epoch (int64, NaT = int64 minimum).
-    """
-    labels = _month_labels(start, end)
-    first = start.tz_localize(None).to_period("M").to_timestamp()
-    edges = [pd.Timestamp(first + pd.DateOffset(months=i)).tz_localize(start.tz) for i in range(len(labels) + 1)]
-    edge_us = np.array([_bound_us(e) for e in edges], dtype=np.int64)
-    raw = values if isinstance(values, np.ndarray) else _utc_us(values)
-    # records before each month edge (NaT, the int64 minimum, is before every edge and cancels out)
-    below = np.array([np.count_nonzero(raw < edge) for edge in edge_us], dtype=np.int64)
-    counts = np.diff(below)
-    return [(label, int(n)) for label, n in zip(labels, counts)]
-
-
-_EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
-_NAT = np.iinfo(np.int64).min
-
-
-def _utc_us(values: pd.Series) -> np.ndarray:
-    """Microseconds since the epoch (UTC) of a tz-aware series; NaT = int64 minimum."""
-    array = values.array
-    if getattr(array, "unit", "us") != "us":
-        array = values.dt.as_unit("us").array
-    return np.asarray(array.asi8)
-
-
-def _bound_us(ts: pd.Timestamp) -> int:
-    return int((ts - _EPOCH) // pd.Timedelta(1, "us"))
-
-
-def scope_population(population: Population, engagement: Any = None, *, date_column: str | None = None,
-                     period_start: Any = None, period_end: Any = None, as_of: Any = None) -> ScopedPopulation:
-    """Restrict a population to the period (Type 2) or the as-of window (Type 1).
-
-    Parameters
-    ----------
-    population : Population
-    engagement : Engagement, optional
-        Supplies period_start/period_end or as_of when they are not given.
-    date_column : str, optional
-        The occurrence date (a procedure's ``date_column``); default the kind's (changes: deployed_at).
-    period_start, period_end, as_of : date or "YYYY-MM-DD", optional
-
-    Returns
-    -------
-    ScopedPopulation
-        In-scope records, excluded records with their reason, bounds, counts and month coverage.
-    """
-    schema = population.schema
-    date_column = date_column or schema.date_column
-    frame = population.frame
-    if date_column is None:
-        # a listing as of a date (users, vendors): taken whole; a window given is checked and recorded
-        start = end = pd.NaT
-        if as_of or (period_start and period_end):
-            _, start, end = scope_window(population.timezone, period_start=period_start, period_end=period_end,
-                                         as_of=as_of)
-        n = len(frame)
-        return ScopedPopulation(population, np.ones(n, dtype=bool), np.zeros(n, dtype=np.int8), None, start, end,
-                                "listing", {"received": n, "in_scope": n, "before": 0, "after": 0, "no_date": 0},
-                                (), ())
-    if date_column not in schema.timestamps:
-        raise PopulationError(f"date_column {date_column!r} is not a timestamp column of kind {population.kind!r}; "
-                              f"use one of: {', '.join(schema.timestamps)}")
-    if engagement is not None and period_start is None and period_end is None and as_of is None:
-        period_start, period_end, as_of = engagement.period_start, engagement.period_end, engagement.as_of
-    mode, start, end = scope_window(population.timezone, period_start=period_start, period_end=period_end,
-                                    as_of=as_of)
-    raw = _utc_us(frame[date_column])
-    no_date = raw == _NAT
-    before = ~no_date & (raw < _bound_us(start))
-    after = ~no_date & (raw >= _bound_us(end))
-    inside = ~(no_date | before | after)
-    status = np.zeros(len(frame), dtype=np.int8)
-    status[before] = 1
-    status[after] = 2
-    status[no_date] = 3
-    months = month_counts(raw[inside], start, end) if mode == "period" else []
-    counts = {"received": len(frame), "in_scope": int(inside.sum()), "before": int(before.sum()),
-              "after": int(after.sum()), "no_date": int(no_date.sum())}
-    return ScopedPopulation(population, inside, status, date_column, start, end, mode, counts,
-                            tuple(months), tuple(m for m, n in months if n == 0),
-                            TYPE1_LOOKBACK_DAYS if mode == "as_of" else None)

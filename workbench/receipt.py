@@ -5,8 +5,8 @@ Every sample is drawn from a population, and every recorded result refers to an 
 changed under the same name after testing started, the results would silently refer to a population
 nobody can reproduce. So:
 
-* the first time a population is loaded from an engagement (:func:`workbench.population.load_population`
-  calls :func:`pin_population`), its SHA-256 and size are pinned as **version 1**, together with who
+* the first time a population is used (the receipt stage, :func:`pin_populations`, which the notebooks and
+  ``workbench run`` call right after loading and validating it), its SHA-256 and size are pinned as **version 1**, together with who
   provided it, when it was received, the PBC request it answers and the query or report that produced it
   (copied from the engagement's ``[populations.<id>]`` table at that moment), who pinned it and when;
 * loading it again with the same bytes returns the same receipt; a file whose bytes differ is refused
@@ -37,6 +37,7 @@ Times are ISO 8601 in UTC with microseconds; ``received`` is the ISO date from `
 
 Public API::
 
+    pin_populations(engagement, *populations, pinned_by=None) -> tuple[Receipt, ...]
     pin_population(engagement, population, *, pinned_by=None) -> Receipt
     receipts(engagement, population_id=None) -> list[Receipt]
     current_receipt(engagement, population_id) -> Receipt | None
@@ -58,12 +59,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from workbench.engagement import RESULTS_FILE, Engagement
 from workbench.errors import ParameterError, PopulationError, ResultsError
-from workbench.outcome import shared_file_mode
-from workbench.results import RESULTS_FILE, Transaction, split_statements
+from workbench.files import shared_file_mode
+from workbench.population import Population, load_population_file
+from workbench.results import Transaction, split_statements
 
 __all__ = [
     "Receipt",
+    "pin_populations",
     "pin_population",
     "receipts",
     "current_receipt",
@@ -217,16 +221,8 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
 
 
-def _folder(engagement: Any) -> Path:
-    folder = getattr(engagement, "folder", None)
-    if folder is None:
-        raise ParameterError("population receipts live in the engagement folder's results.sqlite, and this "
-                             "engagement has no folder; load it with workbench.engagement.load_engagement(folder).")
-    return Path(folder)
-
-
-def _store_path(engagement: Any) -> Path:
-    return _folder(engagement) / RESULTS_FILE
+def _store_path(engagement: Engagement) -> Path:
+    return engagement.folder / RESULTS_FILE
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -241,7 +237,7 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 @contextlib.contextmanager
-def _writing(engagement: Any) -> Iterator[sqlite3.Cursor]:
+def _writing(engagement: Engagement) -> Iterator[sqlite3.Cursor]:
     """One ``BEGIN IMMEDIATE`` transaction on the store, with the receipts table in place."""
     path = _store_path(engagement)
     connection = _connect(path)
@@ -283,7 +279,7 @@ def _insert(cursor: sqlite3.Cursor, receipt: Receipt) -> None:
                    tuple(receipt.to_record().values()))
 
 
-def receipts(engagement: Any, population_id: str | None = None) -> list[Receipt]:
+def receipts(engagement: Engagement, population_id: str | None = None) -> list[Receipt]:
     """Every receipt recorded in the engagement (or of one population), by population id then version.
 
     Reading never creates anything: an engagement whose ``results.sqlite`` does not exist yet, or has no
@@ -310,7 +306,7 @@ def receipts(engagement: Any, population_id: str | None = None) -> list[Receipt]
         connection.close()
 
 
-def current_receipt(engagement: Any, population_id: str) -> Receipt | None:
+def current_receipt(engagement: Engagement, population_id: str) -> Receipt | None:
     """The population's latest receipt (the version in use), or None when it has not been pinned yet."""
     found = receipts(engagement, population_id)
     return found[-1] if found else None
@@ -343,9 +339,9 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def deliver_command(engagement: Any, population_id: str) -> str:
+def deliver_command(engagement: Engagement, population_id: str) -> str:
     """The command that delivers a new version of a population (quoted in messages)."""
-    folder = _folder(engagement)
+    folder = engagement.folder
     return (f'workbench deliver-population {_shell(str(folder))} {_shell(population_id)} NEW_FILE '
             f'--reason "why the client sent a new version"')
 
@@ -356,7 +352,7 @@ def _shell(text: str) -> str:
     return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
-def _changed_message(engagement: Any, current: Receipt, sha256: str, file: str) -> str:
+def _changed_message(engagement: Engagement, current: Receipt, sha256: str, file: str) -> str:
     where = ("the file" if file == current.file
              else f"engagement.toml now names {file} for it, and that file")
     return (f"population {current.population_id!r} has changed since it was pinned. Pinned: version "
@@ -369,11 +365,10 @@ def _changed_message(engagement: Any, current: Receipt, sha256: str, file: str) 
             f"{deliver_command(engagement, current.population_id)}")
 
 
-def pin_population(engagement: Any, population: Any, *, pinned_by: str | None = None) -> Receipt:
+def pin_population(engagement: Engagement, population: Population, *, pinned_by: str | None = None) -> Receipt:
     """Pin a loaded population's SHA-256 on first use, or check it against the pin.
 
-    Called by :func:`workbench.population.load_population` after loading, so every notebook and batch
-    run pins and checks its populations.
+    :func:`pin_populations` calls it for every population a control's test relies on.
 
     Parameters
     ----------
@@ -399,8 +394,8 @@ def pin_population(engagement: Any, population: Any, *, pinned_by: str | None = 
     ResultsError
         The results store cannot be opened or written.
     """
-    population_id = getattr(population, "name", None)
-    populations = getattr(engagement, "populations", {}) or {}
+    population_id = population.name
+    populations = engagement.populations
     if population_id not in populations:
         raise PopulationError(
             f"population {population_id!r} is not declared in the engagement, so it cannot be pinned; load it "
@@ -421,11 +416,40 @@ def pin_population(engagement: Any, population: Any, *, pinned_by: str | None = 
             raise PopulationError(f"the file cannot be read to pin it ({err.strerror or err})", file=file) from None
         receipt = Receipt(
             population_id=population_id, version=1, file=file, sha256=sha256, size_bytes=int(size),
-            pinned_at=_now(), pinned_by=who, provided_by=_text(getattr(source, "provided_by", None)),
-            received=_text(getattr(source, "received", None)), request=_text(getattr(source, "request", None)),
-            query=_text(getattr(source, "query", None)))
+            pinned_at=_now(), pinned_by=who, provided_by=_text(source.provided_by),
+            received=_text(source.received), request=_text(source.request), query=_text(source.query))
         _insert(cursor, receipt)
     return receipt
+
+
+def pin_populations(engagement: Engagement, *populations: Population,
+                    pinned_by: str | None = None) -> tuple[Receipt, ...]:
+    """The receipt stage: pin every population a control's test relies on, or check each against its pin.
+
+    Loading and validating a population only read; this is where the engagement's results store is
+    written (once per file: a first use pins version 1, later uses check the SHA-256). Give the population
+    tested first, then the second sources its validation reconciled (``report.second_sources``): a second
+    source that changed after it was pinned is refused like the population itself.
+
+    Parameters
+    ----------
+    engagement : Engagement
+    *populations : Population
+        Loaded from ``engagement`` (their ``name`` is the population id).
+    pinned_by : str, optional
+        Who pins a first version; default the login name.
+
+    Returns
+    -------
+    tuple of Receipt
+        One per population, in the order given.
+
+    Raises
+    ------
+    PopulationError
+        A file's SHA-256 differs from its pin (both hashes and the deliver command named).
+    """
+    return tuple(pin_population(engagement, population, pinned_by=pinned_by) for population in populations)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -505,7 +529,7 @@ def _keep(old: Path, target: Path, sha256: str, relative: str) -> None:
     _fsync_folder(target.parent)
 
 
-def deliver_population(engagement: Any, population_id: str, new_file: str | os.PathLike[str], *, reason: str,
+def deliver_population(engagement: Engagement, population_id: str, new_file: str | os.PathLike[str], *, reason: str,
                        delivered_by: str | None = None) -> Receipt:
     """Deliver a new version of a pinned population file, keeping the old one.
 
@@ -557,7 +581,7 @@ def deliver_population(engagement: Any, population_id: str, new_file: str | os.P
                              f"1,000 rows\").")
     reason = reason.strip()
     who = _who(delivered_by, "delivered_by (--by)")
-    folder = _folder(engagement)
+    folder = engagement.folder
     new_path = Path(new_file)
     if not new_path.exists():
         raise PopulationError("no such file; give the path of the new version the client sent", file=new_path)
@@ -598,9 +622,8 @@ def deliver_population(engagement: Any, population_id: str, new_file: str | os.P
             file=current.file)
 
     # the new file must be readable as this population before anything changes
-    from workbench.population import load_population_file
     load_population_file(new_path, kind=source.kind, format=source.format or "auto",
-                         timezone=getattr(engagement, "timezone", None), columns=dict(source.columns or {}),
+                         timezone=engagement.timezone, columns=dict(source.columns or {}),
                          name=source.id)
 
     stem, suffix = Path(current.file).stem, Path(current.file).suffix
@@ -622,9 +645,9 @@ def deliver_population(engagement: Any, population_id: str, new_file: str | os.P
             receipt = Receipt(
                 population_id=population_id, version=current.version + 1, file=source.file, sha256=new_sha256,
                 size_bytes=int(new_size), pinned_at=_now(), pinned_by=who,
-                provided_by=_text(getattr(source, "provided_by", None)),
-                received=_text(getattr(source, "received", None)), request=_text(getattr(source, "request", None)),
-                query=_text(getattr(source, "query", None)), superseded_file=kept_relative, reason=reason)
+                provided_by=_text(source.provided_by),
+                received=_text(source.received), request=_text(source.request),
+                query=_text(source.query), superseded_file=kept_relative, reason=reason)
             _insert(cursor, receipt)
             os.replace(temp, target)   # last step before COMMIT: a failed insert leaves the old file in place
             replaced = True

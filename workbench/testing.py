@@ -1,22 +1,8 @@
-"""Testing stages: plan the sample, select it, and test the attributes.
+"""The testing stage: the control's attributes, automated over the full population, manual per sampled item.
 
-Three stage functions, in flow order (contract "Stage API")::
+::
 
-    sample_plan = plan_sample(engagement, control, scoped)                 -> SamplePlan
-    selection   = select_sample(scoped, sample_plan, seed=seed)            -> sampling.Selection
-    testing     = test_attributes(procedure, control, scoped, selection, engagement) -> AttributeTesting
-
-How the size is chosen (DESIGN.md §4; sampling.md §4; workflow.md §1.4, §1.6):
-
-* Type 1: one instance of the control, a walkthrough (:func:`sampling.plan_type1`).
-* Type 2, manual control operating periodically (annual ... many_times_a_day): the firm's frequency
-  table from the engagement (:func:`sampling.plan_frequency`), labelled non-statistical with the
-  confidence it achieves.
-* Type 2, transaction-driven population (frequency ``as_needed``) or an automated control: a statistical
-  attribute sample (:func:`sampling.plan`) at the engagement's confidence, tolerable and expected rates,
-  with its model and the population size.
-* No item in scope: the control is *not occurring* (a recorded zero; nothing sampled). A plan that needs
-  at least the population tests every item.
+    testing = test_attributes(procedure, control, scoped, selection, engagement) -> AttributeTesting
 
 Automated attributes run once over the *full* population in scope (census analytics: every exception is
 listed with its id) and the sample reads its rows of that result; manual attributes come from the results store
@@ -25,18 +11,15 @@ listed with its id) and the sample reads its rows of that result; manual attribu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-import sampling
-from sampling import format_percent
-from workbench.errors import ParameterError, PopulationError
-from workbench.procedures import Attribute, Procedure, get_procedure
+from sampling import Selection
+from workbench.engagement import Control, Engagement
+from workbench.errors import PopulationError
+from workbench.procedures import Attribute, Procedure
 from workbench.procedures.base import (
     FAIL,
     NOT_APPLICABLE,
@@ -45,291 +28,16 @@ from workbench.procedures.base import (
     PASS,
 )
 from workbench.results import read_results
+from workbench.scope import ScopedPopulation
 
 __all__ = [
-    "PERIODIC_FREQUENCIES",
-    "TRANSACTION_FREQUENCIES",
     "MATRIX_OUTCOMES",
-    "SamplePlan",
     "AttributeTesting",
-    "plan_sample",
-    "select_sample",
     "test_attributes",
 ]
 
-#: Control frequencies looked up in the firm's frequency table (manual controls).
-PERIODIC_FREQUENCIES: tuple[str, ...] = ("annual", "quarterly", "monthly", "weekly", "daily", "many_times_a_day")
-#: Frequencies of transaction-driven controls: the population decides, sampled statistically.
-TRANSACTION_FREQUENCIES: tuple[str, ...] = ("as_needed",)
 #: What a cell of the testing matrix can read.
 MATRIX_OUTCOMES: tuple[str, ...] = (PASS, FAIL, NOT_APPLICABLE, NOT_PERFORMED, NOT_TESTED)
-
-NOT_OCCURRING = "not_occurring"
-
-
-# ------------------------------------------------------------------------------------------------
-# Helpers: reading the engagement, control and scoped population (duck-typed; see the contract)
-# ------------------------------------------------------------------------------------------------
-
-def _frame_of(scoped: Any) -> pd.DataFrame:
-    if isinstance(scoped, pd.DataFrame):
-        return scoped
-    frame = getattr(scoped, "frame", None)
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"expected a ScopedPopulation (with .frame), got {type(scoped).__name__}.")
-    return frame
-
-
-def _policy_value(engagement: Any, name: str, default: Any = None) -> Any:
-    policy = getattr(engagement, "sampling", None)
-    if isinstance(policy, Mapping):
-        return policy.get(name, default)
-    return getattr(policy, name, default)
-
-
-def _procedure_of(control: Any) -> Procedure | None:
-    name = getattr(control, "procedure", None)
-    return get_procedure(name) if name else None
-
-
-def _period_words(engagement: Any) -> str:
-    start, end = getattr(engagement, "period_start", None), getattr(engagement, "period_end", None)
-    if start is not None and end is not None:
-        return f"{start} to {end}"
-    as_of = getattr(engagement, "as_of", None)
-    return f"as of {as_of}" if as_of is not None else "the period"
-
-
-# ------------------------------------------------------------------------------------------------
-# Plan
-# ------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class SamplePlan:
-    """How many items a control's test takes, and why.
-
-    Attributes
-    ----------
-    control_id : str
-    plan : sampling.Plan or None
-        The sampling plan; ``None`` when the control is not occurring (no item in scope).
-    basis : str
-        Why this size, in words for the workpaper's sampling block ("Manual control operating weekly: ...").
-    report_type : str
-        ``"type1"`` or ``"type2"``.
-    frequency, nature : str
-        The control's frequency and nature from the control matrix.
-    population_count : int
-        Items in scope (N).
-    method : str
-        Selection method from the engagement's policy (``random`` for Type 1).
-    key_column, date_column : str
-        The population's key and the date that places an item in the period (from the procedure).
-    item_noun_plural : str
-        e.g. ``"changes"``.
-    notes : tuple of str
-        The plan's notes plus anything decided here.
-    """
-
-    control_id: str
-    plan: Any
-    basis: str
-    report_type: str
-    frequency: str
-    nature: str
-    population_count: int
-    method: str
-    key_column: str
-    date_column: str
-    item_noun_plural: str = "items"
-    notes: tuple[str, ...] = ()
-
-    @property
-    def not_occurring(self) -> bool:
-        """No item in scope: nothing to sample."""
-        return self.plan is None
-
-    @property
-    def sample_size(self) -> int:
-        """Items to select (0 when not occurring)."""
-        return 0 if self.plan is None else int(self.plan.sample_size)
-
-    @property
-    def test_all(self) -> bool:
-        """Every item in scope is tested."""
-        return self.plan is not None and bool(self.plan.test_all)
-
-    @property
-    def statistical(self) -> bool:
-        """Whether the size rests on a statistical model."""
-        return self.plan is not None and bool(self.plan.statistical)
-
-    @property
-    def kind(self) -> str:
-        """``statistical`` | ``frequency`` | ``two_stage`` | ``type1`` | ``not_occurring``."""
-        return NOT_OCCURRING if self.plan is None else str(self.plan.kind)
-
-    def to_table(self) -> list[tuple[str, str]]:
-        """Label/value rows for the workpaper's sampling block (the plan's own rows follow the basis)."""
-        rows = [("Control", self.control_id), ("Report type", self.report_type),
-                ("Control frequency", self.frequency), ("Nature", self.nature),
-                ("Population in scope", f"{self.population_count:,} {self.item_noun_plural}"),
-                ("Sample size", f"{self.sample_size:,}"), ("Why this size", self.basis),
-                ("Selection method", self.method if self.plan is not None else "none (not occurring)")]
-        if self.plan is not None:
-            rows += [(label, value) for label, value in self.plan.to_table() if label != "Sample size"]
-        rows += [(f"Planning note {i}", note) for i, note in enumerate(self.notes, start=1)]
-        return rows
-
-    def summary(self) -> str:
-        """The size and why, in a few lines."""
-        head = (f"{self.control_id}: not occurring (0 {self.item_noun_plural} in scope)." if self.plan is None
-                else f"{self.control_id}: test {self.sample_size:,} of {self.population_count:,} "
-                     f"{self.item_noun_plural} ({self.kind}, {self.method} selection).")
-        return "\n".join([head, f"  {self.basis}"] + [f"  - {note}" for note in self.notes])
-
-
-def plan_sample(engagement: Any, control: Any, scoped: Any) -> SamplePlan:
-    """Plan the sample for one control from the engagement's sampling policy.
-
-    Parameters
-    ----------
-    engagement : Engagement
-        Supplies the report type and the sampling policy (model, confidence, tolerable and expected
-        rates, frequency table, method).
-    control : Control
-        Supplies frequency, nature and the procedure.
-    scoped : ScopedPopulation
-        The population in scope (its ``frame``); N is its row count.
-
-    Returns
-    -------
-    SamplePlan
-
-    Raises
-    ------
-    ParameterError
-        A frequency the policy cannot size (neither in the frequency table nor ``as_needed``).
-    sampling.SamplingError
-        A policy value the sampling engine refuses (its message names the parameter).
-    """
-    frame = _frame_of(scoped)
-    count = int(len(frame))
-    procedure = _procedure_of(control)
-    key_column = procedure.key_column if procedure else str(getattr(scoped, "key", "key"))
-    date_column = procedure.date_column if procedure else str(getattr(scoped, "date_column", ""))
-    plural = procedure.item_noun_plural if procedure else "items"
-    report_type = str(getattr(engagement, "report_type", "type2"))
-    frequency = str(getattr(control, "frequency", "") or "")
-    nature = str(getattr(control, "nature", "") or "")
-    method = "random" if report_type == "type1" else str(_policy_value(engagement, "method") or "stratified")
-    common = dict(control_id=str(control.id), report_type=report_type, frequency=frequency, nature=nature,
-                  population_count=count, method=method, key_column=key_column, date_column=date_column,
-                  item_noun_plural=plural)
-
-    if count == 0:
-        basis = (f"No {plural} in scope ({_period_words(engagement)}): the control did not operate, so there "
-                 f"is nothing to sample. The empty population is recorded as a zero (not occurring).")
-        return SamplePlan(plan=None, basis=basis, **common)
-
-    if report_type == "type1":
-        plan = sampling.plan_type1()
-        basis = (f"Type 1 report: design and implementation are tested as of {getattr(engagement, 'as_of', None)} "
-                 f"by inspecting one instance of the control (a walkthrough) chosen at random from the "
-                 f"{count:,} {plural} in scope.")
-        return SamplePlan(plan=plan, basis=basis, **common)
-
-    tolerable_rate = _policy_value(engagement, "tolerable_rate")
-    table = _policy_value(engagement, "frequency_table")
-    periodic = tuple(table) if table else PERIODIC_FREQUENCIES
-    if nature == "manual" and frequency in periodic and frequency not in TRANSACTION_FREQUENCIES:
-        plan = sampling.plan_frequency(frequency, tolerable_rate=tolerable_rate, population_size=count,
-                                       table=dict(table) if table else None)
-        if plan.test_all:
-            basis = (f"Manual control operating {frequency}: the firm's frequency table gives "
-                     f"{_table_size(table, frequency)}, at least the {count:,} {plural} in scope, so every item "
-                     f"is tested.")
-        else:
-            basis = (f"Manual control operating {frequency}: {plan.sample_size} items from the firm's frequency "
-                     f"table (non-statistical, judgemental size). With no deviation they give "
-                     f"{plan.confidence:.1%} confidence that the deviation rate is below "
-                     f"{format_percent(plan.tolerable_rate)} ({plan.model}, N = {count:,}).")
-        return SamplePlan(plan=plan, basis=basis, **common)
-
-    if frequency and frequency not in TRANSACTION_FREQUENCIES and frequency not in periodic:
-        raise ParameterError(
-            f"control {control.id}: frequency {frequency!r} is neither in the engagement's frequency table "
-            f"({', '.join(periodic)}) nor as_needed; fix the control matrix's frequency column."
-        )
-    confidence = _policy_value(engagement, "confidence")
-    expected_rate = _policy_value(engagement, "expected_rate", 0) or 0
-    model = _policy_value(engagement, "model", "binomial") or "binomial"
-    plan = sampling.plan(confidence, tolerable_rate, expected_rate, population_size=count, model=model)
-    why = ("an automated control" if nature == "automated" else "a transaction-driven control (as needed)")
-    parameters = (f"{model} model, confidence {format_percent(confidence)}, tolerable deviation rate "
-                  f"{format_percent(tolerable_rate)}, expected deviation rate {format_percent(expected_rate)}")
-    if plan.test_all:
-        basis = (f"Statistical attribute sample for {why} ({parameters}): the size needed reaches the "
-                 f"{count:,} {plural} in scope, so every item is tested.")
-    else:
-        allowed = plan.acceptance_number or 0
-        basis = (f"Statistical attribute sample for {why} over {count:,} {plural} ({parameters}): "
-                 f"{plan.sample_size} items, accepting {allowed} deviation{'s' if allowed != 1 else ''}.")
-    return SamplePlan(plan=plan, basis=basis, **common)
-
-
-def _table_size(table: Mapping[str, int] | None, frequency: str) -> int:
-    source = table if table else sampling.DEFAULT_FREQUENCY_TABLE
-    return int(source[frequency])
-
-
-# ------------------------------------------------------------------------------------------------
-# Select
-# ------------------------------------------------------------------------------------------------
-
-def select_sample(scoped: Any, sample_plan: SamplePlan, *, seed: int) -> Any:
-    """Select the planned items through :func:`sampling.select` (re-performable, seeded).
-
-    Parameters
-    ----------
-    scoped : ScopedPopulation
-        The population in scope; keys are ``sample_plan.key_column``, dates ``sample_plan.date_column``.
-    sample_plan : SamplePlan
-    seed : int
-        The selection seed (see :func:`workbench.outcome.derive_seed`).
-
-    Returns
-    -------
-    sampling.Selection
-        In selection order. For a plan that tests every item, every key. For a control that is not
-        occurring, an empty selection.
-    """
-    frame = _frame_of(scoped)
-    if sample_plan.key_column not in frame.columns:
-        raise PopulationError(f"the population has no key column {sample_plan.key_column!r}; "
-                              f"it cannot be sampled.")
-    if sample_plan.not_occurring:
-        return _empty_selection(seed, sample_plan.method)
-    keys = frame[sample_plan.key_column].astype(str).tolist()
-    dates = None
-    if sample_plan.method in ("systematic", "stratified"):
-        dates = _dates_for_selection(frame[sample_plan.date_column])
-    n = min(sample_plan.sample_size, len(keys))
-    return sampling.select(keys, n, seed=seed, method=sample_plan.method, dates=dates)
-
-
-def _dates_for_selection(values: pd.Series) -> Any:
-    """Occurrence timestamps as an Arrow array (keeps the zone; sampling never sees pandas)."""
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return pa.Array.from_pandas(values)
-    return list(values)
-
-
-def _empty_selection(seed: int, method: str) -> Any:
-    return sampling.Selection(keys=(), seed=seed, method=method, population_size=0,
-                              key_set_sha256=sampling.key_set_sha256([]), start=None, interval=None, strata=(),
-                              algorithm="No item in scope: nothing was selected.",
-                              notes=("Not occurring: the population in scope is empty.",), rounds=())
 
 
 # ------------------------------------------------------------------------------------------------
@@ -494,8 +202,8 @@ def _joined(results: pd.DataFrame, column: str, *, with_attribute: bool = False)
     return np.array(["; ".join(out[k]) for k in sorted(out)], dtype=object)
 
 
-def test_attributes(procedure: Procedure, control: Any, scoped: Any, selection: Any,
-                    engagement: Any) -> AttributeTesting:
+def test_attributes(procedure: Procedure, control: Control, scoped: ScopedPopulation, selection: Selection,
+                    engagement: Engagement) -> AttributeTesting:
     """Test the control's attributes: automated ones over the full population, all of them for the sample.
 
     Parameters
@@ -521,8 +229,8 @@ def test_attributes(procedure: Procedure, control: Any, scoped: Any, selection: 
     EngagementError
         The control names an attribute the procedure does not have.
     """
-    frame = _frame_of(scoped)
-    attributes = procedure.select_attributes(getattr(control, "attributes", ()) or ())
+    frame = scoped.frame
+    attributes = procedure.select_attributes(control.attributes)
     key_column, date_column = procedure.key_column, procedure.date_column
     if key_column not in frame.columns:
         raise PopulationError(f"the population has no key column {key_column!r}, which procedure "
@@ -588,7 +296,7 @@ def test_attributes(procedure: Procedure, control: Any, scoped: Any, selection: 
         "fail_outside_sample"])
 
     # manual results from the results store
-    recorded = read_results(engagement, str(control.id))
+    recorded = read_results(engagement, control.id)
     manual_ids = {a.id for a in attributes if not a.automated}
     automated_ids = {a.id for a in attributes if a.automated}
     if len(recorded):

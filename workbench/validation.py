@@ -48,19 +48,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from workbench.engagement import Engagement
 from workbench.errors import PopulationError
-from workbench.population import (
-    FINDING_COLUMNS,
-    _NAT,
-    Population,
-    ScopedPopulation,
-    load_population,
-    _utc_us,
-    load_population_file,
-    scope_population,
-)
+from workbench.population import FINDING_COLUMNS, Population, load_population, load_population_file
+from workbench.scope import NAT_MICROSECONDS, ScopedPopulation, scope_population, utc_microseconds
 
-__all__ = ["ValidationReport", "validate", "check_population", "CHECKS", "EXPORT_CAPS"]
+__all__ = ["ValidationReport", "validate", "check_population", "ensure_usable", "CHECKS", "EXPORT_CAPS"]
 
 #: Row counts that are the default export caps (Jira UI 1,000; ServiceNow CSV/Excel 10,000).
 EXPORT_CAPS = (1_000, 10_000)
@@ -108,8 +101,9 @@ class ValidationReport:
         not applicable), severity.
     scoped : ScopedPopulation or None
         The period/as-of scoping the checks used (None without a period).
-    second_sources : tuple of str
-        Names of the populations reconciled against.
+    second_sources : tuple of Population
+        The populations reconciled against (loaded read-only; the receipt stage pins them with the
+        population itself).
     """
 
     population: str
@@ -119,7 +113,12 @@ class ValidationReport:
     findings: pd.DataFrame
     checks: pd.DataFrame
     scoped: ScopedPopulation | None = None
-    second_sources: tuple[str, ...] = ()
+    second_sources: tuple[Population, ...] = ()
+
+    @property
+    def second_source_names(self) -> tuple[str, ...]:
+        """The ids of the populations reconciled against."""
+        return tuple(source.name for source in self.second_sources)
 
     @property
     def errors(self) -> pd.DataFrame:
@@ -254,7 +253,7 @@ def _checks_frame(findings: pd.DataFrame, applicable: Mapping[str, str]) -> pd.D
 
 def _failed_report(name: str, source: str, error: PopulationError) -> ValidationReport:
     f = _Findings()
-    rule = getattr(error, "rule", "file")
+    rule = error.rule
     f.add(rule, error.column, error.row, None, "error", str(error))
     findings = f.frame()
     skipped = {r: "not run (the file could not be loaded)" for r, _, _ in CHECKS if r not in ("file",)}
@@ -343,8 +342,8 @@ def validate(population: Population, engagement: Any = None, *, period_start: An
     # date order -----------------------------------------------------------------------------
     for earlier, later, meaning in schema.order:
         a, b = frame[earlier], frame[later]
-        a_us, b_us = _utc_us(a), _utc_us(b)
-        wrong = (a_us != _NAT) & (b_us != _NAT) & (b_us < a_us)
+        a_us, b_us = utc_microseconds(a), utc_microseconds(b)
+        wrong = (a_us != NAT_MICROSECONDS) & (b_us != NAT_MICROSECONDS) & (b_us < a_us)
         if wrong.any():
             rows = frame["source_row"].to_numpy()[wrong]
             ids = keys.to_numpy()[wrong]
@@ -365,7 +364,7 @@ def validate(population: Population, engagement: Any = None, *, period_start: An
     elif as_of is not None or (period_start is not None and period_end is not None):
         scoped = scope_population(population, date_column=schema.date_column, period_start=period_start,
                                   period_end=period_end, as_of=as_of)
-        window = scoped._window_text()
+        window = scoped.window_text
         for label, code in (("before", 1), ("after", 2), ("no_date", 3)):
             count = scoped.counts[label]
             if not count:
@@ -424,10 +423,8 @@ def validate(population: Population, engagement: Any = None, *, period_start: An
                                   f"original id is lost: ask for the export as the system wrote it, not re-saved "
                                   f"in Excel", int(sci.sum()), "key(s) in scientific notation")
     # second sources -------------------------------------------------------------------------
-    names: list[str] = []
     others = _second_sources(population, engagement, second_sources, f)
     if others:
-        names = [o.name for o in others]
         if population.kind == "terminations":
             _reconcile_terminations(population, others, _in_window(population, scoped), period_start, period_end,
                                     as_of, f)
@@ -443,7 +440,7 @@ def validate(population: Population, engagement: Any = None, *, period_start: An
                                         if population.kind not in _PARTNERS else "not run (no second source given)")
     findings = f.frame()
     return ValidationReport(population.name, population.source_relative, population.sha256, n, findings,
-                            _checks_frame(findings, applicable), scoped, tuple(names))
+                            _checks_frame(findings, applicable), scoped, tuple(others))
 
 
 def _silent_filters(population: Population, f: _Findings) -> None:
@@ -661,3 +658,36 @@ def check_population(path: str | os.PathLike, *, kind: str, format: str = "auto"
     report = validate(population, engagement, period_start=period_start, period_end=period_end, as_of=as_of,
                       expected_count=expected_count)
     return population, report
+
+
+def ensure_usable(report: ValidationReport) -> None:
+    """Stop when the validation report has errors: the population cannot be sampled.
+
+    Raises
+    ------
+    PopulationError
+        Naming every error finding (rule, column, row, message), so the user knows what to ask
+        the client for.
+    """
+    if report.usable:
+        return
+    errors = report.errors
+    shown = [f"  - {row['rule']}"
+             + (f", column {row['column']!r}" if _present(row["column"]) else "")
+             + (f", row {row['row']}" if _present(row["row"]) else "")
+             + f": {row['message']}"
+             for row in errors.head(_ERRORS_SHOWN).to_dict("records")]
+    more = len(errors) - len(shown)
+    if more > 0:
+        shown.append(f"  - and {more} more (the validation report lists them all)")
+    raise PopulationError(
+        f"{report.source}: {len(errors)} error(s) in the completeness and accuracy checks; the population "
+        "cannot be sampled until they are resolved (ask the client for a corrected export, then deliver it "
+        "as a new version):\n" + "\n".join(shown))
+
+
+_ERRORS_SHOWN = 5
+
+
+def _present(value: object) -> bool:
+    return value is not None and str(value) not in {"", "nan", "<NA>", "None"}

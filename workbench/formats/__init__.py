@@ -21,93 +21,30 @@ generic    CSV / xlsx                anything else; headers matched to canonical
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from workbench.errors import PopulationError
-from workbench.formats._table import RawTable
+from workbench.formats import aws_iam, entra, generic, github, jira, okta, servicenow
+from workbench.formats.generic import ALIASES
 from workbench.formats.schemas import SCHEMAS, KindSchema
+from workbench.formats.spec import FormatSpec, Mapped, format_error, normalize_header
+from workbench.formats.table import RawTable
 
 __all__ = ["FORMATS", "FORMAT_NAMES", "FormatSpec", "Mapped", "detect_format", "map_columns", "normalize_header"]
 
-
-def normalize_header(header: str) -> str:
-    """Compare headers loosely: lower case, runs of other characters as one underscore."""
-    return re.sub(r"[^0-9a-z]+", "_", str(header).lower()).strip("_")
-
-
-#: (canonical columns, header lookup) -> replacement/extra canonical columns
-FinishHook = Callable[[dict[str, pa.Array], Callable[[str], pa.Array | None], int], dict[str, pa.Array]]
-
-
-@dataclass(frozen=True)
-class FormatSpec:
-    """How one export format is recognised and mapped.
-
-    Attributes
-    ----------
-    name : str
-        The name an engagement or ``--format`` uses.
-    description : str
-        What the format is, for messages and the README.
-    containers : tuple of str
-        ``csv``, ``xlsx``, ``json``.
-    columns : mapping
-        ``kind -> canonical column -> candidate headers`` (first present wins, compared loosely).
-    signature : callable
-        ``set of normalised headers -> bool``.
-    to_table : callable or None
-        JSON formats: turns the parsed document into a :class:`RawTable` (headers + rows + JSON paths).
-    finish : mapping of kind -> hook, optional
-        Derives canonical columns the export does not hold directly (Okta's disable time, AWS's
-        ``active``), given the mapped columns and a lookup of any header.
-    """
-
-    name: str
-    description: str
-    containers: tuple[str, ...]
-    columns: Mapping[str, Mapping[str, tuple[str, ...]]]
-    signature: Callable[[set[str]], bool]
-    to_table: Callable[[RawTable, Path], RawTable] | None = None
-    finish: Mapping[str, FinishHook] = field(default_factory=dict)
-    json_signature: Callable[[object], bool] | None = None
-
-
-@dataclass
-class Mapped:
-    """The canonical columns (still text, except what a finish hook typed) and how each was found."""
-
-    columns: dict[str, pa.Array]
-    sources: dict[str, str]      # canonical -> header used (or a description)
-    notes: list[str]
-
-
-def _registry() -> dict[str, FormatSpec]:
-    from workbench.formats import aws_iam, entra, generic, github, jira, okta, servicenow
-    specs = [jira.FORMAT, servicenow.FORMAT, aws_iam.FORMAT, okta.FORMAT, entra.FORMAT, github.FORMAT,
-             generic.FORMAT]
-    return {s.name: s for s in specs}
-
-
-FORMATS: dict[str, FormatSpec] = {}
+#: Every export format by name, in the order auto-detection tries them (``generic`` last: it fits anything).
+FORMATS: Mapping[str, FormatSpec] = {spec.name: spec for spec in (
+    jira.FORMAT, servicenow.FORMAT, aws_iam.FORMAT, okta.FORMAT, entra.FORMAT, github.FORMAT, generic.FORMAT)}
 #: Names accepted for ``format`` (besides ``auto``).
 FORMAT_NAMES: tuple[str, ...] = ("generic", "jira", "servicenow", "github", "aws-iam", "okta", "entra")
 
-
-def _formats() -> dict[str, FormatSpec]:
-    if not FORMATS:
-        FORMATS.update(_registry())
-    return FORMATS
-
-
 def detect_format(raw: RawTable) -> str:
     """The format whose signature the file carries (``generic`` when none does)."""
-    formats = _formats()
+    formats = FORMATS
     if raw.container == "json":
         for name in ("github", "okta"):
             spec = formats[name]
@@ -150,11 +87,10 @@ def map_columns(raw: RawTable, format_name: str, kind: str, column_map: Mapping[
     unknown canonical name in the map, or a file with no header row.
     """
     schema: KindSchema = SCHEMAS[kind]
-    spec = _formats()[format_name]
+    spec = FORMATS[format_name]
     column_map = dict(column_map or {})
     notes: list[str] = []
     # a map key may use a documented alias of a canonical name (hire_date for hired_at, ...)
-    from workbench.formats.generic import ALIASES
     synonyms = {normalize_header(alias): canonical
                 for canonical, aliases in ALIASES.get(kind, {}).items() for alias in aliases}
     for name in list(column_map):
@@ -166,7 +102,7 @@ def map_columns(raw: RawTable, format_name: str, kind: str, column_map: Mapping[
             notes.append(f"column map key {name!r} read as the canonical column {canonical!r}")
     unknown = sorted(set(column_map) - set(schema.columns))
     if unknown:
-        raise _error("column_map", f"the column map names {', '.join(map(repr, unknown))}, which "
+        raise format_error("column_map", f"the column map names {', '.join(map(repr, unknown))}, which "
                      f"{'is' if len(unknown) == 1 else 'are'} not canonical column(s) of kind {kind!r}; "
                      f"the canonical columns are: {', '.join(schema.columns)}", path)
     positions: dict[str, list[int]] = {}
@@ -177,7 +113,7 @@ def map_columns(raw: RawTable, format_name: str, kind: str, column_map: Mapping[
         positions.setdefault(normalize_header(h), []).append(i)
         exact.setdefault(h, []).append(i)
     if format_name != "generic" and kind not in spec.columns:
-        raise _error("format", f"format {format_name!r} does not carry populations of kind {kind!r} "
+        raise format_error("format", f"format {format_name!r} does not carry populations of kind {kind!r} "
                      f"(it maps: {', '.join(spec.columns)}); use format = \"generic\" with a column map",
                      path)
     candidates = spec.columns.get(kind, {})
@@ -197,7 +133,7 @@ def map_columns(raw: RawTable, format_name: str, kind: str, column_map: Mapping[
             if array is None:
                 if _looks_like_data(raw.headers):
                     raise _no_header(raw, path)
-                raise _error("required_column" if canonical in schema.required_columns else "column_map",
+                raise format_error("required_column" if canonical in schema.required_columns else "column_map",
                              f"the column map says {canonical} = {header!r}, but the file has no such "
                              f"header; its headers are: {_show_headers(raw.headers)}. Fix the column map "
                              f"in engagement.toml", path, column=header)
@@ -231,13 +167,13 @@ def map_columns(raw: RawTable, format_name: str, kind: str, column_map: Mapping[
                                              and _looks_like_data([raw.column(0)[0].as_py() or ""])):
             raise _no_header(raw, path)
         if len(raw.headers) == 1 and len(schema.required_columns) > 1 and raw.container == "csv":
-            raise _error("not_a_table", f"not a table: the first line has no delimiter (comma, semicolon, tab "
+            raise format_error("not_a_table", f"not a table: the first line has no delimiter (comma, semicolon, tab "
                          f"or pipe), so the file has a single column {raw.headers[0][:60]!r}; ask the client "
                          f"for the export as CSV or .xlsx", path)
         wanted = "; ".join(
             f"{c} (looked for {', '.join(repr(h) for h in (tuple(candidates.get(c, ())) or (c,)))})"
             for c in missing)
-        raise _error("required_column", f"required column(s) missing for kind {kind!r} (format "
+        raise format_error("required_column", f"required column(s) missing for kind {kind!r} (format "
                      f"{format_name!r}): {wanted}. The file's headers are: {_show_headers(raw.headers)}. "
                      f"Add a column map in engagement.toml ([populations.<id>.columns], canonical name = "
                      f"header) or ask the client for an export with these fields", path,
@@ -256,33 +192,7 @@ def _show_headers(headers: list[str]) -> str:
 
 def _no_header(raw: RawTable, path: Path) -> PopulationError:
     first = ", ".join(repr(h) for h in raw.headers[:6])
-    return _error("no_header", f"the file has no header row: its first row holds values ({first}), not "
+    return format_error("no_header", f"the file has no header row: its first row holds values ({first}), not "
                   f"column names; ask the client to export again with column headers", path, row=1)
 
 
-def _error(rule: str, message: str, path: Path, *, row: int | str | None = None,
-           column: str | None = None) -> PopulationError:
-    err = PopulationError(message, file=path, row=row, column=column)
-    err.rule = rule  # type: ignore[attr-defined]
-    return err
-
-
-# shared helpers for finish hooks ------------------------------------------------------------------
-
-_TRUE = ("true", "yes", "y", "1", "enabled", "active", "t")
-_FALSE = ("false", "no", "n", "0", "disabled", "inactive", "f")
-
-
-def to_boolean(array: pa.Array) -> pa.Array:
-    """Text flags as a boolean array (true/false, yes/no, 1/0, enabled/disabled; others null)."""
-    if pa.types.is_boolean(array.type):
-        return array
-    low = pc.utf8_lower(pc.utf8_trim_whitespace(array.cast(pa.string())))
-    is_true = pc.is_in(low, value_set=pa.array(_TRUE))
-    is_false = pc.is_in(low, value_set=pa.array(_FALSE))
-    return pc.if_else(is_true, True, pc.if_else(is_false, False, pa.scalar(None, pa.bool_())))
-
-
-def constant(value: object, n: int, type_: pa.DataType = pa.string()) -> pa.Array:
-    """An array of ``n`` copies of ``value``."""
-    return pa.array(np.full(n, value, dtype=object) if n else [], type=type_)

@@ -2,15 +2,15 @@
 or through the engagement's column map (``[populations.<id>.columns]``, canonical name = header).
 
 A JSON file is read as a list of records: an array of objects, or an object holding exactly one such
-array (``{"jobs": [...]}``); nested keys become dotted headers (:func:`~workbench.formats._table.records_table`).
+array (``{"jobs": [...]}``); nested keys become dotted headers (:func:`~workbench.formats.table.records_table`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from workbench.formats import FormatSpec, _error
-from workbench.formats._table import RawTable, records_table
+from workbench.formats.spec import FormatSpec, format_error
+from workbench.formats.table import RawTable, records_table
 
 __all__ = ["FORMAT", "ALIASES"]
 
@@ -64,12 +64,12 @@ def _to_table(raw: RawTable, path: Path) -> RawTable:
     if isinstance(document, dict):
         lists = [(k, v) for k, v in document.items() if isinstance(v, list)]
         if len(lists) != 1:
-            raise _error("not_a_table", "JSON, but not a list of records (expected an array of objects, or an "
+            raise format_error("not_a_table", "JSON, but not a list of records (expected an array of objects, or an "
                          "object holding one such array)", path)
         key, document = lists[0]
         prefix = f"$.{key}"
     if not isinstance(document, list) or not all(isinstance(o, dict) for o in document):
-        raise _error("not_a_table", "JSON, but not a list of records (expected an array of objects)", path)
+        raise format_error("not_a_table", "JSON, but not a list of records (expected an array of objects)", path)
     return records_table(document, prefix, encoding=raw.encoding, notes=raw.notes)
 
 

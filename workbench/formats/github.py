@@ -26,8 +26,8 @@ from datetime import datetime
 import numpy as np
 import pyarrow as pa
 
-from workbench.formats import FormatSpec, _error
-from workbench.formats._table import RawTable
+from workbench.formats.spec import FormatSpec, format_error
+from workbench.formats.table import RawTable
 
 __all__ = ["FORMAT"]
 
@@ -90,7 +90,7 @@ def _reviews(pr: dict, separate: object) -> list[dict]:
 def _to_table(raw: RawTable, path) -> RawTable:
     pulls, prefix, separate = _pull_list(raw.json_data)
     if not all(isinstance(p, dict) for p in pulls):
-        raise _error("format", "not a list of GitHub pull requests: expected JSON objects with number, title "
+        raise format_error("format", "not a list of GitHub pull requests: expected JSON objects with number, title "
                      "and merged_at (REST) or mergedAt (GraphQL)", path)
     repo_default = None
     if isinstance(raw.json_data, dict):

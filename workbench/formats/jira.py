@@ -10,7 +10,7 @@ client (``Custom field (Approver)``, ``Custom field (Approved)``, ``Custom field
 
 from __future__ import annotations
 
-from workbench.formats import FormatSpec
+from workbench.formats.spec import FormatSpec
 
 __all__ = ["FORMAT"]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workbench.formats import FormatSpec, _error, constant
-from workbench.formats._table import RawTable, records_table
+from workbench.formats.spec import FormatSpec, format_error, constant
+from workbench.formats.table import RawTable, records_table
 
 __all__ = ["FORMAT"]
 
@@ -64,7 +64,7 @@ def _cell(value: object) -> str | None:
 def _to_table(raw: RawTable, path) -> RawTable:
     document = raw.json_data
     if not isinstance(document, list) or not all(isinstance(o, dict) for o in document):
-        raise _error("format", "not an Okta user list: expected a JSON array of user objects", path)
+        raise format_error("format", "not an Okta user list: expected a JSON array of user objects", path)
     return records_table(document, "$", encoding=raw.encoding, notes=raw.notes, cell=_cell)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workbench.formats import FormatSpec, constant, to_boolean
+from workbench.formats.spec import FormatSpec, constant, to_boolean
 
 __all__ = ["FORMAT"]
 

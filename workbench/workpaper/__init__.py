@@ -2,8 +2,7 @@
 
 Public API::
 
-    write_workpaper(output_dir, engagement, control, population, report, scoped,
-                    sample_plan, selection, testing, evaluation)       -> Path   # <output_dir>/<control_id>.xlsx
+    write_workpaper(output_dir, test)                                  -> Path   # <output_dir>/<control_id>.xlsx
     write_summary(output_path, engagement, rows, run_info)             -> Path   # summary.xlsx
     read_summary(path)                                                 -> list[dict]
     write_text(cell, value), write_value(cell, value)                  # safe cells (never a formula)

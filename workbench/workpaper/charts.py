@@ -31,7 +31,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from workbench.population import month_counts
+from workbench.scope import month_counts
 
 __all__ = ["PeriodCoverage", "CoverageFigure", "coverage_by_month", "coverage_chart", "chart_png",
            "CHART_DPI", "CHART_SIZE_INCHES", "RECORDS_LABEL", "SAMPLED_LABEL", "NO_RECORDS_TEXT"]

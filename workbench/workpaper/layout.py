@@ -27,7 +27,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from workbench.outcome import replace_atomically
+from workbench.files import replace_atomically
 from workbench.workpaper.cells import write_text, write_value
 
 __all__ = [
@@ -285,7 +285,7 @@ def save_atomically(workbook: Workbook, path: Path) -> Path:
     """Save ``workbook`` to ``path`` through a temporary file in the same folder and ``os.replace``.
 
     A reader never sees a half-written workbook: either the old file or the complete new one. The
-    temporary file is removed when saving fails (:func:`workbench.outcome.replace_atomically`).
+    temporary file is removed when saving fails (:func:`workbench.files.replace_atomically`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,8 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.styles import Alignment
 
+from workbench.control_test import ControlTest
+from workbench.engagement import Control, Engagement
 from workbench.workpaper.cells import display_text
 from workbench.workpaper.layout import SheetWriter, header_from_engagement, save_atomically
 
@@ -55,7 +57,7 @@ TICKMARKS: dict[str, tuple[str, str]] = {
 }
 
 
-def workpaper_reference(engagement: Any, control: Any) -> str:
+def workpaper_reference(engagement: Engagement, control: Control) -> str:
     """The workpaper reference of a control: ``<engagement_id>/<control_id>`` (sheet n adds ``.n``)."""
     return f"{engagement.engagement_id}/{control.id}"
 
@@ -82,21 +84,21 @@ def _table_pairs(obj: Any) -> list[tuple[str, Any]]:
 # ---------------------------------------------------------------------------------------------------
 
 class _Workpaper:
-    """Holds the inputs while the sheets are written (one instance per workbook)."""
+    """Holds the tested control while the sheets are written (one instance per workbook)."""
 
-    def __init__(self, engagement, control, population, report, scoped, sample_plan, selection, testing,
-                 evaluation) -> None:
-        self.engagement = engagement
-        self.control = control
-        self.population = population
-        self.report = report
-        self.scoped = scoped
-        self.sample_plan = sample_plan
-        self.selection = selection
-        self.testing = testing
-        self.evaluation = evaluation
-        self.reference = workpaper_reference(engagement, control)
-        self.header = header_from_engagement(engagement, self.reference)
+    def __init__(self, test: ControlTest) -> None:
+        self.test = test
+        self.engagement = test.engagement
+        self.control = test.control
+        self.population = test.population
+        self.report = test.report
+        self.scoped = test.scoped
+        self.sample_plan = test.sample_plan
+        self.selection = test.selection
+        self.testing = test.testing
+        self.evaluation = test.evaluation
+        self.reference = workpaper_reference(self.engagement, self.control)
+        self.header = header_from_engagement(self.engagement, self.reference)
         self.used_tickmarks: set[str] = set()
         self.book = Workbook()
         self.book.remove(self.book.active)
@@ -176,7 +178,7 @@ class _Workpaper:
         p, sc = self.population, self.scoped
         s = self.sheet("Population", "Population and completeness and accuracy (IPE)")
         s.section("Source (as received from the client)")
-        s.pairs(_typed_pairs(_table_pairs(p)))
+        s.pairs(_typed_pairs(p.to_table(receipt_rows=self.test.receipt.to_table())))
         s.section("Scope")
         rows = _typed_pairs(_table_pairs(sc))
         if sc.mode == "period" and not sc.months_without_records:
@@ -188,8 +190,8 @@ class _Workpaper:
             s.table(["Month", "Records in scope"], period_rows)
         s.section("Completeness and accuracy (IPE) checks")
         rows = [("Usable for sampling", "yes" if self.report.usable else "no")]
-        if getattr(self.report, "second_sources", ()):
-            rows.append(("Reconciled to", "; ".join(self.report.second_sources)))
+        if self.report.second_sources:
+            rows.append(("Reconciled to", "; ".join(self.report.second_source_names)))
         s.pairs(rows)
         checks = getattr(self.report, "checks", None)
         if checks is not None and len(checks):
@@ -393,31 +395,17 @@ def _findings_frame(report: Any) -> list[dict[str, Any]]:
     return [dict(zip(("rule", "column", "row", "value", "severity", "message"), f)) for f in findings]
 
 
-def write_workpaper(output_dir: str | os.PathLike[str], engagement: Any, control: Any, population: Any,
-                    report: Any, scoped: Any, sample_plan: Any, selection: Any, testing: Any,
-                    evaluation: Any) -> Path:
+def write_workpaper(output_dir: str | os.PathLike[str], test: ControlTest) -> Path:
     """Write the control's workpaper ``<output_dir>/<control_id>.xlsx`` and return its path.
 
     Parameters
     ----------
     output_dir : path-like
         Folder for the workbook (created if missing).
-    engagement : workbench.engagement.Engagement
-    control : workbench.engagement.Control
-    population : workbench.population.Population
-        The population as received (source, receipt, SHA-256, rows).
-    report : workbench.validation.ValidationReport
-        The completeness and accuracy (IPE) findings.
-    scoped : workbench.population.ScopedPopulation
-        The population in the period (or at the as-of date) and what was excluded.
-    sample_plan : workbench.testing.SamplePlan
-        The sample size and why.
-    selection : sampling.Selection
-        The items selected, in selection order.
-    testing : workbench.testing.AttributeTesting
-        The testing matrix and the full-population analytics.
-    evaluation : workbench.evaluation.ControlEvaluation
-        Deviations, the statistical evaluation, the conclusion and the Section 4 text.
+    test : ControlTest
+        Every stage's result for the control: engagement, control, procedure, population and receipts,
+        validation report, scope, sample plan, selection, testing matrix and evaluation. The workbook lays
+        them out; it never recomputes a number.
 
     Returns
     -------
@@ -430,6 +418,5 @@ def write_workpaper(output_dir: str | os.PathLike[str], engagement: Any, control
     with ``os.replace``, so a reader never sees a half-written workbook and a failure leaves the previous
     workbook (if any) in place.
     """
-    book = _Workpaper(engagement, control, population, report, scoped, sample_plan, selection, testing,
-                      evaluation).write()
-    return save_atomically(book, Path(output_dir) / f"{control.id}.xlsx")
+    book = _Workpaper(test).write()
+    return save_atomically(book, Path(output_dir) / f"{test.control.id}.xlsx")

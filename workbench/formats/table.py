@@ -46,9 +46,7 @@ __all__ = ["MISSING_TOKENS", "RawTable", "flatten_record", "read_raw", "records_
 
 
 def _err(rule: str, message: str, path: Path, *, row: int | str | None = None) -> PopulationError:
-    err = PopulationError(message, file=path, row=row)
-    err.rule = rule  # type: ignore[attr-defined]
-    return err
+    return PopulationError(message, file=path, row=row, rule=rule)
 
 #: Cell values read as missing (formats.md: UCI ``?``, AWS ``N/A``/``no_information``/``not_supported``,
 #: HR ``N/A-StillEmployed``, BPIC ``#N/B``/``#MULTIVALUE``, Okta's string ``null``, Excel ``#N/A``).

@@ -1,0 +1,61 @@
+"""Writing files so that nobody ever reads a half-written one, and hashing them.
+
+Public API::
+
+    replace_atomically(path, write) -> Path      write through a temporary file beside ``path``, then move it
+    write_json_atomic(path, payload)             JSON, the same way
+    sha256_file(path) -> str                     SHA-256 of a file's bytes, streamed
+    shared_file_mode() -> int                    the mode a new file gets from the user's umask
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["replace_atomically", "write_json_atomic", "sha256_file", "shared_file_mode"]
+
+
+def shared_file_mode() -> int:
+    """The mode a newly created file would get from the user's umask (0644 under the usual 022)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def replace_atomically(path: Path, write: Callable[[str], object]) -> Path:
+    """Write ``path`` through a temporary file beside it, then move it into place: never half written.
+
+    ``write(temporary_name)`` fills the temporary file; it gets the mode any new file would get (not
+    mkstemp's 0600: others on a shared drive must read it) and replaces ``path`` with ``os.replace``.
+    On any failure the temporary file is removed and the previous ``path`` (if any) is left as it was.
+    """
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(temporary)
+        os.chmod(temporary, shared_file_mode())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json_atomic(path: Path, payload: object) -> None:
+    """Write JSON to a temporary file beside ``path``, then move it into place: never half written."""
+    text = json.dumps(payload, indent=2, ensure_ascii=False, default=str)
+    replace_atomically(path, lambda temporary: Path(temporary).write_text(text, encoding="utf-8"))
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while block := stream.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
