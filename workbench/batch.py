@@ -306,7 +306,7 @@ def run_engagement(engagement_dir: str | os.PathLike[str], *, output_dir: str | 
     rows = []
     for control, run in zip(controls, ordered):
         base = {"control_id": control.id, "criteria": list(control.criteria), "description": control.description}
-        if run.status == "ran":
+        if run.status == "ran" and run.outcome is not None:
             rows.append({**base, **run.outcome})
         elif run.status == "failed":
             rows.append({**base, "status": "failed", "result_text": f"Not tested: the notebook failed ({run.error})."})

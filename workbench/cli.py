@@ -163,11 +163,11 @@ def _deliver_population(args: argparse.Namespace) -> int:
 
 def _receipts(args: argparse.Namespace) -> int:
     from workbench.engagement import load_engagement
-    from workbench.receipt import receipts
+    from workbench.receipt import Receipt, receipts
 
     engagement = load_engagement(args.engagement_dir)
     found = receipts(engagement)
-    by_population: dict[str, list] = {}
+    by_population: dict[str, list[Receipt]] = {}
     for receipt in found:
         by_population.setdefault(receipt.population_id, []).append(receipt)
     print(f"Population receipts of {engagement.engagement_id} ({engagement.folder}):")

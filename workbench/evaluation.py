@@ -427,7 +427,7 @@ def evaluate_control(engagement: Engagement, control: Control, sample_plan: Samp
 
 
 def _with_population_analysis(conclusion: str, supports: bool | None, deviating: int, population_count: int,
-                              tolerable_rate: Any, plural: str) -> tuple[str, bool | None]:
+                              tolerable_rate: Decimal | None, plural: str) -> tuple[str, bool | None]:
     """Add what the full-population analysis proves to the sample's conclusion.
 
     The automated attributes were computed for every item in scope, so their deviation rate is
@@ -445,10 +445,12 @@ def _with_population_analysis(conclusion: str, supports: bool | None, deviating:
     return conclusion + text, (within if supports is None else supports and within)
 
 
-def _statistics(sample_plan: SamplePlan, n: int, k: int, confidence: Any, tolerable_rate: Any, model: Any,
-                report_type: str, plural: str) -> tuple[str, Any, float | None, bool | None]:
-    """(conclusion, evaluation, upper limit, supports reliance) for a completed test."""
+def _statistics(sample_plan: SamplePlan, n: int, k: int, confidence: Decimal, tolerable_rate: Decimal,
+                model: str, report_type: str, plural: str) -> tuple[str, Evaluation | None, float | None, bool | None]:
+    """(conclusion, evaluation, upper limit, supports reliance) for a completed test (a plan exists)."""
     plan = sample_plan.plan
+    if plan is None:
+        raise AssertionError("a completed test has a sample plan")
     if report_type == "type1" or sample_plan.kind == "type1":
         if k:
             return ("Type 1 walkthrough: the instance inspected did not operate as designed; the design and "
@@ -466,7 +468,7 @@ def _statistics(sample_plan: SamplePlan, n: int, k: int, confidence: Any, tolera
                                        model=str(plan.model), tolerable_rate=tolerable_rate)
         return str(evaluation.conclusion), evaluation, float(evaluation.upper_limit), evaluation.supports_reliance
     # frequency-table plan: non-statistical; state what the size achieves instead of a statistical conclusion
-    achieved = plan.confidence if plan is not None else None
+    achieved = plan.confidence
     text = (f"Non-statistical sample from the firm's frequency table: {k} deviation(s) in {n} items. "
             "The size is judgemental, so no statistical upper limit is concluded")
     if achieved is not None and plan.tolerable_rate is not None:

@@ -49,10 +49,14 @@ __all__ = [
     "load_population",
     "load_population_file",
     "FINDING_COLUMNS",
+    "Finding",
 ]
 
 #: Columns of every findings table (load findings here, validation findings in workbench.validation).
 FINDING_COLUMNS = ("rule", "column", "row", "value", "severity", "message")
+#: One finding: rule, column (as in the file), row (as a spreadsheet shows it, or a JSON path), value,
+#: severity (error | warning | info), message.
+Finding = tuple[str, str | None, int | str | None, str | None, str, str]
 
 _HASH_IN_THREAD = 8 << 20   # bytes; below this hashing inline is cheaper than starting a thread
 _MAX_LISTED = 100           # findings listed one by one per rule and column; the rest are counted
@@ -116,7 +120,7 @@ class Population:
     timezone: str
     timezone_assumed: bool
     notes: tuple[str, ...] = ()
-    findings: tuple[tuple, ...] = ()
+    findings: tuple[Finding, ...] = ()
     column_sources: tuple[tuple[str, str], ...] = ()
     encoding: str | None = None
     delimiter: str | None = None
@@ -221,7 +225,7 @@ def _unchanged(path: Path, stat: os.stat_result) -> None:
                      "being written", path)
 
 
-def _hash(data: bytes) -> tuple[list[str], threading.Thread | None]:
+def _hash(data: bytes | mmap.mmap) -> tuple[list[str], threading.Thread | None]:
     out: list[str] = []
     if len(data) < _HASH_IN_THREAD:
         out.append(hashlib.sha256(data).hexdigest())
@@ -247,18 +251,19 @@ def _resolve_format(raw: RawTable, requested: str, path: Path) -> tuple[str, Raw
             raise format_error("format", f"format {name!r} was named, but the file does not look like a {spec.description} "
                          f"export (its header signature is missing); it looks like a {detected!r} export. "
                          f"Fix the format in engagement.toml (or use \"auto\"), or check this is the right file", path)
-    if raw.container == "json":
+    if raw.container == "json" and spec.to_table is not None:
         raw = spec.to_table(raw, path)      # every format that reads JSON turns it into a table itself
     return name, raw
 
 
-def _finding(rule: str, column: str | None, row: Any, value: Any, severity: str, message: str) -> tuple:
+def _finding(rule: str, column: str | None, row: int | str | None, value: object, severity: str,
+             message: str) -> Finding:
     return (rule, column, row, None if value is None else str(value), severity, message)
 
 
-def load_population_file(path: str | os.PathLike, *, kind: str, format: str = "auto",
+def load_population_file(path: str | os.PathLike[str], *, kind: str, format: str = "auto",
                          timezone: str | None = None, columns: Mapping[str, str] | None = None,
-                         name: str | None = None, base_folder: str | os.PathLike | None = None,
+                         name: str | None = None, base_folder: str | os.PathLike[str] | None = None,
                          declared: PopulationSource | None = None) -> Population:
     """Load a population file without an engagement (the command line, tests).
 
@@ -320,7 +325,7 @@ def load_population_file(path: str | os.PathLike, *, kind: str, format: str = "a
     notes = list(raw.notes) + list(mapped.notes)
     if raw.encoding and raw.encoding not in ("ASCII", "UTF-8"):
         notes.append(f"encoding: {raw.encoding}")
-    findings: list[tuple] = []
+    findings: list[Finding] = []
     data_cols: dict[str, Any] = {}
     zone_assumed = False
     rows = raw.source_rows
@@ -404,11 +409,12 @@ def load_population_file(path: str | os.PathLike, *, kind: str, format: str = "a
         encoding=raw.encoding, delimiter=raw.delimiter, declared=declared)
 
 
-def _row(value: Any) -> Any:
+def _row(value: object) -> int | str:
     return int(value) if isinstance(value, (np.integer, int)) else str(value)
 
 
-def _normalize_change_type(array: pa.ChunkedArray, header: str, rows: np.ndarray, findings: list) -> pa.ChunkedArray:
+def _normalize_change_type(array: pa.ChunkedArray, header: str, rows: np.ndarray,
+                           findings: list[Finding]) -> pa.ChunkedArray:
     distinct = [v for v in pc.unique(array).to_pylist() if v is not None]
     mapping = {}
     for value in distinct:

@@ -34,6 +34,7 @@ import sqlite3
 import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import pandas as pd
@@ -358,7 +359,7 @@ class ResultsStore:
         return "\n".join(lines)
 
     # -- internals --------------------------------------------------------------------------------
-    def _transaction(self):
+    def _transaction(self) -> Transaction:
         return Transaction(self._connection, self.path)
 
 
@@ -377,7 +378,8 @@ class Transaction:
                                f"is writing. Try again.") from None
         return self._connection.cursor()
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if exc_type is None:
             self._connection.execute("COMMIT")
             return
@@ -398,7 +400,7 @@ def split_statements(script: str) -> list[str]:
     return statements
 
 
-def _frame(rows: list[tuple], columns: tuple[str, ...]) -> pd.DataFrame:
+def _frame(rows: list[tuple[object, ...]], columns: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(columns), dtype=object)
 
 

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
+from pandas.api.typing import NaTType
 
 from workbench.errors import PopulationError
 from workbench.population import Population
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from workbench.engagement import Engagement
 
 __all__ = [
+    "DateLike",
     "ScopedPopulation",
     "scope_population",
     "scope_window",
@@ -40,6 +43,9 @@ __all__ = [
     "NAT_MICROSECONDS",
     "TYPE1_LOOKBACK_DAYS",
 ]
+
+#: A calendar date as the stages accept it: a date (or date-time, whose day is used) or ``"YYYY-MM-DD"``.
+DateLike = date | str
 
 #: Type 1 scoping window: records in the last 90 days up to the as-of date are "recent instances".
 TYPE1_LOOKBACK_DAYS = 90
@@ -75,11 +81,11 @@ class ScopedPopulation:
     """
 
     population: Population
-    in_scope: np.ndarray
-    status: np.ndarray
+    in_scope: NDArray[np.bool_]
+    status: NDArray[np.int8]
     date_column: str | None
-    start: pd.Timestamp
-    end: pd.Timestamp
+    start: pd.Timestamp | NaTType
+    end: pd.Timestamp | NaTType
     mode: str
     counts: Mapping[str, int]
     months: tuple[tuple[str, int], ...]
@@ -106,7 +112,7 @@ class ScopedPopulation:
         return excluded
 
     @property
-    def reasons(self) -> np.ndarray:
+    def reasons(self) -> NDArray[np.object_]:
         """Per record: ``""`` in scope, else why it is excluded."""
         labels = np.array(["", f"{self.date_column} before {self.start.date()}",
                            f"{self.date_column} after {(self.end - pd.Timedelta(days=1)).date()}",
@@ -171,7 +177,7 @@ class ScopedPopulation:
                 f"excluded={len(self.excluded)}, {self.window_text})")
 
 
-def _as_date(value: Any, label: str) -> date | None:
+def _as_date(value: DateLike | None, label: str) -> date | None:
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -184,7 +190,8 @@ def _as_date(value: Any, label: str) -> date | None:
         raise PopulationError(f"{label} {value!r} is not a date (YYYY-MM-DD)") from None
 
 
-def scope_window(timezone: str, *, period_start: Any = None, period_end: Any = None, as_of: Any = None,
+def scope_window(timezone: str, *, period_start: DateLike | None = None, period_end: DateLike | None = None,
+                 as_of: DateLike | None = None,
                  lookback_days: int = TYPE1_LOOKBACK_DAYS) -> tuple[str, pd.Timestamp, pd.Timestamp]:
     """(mode, start, end) bounds in ``timezone``: [start, end)."""
     start_d, end_d, as_of_d = (_as_date(period_start, "period_start"), _as_date(period_end, "period_end"),
@@ -210,7 +217,8 @@ def _month_labels(start: pd.Timestamp, end: pd.Timestamp) -> list[str]:
     return [str(p) for p in pd.period_range(first, last, freq="M")]
 
 
-def month_counts(values: pd.Series | np.ndarray, start: pd.Timestamp, end: pd.Timestamp) -> list[tuple[str, int]]:
+def month_counts(values: pd.Series | NDArray[np.int64], start: pd.Timestamp,
+                 end: pd.Timestamp) -> list[tuple[str, int]]:
     """Records per calendar month (in the bounds' zone) from ``start`` to ``end``.
 
     ``values`` is a tz-aware series or its microseconds since the epoch (int64, NaT = int64 minimum).
@@ -231,7 +239,7 @@ _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 NAT_MICROSECONDS = np.iinfo(np.int64).min
 
 
-def utc_microseconds(values: pd.Series) -> np.ndarray:
+def utc_microseconds(values: pd.Series) -> NDArray[np.int64]:
     """Microseconds since the epoch (UTC) of a tz-aware series; NaT = int64 minimum."""
     array = values.array
     if getattr(array, "unit", "us") != "us":
@@ -243,8 +251,9 @@ def _bound_us(ts: pd.Timestamp) -> int:
     return int((ts - _EPOCH) // pd.Timedelta(1, "us"))
 
 
-def scope_population(population: Population, engagement: Any = None, *, date_column: str | None = None,
-                     period_start: Any = None, period_end: Any = None, as_of: Any = None) -> ScopedPopulation:
+def scope_population(population: Population, engagement: Engagement | None = None, *,
+                     date_column: str | None = None, period_start: DateLike | None = None,
+                     period_end: DateLike | None = None, as_of: DateLike | None = None) -> ScopedPopulation:
     """Restrict a population to the period (Type 2) or the as-of window (Type 1).
 
     Parameters
@@ -266,7 +275,8 @@ def scope_population(population: Population, engagement: Any = None, *, date_col
     frame = population.frame
     if date_column is None:
         # a listing as of a date (users, vendors): taken whole; a window given is checked and recorded
-        start = end = pd.NaT
+        start: pd.Timestamp | NaTType = pd.NaT
+        end: pd.Timestamp | NaTType = pd.NaT
         if as_of or (period_start and period_end):
             _, start, end = scope_window(population.timezone, period_start=period_start, period_end=period_end,
                                          as_of=as_of)
@@ -279,20 +289,20 @@ def scope_population(population: Population, engagement: Any = None, *, date_col
                               f"use one of: {', '.join(schema.timestamps)}")
     if engagement is not None and period_start is None and period_end is None and as_of is None:
         period_start, period_end, as_of = engagement.period_start, engagement.period_end, engagement.as_of
-    mode, start, end = scope_window(population.timezone, period_start=period_start, period_end=period_end,
-                                    as_of=as_of)
+    mode, window_start, window_end = scope_window(population.timezone, period_start=period_start,
+                                                  period_end=period_end, as_of=as_of)
     raw = utc_microseconds(frame[date_column])
     no_date = raw == NAT_MICROSECONDS
-    before = ~no_date & (raw < _bound_us(start))
-    after = ~no_date & (raw >= _bound_us(end))
+    before = ~no_date & (raw < _bound_us(window_start))
+    after = ~no_date & (raw >= _bound_us(window_end))
     inside = ~(no_date | before | after)
     status = np.zeros(len(frame), dtype=np.int8)
     status[before] = 1
     status[after] = 2
     status[no_date] = 3
-    months = month_counts(raw[inside], start, end) if mode == "period" else []
+    months = month_counts(raw[inside], window_start, window_end) if mode == "period" else []
     counts = {"received": len(frame), "in_scope": int(inside.sum()), "before": int(before.sum()),
               "after": int(after.sum()), "no_date": int(no_date.sum())}
-    return ScopedPopulation(population, inside, status, date_column, start, end, mode, counts,
+    return ScopedPopulation(population, inside, status, date_column, window_start, window_end, mode, counts,
                             tuple(months), tuple(m for m, n in months if n == 0),
                             TYPE1_LOOKBACK_DAYS if mode == "as_of" else None)

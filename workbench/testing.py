@@ -12,6 +12,7 @@ listed with its id) and the sample reads its rows of that result; manual attribu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -313,14 +314,14 @@ def test_attributes(procedure: Procedure, control: Control, scoped: ScopedPopula
             notes.append(f"{int(outside.sum())} recorded result(s) are for items not in this selection "
                          f"({', '.join(sorted(set(recorded.loc[outside, 'item_key']))[:5])}); they are kept in "
                          f"the results store but not used.")
-    lookup: dict[tuple[str, str], dict] = {}
+    lookup: dict[tuple[str, str], dict[str, Any]] = {}
     for record in recorded.to_dict("records"):
         if record["attribute_id"] in manual_ids:
-            lookup[(record["item_key"], record["attribute_id"])] = record
+            lookup[(str(record["item_key"]), str(record["attribute_id"]))] = {str(k): v for k, v in record.items()}
 
     # the per-item matrix, tidy
     item_dates = dates.iloc[rows].to_numpy()
-    records: list[dict] = []
+    records: list[dict[str, Any]] = []
     for index, key in enumerate(sample_keys):
         row = rows[index]
         outcome_of: dict[str, str] = {}

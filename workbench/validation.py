@@ -41,7 +41,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -50,8 +50,8 @@ import pyarrow.compute as pc
 
 from workbench.engagement import Engagement
 from workbench.errors import PopulationError
-from workbench.population import FINDING_COLUMNS, Population, load_population, load_population_file
-from workbench.scope import NAT_MICROSECONDS, ScopedPopulation, scope_population, utc_microseconds
+from workbench.population import FINDING_COLUMNS, Finding, Population, load_population, load_population_file
+from workbench.scope import NAT_MICROSECONDS, DateLike, ScopedPopulation, scope_population, utc_microseconds
 
 __all__ = ["ValidationReport", "validate", "check_population", "ensure_usable", "CHECKS", "EXPORT_CAPS"]
 
@@ -141,7 +141,7 @@ class ValidationReport:
 
     def to_table(self) -> list[tuple[str, str]]:
         """(check, outcome) rows for the workpaper's population sheet."""
-        return [(row.check, row.outcome) for row in self.checks.itertuples()]
+        return [(str(check), str(outcome)) for check, outcome in zip(self.checks["check"], self.checks["outcome"])]
 
     def summary(self) -> str:
         """A few lines for people: the verdict, then each check's outcome."""
@@ -158,11 +158,11 @@ class ValidationReport:
             lines.append(f"  in scope {c['in_scope']:,}; excluded {c['received'] - c['in_scope']:,} "
                          f"({c['before']:,} before, {c['after']:,} after, {c['no_date']:,} without "
                          f"{self.scoped.date_column})")
-        for row in self.checks.itertuples():
-            lines.append(f"  [{row.outcome}] {row.check}")
+        for check, outcome in zip(self.checks["check"], self.checks["outcome"]):
+            lines.append(f"  [{outcome}] {check}")
         shown = self.findings[self.findings["severity"] != "info"].head(20)
-        for row in shown.itertuples():
-            lines.append(f"  {row.severity.upper()} {row.rule}: {row.message}")
+        for severity, rule, message in zip(shown["severity"], shown["rule"], shown["message"]):
+            lines.append(f"  {str(severity).upper()} {rule}: {message}")
         if len(self.findings[self.findings["severity"] != "info"]) > 20:
             lines.append("  ... (see the findings table for the rest)")
         return "\n".join(lines)
@@ -174,20 +174,20 @@ class ValidationReport:
 
 class _Findings:
     def __init__(self, source: str = "") -> None:
-        self.rows: list[tuple] = []
+        self.rows: list[Finding] = []
         self.source = source
 
-    def add(self, rule: str, column: str | None, row: Any, value: Any, severity: str, message: str,
+    def add(self, rule: str, column: str | None, row: object, value: object, severity: str, message: str,
             *, where: bool = True) -> None:
         """Record a finding; a record-level message is prefixed with the file, row and column."""
-        row = _plain(row)
-        if where and row is not None and self.source and not message.startswith(self.source):
-            place = f"{self.source}, row {row}" + (f", column {column!r}" if column else "")
+        place_row = _plain(row)
+        if where and place_row is not None and self.source and not message.startswith(self.source):
+            place = f"{self.source}, row {place_row}" + (f", column {column!r}" if column else "")
             message = f"{place}: {message}"
-        self.rows.append((rule, column, row, None if value is None else str(value), severity, message))
+        self.rows.append((rule, column, place_row, None if value is None else str(value), severity, message))
 
-    def listed(self, rule: str, column: str | None, rows: Iterable, values: Iterable, severity: str,
-               message, total: int, more: str) -> None:
+    def listed(self, rule: str, column: str | None, rows: Iterable[object], values: Iterable[object],
+               severity: str, message: Callable[[Any, Any], str], total: int, more: str) -> None:
         n = 0
         for r, v in zip(rows, values):
             if n >= _MAX_LISTED:
@@ -218,12 +218,13 @@ def _unique(keys: pd.Series) -> bool:
     return len(pc.unique(valid)) == len(valid)
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> int | str | None:
+    """A row reference as a finding holds it: a spreadsheet row number or a JSON path."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
-    if isinstance(value, np.integer):
+    if isinstance(value, (int, np.integer)):
         return int(value)
-    return value
+    return str(value)
 
 
 def _rows_text(rows: np.ndarray, limit: int = 10) -> str:
@@ -263,8 +264,8 @@ def _failed_report(name: str, source: str, error: PopulationError) -> Validation
     return ValidationReport(name, source, None, None, findings, _checks_frame(findings, skipped))
 
 
-def validate(population: Population, engagement: Any = None, *, period_start: Any = None, period_end: Any = None,
-             as_of: Any = None, expected_count: int | None = None,
+def validate(population: Population, engagement: Engagement | None = None, *, period_start: DateLike | None = None,
+             period_end: DateLike | None = None, as_of: DateLike | None = None, expected_count: int | None = None,
              second_sources: Mapping[str, Population] | Iterable[Population] | None = None) -> ValidationReport:
     """Check a population's completeness and accuracy.
 
@@ -323,10 +324,10 @@ def validate(population: Population, engagement: Any = None, *, period_start: An
     # an unparseable date is reported as date_parse, not again as missing
     bad_rows = {r for (rule, _, r, *_rest) in population.findings if rule == "date_parse"}
     for column in schema.required_values:
-        values = frame[column]
-        missing = values.isna().to_numpy()
-        if values.dtype == "str" or values.dtype == object:
-            blank = pc.utf8_is_space(pa.array(values.astype("str")))   # "" is already missing
+        column_values = frame[column]
+        missing = column_values.isna().to_numpy()
+        if column_values.dtype == "str" or column_values.dtype == object:
+            blank = pc.utf8_is_space(pa.array(column_values.astype("str")))   # "" is already missing
             missing = missing | np.asarray(pc.fill_null(blank, False).to_numpy(zero_copy_only=False), dtype=bool)
         if column in schema.timestamps and bad_rows:
             missing = missing & ~frame["source_row"].isin(bad_rows).to_numpy()
@@ -355,14 +356,14 @@ def validate(population: Population, engagement: Any = None, *, period_start: An
                      len(rows), f"record(s) {meaning}")
     # scope: period / as-of ------------------------------------------------------------------
     if engagement is not None and period_start is None and period_end is None and as_of is None:
-        period_start, period_end, as_of = (getattr(engagement, "period_start", None),
-                                           getattr(engagement, "period_end", None), getattr(engagement, "as_of", None))
+        period_start, period_end, as_of = engagement.period_start, engagement.period_end, engagement.as_of
     scoped = None
-    if schema.date_column is None:
+    date_column = schema.date_column
+    if date_column is None:
         applicable["out_of_period"] = "not applicable (a listing as of a date, taken whole)"
         applicable["month_gap"] = "not applicable (a listing)"
     elif as_of is not None or (period_start is not None and period_end is not None):
-        scoped = scope_population(population, date_column=schema.date_column, period_start=period_start,
+        scoped = scope_population(population, date_column=date_column, period_start=period_start,
                                   period_end=period_end, as_of=as_of)
         window = scoped.window_text
         for label, code in (("before", 1), ("after", 2), ("no_date", 3)):
@@ -376,14 +377,14 @@ def validate(population: Population, engagement: Any = None, *, period_start: An
             if label == "no_date" and population.kind in _OPTIONAL_DATE:
                 what = f"{_OPTIONAL_DATE[population.kind]} (no {scoped.date_column}), so outside"
                 severity = "info"
-            f.add("out_of_period", population.header_of(scoped.date_column), None, count, severity,
+            f.add("out_of_period", population.header_of(date_column), None, count, severity,
                   f"{count:,} record(s) {what} the window ({window}) are excluded from the population "
                   f"(rows {_rows_text(rows)})")
         if scoped.mode == "period" and population.kind not in _MONTHLY_KINDS:
             applicable["month_gap"] = f"not applicable ({population.kind} need not occur every month)"
         elif scoped.mode == "period" and n:
             for month in scoped.months_without_records:
-                f.add("month_gap", population.header_of(scoped.date_column), None, month, "warning",
+                f.add("month_gap", population.header_of(date_column), None, month, "warning",
                       f"no records with {scoped.date_column} in {month}: is the export complete for that month? "
                       f"(gaps in timing are a completeness red flag)")
         if scoped.mode != "period":
@@ -465,14 +466,15 @@ _PARTNERS = {"changes": ("deployments",), "deployments": ("changes",), "terminat
              "users": ("terminations",)}
 
 
-def _second_sources(population: Population, engagement: Any, given: Any, f: _Findings) -> list[Population]:
+def _second_sources(population: Population, engagement: Engagement | None,
+                    given: Mapping[str, Population] | Iterable[Population] | None, f: _Findings) -> list[Population]:
     if given is not None:
         items = list(given.values()) if isinstance(given, Mapping) else list(given)
         return [p for p in items if p.kind in _PARTNERS.get(population.kind, ())]
     if engagement is None or population.kind not in _PARTNERS:
         return []
     loaded = []
-    for pid, source in getattr(engagement, "populations", {}).items():
+    for pid, source in engagement.populations.items():
         if source.kind not in _PARTNERS[population.kind] or pid == population.name:
             continue
         try:
@@ -491,7 +493,8 @@ def _in_window(population: Population, scoped: ScopedPopulation | None) -> np.nd
     return np.ones(len(population.frame), dtype=bool) if scoped is None else scoped.in_scope
 
 
-def _window(other: Population, period_start, period_end, as_of, date_column: str | None = None) -> np.ndarray:
+def _window(other: Population, period_start: DateLike | None, period_end: DateLike | None, as_of: DateLike | None,
+            date_column: str | None = None) -> np.ndarray:
     """Records of ``other`` in the window by ``date_column`` (default its kind's); all without a window."""
     if as_of is None and (period_start is None or period_end is None):
         return np.ones(len(other.frame), dtype=bool)
@@ -500,7 +503,8 @@ def _window(other: Population, period_start, period_end, as_of, date_column: str
 
 
 def _reconcile(population: Population, other: Population, scoped: ScopedPopulation | None,
-               period_start, period_end, as_of, f: _Findings) -> None:
+               period_start: DateLike | None, period_end: DateLike | None, as_of: DateLike | None,
+               f: _Findings) -> None:
     mine_in = _in_window(population, scoped)
     theirs_in = _window(other, period_start, period_end, as_of)
     kinds = {population.kind, other.kind}
@@ -546,7 +550,7 @@ def _reconcile_changes(changes: Population, deployments: Population, ch_in: np.n
 
 
 def _identifiers(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[set[str]]:
-    ids = [set() for _ in range(len(frame))]
+    ids: list[set[str]] = [set() for _ in range(len(frame))]
     for column in columns:
         if column not in frame:
             continue
@@ -559,11 +563,12 @@ def _identifiers(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[set[str]
 
 def _unmatched(candidates: np.ndarray, ids: list[set[str]], known: set[str]) -> list[int]:
     """Positions flagged in ``candidates`` whose identifiers match none of ``known``."""
-    return [i for i in np.flatnonzero(candidates) if not ids[i] & known]
+    return [int(i) for i in np.flatnonzero(candidates) if not ids[i] & known]
 
 
-def _reconcile_terminations(terms: Population, listings: list[Population], t_in: np.ndarray, period_start,
-                            period_end, as_of, f: _Findings, *, both_ways: bool = True) -> None:
+def _reconcile_terminations(terms: Population, listings: list[Population], t_in: np.ndarray,
+                            period_start: DateLike | None, period_end: DateLike | None, as_of: DateLike | None,
+                            f: _Findings, *, both_ways: bool = True) -> None:
     """Terminations vs user listings.
 
     HR -> listings: a person terminated in the window must have an account in at least one listing
@@ -611,9 +616,11 @@ def _reconcile_terminations(terms: Population, listings: list[Population], t_in:
               f"{len(orphans):,} with no termination in {terms.source_relative}")
 
 
-def check_population(path: str | os.PathLike, *, kind: str, format: str = "auto", engagement: Any = None,
-                     timezone: str | None = None, period_start: Any = None, period_end: Any = None,
-                     as_of: Any = None, expected_count: int | None = None) -> tuple[Population | None, ValidationReport]:
+def check_population(path: str | os.PathLike[str], *, kind: str, format: str = "auto",
+                     engagement: Engagement | None = None, timezone: str | None = None,
+                     period_start: DateLike | None = None, period_end: DateLike | None = None,
+                     as_of: DateLike | None = None,
+                     expected_count: int | None = None) -> tuple[Population | None, ValidationReport]:
     """Load and validate one file, for ``workbench check-population``: never raises for bad input.
 
     Parameters

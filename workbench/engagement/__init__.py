@@ -38,6 +38,7 @@ import hashlib
 import os
 import tomllib
 from pathlib import Path
+from typing import TypeVar
 
 from workbench.engagement.matrix import read_control_matrix
 from workbench.engagement.model import (
@@ -166,25 +167,37 @@ def load_engagement(folder: str | os.PathLike[str]) -> Engagement:
 
     problems.raise_if_any()
     # Without problems every part parsed (each parser leaves None only after reporting one).
+    populations = {pid: present(source, f"population {pid}") for pid, source in (parsed.populations or {}).items()}
     return Engagement(
         folder=root,
-        client=parsed.client,
-        engagement_id=parsed.engagement_id,
-        report_type=parsed.report_type,
+        client=present(parsed.client, "client"),
+        engagement_id=present(parsed.engagement_id, "engagement_id"),
+        report_type=present(parsed.report_type, "report_type"),
         period_start=parsed.period_start,
         period_end=parsed.period_end,
         as_of=parsed.as_of,
-        timezone=parsed.timezone,
-        criteria=parsed.criteria,
+        timezone=present(parsed.timezone, "timezone"),
+        criteria=present(parsed.criteria, "criteria"),
         firm=parsed.firm,
-        sampling=parsed.sampling,
-        staff=parsed.staff,
+        sampling=present(parsed.sampling, "sampling"),
+        staff=present(parsed.staff, "staff"),
         subservice_organizations=parsed.subservice or (),
         cuecs=parsed.cuecs or (),
-        populations=FrozenMapping(parsed.populations),
+        populations=FrozenMapping(populations),
         controls=tuple(controls),
-        matrix_file=matrix_path.name,
+        matrix_file=present(matrix_path, "control matrix").name,
         engagement_sha256=hashlib.sha256(raw_toml).hexdigest(),
         matrix_sha256=hashlib.sha256(raw_matrix).hexdigest(),
         notes=tuple(parsed.notes),
     )
+
+
+T = TypeVar("T")
+
+
+def present(value: T | None, what: str) -> T:
+    """``value``, which a reader left set because it reported no problem; None here is a bug, not bad input."""
+    if value is None:
+        raise AssertionError(f"{what} was not read, yet no problem was reported")
+    return value
+

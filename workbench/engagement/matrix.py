@@ -219,7 +219,8 @@ class _Row:
         self.problems.add(f"{self.label}, row {self.number}, column {column!r}: {message}")
 
 
-def _listed_once(row: _Row, column: str, noun: str, check=None) -> tuple[list[str], bool]:
+def _listed_once(row: _Row, column: str, noun: str,
+                 check: Callable[[str], bool] | None = None) -> tuple[list[str], bool]:
     """The items of a list cell, each once (a repeat is a problem); ``check(item)`` is False for a bad item."""
     items: list[str] = []
     ok = True
@@ -319,7 +320,7 @@ def _parse_row(row: _Row, extra: dict[int, str], seen_ids: dict[str, int], *, sc
                               "attributes these are, or clear the attributes.")
         ok = False
 
-    if procedure_known:
+    if procedure is not None and procedure_known:
         ok = _check_against_procedure(procedure, attributes, pop_ids, populations, problem) and ok
 
     if not ok:
@@ -365,7 +366,8 @@ def _criteria_of(row: _Row, scope: tuple[str, ...] | None) -> tuple[list[str], b
 
 
 def _check_against_procedure(name: str, attributes: list[str], pop_ids: list[str],
-                             populations: dict[str, PopulationSource | None] | None, problem) -> bool:
+                             populations: dict[str, PopulationSource | None] | None,
+                             problem: Callable[[str, str], None]) -> bool:
     """For an implemented procedure: attribute ids exist, and the first population is of its kind."""
     if not is_implemented(name):
         return True  # known, not yet implemented: the control reads "not yet tested"

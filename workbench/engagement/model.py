@@ -429,9 +429,9 @@ class Engagement:
     @property
     def period_label(self) -> str:
         """``"2025-07-01 to 2026-06-30"`` (Type 2) or ``"as of 2026-06-30"`` (Type 1)."""
-        if self.report_type == "type2":
+        if self.period_start is not None and self.period_end is not None:
             return f"{self.period_start.isoformat()} to {self.period_end.isoformat()}"
-        return f"as of {self.as_of.isoformat()}"
+        return f"as of {self.as_of.isoformat() if self.as_of is not None else '(no date)'}"
 
     @property
     def report_label(self) -> str:
@@ -468,7 +468,7 @@ class Engagement:
         rows.extend(self.sampling.to_table())
         return rows
 
-    def controls_frame(self):
+    def controls_frame(self) -> pd.DataFrame:
         """The control matrix as a tidy pandas DataFrame (one row per control; lists joined by ``"; "``)."""
         import pandas as pd  # imported here: loading an engagement does not need pandas
 

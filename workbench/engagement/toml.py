@@ -164,7 +164,7 @@ _POPULATION_KEYS = ("file", "kind", "format", "stated_count", "system", "provide
 class _Table:
     """Checks one TOML table: reports unknown and missing keys and wrong types, naming file, line and key."""
 
-    def __init__(self, ctx: "_TomlContext", data: dict, path: str, display: str,
+    def __init__(self, ctx: "_TomlContext", data: dict[str, Any], path: str, display: str,
                  allowed: tuple[str, ...], index: int | None = None) -> None:
         self.ctx, self.data, self.path, self.display, self.index = ctx, data, path, display, index
         for key in data:
@@ -270,7 +270,7 @@ class _Table:
             return None
         return tuple(v.strip() for v in value)
 
-    def table(self, key: str) -> dict | None:
+    def table(self, key: str) -> dict[str, Any] | None:
         if key not in self.data:
             return None
         value = self.data[key]
@@ -293,7 +293,7 @@ class _TomlContext:
         self.problems.add(f"{self.file_label}{at}, {where}: {message}")
 
 
-def _array_of_tables(ctx: _TomlContext, data: dict, key: str, *, required: bool) -> list[dict] | None:
+def _array_of_tables(ctx: _TomlContext, data: dict[str, Any], key: str, *, required: bool) -> list[dict[str, Any]] | None:
     """The entries of ``[[key]]``; ``[]`` when absent and optional; ``None`` after reporting a problem."""
     if key not in data:
         if required:
@@ -383,7 +383,7 @@ class ParsedToml:
     notes: list[str] = field(default_factory=list)
 
 
-def _parse_engagement_table(ctx: _TomlContext, data: dict, out: ParsedToml) -> None:
+def _parse_engagement_table(ctx: _TomlContext, data: dict[str, Any], out: ParsedToml) -> None:
     if "engagement" not in data:
         ctx.problem("engagement", None, None, "[engagement]",
                     "required table missing; add [engagement] with client, report_type, the period or "
@@ -452,7 +452,7 @@ def _parse_engagement_table(ctx: _TomlContext, data: dict, out: ParsedToml) -> N
             out.criteria = tuple(c for c in CATEGORIES if c in seen)
 
 
-def _parse_sampling(ctx: _TomlContext, data: dict, out: ParsedToml) -> None:
+def _parse_sampling(ctx: _TomlContext, data: dict[str, Any], out: ParsedToml) -> None:
     if "sampling" not in data:
         ctx.problem("sampling", None, None, "[sampling]",
                     "required table missing; add [sampling] with at least confidence = 0.90 and "
@@ -512,13 +512,13 @@ def _parse_sampling(ctx: _TomlContext, data: dict, out: ParsedToml) -> None:
         if not t.has("frequency_table"):
             out.notes.append("[sampling.frequency_table] not given: the default table ("
                              + ", ".join(f"{k} {v}" for k, v in DEFAULT_FREQUENCY_TABLE.items()) + ").")
-    if ok and None not in (confidence, tolerable, method):
+    if ok and confidence is not None and tolerable is not None and method is not None:
         out.sampling = SamplingPolicy(model=model, confidence=confidence, tolerable_rate=tolerable,
                                       expected_rate=expected, method=method,
                                       frequency_table=FrozenMapping(table))
 
 
-def _parse_staff(ctx: _TomlContext, data: dict, out: ParsedToml) -> None:
+def _parse_staff(ctx: _TomlContext, data: dict[str, Any], out: ParsedToml) -> None:
     entries = _array_of_tables(ctx, data, "staff", required=True)
     if entries is None:
         return
@@ -540,7 +540,7 @@ def _parse_staff(ctx: _TomlContext, data: dict, out: ParsedToml) -> None:
                 initials = None
             else:
                 by_initials[key] = i
-        if None in (name, initials, role):
+        if name is None or initials is None or role is None:
             failed = True
         else:
             members.append(StaffMember(name=name, initials=initials, role=role))
@@ -578,7 +578,7 @@ def _check_criterion_list(t: _Table, key: str, values: tuple[str, ...],
     return tuple(result) if ok else None
 
 
-def _parse_subservice(ctx: _TomlContext, data: dict, out: ParsedToml) -> None:
+def _parse_subservice(ctx: _TomlContext, data: dict[str, Any], out: ParsedToml) -> None:
     entries = _array_of_tables(ctx, data, "subservice_organizations", required=False)
     if entries is None:
         return
@@ -603,7 +603,7 @@ def _parse_subservice(ctx: _TomlContext, data: dict, out: ParsedToml) -> None:
                 name = None
             else:
                 names[name.lower()] = i
-        if None in (name, method):
+        if name is None or method is None:
             ok = False
         else:
             result.append(SubserviceOrganization(name=name, services=services, method=method,
@@ -612,7 +612,7 @@ def _parse_subservice(ctx: _TomlContext, data: dict, out: ParsedToml) -> None:
         out.subservice = tuple(result)
 
 
-def _parse_cuecs(ctx: _TomlContext, data: dict, out: ParsedToml) -> None:
+def _parse_cuecs(ctx: _TomlContext, data: dict[str, Any], out: ParsedToml) -> None:
     entries = _array_of_tables(ctx, data, "cuecs", required=False)
     if entries is None:
         return
@@ -633,7 +633,7 @@ def _parse_cuecs(ctx: _TomlContext, data: dict, out: ParsedToml) -> None:
                 cuec_id = None
             else:
                 ids[cuec_id] = i
-        if None in (cuec_id, description) or (t.has("criteria") and criteria is None):
+        if cuec_id is None or description is None or (t.has("criteria") and criteria is None):
             ok = False
         else:
             result.append(CUEC(id=cuec_id, description=description, criteria=criteria or ()))
@@ -641,7 +641,7 @@ def _parse_cuecs(ctx: _TomlContext, data: dict, out: ParsedToml) -> None:
         out.cuecs = tuple(result)
 
 
-def _parse_populations(ctx: _TomlContext, data: dict, out: ParsedToml) -> None:
+def _parse_populations(ctx: _TomlContext, data: dict[str, Any], out: ParsedToml) -> None:
     if "populations" not in data:
         out.populations = {}
         return
@@ -692,7 +692,7 @@ def _parse_populations(ctx: _TomlContext, data: dict, out: ParsedToml) -> None:
         failed = (bad_keys or located is None or kind is None or (t.has("format") and fmt is None)
                   or (t.has("stated_count") and stated is None) or (t.has("received") and received is None)
                   or any(t.has(k) and v is None for k, v in optional.items()) or not columns_ok)
-        if failed:
+        if failed or located is None or kind is None:
             result[pop_id] = None
             continue
         result[pop_id] = PopulationSource(

@@ -13,12 +13,12 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workbench.formats.spec import FormatSpec, constant, to_boolean
+from workbench.formats.spec import FormatSpec, Lookup, constant, to_boolean
 
 __all__ = ["FORMAT"]
 
 
-def _finish(columns, lookup, n):
+def _finish(columns: dict[str, pa.Array], lookup: Lookup, n: int) -> dict[str, pa.Array]:
     out: dict[str, pa.Array] = {}
     user = columns["user_id"]
     is_root = pc.fill_null(pc.equal(user, "<root_account>"), False)

@@ -38,12 +38,14 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Mapping
+from typing import Callable, Mapping, TypeVar
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+Result = TypeVar("Result")
 
 __all__ = ["CANDIDATE_FORMATS", "DAY_FIRST", "MONTH_FIRST", "OrderEvidence", "ParsedTimestamps",
            "day_month_evidence", "parse_timestamp_columns", "parse_timestamps"]
@@ -345,7 +347,7 @@ def _parse_explicit(whole: pa.ChunkedArray, timezone: str, order: str | None,
         evidence = evidence if evidence is not None else day_month_evidence(trimmed)
         order = evidence.order
         decided_here = order is not None
-        if decided_here:
+        if order is not None:
             shown = evidence.day_first if order == DAY_FIRST else evidence.month_first
             notes.append(f"day/month order: {_ORDER_WORDS[order]}, shown by {shown[0]!r}")
     candidates = CANDIDATE_FORMATS
@@ -469,7 +471,7 @@ def parse_timestamp_columns(columns: Mapping[str, pa.Array | pa.ChunkedArray], t
     rows = max((len(columns[c]) for c in names), default=0)
     workers = min(len(names), os.cpu_count() or 1) if rows >= _PARALLEL_ROWS and len(names) > 1 else 1
 
-    def run(fn, items):
+    def run(fn: Callable[[str], Result], items: list[str]) -> list[Result]:
         if workers > 1:     # pyarrow's kernels release the GIL
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 return list(pool.map(fn, items))

@@ -21,7 +21,10 @@ Deleted accounts (``user: null``) have no login.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from datetime import datetime
+from typing import Any  # JSON documents: any shape until checked
 
 import numpy as np
 import pyarrow as pa
@@ -35,7 +38,7 @@ _HEADERS = ["change_id", "title", "change_type", "status", "author", "approver",
             "deployed_at", "system"]
 
 
-def _pull_list(document: object) -> tuple[list, str, object]:
+def _pull_list(document: object) -> tuple[list[Any], str, object]:
     """(list of PR objects, JSON path prefix, separate reviews mapping or None)."""
     if isinstance(document, list):
         return document, "$", None
@@ -78,7 +81,7 @@ def _time(value: object) -> datetime | None:
         return None
 
 
-def _reviews(pr: dict, separate: object) -> list[dict]:
+def _reviews(pr: dict[str, Any], separate: object) -> list[dict[str, Any]]:
     reviews = pr.get("reviews")
     if isinstance(reviews, dict):
         reviews = reviews.get("nodes") or [e.get("node", {}) for e in reviews.get("edges", [])]
@@ -87,7 +90,7 @@ def _reviews(pr: dict, separate: object) -> list[dict]:
     return [r for r in (reviews or []) if isinstance(r, dict)]
 
 
-def _to_table(raw: RawTable, path) -> RawTable:
+def _to_table(raw: RawTable, path: Path) -> RawTable:
     pulls, prefix, separate = _pull_list(raw.json_data)
     if not all(isinstance(p, dict) for p in pulls):
         raise format_error("format", "not a list of GitHub pull requests: expected JSON objects with number, title "
@@ -97,7 +100,7 @@ def _to_table(raw: RawTable, path) -> RawTable:
         for key in ("repo", "repository"):
             if isinstance(raw.json_data.get(key), str):
                 repo_default = raw.json_data[key]
-    cols: dict[str, list] = {h: [] for h in _HEADERS}
+    cols: dict[str, list[object]] = {h: [] for h in _HEADERS}
     rows = []
     for i, pr in enumerate(pulls):
         rows.append(f"{prefix}[{i}]" if "[*]" not in prefix else prefix.replace("[*]", f"[{i}]"))

@@ -9,10 +9,12 @@ DEPROVISIONED users unless asked: a listing with none is noted.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workbench.formats.spec import FormatSpec, format_error, constant
+from workbench.formats.spec import FormatSpec, Lookup, constant, format_error
 from workbench.formats.table import RawTable, records_table
 
 __all__ = ["FORMAT"]
@@ -21,13 +23,13 @@ _ACTIVE = ("ACTIVE", "PASSWORD_EXPIRED", "LOCKED_OUT", "RECOVERY")
 _DISABLED = ("DEPROVISIONED",)
 
 
-def _either(lookup, name):
+def _either(lookup: Lookup, name: str) -> pa.Array | None:
     """A header with or without the ``profile.`` prefix of the API's nesting."""
     found = lookup(name)
     return found if found is not None else lookup(f"profile.{name}")
 
 
-def _finish(columns, lookup, n):
+def _finish(columns: dict[str, pa.Array], lookup: Lookup, n: int) -> dict[str, pa.Array]:
     out: dict[str, pa.Array] = {}
     status = pc.utf8_upper(columns["status"]) if "status" in columns else pa.nulls(n, pa.string())
     out["status"] = status
@@ -61,7 +63,7 @@ def _cell(value: object) -> str | None:
     return str(value)
 
 
-def _to_table(raw: RawTable, path) -> RawTable:
+def _to_table(raw: RawTable, path: Path) -> RawTable:
     document = raw.json_data
     if not isinstance(document, list) or not all(isinstance(o, dict) for o in document):
         raise format_error("format", "not an Okta user list: expected a JSON array of user objects", path)

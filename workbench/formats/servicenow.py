@@ -12,7 +12,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workbench.formats.spec import FormatSpec, constant, to_boolean
+from workbench.formats.spec import FormatSpec, Lookup, constant, to_boolean
 
 __all__ = ["FORMAT"]
 
@@ -20,8 +20,8 @@ _PEOPLE = ("author", "approver", "opened_by", "assigned_to", "requester", "assig
            "user_id", "manager")
 
 
-def _user_ids(columns, lookup, n):
-    out = {}
+def _user_ids(columns: dict[str, pa.Array], lookup: Lookup, n: int) -> dict[str, pa.Array]:
+    out: dict[str, pa.Array] = {}
     for name in _PEOPLE:
         array = columns.get(name)
         if array is None or not pa.types.is_string(array.type):
@@ -33,7 +33,7 @@ def _user_ids(columns, lookup, n):
     return out
 
 
-def _users(columns, lookup, n):
+def _users(columns: dict[str, pa.Array], lookup: Lookup, n: int) -> dict[str, pa.Array]:
     out = _user_ids(columns, lookup, n)
     if "active" in columns:
         out["active"] = to_boolean(columns["active"])

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from workbench.errors import PopulationError
 from workbench.formats.table import RawTable
 
-__all__ = ["FormatSpec", "Mapped", "FinishHook", "normalize_header", "format_error", "to_boolean", "constant"]
+__all__ = ["FormatSpec", "Mapped", "FinishHook", "Lookup", "normalize_header", "format_error", "to_boolean", "constant"]
 
 
 def normalize_header(header: str) -> str:
@@ -35,8 +35,10 @@ def normalize_header(header: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", str(header).lower()).strip("_")
 
 
-#: (canonical columns, header lookup) -> replacement/extra canonical columns
-FinishHook = Callable[[dict[str, pa.Array], Callable[[str], pa.Array | None], int], dict[str, pa.Array]]
+#: Finds a column by its header (exactly, else loosely): the array, or None when the export lacks it.
+Lookup = Callable[[str], "pa.Array | None"]
+#: (canonical columns, header lookup, row count) -> replacement/extra canonical columns
+FinishHook = Callable[[dict[str, pa.Array], Lookup, int], dict[str, pa.Array]]
 
 
 @dataclass(frozen=True)

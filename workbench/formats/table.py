@@ -29,11 +29,13 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import mmap
 import json
 import zipfile
 from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pyarrow as pa
@@ -41,6 +43,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from workbench.errors import PopulationError
+
+if TYPE_CHECKING:
+    from openpyxl.worksheet.worksheet import Worksheet
 
 __all__ = ["MISSING_TOKENS", "RawTable", "flatten_record", "read_raw", "records_table", "sniff_container"]
 
@@ -89,7 +94,7 @@ class RawTable:
         return col if isinstance(col, pa.ChunkedArray) else pa.chunked_array([col])
 
 
-def sniff_container(data: bytes) -> str:
+def sniff_container(data: bytes | mmap.mmap) -> str:
     """``"xlsx"``, ``"xls"``, ``"json"``, ``"binary"``, ``"html"``, ``"empty"`` or ``"text"``."""
     if data[:4] == b"PK\x03\x04":
         return "xlsx"
@@ -116,7 +121,7 @@ def sniff_container(data: bytes) -> str:
     return "text"
 
 
-def decode_text(data: bytes, *, lazy: bool = False) -> tuple[str | None, bytes, str]:
+def decode_text(data: bytes | mmap.mmap, *, lazy: bool = False) -> tuple[str | None, bytes | mmap.mmap, str]:
     """Return (text, or None when the bytes are used as UTF-8 directly; UTF-8 bytes; encoding name).
 
     With ``lazy`` the bytes are not validated here (pyarrow validates UTF-8 while parsing, and the
@@ -132,19 +137,19 @@ def decode_text(data: bytes, *, lazy: bool = False) -> tuple[str | None, bytes, 
             text = _decode_cp1252(body)
             return text, text.encode("utf-8"), "UTF-8 with BOM (invalid bytes read as Windows-1252)"
         return None, body, "UTF-8 with BOM"
-    data = data if isinstance(data, bytes) or lazy else bytes(data)
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         text = bytes(data).decode("utf-16")
         return text, text.encode("utf-8"), "UTF-16"
     if lazy:
         return None, data, "UTF-8"
+    whole = data if isinstance(data, bytes) else bytes(data)
     try:
-        data.decode("utf-8")
-        return None, data, "UTF-8"
+        whole.decode("utf-8")
+        return None, whole, "UTF-8"
     except UnicodeDecodeError:
         pass
     # Windows-1252 leaves five bytes undefined; those are read as Latin-1 rather than fail
-    text = _decode_cp1252(data)
+    text = _decode_cp1252(whole)
     return text, text.encode("utf-8"), "Windows-1252"
 
 
@@ -182,7 +187,7 @@ def _null_mask_tokens(arr: pa.Array) -> pa.Array:
     return pc.if_else(missing, pa.scalar(None, pa.string()), arr)
 
 
-def _read_csv(path: Path, data: bytes) -> RawTable:
+def _read_csv(path: Path, data: bytes | mmap.mmap) -> RawTable:
     text, utf8, encoding = decode_text(data, lazy=True)
     head = utf8[:262144]
     if head[:3] == b"\xef\xbb\xbf":
@@ -244,7 +249,8 @@ def _read_csv(path: Path, data: bytes) -> RawTable:
                 text = bytes(utf8).decode("utf-8-sig")
             except UnicodeDecodeError:
                 text, utf8, encoding = decode_text(data)
-        table, rows = _read_csv_python(path, text, delimiter, width)
+        table, rows = _read_csv_python(path, text if text is not None else bytes(utf8).decode("utf-8"),
+                                       delimiter, width)
     raw = RawTable(headers, table, rows, "csv", encoding=encoding, delimiter=delimiter)
     if path.suffix.lower() in _WORKBOOK_SUFFIXES:
         raw.notes.append(f"the file is named {path.suffix} but holds delimited text; read as CSV")
@@ -341,8 +347,10 @@ def _cell_text(value: object) -> str | None:
         return "true" if value else "false"
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() else repr(value)
-    if hasattr(value, "isoformat"):
-        return value.isoformat(sep=" ") if hasattr(value, "hour") else value.isoformat()
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, (date, time)):
+        return value.isoformat()
     text = str(value)
     return None if text in MISSING_TOKENS else text
 
@@ -352,7 +360,7 @@ def _not_a_workbook(path: Path, why: str) -> PopulationError:
                 f"in Excel and save it again as .xlsx or CSV, or ask the client to re-export", path)
 
 
-def _first_cells(ws) -> bool:
+def _first_cells(ws: Worksheet) -> bool:
     """True when the sheet holds any value (stops at the first one)."""
     for values in ws.iter_rows(values_only=True):
         if any(_cell_text(v) is not None for v in values):
@@ -360,7 +368,7 @@ def _first_cells(ws) -> bool:
     return False
 
 
-def _read_xlsx(path: Path, data: bytes) -> RawTable:
+def _read_xlsx(path: Path, data: bytes | mmap.mmap) -> RawTable:
     import openpyxl
     data = bytes(data)
     from openpyxl.utils.exceptions import InvalidFileException
@@ -407,10 +415,10 @@ def _read_xlsx(path: Path, data: bytes) -> RawTable:
                 if len(head) >= _XLSX_HEADER_SCAN:
                     break
             if head:
-                filled = [sum(c is not None for c in cells) for _, cells in head]
+                widths = [sum(c is not None for c in cells) for _, cells in head]
                 # first row nearly as full as the fullest: a header may leave a column unnamed
-                enough = max(1, -(-max(filled) * 4 // 5))
-                at = next(i for i, k in enumerate(filled) if k >= enough)
+                enough = max(1, -(-max(widths) * 4 // 5))
+                at = next(i for i, k in enumerate(widths) if k >= enough)
                 number, cells = head[at]
                 while cells and cells[-1] is None:
                     cells.pop()
@@ -442,9 +450,9 @@ def _read_xlsx(path: Path, data: bytes) -> RawTable:
     return raw
 
 
-def _read_json(path: Path, data: bytes) -> RawTable:
+def _read_json(path: Path, data: bytes | mmap.mmap) -> RawTable:
     text, utf8, encoding = decode_text(bytes(data))
-    body = text if text is not None else utf8.decode("utf-8")
+    body = text if text is not None else bytes(utf8).decode("utf-8")
     try:
         document = json.loads(body)
     except json.JSONDecodeError as err:
@@ -465,7 +473,7 @@ def _read_json(path: Path, data: bytes) -> RawTable:
     return raw
 
 
-def flatten_record(obj: dict, prefix: str = "") -> dict:
+def flatten_record(obj: dict[str, object], prefix: str = "") -> dict[str, object]:
     """A JSON object as one level: nested keys joined with ``.``, a list's items joined with ``"; "``."""
     flat = {}
     for key, value in obj.items():
@@ -483,7 +491,7 @@ def _json_value_text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def records_table(records: list[dict], prefix: str, *, encoding: str | None = None,
+def records_table(records: list[dict[str, object]], prefix: str, *, encoding: str | None = None,
                   notes: list[str] | None = None,
                   cell: Callable[[object], str | None] = _json_value_text) -> RawTable:
     """A :class:`RawTable` of JSON objects: each flattened (:func:`flatten_record`), one text column per key
@@ -497,7 +505,7 @@ def records_table(records: list[dict], prefix: str, *, encoding: str | None = No
     return RawTable(headers, table, rows, "json", encoding=encoding, notes=list(notes or ()))
 
 
-def read_raw(path: Path, data: bytes) -> RawTable:
+def read_raw(path: Path, data: bytes | mmap.mmap) -> RawTable:
     """Read ``data`` (the bytes of ``path``) into a :class:`RawTable`, or raise :class:`PopulationError`."""
     container = sniff_container(data)
     if container == "empty":

@@ -81,10 +81,10 @@ def implemented_procedures() -> tuple[str, ...]:
     return tuple(name for name in KNOWN_PROCEDURES if is_implemented(name))
 
 
-_CACHE: dict = {}
+_CACHE: dict[str, Procedure] = {}
 
 
-def get_procedure(name: str):
+def get_procedure(name: str) -> Procedure:
     """Return the :class:`Procedure` registered under ``name``.
 
     Parameters

@@ -422,8 +422,8 @@ def format_timestamps(values: pd.Series) -> pd.Series:
     """Timestamps as ``YYYY-MM-DD HH:MM`` strings (missing -> ``""``), vectorised, for failure reasons."""
     if not pd.api.types.is_datetime64_any_dtype(values):
         values = pd.to_datetime(values, errors="coerce")
-    text = values.dt.strftime("%Y-%m-%d %H:%M")
-    return text.astype(object).where(values.notna(), "")
+    text: pd.Series = values.dt.strftime("%Y-%m-%d %H:%M").astype(object)
+    return text.where(values.notna(), "")
 
 
 def blank(values: pd.Series) -> pd.Series:

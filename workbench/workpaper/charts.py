@@ -259,8 +259,8 @@ def coverage_chart(scoped: Any, selection: Any, *, title: str | None = None) -> 
     if coverage.records_total == 0:
         ax.text(0.5, 0.5, NO_RECORDS_TEXT, transform=ax.transAxes, ha="center", va="center", fontsize=16,
                 color="#555555", zorder=4)
-    figure.legend([bars, line], [RECORDS_LABEL, SAMPLED_LABEL], loc="outside lower center", ncols=2,
-                  fontsize=8, frameon=False)
+    figure.legend(handles=[bars, line], labels=[RECORDS_LABEL, SAMPLED_LABEL], loc="outside lower center",
+                  ncols=2, fontsize=8, frameon=False)
     return figure
 
 

@@ -25,6 +25,8 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
+from openpyxl.cell.cell import Cell
+from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.worksheet import Worksheet
 
 from workbench.files import replace_atomically
@@ -141,9 +143,9 @@ class SheetWriter:
 
     # -- primitives -------------------------------------------------------------------------------
     def cell(self, row: int, column: int, value: Any, *, bold: bool = False, wrap: bool = False,
-             measure: bool = True):
+             measure: bool = True) -> Cell:
         """Write one value safely at (row, column); track the column width it needs."""
-        c = self.ws.cell(row=row, column=column)
+        c = _plain_cell(self.ws, row, column)
         write_value(c, value)
         if bold:
             c.font = _BOLD
@@ -160,7 +162,7 @@ class SheetWriter:
 
     def _write_header(self, title: str) -> None:
         ws, h = self.ws, self.header
-        c = ws.cell(row=1, column=1)
+        c = _plain_cell(ws, 1, 1)
         write_text(c, title)
         c.font = _TITLE
         rows = [
@@ -183,7 +185,7 @@ class SheetWriter:
         """A bold section title, with a blank row before it unless at the top of the content."""
         if self.row > CONTENT_START_ROW:
             self.row += 1
-        c = self.ws.cell(row=self.row, column=1)
+        c = _plain_cell(self.ws, self.row, 1)
         write_text(c, title)
         c.font = _SECTION
         self.row += 1
@@ -252,7 +254,7 @@ class SheetWriter:
             self.cell(self.row, 1, empty)
             self.row += 1
         if freeze:
-            self.ws.freeze_panes = self.ws.cell(row=header_row + 1, column=1)
+            self.ws.freeze_panes = f"A{header_row + 1}"
         return header_row, count
 
     def finish(self, *, min_width: float = 10, fixed: dict[int, float] | None = None) -> None:
@@ -274,11 +276,16 @@ class SheetWriter:
                 self.ws.row_dimensions[row].height = min(409, 15 * lines)  # 409 points: Excel's maximum
         # print and PDF: landscape, every column on one page width, as many pages down as needed
         self.ws.page_setup.orientation = "landscape"
-        self.ws.sheet_properties.pageSetUpPr.fitToPage = True
+        setup = self.ws.sheet_properties.pageSetUpPr
+        if setup is None:
+            setup = self.ws.sheet_properties.pageSetUpPr = PageSetupProperties()
+        setup.fitToPage = True
         self.ws.page_setup.fitToWidth = 1
         self.ws.page_setup.fitToHeight = 0
-        self.ws.oddFooter.left.text = self.reference.replace("&", "&&")  # "&" starts a footer code
-        self.ws.oddFooter.right.text = "Page &P of &N"
+        footer = self.ws.oddFooter
+        if footer is not None and footer.left is not None and footer.right is not None:
+            footer.left.text = self.reference.replace("&", "&&")  # "&" starts a footer code
+            footer.right.text = "Page &P of &N"
 
 
 def save_atomically(workbook: Workbook, path: Path) -> Path:
@@ -290,3 +297,11 @@ def save_atomically(workbook: Workbook, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return replace_atomically(path, workbook.save)
+
+
+def _plain_cell(ws: Worksheet, row: int, column: int) -> Cell:
+    """The cell at (row, column); the layout never writes into a merged range, so it is a plain cell."""
+    cell = ws.cell(row=row, column=column)
+    if not isinstance(cell, Cell):
+        raise AssertionError(f"{ws.title}!{get_column_letter(column)}{row} is inside a merged range")
+    return cell

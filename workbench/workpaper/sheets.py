@@ -32,11 +32,13 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from openpyxl import Workbook
 from openpyxl.styles import Alignment
 
 from workbench.control_test import ControlTest
 from workbench.engagement import Control, Engagement
+from workbench.validation import ValidationReport
 from workbench.workpaper.cells import display_text
 from workbench.workpaper.layout import SheetWriter, header_from_engagement, save_atomically
 
@@ -66,17 +68,9 @@ def _ref(base: str, sheet: str) -> str:
     return f"{base}.{SHEETS.index(sheet) + 1}"
 
 
-def _rows(frame: Any) -> list[list[Any]]:
+def _rows(frame: pd.DataFrame) -> list[list[Any]]:
     """The rows of a DataFrame, as plain lists (values unchanged)."""
     return [list(r) for r in frame.itertuples(index=False, name=None)]
-
-
-def _table_pairs(obj: Any) -> list[tuple[str, Any]]:
-    """An object's ``to_table()`` rows as (label, value) pairs."""
-    table = obj.to_table()
-    if hasattr(table, "itertuples"):  # a DataFrame with label/value columns
-        return [tuple(r) for r in table.itertuples(index=False, name=None)]
-    return [tuple(r) for r in table]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -101,7 +95,7 @@ class _Workpaper:
         self.header = header_from_engagement(self.engagement, self.reference)
         self.used_tickmarks: set[str] = set()
         self.book = Workbook()
-        self.book.remove(self.book.active)
+        self.book.remove(self.book.worksheets[0])
 
     def sheet(self, name: str, title: str) -> SheetWriter:
         ws = self.book.create_sheet(name)
@@ -166,7 +160,7 @@ class _Workpaper:
         rows += [(f"Note {i}", note) for i, note in enumerate(e.notes, start=1)]
         s.pairs(rows)
         s.section("Sign-off")
-        staff = [(m.role, m.name, m.initials, None) for m in getattr(self.engagement, "staff", ())]
+        staff = [(m.role, m.name, m.initials, None) for m in self.engagement.staff]
         s.text("Sign-off dates are left blank: the preparer and the reviewer complete them when they sign.")
         s.table(["Role", "Name", "Initials", "Signed off (date)"], staff)
         s.section("Workpaper sheets")
@@ -180,7 +174,7 @@ class _Workpaper:
         s.section("Source (as received from the client)")
         s.pairs(_typed_pairs(p.to_table(receipt_rows=self.test.receipt.to_table())))
         s.section("Scope")
-        rows = _typed_pairs(_table_pairs(sc))
+        rows = _typed_pairs(sc.to_table())
         if sc.mode == "period" and not sc.months_without_records:
             rows.append(("Months with no records", "none"))
         s.pairs(rows)
@@ -193,8 +187,8 @@ class _Workpaper:
         if self.report.second_sources:
             rows.append(("Reconciled to", "; ".join(self.report.second_source_names)))
         s.pairs(rows)
-        checks = getattr(self.report, "checks", None)
-        if checks is not None and len(checks):
+        checks = self.report.checks
+        if len(checks):
             cols = [c for c in ("rule", "check", "outcome", "severity") if c in checks.columns]
             s.table([_heading(c) for c in cols], _rows(checks[cols]), wrap_columns=(1,))
             s.row += 1
@@ -206,7 +200,7 @@ class _Workpaper:
         s.section("Excluded records")
         key, date = p.key, sc.date_column
         excluded = sc.excluded
-        cols = [c for c in (key, date, "source_row", "reason") if c in excluded.columns]
+        cols = [c for c in (key, date, "source_row", "reason") if c is not None and c in excluded.columns]
         s.table([_heading(c) for c in cols], _rows(excluded[cols]), empty="None: every record received is in scope.")
         s.finish(fixed={1: 34, 2: 70, 6: 80})
 
@@ -215,11 +209,11 @@ class _Workpaper:
         sel = self.selection
         s = self.sheet("Sampling", "Sample size and selection")
         s.section("Sampling policy (engagement)")
-        s.pairs(_typed_pairs(_table_pairs(self.engagement.sampling)))
+        s.pairs(_typed_pairs(self.engagement.sampling.to_table()))
         s.section("Sample size and why")
-        s.pairs(_typed_pairs(_table_pairs(self.sample_plan)))
+        s.pairs(_typed_pairs(self.sample_plan.to_table()))
         s.section("Selection (re-performable)")
-        rows = [(label, value) for label, value in _table_pairs(sel)
+        rows = [(label, value) for label, value in sel.to_table()
                 if not label.startswith("Selected keys")]  # listed one per row below
         s.pairs(_typed_pairs(rows))
         self.coverage_chart(s)
@@ -283,7 +277,7 @@ class _Workpaper:
         header_row, _ = s.table([labels.get(c, headings.get(c, _heading(c))) for c in columns], rows,
                                 empty="No items selected.",
                                 wrap_columns=tuple(i for i, c in enumerate(columns) if c in ("reason", "comment")))
-        s.ws.freeze_panes = s.ws.cell(row=header_row + 1, column=3)
+        s.ws.freeze_panes = f"C{header_row + 1}"
         for j in marked:
             for r in range(header_row + 1, header_row + 1 + len(rows)):
                 s.ws.cell(row=r, column=j + 1).alignment = _CENTER
@@ -295,7 +289,7 @@ class _Workpaper:
             s.section("Notes")
             for note in t.notes:
                 s.text(note)
-        widths = {j + 1: 14 for j in marked}
+        widths: dict[int, float] = {j + 1: 14 for j in marked}
         widths.update({j: 60 for j, c in enumerate(columns, start=1) if c in ("reason", "comment")})
         s.finish(fixed=widths)
 
@@ -327,11 +321,11 @@ class _Workpaper:
         s = self.sheet("Evaluation", "Evaluation and conclusion")
         s.section("Statistical evaluation")
         if e.evaluation is not None:
-            s.pairs([("Statistical evaluation performed", "yes")] + _typed_pairs(_table_pairs(e.evaluation)))
+            s.pairs([("Statistical evaluation performed", "yes")] + _typed_pairs(e.evaluation.to_table()))
         else:
             s.pairs([("Statistical evaluation performed", "no"), ("Why", e.conclusion)])
         s.section("Conclusion")
-        s.pairs(_typed_pairs(_table_pairs(e)))
+        s.pairs(_typed_pairs(e.to_table()))
         s.finish(fixed={1: 40, 2: 90})
 
     # -- 7. Legend -------------------------------------------------------------------------------
@@ -387,12 +381,9 @@ def _heading(column: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _findings_frame(report: Any) -> list[dict[str, Any]]:
+def _findings_frame(report: ValidationReport) -> list[dict[str, Any]]:
     """The validation findings as records (rule, column, row, value, severity, message)."""
-    findings = report.findings
-    if hasattr(findings, "to_dict"):
-        return findings.to_dict("records")
-    return [dict(zip(("rule", "column", "row", "value", "severity", "message"), f)) for f in findings]
+    return [{str(k): v for k, v in row.items()} for row in report.findings.to_dict("records")]
 
 
 def write_workpaper(output_dir: str | os.PathLike[str], test: ControlTest) -> Path:

@@ -39,7 +39,7 @@ SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _natural_key(control_id: Any) -> tuple:
+def _natural_key(control_id: object) -> tuple[tuple[int, int | str], ...]:
     """Sort "CM-2" before "CM-10": digit runs compare as numbers."""
     parts = re.split(r"(\d+)", str(control_id))
     return tuple((0, int(p)) if p.isdigit() else (1, p.lower()) for p in parts)
@@ -117,7 +117,7 @@ def write_summary(output_path: str | Path, engagement: Any, rows: Sequence[Mappi
     header = header_from_engagement(engagement, reference)
 
     wb = Workbook()
-    ws = wb.active
+    ws = wb.worksheets[0]
     ws.title = "Summary"
     sheet = SheetWriter(ws, header, "Summary of tests of controls and results (draft Section 4)", None)
     ordered = sorted(rows, key=lambda r: _natural_key(r.get("control_id", "")))
