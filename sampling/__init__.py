@@ -18,7 +18,7 @@ Public API::
     extend(selection, additional, *, keys, dates=None, strata=None)       -> Selection
 """
 
-from sampling._inputs import (
+from sampling.errors import (
     ConfidenceError,
     DatesError,
     KeysError,
@@ -28,11 +28,12 @@ from sampling._inputs import (
     SeedError,
     SizeError,
     StrataError,
-    format_percent,
 )
+from sampling.inputs import format_percent
 from sampling.evaluation import Evaluation, evaluate
 from sampling.planning import (
     DEFAULT_FREQUENCY_TABLE,
+    MODELS,
     Plan,
     plan,
     plan_frequency,
@@ -40,13 +41,15 @@ from sampling.planning import (
     plan_type1,
     two_stage_risk,
 )
+from sampling.selection import METHODS as SELECTION_METHODS
 from sampling.selection import Selection, extend, key_set_sha256, select
 
 __all__ = [
     # planning
     "Plan", "plan", "plan_frequency", "plan_two_stage", "plan_type1", "two_stage_risk", "DEFAULT_FREQUENCY_TABLE",
+    "MODELS",
     # selection
-    "Selection", "select", "extend", "key_set_sha256",
+    "Selection", "select", "extend", "key_set_sha256", "SELECTION_METHODS",
     # evaluation
     "Evaluation", "evaluate",
     # presentation

@@ -20,12 +20,8 @@ from decimal import Decimal
 
 from scipy import stats
 
-from sampling._inputs import (
-    SizeError,
-    format_percent,
-    to_count,
-    to_probability,
-)
+from sampling.errors import SizeError
+from sampling.inputs import format_percent, to_count, to_probability
 from sampling.planning import _check_model, _confidence, _population, _require_population, _summary_rows
 
 __all__ = ["Evaluation", "evaluate", "table_rounding"]

@@ -29,11 +29,8 @@ from types import MappingProxyType
 import numpy as np
 from scipy import stats
 
-from sampling._inputs import (
-    ConfidenceError,
-    ModelError,
-    RateError,
-    SizeError,
+from sampling.errors import ConfidenceError, ModelError, RateError, SizeError
+from sampling.inputs import (
     ceil_decimal,
     format_percent,
     to_count,

@@ -93,14 +93,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sampling._inputs import (
-    DatesError,
-    KeysError,
-    ModelError,
-    SeedError,
-    SizeError,
-    StrataError,
-)
+from sampling.errors import DatesError, KeysError, ModelError, SeedError, SizeError, StrataError
 
 __all__ = ["Selection", "select", "extend", "METHODS", "key_set_sha256", "stream_integer"]
 

@@ -50,11 +50,12 @@ from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Mapping
 
-from sampling import SamplingError, format_percent
-from sampling._inputs import to_probability
-from sampling.planning import DEFAULT_FREQUENCY_TABLE as _SAMPLING_FREQUENCY_TABLE
-from sampling.planning import MODELS as _SAMPLING_MODELS
-from sampling.selection import METHODS as _SELECTION_METHODS
+from sampling import DEFAULT_FREQUENCY_TABLE as _SAMPLING_FREQUENCY_TABLE
+from sampling import MODELS as _SAMPLING_MODELS
+from sampling import SELECTION_METHODS as _SELECTION_METHODS
+from sampling import format_percent
+from sampling.errors import SamplingError
+from sampling.inputs import to_probability
 from workbench._shared import (
     _ID_RE,
     FrozenMapping,

@@ -1,4 +1,7 @@
-"""Input conversion and the errors of the sampling package.
+"""Input conversion, argument checks and text formatting shared by the sampling modules.
+
+Standard library only: importing it (or :mod:`sampling.errors`) loads neither numpy, scipy nor
+pyarrow, so callers can convert and check their inputs, and format rates, without them.
 
 Rates and confidence levels arrive as float, str or Decimal. They are converted with
 ``Decimal(str(x))`` so that ``0.035`` means exactly 35/1000 (``Decimal(0.035)`` would be
@@ -12,58 +15,15 @@ from __future__ import annotations
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from numbers import Integral
 
+from sampling.errors import RateError, SamplingError, SizeError
+
 __all__ = [
-    "SamplingError",
-    "ConfidenceError",
-    "RateError",
-    "SizeError",
-    "ModelError",
-    "KeysError",
-    "DatesError",
-    "StrataError",
-    "SeedError",
     "to_decimal",
     "to_probability",
     "to_count",
     "ceil_decimal",
     "format_percent",
 ]
-
-
-class SamplingError(ValueError):
-    """Base of every error the sampling package raises for a bad argument."""
-
-
-class ConfidenceError(SamplingError):
-    """A confidence level outside (0, 1)."""
-
-
-class RateError(SamplingError):
-    """A tolerable or expected rate outside its range, or not in the right order."""
-
-
-class SizeError(SamplingError):
-    """A sample size, deviation count or population size that is not possible."""
-
-
-class ModelError(SamplingError):
-    """An unknown model or method, or a model without what it needs."""
-
-
-class KeysError(SamplingError):
-    """Population keys that cannot be sampled (empty, duplicated, too few)."""
-
-
-class DatesError(SamplingError):
-    """Occurrence dates that cannot order or stratify a selection (missing, wrong length or type)."""
-
-
-class StrataError(SamplingError):
-    """Stratum labels that cannot be used (missing, wrong length or type)."""
-
-
-class SeedError(SamplingError):
-    """A selection seed that is not a whole number."""
 
 
 def to_decimal(value: object, name: str) -> Decimal:
