@@ -21,8 +21,17 @@ from decimal import Decimal
 from scipy import stats
 
 from sampling.errors import SizeError
-from sampling.inputs import format_percent, to_count, to_probability
-from sampling.planning import _check_model, _confidence, _population, _require_population, _summary_rows
+from sampling.inputs import (
+    check_model,
+    format_percent,
+    require_population,
+    summary_lines,
+    to_confidence,
+    to_count,
+    to_population_size,
+    to_probability,
+)
+from sampling.planning import MODELS
 
 __all__ = ["Evaluation", "evaluate", "table_rounding"]
 
@@ -116,7 +125,7 @@ class Evaluation:
         """A few lines for people: the result, the limit, the conclusion and the conventions."""
         dev = "deviation" if self.deviations == 1 else "deviations"
         lines = [f"Evaluation ({self.model} model): {self.deviations} {dev} in {self.sample_size:,} items"]
-        lines.extend(_summary_rows(self.to_table(), ("Model", "Sample size", "Deviations found"), self.notes))
+        lines.extend(summary_lines(self.to_table(), ("Model", "Sample size", "Deviations found"), self.notes))
         return "\n".join(lines)
 
 
@@ -190,18 +199,18 @@ def evaluate(sample_size: int, deviations: int, confidence: object, *, populatio
     >>> e.conclusion
     "The upper deviation limit of 14.69 % (14.7 % in the AICPA tables' rounding) exceeds the tolerable rate of 10 %: the sample does not support reliance on the control."
     """
-    model = _check_model(model)
+    model = check_model(model, MODELS)
     n = to_count(sample_size, "sample_size", minimum=1)
     k = to_count(deviations, "deviations")
     if k > n:
         raise SizeError(f"deviations must not exceed sample_size; got deviations={deviations!r} > "
                         f"sample_size={sample_size!r}.")
-    conf = _confidence(confidence)
-    size_n = _population(population_size)
+    conf = to_confidence(confidence)
+    size_n = to_population_size(population_size)
     if size_n is not None and n > size_n:
         raise SizeError(f"sample_size must not exceed population_size; got sample_size={sample_size!r} > "
                         f"population_size={population_size!r}.")
-    _require_population(model, size_n)
+    require_population(model, size_n)
     tdr = None if tolerable_rate is None else to_probability(tolerable_rate, "tolerable_rate")
     alpha = float(1 - conf)
     conf_f = float(conf)

@@ -29,11 +29,16 @@ from types import MappingProxyType
 import numpy as np
 from scipy import stats
 
-from sampling.errors import ConfidenceError, ModelError, RateError, SizeError
+from sampling.errors import ModelError, RateError, SizeError
 from sampling.inputs import (
     ceil_decimal,
+    check_model,
     format_percent,
+    require_population,
+    summary_lines,
+    to_confidence,
     to_count,
+    to_population_size,
     to_probability,
 )
 
@@ -211,46 +216,13 @@ class Plan:
                 dev = "deviation" if self.acceptance_number == 1 else "deviations"
                 text += f", accepting up to {self.acceptance_number} {dev}"
             lines.append(text + ".")
-        lines.extend(_summary_rows(self.to_table()[1:], ("Sample size",), self.notes))
+        lines.extend(summary_lines(self.to_table()[1:], ("Sample size",), self.notes))
         return "\n".join(lines)
-
-
-def _summary_rows(rows: list[tuple[str, str]], skip: tuple[str, ...], notes: tuple[str, ...]) -> list[str]:
-    """The indented lines a ``summary()`` shows: the table rows (but ``skip`` and the notes), then the notes."""
-    lines = [f"  {label}: {value}" for label, value in rows if not (label.startswith("Note") or label in skip)]
-    if notes:
-        lines.append("  Conventions and notes:")
-        lines.extend(f"    - {note}" for note in notes)
-    return lines
 
 
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
-
-def _check_model(model: object, allowed: tuple[str, ...] = MODELS, name: str = "model") -> str:
-    if not isinstance(model, str) or model.strip().lower() not in allowed:
-        raise ModelError(f"{name} must be one of {', '.join(allowed)}; got {model!r}.")
-    return model.strip().lower()
-
-
-def _confidence(value: object) -> Decimal:
-    try:
-        return to_probability(value, "confidence", error=ConfidenceError)
-    except RateError as err:  # not a number at all: still a confidence problem
-        raise ConfidenceError(str(err)) from None
-
-
-def _population(value: object) -> int | None:
-    return None if value is None else to_count(value, "population_size", minimum=1)
-
-
-def _require_population(model: str, population_size: int | None) -> None:
-    """The hypergeometric model counts deviations in a population of N items: refuse it without N."""
-    if model == "hypergeometric" and population_size is None:
-        raise ModelError("model='hypergeometric' needs population_size (the number of items N); got "
-                         "population_size=None. Give N or use model='binomial'.")
-
 
 def _ceil_times(ns: np.ndarray, rate: Decimal) -> np.ndarray:
     """Exact ``ceil(n x rate)`` for every n in ``ns`` (integer arithmetic on rate's ratio)."""
@@ -369,10 +341,10 @@ def plan(confidence: object, tolerable_rate: object, expected_rate: object = 0, 
     >>> (p.sample_size, p.acceptance_number)
     (400, 14)
     """
-    model = _check_model(model)
-    conf = _confidence(confidence)
+    model = check_model(model, MODELS)
+    conf = to_confidence(confidence)
     tdr = to_probability(tolerable_rate, "tolerable_rate")
-    size_n = _population(population_size)
+    size_n = to_population_size(population_size)
     fixed: int | None = None
     edr: Decimal | None
     if expected_deviations is not None:
@@ -387,7 +359,7 @@ def plan(confidence: object, tolerable_rate: object, expected_rate: object = 0, 
             raise RateError(f"expected_rate must be below tolerable_rate; got expected_rate={expected_rate!r} "
                             f">= tolerable_rate={tolerable_rate!r}. Lower the expected rate or raise the "
                             "tolerable rate.")
-    _require_population(model, size_n)
+    require_population(model, size_n)
     risk = float(1 - conf)
 
     notes = [_MODEL_NOTES[model]]
@@ -499,9 +471,9 @@ def plan_frequency(frequency: str, *, tolerable_rate: object, population_size: i
         Tolerable rate outside (0, 1); a table size or population size that is not a whole
         number >= 1.
     """
-    confidence_model = _check_model(confidence_model, ("hypergeometric", "binomial"), "confidence_model")
+    confidence_model = check_model(confidence_model, ("hypergeometric", "binomial"), "confidence_model")
     tdr = to_probability(tolerable_rate, "tolerable_rate")
-    size_n = _population(population_size)
+    size_n = to_population_size(population_size)
     source = DEFAULT_FREQUENCY_TABLE if table is None else table
     sizes: dict[str, int] = {}
     for key, value in source.items():
@@ -578,11 +550,11 @@ def two_stage_risk(sample_size: int, tolerable_rate: object, *, population_size:
     >>> round(two_stage_risk(22, 0.10), 4)    # on the 22-item discovery size: not valid at 90 %
     0.1222
     """
-    model = _check_model(model)
+    model = check_model(model, MODELS)
     tdr = to_probability(tolerable_rate, "tolerable_rate")
     n = to_count(sample_size, "sample_size", minimum=1)
-    size_n = _population(population_size)
-    _require_population(model, size_n)
+    size_n = to_population_size(population_size)
+    require_population(model, size_n)
     if model == "hypergeometric":
         assert size_n is not None
         if 2 * n > size_n:
@@ -616,11 +588,11 @@ def plan_two_stage(confidence: object, tolerable_rate: object, *, population_siz
         ``kind="two_stage"``, ``sample_size`` and ``second_stage_size`` both n,
         ``acceptance_number=0`` (for the first stage), ``achieved_risk`` the plan's risk.
     """
-    model = _check_model(model)
-    conf = _confidence(confidence)
+    model = check_model(model, MODELS)
+    conf = to_confidence(confidence)
     tdr = to_probability(tolerable_rate, "tolerable_rate")
-    size_n = _population(population_size)
-    _require_population(model, size_n)
+    size_n = to_population_size(population_size)
+    require_population(model, size_n)
     risk = float(1 - conf)
     notes = [
         "Two-stage (1,0) plan: test n items; 0 deviations -> rely on the control; exactly 1 -> test n more "

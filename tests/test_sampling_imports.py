@@ -38,3 +38,24 @@ def test_source_has_no_forbidden_import(path: Path) -> None:
             if node.module.split(".")[0] in FORBIDDEN:
                 found.append(node.module)
     assert found == [], f"{path.name} imports {found}"
+
+
+def _private(dotted: str) -> bool:
+    return any(part.startswith("_") for part in dotted.split(".")) and dotted != "__future__"
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.glob("*.py")), ids=lambda p: p.name)
+def test_source_imports_no_private_module_or_name(path: Path) -> None:
+    """Modules share only public names: no ``from x import _name`` and no ``_module`` (besides ``__future__``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names if _private(alias.name)]
+        elif isinstance(node, ast.ImportFrom):
+            module = "." * node.level + (node.module or "")
+            if _private(module.lstrip(".")):
+                found.append(module)
+            found += [f"{module}.{alias.name}" for alias in node.names
+                      if alias.name.startswith("_") and module != "__future__"]
+    assert found == [], f"{path.name} imports private {found}"
