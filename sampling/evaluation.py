@@ -10,6 +10,9 @@ Conventions (``shared/domain/sampling.md``, anchors 2, 4 and 5):
 
 The limit is kept exact (to float precision); ``table_upper_limit`` rounds it **up** to 0.1 %, as
 the printed AICPA tables do, so a reviewer can compare it with the book.
+
+The quantiles and probabilities come from ``scipy.stats``, imported when :func:`evaluate` first
+needs them (it takes about 0.6 s to import): importing this module loads numpy only.
 """
 
 from __future__ import annotations
@@ -17,8 +20,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from decimal import Decimal
-
-from scipy import stats
 
 from sampling.errors import SizeError
 from sampling.inputs import (
@@ -131,6 +132,8 @@ class Evaluation:
 
 def _hypergeometric_limit(n: int, k: int, population_size: int, alpha: float) -> int:
     """Largest K with ``P(X <= k | N, K, n) > alpha`` (the CDF falls as K grows: bisection)."""
+    from scipy import stats  # imported on first use: about 0.6 s, not needed to import the module
+
     def above(big_k: int) -> bool:
         return float(stats.hypergeom.cdf(k, population_size, big_k, n)) > alpha
 
@@ -215,6 +218,8 @@ def evaluate(sample_size: int, deviations: int, confidence: object, *, populatio
     alpha = float(1 - conf)
     conf_f = float(conf)
     notes: list[str] = []
+    from scipy import stats  # imported on first use: about 0.6 s, not needed to import the module
+
     if model == "binomial":
         upper = 1.0 if k == n else float(stats.beta.ppf(conf_f, k + 1, n - k))
         notes.append("Binomial model (AICPA Audit Sampling guide, Appendix A, Tables A-3/A-4): exact one-sided "

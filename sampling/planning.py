@@ -17,6 +17,9 @@ Conventions (see ``shared/domain/sampling.md``, anchors 1, 3, 5 and 8):
 up, so ``400 x 0.035`` is 14, not 14.000000000000002. The search scans every candidate n in
 increasing order (vectorised in blocks), so the *smallest* n is found even where
 ``ceil(n x EDR)`` steps make the probability rise again as n grows.
+
+The probabilities come from ``scipy.stats``, imported inside the functions that compute them
+(it takes about 0.6 s to import): importing this module loads numpy only.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from decimal import Decimal
 from types import MappingProxyType
 
 import numpy as np
-from scipy import stats
 
 from sampling.errors import ModelError, RateError, SizeError
 from sampling.inputs import (
@@ -269,6 +271,8 @@ def _acceptance(ns: np.ndarray, expected_rate: Decimal | None, fixed: int | None
 def _accept_probability(model: str, ns: np.ndarray, ks: np.ndarray, tolerable_rate: Decimal,
                         population_size: int | None) -> np.ndarray:
     """P(at most k deviations in n items) when the population deviation rate is the TDR."""
+    from scipy import stats  # imported on first use: about 0.6 s, not needed to import the module
+
     tdr = float(tolerable_rate)
     if model == "binomial":
         return stats.binom.cdf(ks, ns, tdr)
@@ -494,6 +498,8 @@ def plan_frequency(frequency: str, *, tolerable_rate: object, population_size: i
     if size_n is not None and size_n <= size:
         notes.append(f"The population ({size_n:,}) is not larger than the table size ({size}): every item is tested.")
         return Plan(sample_size=size_n, model=confidence_model, achieved_risk=0.0, confidence=1.0, test_all=True, notes=tuple(notes), **common)
+    from scipy import stats  # imported on first use: about 0.6 s, not needed to import the module
+
     if confidence_model == "hypergeometric" and size_n is not None:
         big_k = _population_deviations(tdr, size_n)
         p0 = float(stats.hypergeom.pmf(0, size_n, big_k, size))
@@ -517,6 +523,8 @@ def plan_frequency(frequency: str, *, tolerable_rate: object, population_size: i
 
 def _two_stage_risks(ns: np.ndarray, tolerable_rate: Decimal, population_size: int | None,
                      model: str) -> np.ndarray:
+    from scipy import stats  # imported on first use: about 0.6 s, not needed to import the module
+
     tdr = float(tolerable_rate)
     zero_one = np.array([[0], [1]])      # P(0) and P(1) in one vectorised call
     if model == "binomial":

@@ -100,6 +100,14 @@ def test_selection_loads_no_scipy() -> None:
     assert _fresh(code) == ""
 
 
+def test_planning_and_evaluation_load_scipy_only_to_compute() -> None:
+    code = ("import sys\n"
+            "import sampling.planning, sampling.evaluation\n"
+            "sampling.planning.plan_type1()\n"
+            + _loaded(("scipy", "pyarrow")))
+    assert _fresh(code) == ""
+
+
 def test_lazy_names_work_in_a_fresh_interpreter() -> None:
     code = ("import sampling\n"
             "p = sampling.plan(0.9, 0.1)\n"
