@@ -254,6 +254,7 @@ def evaluate(sample_size: int, deviations: int, confidence: object, *, populatio
             notes.append("Reliance is supported when the limit is below the tolerable rate: the limit is itself a "
                          "number of deviations the population may hold (the same rule as the hypergeometric plan).")
             # a whole number of deviations in the population: show it
+            assert size_n is not None  # require_population: the hypergeometric model has N
             limit_text = f"{format_percent(upper, 2)} ({round(upper * size_n)} of {size_n:,} items)"
         else:
             supports = exact_upper <= tdr

@@ -27,9 +27,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from types import MappingProxyType
 
 import numpy as np
+from numpy.typing import NDArray
 
 from sampling.errors import ModelError, RateError, SizeError
 from sampling.inputs import (
@@ -226,7 +228,7 @@ class Plan:
 # Helpers
 # --------------------------------------------------------------------------------------------
 
-def _ceil_times(ns: np.ndarray, rate: Decimal) -> np.ndarray:
+def _ceil_times(ns: NDArray[np.int64], rate: Decimal) -> NDArray[np.int64]:
     """Exact ``ceil(n x rate)`` for every n in ``ns`` (integer arithmetic on rate's ratio)."""
     p, q = rate.as_integer_ratio()
     if p == 0:
@@ -241,7 +243,7 @@ def _population_deviations(tolerable_rate: Decimal, population_size: int) -> int
     return ceil_decimal(tolerable_rate * population_size)
 
 
-def _smallest(accepts: Callable[[np.ndarray], np.ndarray], start: int, stop: int) -> int | None:
+def _smallest(accepts: Callable[[NDArray[np.int64]], NDArray[np.bool_]], start: int, stop: int) -> int | None:
     """The smallest n in ``[start, stop]`` where ``accepts`` is True, scanning every n.
 
     ``accepts`` maps an int64 array of candidate sizes to a boolean array. Candidates are
@@ -261,26 +263,37 @@ def _smallest(accepts: Callable[[np.ndarray], np.ndarray], start: int, stop: int
     return None
 
 
-def _acceptance(ns: np.ndarray, expected_rate: Decimal | None, fixed: int | None) -> np.ndarray:
+def _acceptance(ns: NDArray[np.int64], expected_rate: Decimal | None, fixed: int | None) -> NDArray[np.int64]:
     if fixed is not None:
         return np.full_like(ns, fixed)
     assert expected_rate is not None
     return _ceil_times(ns, expected_rate)
 
 
-def _accept_probability(model: str, ns: np.ndarray, ks: np.ndarray, tolerable_rate: Decimal,
-                        population_size: int | None) -> np.ndarray:
+def _accept_probability(model: str, ns: NDArray[np.int64], ks: NDArray[np.int64], tolerable_rate: Decimal,
+                        population_size: int | None) -> NDArray[np.float64]:
     """P(at most k deviations in n items) when the population deviation rate is the TDR."""
     from scipy import stats  # imported on first use: about 0.6 s, not needed to import the module
 
     tdr = float(tolerable_rate)
     if model == "binomial":
-        return stats.binom.cdf(ks, ns, tdr)
+        return _float_array(stats.binom.cdf(ks, ns, tdr))
     if model == "poisson":
-        return stats.poisson.cdf(ks, ns * tdr)
+        return _float_array(stats.poisson.cdf(ks, ns * tdr))
     assert population_size is not None
     big_k = _population_deviations(tolerable_rate, population_size)
-    return stats.hypergeom.cdf(ks, population_size, big_k, ns)
+    return _float_array(stats.hypergeom.cdf(ks, population_size, big_k, ns))
+
+
+def _float_array(probabilities: float | NDArray[np.float64]) -> NDArray[np.float64]:
+    """scipy's result as the float64 array it is for array arguments (the same array, no copy)."""
+    return np.asarray(probabilities, dtype=np.float64)
+
+
+def _zero_and_one(probabilities: float | NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The P(0) and P(1) rows of a probability array computed for ``[[0], [1]]`` deviations."""
+    rows = _float_array(probabilities)
+    return rows[0], rows[1]
 
 
 _MODEL_NOTES = {
@@ -386,7 +399,7 @@ def plan(confidence: object, tolerable_rate: object, expected_rate: object = 0, 
         notes.append(f"The Poisson model ignores the population size ({size_n:,}); it is used only to test "
                      "every item if the size reaches it.")
 
-    def accepts(ns: np.ndarray) -> np.ndarray:
+    def accepts(ns: NDArray[np.int64]) -> NDArray[np.bool_]:
         ks = _acceptance(ns, edr, fixed)
         return _accept_probability(model, ns, ks, tdr, size_n) <= risk
 
@@ -397,9 +410,9 @@ def plan(confidence: object, tolerable_rate: object, expected_rate: object = 0, 
     def k_at(n_: int) -> int:
         return int(_acceptance(np.array([n_], dtype=np.int64), edr, fixed)[0])
 
-    common = dict(model=model, confidence=float(conf), tolerable_rate=float(tdr),
-                  expected_rate=None if edr is None else float(edr), population_size=size_n,
-                  kind="statistical", statistical=True)
+    make_plan = partial(Plan, model=model, confidence=float(conf), tolerable_rate=float(tdr),
+                        expected_rate=None if edr is None else float(edr), population_size=size_n,
+                        kind="statistical", statistical=True)
     if n is None and size_n is None:
         raise SizeError(f"no sample size up to {MAX_SAMPLE_SIZE:,} meets confidence={confidence!r} at "
                         f"tolerable_rate={tolerable_rate!r} with "
@@ -413,16 +426,16 @@ def plan(confidence: object, tolerable_rate: object, expected_rate: object = 0, 
         notes.append(f"The {model} plan {needed}; every item is tested instead (all {size_n:,}), "
                      "so there is no sampling risk.")
         k_all = k_at(size_n)
-        return Plan(sample_size=size_n, acceptance_number=k_all, achieved_risk=0.0,
-                    expected_deviations=k_all, test_all=True, notes=tuple(notes), **common)
+        return make_plan(sample_size=size_n, acceptance_number=k_all, achieved_risk=0.0,
+                         expected_deviations=k_all, test_all=True, notes=tuple(notes))
     k = k_at(n)
     achieved = float(_accept_probability(model, np.array([n], dtype=np.int64), np.array([k], dtype=np.int64),
                                          tdr, size_n)[0])
     if model == "binomial" and size_n is not None:
         notes.append(f"The binomial model ignores the population size ({size_n:,}) and is conservative "
                      "for a finite population; model='hypergeometric' would need fewer items.")
-    return Plan(sample_size=n, acceptance_number=k, achieved_risk=achieved, expected_deviations=k,
-                test_all=False, notes=tuple(notes), **common)
+    return make_plan(sample_size=n, acceptance_number=k, achieved_risk=achieved, expected_deviations=k,
+                     test_all=False, notes=tuple(notes))
 
 
 # --------------------------------------------------------------------------------------------
@@ -493,11 +506,13 @@ def plan_frequency(frequency: str, *, tolerable_rate: object, population_size: i
         + ("Default table: the Chiaro SOC 2 table (workflow.md section 1.6)." if table is None
            else "Table supplied by the engagement."),
     ]
-    common = dict(acceptance_number=0, tolerable_rate=float(tdr), expected_rate=0.0, expected_deviations=0,
-                  population_size=size_n, kind="frequency", statistical=False, frequency=wanted)
+    make_plan = partial(Plan, acceptance_number=0, tolerable_rate=float(tdr), expected_rate=0.0,
+                        expected_deviations=0, population_size=size_n, kind="frequency", statistical=False,
+                        frequency=wanted)
     if size_n is not None and size_n <= size:
         notes.append(f"The population ({size_n:,}) is not larger than the table size ({size}): every item is tested.")
-        return Plan(sample_size=size_n, model=confidence_model, achieved_risk=0.0, confidence=1.0, test_all=True, notes=tuple(notes), **common)
+        return make_plan(sample_size=size_n, model=confidence_model, achieved_risk=0.0, confidence=1.0,
+                         test_all=True, notes=tuple(notes))
     from scipy import stats  # imported on first use: about 0.6 s, not needed to import the module
 
     if confidence_model == "hypergeometric" and size_n is not None:
@@ -513,31 +528,31 @@ def plan_frequency(frequency: str, *, tolerable_rate: object, population_size: i
     notes.append(f"With no deviation in {size} items, the confidence that the deviation rate is below "
                  f"{format_percent(tdr)} is {format_percent(1 - p0, 1)} ({how}). The size is not a statistical "
                  "sample; it rests on judgement and other evidence.")
-    return Plan(sample_size=size, model=used, achieved_risk=p0, confidence=1.0 - p0, test_all=False,
-                notes=tuple(notes), **common)
+    return make_plan(sample_size=size, model=used, achieved_risk=p0, confidence=1.0 - p0, test_all=False,
+                     notes=tuple(notes))
 
 
 # --------------------------------------------------------------------------------------------
 # Two-stage (1,0) plan
 # --------------------------------------------------------------------------------------------
 
-def _two_stage_risks(ns: np.ndarray, tolerable_rate: Decimal, population_size: int | None,
-                     model: str) -> np.ndarray:
+def _two_stage_risks(ns: NDArray[np.int64], tolerable_rate: Decimal, population_size: int | None,
+                     model: str) -> NDArray[np.float64]:
     from scipy import stats  # imported on first use: about 0.6 s, not needed to import the module
 
     tdr = float(tolerable_rate)
     zero_one = np.array([[0], [1]])      # P(0) and P(1) in one vectorised call
     if model == "binomial":
-        p0, p1 = stats.binom.pmf(zero_one, ns, tdr)
+        p0, p1 = _zero_and_one(stats.binom.pmf(zero_one, ns, tdr))
         return p0 + p1 * p0
     if model == "poisson":
-        p0, p1 = stats.poisson.pmf(zero_one, ns * tdr)
+        p0, p1 = _zero_and_one(stats.poisson.pmf(zero_one, ns * tdr))
         return p0 + p1 * p0
     assert population_size is not None
     big_k = _population_deviations(tolerable_rate, population_size)
-    p0, p1 = stats.hypergeom.pmf(zero_one, population_size, big_k, ns)
+    p0, p1 = _zero_and_one(stats.hypergeom.pmf(zero_one, population_size, big_k, ns))
     # second stage: n more from the N - n items left, which hold K - 1 deviations
-    p0_second = stats.hypergeom.pmf(0, population_size - ns, big_k - 1, ns)
+    p0_second = _float_array(stats.hypergeom.pmf(0, population_size - ns, big_k - 1, ns))
     return p0 + p1 * p0_second
 
 
@@ -616,24 +631,24 @@ def plan_two_stage(confidence: object, tolerable_rate: object, *, population_siz
     else:
         stop = MAX_SAMPLE_SIZE if size_n is None else min(MAX_SAMPLE_SIZE, size_n // 2)
 
-    def accepts(ns: np.ndarray) -> np.ndarray:
+    def accepts(ns: NDArray[np.int64]) -> NDArray[np.bool_]:
         return _two_stage_risks(ns, tdr, size_n, model) < risk
 
     n = _smallest(accepts, 1, stop) if stop >= 1 else None
-    common = dict(acceptance_number=0, model=model, confidence=float(conf), tolerable_rate=float(tdr),
-                  expected_rate=0.0, expected_deviations=0, population_size=size_n, kind="two_stage",
-                  statistical=True)
+    make_plan = partial(Plan, acceptance_number=0, model=model, confidence=float(conf),
+                        tolerable_rate=float(tdr), expected_rate=0.0, expected_deviations=0,
+                        population_size=size_n, kind="two_stage", statistical=True)
     if n is None:
         if size_n is None:  # pragma: no cover - the risk falls below any level long before the cap
             raise SizeError(f"no two-stage size up to {MAX_SAMPLE_SIZE:,} meets confidence={confidence!r} "
                             f"at tolerable_rate={tolerable_rate!r}.")
         notes.append(f"Two stages would need more than the {size_n:,} items in the population: every item is "
                      "tested instead, so there is no sampling risk.")
-        return Plan(sample_size=size_n, achieved_risk=0.0, test_all=True, notes=tuple(notes),
-                    second_stage_size=None, **common)
+        return make_plan(sample_size=size_n, achieved_risk=0.0, test_all=True, notes=tuple(notes),
+                         second_stage_size=None)
     achieved = float(_two_stage_risks(np.array([n], dtype=np.int64), tdr, size_n, model)[0])
-    return Plan(sample_size=n, achieved_risk=achieved, test_all=False, notes=tuple(notes),
-                second_stage_size=n, **common)
+    return make_plan(sample_size=n, achieved_risk=achieved, test_all=False, notes=tuple(notes),
+                     second_stage_size=n)
 
 
 # --------------------------------------------------------------------------------------------
