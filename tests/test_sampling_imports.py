@@ -130,7 +130,8 @@ def test_every_public_name_resolves_and_is_declared_for_type_checkers() -> None:
         sampling.nope  # noqa: B018
     # the TYPE_CHECKING block declares exactly the public names (plus the submodules)
     tree = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
-    block = next(node for node in tree.body if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING")
+    block = next(node for node in tree.body
+                 if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING")
     declared = {alias.asname or alias.name for node in block.body if isinstance(node, ast.ImportFrom)
                 for alias in node.names}
     assert declared == set(sampling.__all__) | {"errors", "inputs", "planning", "selection", "evaluation"}
