@@ -10,6 +10,9 @@ Conventions (``shared/domain/sampling.md``, anchors 2, 4 and 5):
 
 The limit is kept exact (to float precision); ``table_upper_limit`` rounds it **up** to 0.1 %, as
 the printed AICPA tables do, so a reviewer can compare it with the book.
+
+The quantiles and probabilities come from ``scipy.stats``, imported when :func:`evaluate` first
+needs them (it takes about 0.6 s to import): importing this module loads numpy only.
 """
 
 from __future__ import annotations
@@ -18,15 +21,18 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-from scipy import stats
-
-from sampling._inputs import (
-    SizeError,
+from sampling.errors import SizeError
+from sampling.inputs import (
+    check_model,
     format_percent,
+    require_population,
+    summary_lines,
+    to_confidence,
     to_count,
+    to_population_size,
     to_probability,
 )
-from sampling.planning import _check_model, _confidence, _population, _require_population, _summary_rows
+from sampling.planning import MODELS
 
 __all__ = ["Evaluation", "evaluate", "table_rounding"]
 
@@ -120,12 +126,14 @@ class Evaluation:
         """A few lines for people: the result, the limit, the conclusion and the conventions."""
         dev = "deviation" if self.deviations == 1 else "deviations"
         lines = [f"Evaluation ({self.model} model): {self.deviations} {dev} in {self.sample_size:,} items"]
-        lines.extend(_summary_rows(self.to_table(), ("Model", "Sample size", "Deviations found"), self.notes))
+        lines.extend(summary_lines(self.to_table(), ("Model", "Sample size", "Deviations found"), self.notes))
         return "\n".join(lines)
 
 
 def _hypergeometric_limit(n: int, k: int, population_size: int, alpha: float) -> int:
     """Largest K with ``P(X <= k | N, K, n) > alpha`` (the CDF falls as K grows: bisection)."""
+    from scipy import stats  # imported on first use: about 0.6 s, not needed to import the module
+
     def above(big_k: int) -> bool:
         return float(stats.hypergeom.cdf(k, population_size, big_k, n)) > alpha
 
@@ -194,22 +202,24 @@ def evaluate(sample_size: int, deviations: int, confidence: object, *, populatio
     >>> e.conclusion
     "The upper deviation limit of 14.69 % (14.7 % in the AICPA tables' rounding) exceeds the tolerable rate of 10 %: the sample does not support reliance on the control."
     """
-    model = _check_model(model)
+    model = check_model(model, MODELS)
     n = to_count(sample_size, "sample_size", minimum=1)
     k = to_count(deviations, "deviations")
     if k > n:
         raise SizeError(f"deviations must not exceed sample_size; got deviations={deviations!r} > "
                         f"sample_size={sample_size!r}.")
-    conf = _confidence(confidence)
-    size_n = _population(population_size)
+    conf = to_confidence(confidence)
+    size_n = to_population_size(population_size)
     if size_n is not None and n > size_n:
         raise SizeError(f"sample_size must not exceed population_size; got sample_size={sample_size!r} > "
                         f"population_size={population_size!r}.")
-    _require_population(model, size_n)
+    require_population(model, size_n)
     tdr = None if tolerable_rate is None else to_probability(tolerable_rate, "tolerable_rate")
     alpha = float(1 - conf)
     conf_f = float(conf)
     notes: list[str] = []
+    from scipy import stats  # imported on first use: about 0.6 s, not needed to import the module
+
     if model == "binomial":
         upper = 1.0 if k == n else float(stats.beta.ppf(conf_f, k + 1, n - k))
         notes.append("Binomial model (AICPA Audit Sampling guide, Appendix A, Tables A-3/A-4): exact one-sided "
@@ -244,6 +254,7 @@ def evaluate(sample_size: int, deviations: int, confidence: object, *, populatio
             notes.append("Reliance is supported when the limit is below the tolerable rate: the limit is itself a "
                          "number of deviations the population may hold (the same rule as the hypergeometric plan).")
             # a whole number of deviations in the population: show it
+            assert size_n is not None  # require_population: the hypergeometric model has N
             limit_text = f"{format_percent(upper, 2)} ({round(upper * size_n)} of {size_n:,} items)"
         else:
             supports = exact_upper <= tdr

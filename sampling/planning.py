@@ -17,6 +17,9 @@ Conventions (see ``shared/domain/sampling.md``, anchors 1, 3, 5 and 8):
 up, so ``400 x 0.035`` is 14, not 14.000000000000002. The search scans every candidate n in
 increasing order (vectorised in blocks), so the *smallest* n is found even where
 ``ceil(n x EDR)`` steps make the probability rise again as n grows.
+
+The probabilities come from ``scipy.stats``, imported inside the functions that compute them
+(it takes about 0.6 s to import): importing this module loads numpy only.
 """
 
 from __future__ import annotations
@@ -24,19 +27,22 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from types import MappingProxyType
 
 import numpy as np
-from scipy import stats
+from numpy.typing import NDArray
 
-from sampling._inputs import (
-    ConfidenceError,
-    ModelError,
-    RateError,
-    SizeError,
+from sampling.errors import ModelError, RateError, SizeError
+from sampling.inputs import (
     ceil_decimal,
+    check_model,
     format_percent,
+    require_population,
+    summary_lines,
+    to_confidence,
     to_count,
+    to_population_size,
     to_probability,
 )
 
@@ -214,48 +220,15 @@ class Plan:
                 dev = "deviation" if self.acceptance_number == 1 else "deviations"
                 text += f", accepting up to {self.acceptance_number} {dev}"
             lines.append(text + ".")
-        lines.extend(_summary_rows(self.to_table()[1:], ("Sample size",), self.notes))
+        lines.extend(summary_lines(self.to_table()[1:], ("Sample size",), self.notes))
         return "\n".join(lines)
-
-
-def _summary_rows(rows: list[tuple[str, str]], skip: tuple[str, ...], notes: tuple[str, ...]) -> list[str]:
-    """The indented lines a ``summary()`` shows: the table rows (but ``skip`` and the notes), then the notes."""
-    lines = [f"  {label}: {value}" for label, value in rows if not (label.startswith("Note") or label in skip)]
-    if notes:
-        lines.append("  Conventions and notes:")
-        lines.extend(f"    - {note}" for note in notes)
-    return lines
 
 
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
 
-def _check_model(model: object, allowed: tuple[str, ...] = MODELS, name: str = "model") -> str:
-    if not isinstance(model, str) or model.strip().lower() not in allowed:
-        raise ModelError(f"{name} must be one of {', '.join(allowed)}; got {model!r}.")
-    return model.strip().lower()
-
-
-def _confidence(value: object) -> Decimal:
-    try:
-        return to_probability(value, "confidence", error=ConfidenceError)
-    except RateError as err:  # not a number at all: still a confidence problem
-        raise ConfidenceError(str(err)) from None
-
-
-def _population(value: object) -> int | None:
-    return None if value is None else to_count(value, "population_size", minimum=1)
-
-
-def _require_population(model: str, population_size: int | None) -> None:
-    """The hypergeometric model counts deviations in a population of N items: refuse it without N."""
-    if model == "hypergeometric" and population_size is None:
-        raise ModelError("model='hypergeometric' needs population_size (the number of items N); got "
-                         "population_size=None. Give N or use model='binomial'.")
-
-
-def _ceil_times(ns: np.ndarray, rate: Decimal) -> np.ndarray:
+def _ceil_times(ns: NDArray[np.int64], rate: Decimal) -> NDArray[np.int64]:
     """Exact ``ceil(n x rate)`` for every n in ``ns`` (integer arithmetic on rate's ratio)."""
     p, q = rate.as_integer_ratio()
     if p == 0:
@@ -270,7 +243,7 @@ def _population_deviations(tolerable_rate: Decimal, population_size: int) -> int
     return ceil_decimal(tolerable_rate * population_size)
 
 
-def _smallest(accepts: Callable[[np.ndarray], np.ndarray], start: int, stop: int) -> int | None:
+def _smallest(accepts: Callable[[NDArray[np.int64]], NDArray[np.bool_]], start: int, stop: int) -> int | None:
     """The smallest n in ``[start, stop]`` where ``accepts`` is True, scanning every n.
 
     ``accepts`` maps an int64 array of candidate sizes to a boolean array. Candidates are
@@ -290,24 +263,37 @@ def _smallest(accepts: Callable[[np.ndarray], np.ndarray], start: int, stop: int
     return None
 
 
-def _acceptance(ns: np.ndarray, expected_rate: Decimal | None, fixed: int | None) -> np.ndarray:
+def _acceptance(ns: NDArray[np.int64], expected_rate: Decimal | None, fixed: int | None) -> NDArray[np.int64]:
     if fixed is not None:
         return np.full_like(ns, fixed)
     assert expected_rate is not None
     return _ceil_times(ns, expected_rate)
 
 
-def _accept_probability(model: str, ns: np.ndarray, ks: np.ndarray, tolerable_rate: Decimal,
-                        population_size: int | None) -> np.ndarray:
+def _accept_probability(model: str, ns: NDArray[np.int64], ks: NDArray[np.int64], tolerable_rate: Decimal,
+                        population_size: int | None) -> NDArray[np.float64]:
     """P(at most k deviations in n items) when the population deviation rate is the TDR."""
+    from scipy import stats  # imported on first use: about 0.6 s, not needed to import the module
+
     tdr = float(tolerable_rate)
     if model == "binomial":
-        return stats.binom.cdf(ks, ns, tdr)
+        return _float_array(stats.binom.cdf(ks, ns, tdr))
     if model == "poisson":
-        return stats.poisson.cdf(ks, ns * tdr)
+        return _float_array(stats.poisson.cdf(ks, ns * tdr))
     assert population_size is not None
     big_k = _population_deviations(tolerable_rate, population_size)
-    return stats.hypergeom.cdf(ks, population_size, big_k, ns)
+    return _float_array(stats.hypergeom.cdf(ks, population_size, big_k, ns))
+
+
+def _float_array(probabilities: float | NDArray[np.float64]) -> NDArray[np.float64]:
+    """scipy's result as the float64 array it is for array arguments (the same array, no copy)."""
+    return np.asarray(probabilities, dtype=np.float64)
+
+
+def _zero_and_one(probabilities: float | NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The P(0) and P(1) rows of a probability array computed for ``[[0], [1]]`` deviations."""
+    rows = _float_array(probabilities)
+    return rows[0], rows[1]
 
 
 _MODEL_NOTES = {
@@ -372,10 +358,10 @@ def plan(confidence: object, tolerable_rate: object, expected_rate: object = 0, 
     >>> (p.sample_size, p.acceptance_number)
     (400, 14)
     """
-    model = _check_model(model)
-    conf = _confidence(confidence)
+    model = check_model(model, MODELS)
+    conf = to_confidence(confidence)
     tdr = to_probability(tolerable_rate, "tolerable_rate")
-    size_n = _population(population_size)
+    size_n = to_population_size(population_size)
     fixed: int | None = None
     edr: Decimal | None
     if expected_deviations is not None:
@@ -390,7 +376,7 @@ def plan(confidence: object, tolerable_rate: object, expected_rate: object = 0, 
             raise RateError(f"expected_rate must be below tolerable_rate; got expected_rate={expected_rate!r} "
                             f">= tolerable_rate={tolerable_rate!r}. Lower the expected rate or raise the "
                             "tolerable rate.")
-    _require_population(model, size_n)
+    require_population(model, size_n)
     risk = float(1 - conf)
 
     notes = [_MODEL_NOTES[model]]
@@ -413,7 +399,7 @@ def plan(confidence: object, tolerable_rate: object, expected_rate: object = 0, 
         notes.append(f"The Poisson model ignores the population size ({size_n:,}); it is used only to test "
                      "every item if the size reaches it.")
 
-    def accepts(ns: np.ndarray) -> np.ndarray:
+    def accepts(ns: NDArray[np.int64]) -> NDArray[np.bool_]:
         ks = _acceptance(ns, edr, fixed)
         return _accept_probability(model, ns, ks, tdr, size_n) <= risk
 
@@ -424,9 +410,9 @@ def plan(confidence: object, tolerable_rate: object, expected_rate: object = 0, 
     def k_at(n_: int) -> int:
         return int(_acceptance(np.array([n_], dtype=np.int64), edr, fixed)[0])
 
-    common = dict(model=model, confidence=float(conf), tolerable_rate=float(tdr),
-                  expected_rate=None if edr is None else float(edr), population_size=size_n,
-                  kind="statistical", statistical=True)
+    make_plan = partial(Plan, model=model, confidence=float(conf), tolerable_rate=float(tdr),
+                        expected_rate=None if edr is None else float(edr), population_size=size_n,
+                        kind="statistical", statistical=True)
     if n is None and size_n is None:
         raise SizeError(f"no sample size up to {MAX_SAMPLE_SIZE:,} meets confidence={confidence!r} at "
                         f"tolerable_rate={tolerable_rate!r} with "
@@ -440,16 +426,16 @@ def plan(confidence: object, tolerable_rate: object, expected_rate: object = 0, 
         notes.append(f"The {model} plan {needed}; every item is tested instead (all {size_n:,}), "
                      "so there is no sampling risk.")
         k_all = k_at(size_n)
-        return Plan(sample_size=size_n, acceptance_number=k_all, achieved_risk=0.0,
-                    expected_deviations=k_all, test_all=True, notes=tuple(notes), **common)
+        return make_plan(sample_size=size_n, acceptance_number=k_all, achieved_risk=0.0,
+                         expected_deviations=k_all, test_all=True, notes=tuple(notes))
     k = k_at(n)
     achieved = float(_accept_probability(model, np.array([n], dtype=np.int64), np.array([k], dtype=np.int64),
                                          tdr, size_n)[0])
     if model == "binomial" and size_n is not None:
         notes.append(f"The binomial model ignores the population size ({size_n:,}) and is conservative "
                      "for a finite population; model='hypergeometric' would need fewer items.")
-    return Plan(sample_size=n, acceptance_number=k, achieved_risk=achieved, expected_deviations=k,
-                test_all=False, notes=tuple(notes), **common)
+    return make_plan(sample_size=n, acceptance_number=k, achieved_risk=achieved, expected_deviations=k,
+                     test_all=False, notes=tuple(notes))
 
 
 # --------------------------------------------------------------------------------------------
@@ -502,9 +488,9 @@ def plan_frequency(frequency: str, *, tolerable_rate: object, population_size: i
         Tolerable rate outside (0, 1); a table size or population size that is not a whole
         number >= 1.
     """
-    confidence_model = _check_model(confidence_model, ("hypergeometric", "binomial"), "confidence_model")
+    confidence_model = check_model(confidence_model, ("hypergeometric", "binomial"), "confidence_model")
     tdr = to_probability(tolerable_rate, "tolerable_rate")
-    size_n = _population(population_size)
+    size_n = to_population_size(population_size)
     source = DEFAULT_FREQUENCY_TABLE if table is None else table
     sizes: dict[str, int] = {}
     for key, value in source.items():
@@ -520,11 +506,15 @@ def plan_frequency(frequency: str, *, tolerable_rate: object, population_size: i
         + ("Default table: the Chiaro SOC 2 table (workflow.md section 1.6)." if table is None
            else "Table supplied by the engagement."),
     ]
-    common = dict(acceptance_number=0, tolerable_rate=float(tdr), expected_rate=0.0, expected_deviations=0,
-                  population_size=size_n, kind="frequency", statistical=False, frequency=wanted)
+    make_plan = partial(Plan, acceptance_number=0, tolerable_rate=float(tdr), expected_rate=0.0,
+                        expected_deviations=0, population_size=size_n, kind="frequency", statistical=False,
+                        frequency=wanted)
     if size_n is not None and size_n <= size:
         notes.append(f"The population ({size_n:,}) is not larger than the table size ({size}): every item is tested.")
-        return Plan(sample_size=size_n, model=confidence_model, achieved_risk=0.0, confidence=1.0, test_all=True, notes=tuple(notes), **common)
+        return make_plan(sample_size=size_n, model=confidence_model, achieved_risk=0.0, confidence=1.0,
+                         test_all=True, notes=tuple(notes))
+    from scipy import stats  # imported on first use: about 0.6 s, not needed to import the module
+
     if confidence_model == "hypergeometric" and size_n is not None:
         big_k = _population_deviations(tdr, size_n)
         p0 = float(stats.hypergeom.pmf(0, size_n, big_k, size))
@@ -538,29 +528,31 @@ def plan_frequency(frequency: str, *, tolerable_rate: object, population_size: i
     notes.append(f"With no deviation in {size} items, the confidence that the deviation rate is below "
                  f"{format_percent(tdr)} is {format_percent(1 - p0, 1)} ({how}). The size is not a statistical "
                  "sample; it rests on judgement and other evidence.")
-    return Plan(sample_size=size, model=used, achieved_risk=p0, confidence=1.0 - p0, test_all=False,
-                notes=tuple(notes), **common)
+    return make_plan(sample_size=size, model=used, achieved_risk=p0, confidence=1.0 - p0, test_all=False,
+                     notes=tuple(notes))
 
 
 # --------------------------------------------------------------------------------------------
 # Two-stage (1,0) plan
 # --------------------------------------------------------------------------------------------
 
-def _two_stage_risks(ns: np.ndarray, tolerable_rate: Decimal, population_size: int | None,
-                     model: str) -> np.ndarray:
+def _two_stage_risks(ns: NDArray[np.int64], tolerable_rate: Decimal, population_size: int | None,
+                     model: str) -> NDArray[np.float64]:
+    from scipy import stats  # imported on first use: about 0.6 s, not needed to import the module
+
     tdr = float(tolerable_rate)
     zero_one = np.array([[0], [1]])      # P(0) and P(1) in one vectorised call
     if model == "binomial":
-        p0, p1 = stats.binom.pmf(zero_one, ns, tdr)
+        p0, p1 = _zero_and_one(stats.binom.pmf(zero_one, ns, tdr))
         return p0 + p1 * p0
     if model == "poisson":
-        p0, p1 = stats.poisson.pmf(zero_one, ns * tdr)
+        p0, p1 = _zero_and_one(stats.poisson.pmf(zero_one, ns * tdr))
         return p0 + p1 * p0
     assert population_size is not None
     big_k = _population_deviations(tolerable_rate, population_size)
-    p0, p1 = stats.hypergeom.pmf(zero_one, population_size, big_k, ns)
+    p0, p1 = _zero_and_one(stats.hypergeom.pmf(zero_one, population_size, big_k, ns))
     # second stage: n more from the N - n items left, which hold K - 1 deviations
-    p0_second = stats.hypergeom.pmf(0, population_size - ns, big_k - 1, ns)
+    p0_second = _float_array(stats.hypergeom.pmf(0, population_size - ns, big_k - 1, ns))
     return p0 + p1 * p0_second
 
 
@@ -581,11 +573,11 @@ def two_stage_risk(sample_size: int, tolerable_rate: object, *, population_size:
     >>> round(two_stage_risk(22, 0.10), 4)    # on the 22-item discovery size: not valid at 90 %
     0.1222
     """
-    model = _check_model(model)
+    model = check_model(model, MODELS)
     tdr = to_probability(tolerable_rate, "tolerable_rate")
     n = to_count(sample_size, "sample_size", minimum=1)
-    size_n = _population(population_size)
-    _require_population(model, size_n)
+    size_n = to_population_size(population_size)
+    require_population(model, size_n)
     if model == "hypergeometric":
         assert size_n is not None
         if 2 * n > size_n:
@@ -619,11 +611,11 @@ def plan_two_stage(confidence: object, tolerable_rate: object, *, population_siz
         ``kind="two_stage"``, ``sample_size`` and ``second_stage_size`` both n,
         ``acceptance_number=0`` (for the first stage), ``achieved_risk`` the plan's risk.
     """
-    model = _check_model(model)
-    conf = _confidence(confidence)
+    model = check_model(model, MODELS)
+    conf = to_confidence(confidence)
     tdr = to_probability(tolerable_rate, "tolerable_rate")
-    size_n = _population(population_size)
-    _require_population(model, size_n)
+    size_n = to_population_size(population_size)
+    require_population(model, size_n)
     risk = float(1 - conf)
     notes = [
         "Two-stage (1,0) plan: test n items; 0 deviations -> rely on the control; exactly 1 -> test n more "
@@ -639,24 +631,24 @@ def plan_two_stage(confidence: object, tolerable_rate: object, *, population_siz
     else:
         stop = MAX_SAMPLE_SIZE if size_n is None else min(MAX_SAMPLE_SIZE, size_n // 2)
 
-    def accepts(ns: np.ndarray) -> np.ndarray:
+    def accepts(ns: NDArray[np.int64]) -> NDArray[np.bool_]:
         return _two_stage_risks(ns, tdr, size_n, model) < risk
 
     n = _smallest(accepts, 1, stop) if stop >= 1 else None
-    common = dict(acceptance_number=0, model=model, confidence=float(conf), tolerable_rate=float(tdr),
-                  expected_rate=0.0, expected_deviations=0, population_size=size_n, kind="two_stage",
-                  statistical=True)
+    make_plan = partial(Plan, acceptance_number=0, model=model, confidence=float(conf),
+                        tolerable_rate=float(tdr), expected_rate=0.0, expected_deviations=0,
+                        population_size=size_n, kind="two_stage", statistical=True)
     if n is None:
         if size_n is None:  # pragma: no cover - the risk falls below any level long before the cap
             raise SizeError(f"no two-stage size up to {MAX_SAMPLE_SIZE:,} meets confidence={confidence!r} "
                             f"at tolerable_rate={tolerable_rate!r}.")
         notes.append(f"Two stages would need more than the {size_n:,} items in the population: every item is "
                      "tested instead, so there is no sampling risk.")
-        return Plan(sample_size=size_n, achieved_risk=0.0, test_all=True, notes=tuple(notes),
-                    second_stage_size=None, **common)
+        return make_plan(sample_size=size_n, achieved_risk=0.0, test_all=True, notes=tuple(notes),
+                         second_stage_size=None)
     achieved = float(_two_stage_risks(np.array([n], dtype=np.int64), tdr, size_n, model)[0])
-    return Plan(sample_size=n, achieved_risk=achieved, test_all=False, notes=tuple(notes),
-                second_stage_size=n, **common)
+    return make_plan(sample_size=n, achieved_risk=achieved, test_all=False, notes=tuple(notes),
+                     second_stage_size=n)
 
 
 # --------------------------------------------------------------------------------------------

@@ -87,26 +87,26 @@ import hashlib
 from dataclasses import dataclass
 from fractions import Fraction
 from numbers import Integral
-from typing import Any
+from typing import Any, TypeAlias, cast
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from numpy.typing import NDArray
 
-from sampling._inputs import (
-    DatesError,
-    KeysError,
-    ModelError,
-    SeedError,
-    SizeError,
-    StrataError,
-)
+from sampling.errors import DatesError, KeysError, ModelError, SamplingError, SeedError, SizeError, StrataError
 
 __all__ = ["Selection", "select", "extend", "METHODS", "key_set_sha256", "stream_integer"]
 
 METHODS = ("random", "systematic", "stratified")
+"""The selection methods :func:`select` accepts."""
 _TWO_256 = 1 << 256
 _EXAMPLES = 3
+
+_AnyArray: TypeAlias = "pa.Array[Any]"
+"""An Arrow array of whatever type the caller's values had (checked before use)."""
+_TextArray: TypeAlias = "pa.StringArray | pa.LargeStringArray"
+"""Keys or stratum labels as Arrow text, without nulls."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -273,8 +273,8 @@ def _fisher_yates(stream: _Stream, size: int, count: int, skip: set[int] | None 
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Keys:
-    array: pa.Array          # keys in input order (string or large_string)
-    order: np.ndarray        # int64 indices that sort the keys by code point
+    array: _TextArray           # keys in input order (string or large_string)
+    order: NDArray[np.int64]    # indices that sort the keys by code point
     sha256: str
     notes: tuple[str, ...]
 
@@ -283,10 +283,16 @@ class _Keys:
         return len(self.array)
 
 
-def _as_arrow(values: Any, name: str, error: type) -> pa.Array:
-    """Convert list/tuple/numpy/pyarrow/pandas input to one pyarrow Array (no pandas import)."""
+def _as_arrow(values: Any, name: str, error: type[SamplingError]) -> _AnyArray:
+    """Convert list/tuple/numpy/pyarrow/pandas input to one pyarrow Array (no pandas import).
+
+    ``values`` is typed ``Any``: it is whatever the caller passed as keys, dates or strata (a list,
+    tuple or other iterable, a numpy array, a pyarrow (chunked) array or a pandas Series).
+    """
     if isinstance(values, pa.ChunkedArray):
-        return values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+        if values.num_chunks != 1:
+            return values.combine_chunks()
+        return cast(_AnyArray, values.chunk(0))  # pyarrow-stubs type chunk() as a ChunkedArray
     if isinstance(values, pa.Array):
         return values
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
@@ -295,52 +301,64 @@ def _as_arrow(values: Any, name: str, error: type) -> pa.Array:
     if not isinstance(values, (list, tuple, np.ndarray)) and not hasattr(values, "dtype"):
         values = list(values)  # other iterables, e.g. a generator
     try:
-        arr = pa.array(values, from_pandas=True)
+        arr: _AnyArray | pa.ChunkedArray[Any] = pa.array(values, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
         raise error(f"{name} must hold values of one type (text, or whole numbers); pyarrow could not "
                     f"read them: {exc}.") from None
     if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
+        return arr.combine_chunks()
     return arr
 
 
-def _text_array(values: Any, name: str, error: type, what: str) -> tuple[pa.Array, list[str]]:
-    """Text (string/large_string) array of keys or labels; whole numbers converted with a note."""
+def _text_array(values: Any, name: str, error: type[SamplingError], what: str) -> tuple[_TextArray, list[str]]:
+    """Text (string/large_string) array of keys or labels; whole numbers converted with a note.
+
+    ``values`` is typed ``Any``: the keys or labels as the caller passed them (see :func:`_as_arrow`).
+    """
     arr = _as_arrow(values, name, error)
     notes: list[str] = []
-    if pa.types.is_dictionary(arr.type):
+    if isinstance(arr, pa.DictionaryArray):
         arr = arr.dictionary_decode()
     t = arr.type
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        pass
+    text: _TextArray
+    if isinstance(arr, (pa.StringArray, pa.LargeStringArray)):  # the string and large_string types
+        text = arr
     elif pa.types.is_string_view(t):
-        arr = arr.cast(pa.large_string())
+        text = cast(pa.LargeStringArray, arr.cast(pa.large_string()))
     elif pa.types.is_integer(t):
-        arr = arr.cast(pa.string())
+        text = cast(pa.StringArray, arr.cast(pa.string()))
         notes.append(f"{name} were whole numbers; they were converted to their decimal text (e.g. 42 -> '42') "
                      "and compared as text in code point order ('10' sorts before '9').")
     elif pa.types.is_null(t) and len(arr) > 0:
         raise error(f"{name}[0] is missing (None/null); every {what} needs a value.")
     elif len(arr) == 0:
-        arr = pa.array([], pa.string())
+        text = pa.array([], pa.string())
     else:
         raise error(f"{name} must be text (or whole numbers, converted to their decimal text), got values "
                     f"of type {t}; convert them to text first (e.g. series.astype(str)).")
-    if arr.null_count:
-        where = pc.indices_nonzero(arr.is_null()).to_pylist()
+    if text.null_count:
+        where = _true_positions(text.is_null())
         shown = ", ".join(f"{name}[{i}]" for i in where[:_EXAMPLES])
         raise error(f"{name} must not contain missing values (None/NaN/null): {len(where)} missing, at {shown}; "
                     f"every {what} needs a value.")
-    return arr, notes
+    return text, notes
 
 
-def _offsets(arr: pa.Array) -> np.ndarray:
-    dtype = np.int64 if pa.types.is_large_string(arr.type) else np.int32
-    raw = np.frombuffer(arr.buffers()[1], dtype=dtype)
-    return raw[arr.offset: arr.offset + len(arr) + 1]
+def _true_positions(mask: pa.BooleanArray) -> list[int]:
+    """The positions (0-based) where ``mask`` is true (``indices_nonzero`` never returns a null)."""
+    return cast(list[int], pc.indices_nonzero(mask).to_pylist())
 
 
-def _data_bytes(arr: pa.Array) -> memoryview:
+def _offsets(arr: _TextArray) -> NDArray[np.int32] | NDArray[np.int64]:
+    buffer = arr.buffers()[1]
+    assert buffer is not None  # a string array always has its offsets buffer
+    start, stop = arr.offset, arr.offset + len(arr) + 1
+    if pa.types.is_large_string(arr.type):
+        return np.frombuffer(memoryview(buffer), dtype=np.int64)[start:stop]
+    return np.frombuffer(memoryview(buffer), dtype=np.int32)[start:stop]
+
+
+def _data_bytes(arr: _TextArray) -> memoryview:
     off = _offsets(arr)
     data = arr.buffers()[2]
     if data is None:
@@ -351,19 +369,20 @@ def _data_bytes(arr: pa.Array) -> memoryview:
 def key_set_sha256(keys: Any) -> str:
     """SHA-256 (hex) of the distinct keys in code point order, each key's UTF-8 followed by "\\n".
 
-    Duplicates are counted once here (``select`` refuses them). Same conventions as ``select``.
+    Duplicates are counted once here (``select`` refuses them). Same conventions as ``select``;
+    ``keys`` is typed ``Any`` for the same reason (a list, numpy array, pyarrow array or pandas Series).
     """
     arr, _ = _text_array(keys, "keys", KeysError, "population item")
     distinct = pc.unique(arr)
     return _sha_of_sorted(distinct.take(pc.sort_indices(distinct)))
 
 
-def _sha_of_sorted(sorted_keys: pa.Array) -> str:
+def _sha_of_sorted(sorted_keys: _TextArray) -> str:
     if len(sorted_keys) == 0:
         return hashlib.sha256(b"").hexdigest()
     sep = pa.scalar("\n", sorted_keys.type)
     empty = pa.scalar("", sorted_keys.type)
-    joined = pc.binary_join_element_wise(sorted_keys, sep, empty)
+    joined: _TextArray = pc.binary_join_element_wise(sorted_keys, sep, empty)
     return hashlib.sha256(_data_bytes(joined)).hexdigest()
 
 
@@ -375,14 +394,14 @@ def _prepare_keys(keys: Any) -> _Keys:
                         "file and the period filter.")
     data = np.frombuffer(_data_bytes(arr), dtype=np.uint8)
     if data.size and ((data == 10).any() or (data == 13).any()):
-        where = pc.indices_nonzero(pc.match_substring_regex(arr, "[\\n\\r]")).to_pylist()
+        where = _true_positions(pc.match_substring_regex(arr, "[\\n\\r]"))
         raise KeysError(f"keys must not contain line breaks (they separate keys in the population SHA-256): "
                         f"keys[{where[0]}] is {arr[where[0]].as_py()!r} ({len(where)} such keys); clean the "
                         "key column first.")
     order = pc.sort_indices(arr)
     sorted_keys = arr.take(order)
     if sorted_keys[0].as_py() == "":
-        empty_at = pc.indices_nonzero(pc.equal(arr, pa.scalar("", arr.type))).to_pylist()
+        empty_at = _true_positions(pc.equal(arr, pa.scalar("", arr.type)))
         raise KeysError(f"keys must not be empty text: {len(empty_at)} empty key(s), first at keys[{empty_at[0]}]; "
                         "every population item needs its identifier.")
     if n > 1:
@@ -401,7 +420,7 @@ def _prepare_keys(keys: Any) -> _Keys:
 def _take_keys(keys: _Keys, indices: list[int]) -> list[str]:
     if not indices:
         return []
-    return keys.array.take(pa.array(indices, pa.int64())).to_pylist()
+    return cast(list[str], keys.array.take(pa.array(indices, pa.int64())).to_pylist())  # keys hold no nulls
 
 
 # --------------------------------------------------------------------------------------------
@@ -409,8 +428,8 @@ def _take_keys(keys: _Keys, indices: list[int]) -> list[str]:
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Dates:
-    ticks: np.ndarray        # int64 ordering value (instant for zoned values; wall clock otherwise)
-    months: np.ndarray       # int64 months since 1970-01 of the local date
+    ticks: NDArray[np.int64]    # ordering value (instant for zoned values; wall clock otherwise)
+    months: NDArray[np.int64]   # months since 1970-01 of the local date
     description: str
 
 
@@ -427,7 +446,7 @@ def _missing_dates_error(where: list[int], keys: _Keys) -> DatesError:
                       "the occurrence date orders systematic and stratified selection — fix or remove those rows.")
 
 
-def _months_from_days(days: np.ndarray) -> np.ndarray:
+def _months_from_days(days: NDArray[np.int64]) -> NDArray[np.int64]:
     return days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
 
 
@@ -446,8 +465,8 @@ def _prepare_dates(dates: Any, keys: _Keys) -> _Dates:
     arr = _as_arrow(dates, "dates", DatesError)
     t = arr.type
     if arr.null_count:
-        raise _missing_dates_error(pc.indices_nonzero(arr.is_null()).to_pylist(), keys)
-    if pa.types.is_timestamp(t):
+        raise _missing_dates_error(_true_positions(arr.is_null()), keys)
+    if isinstance(arr, pa.TimestampArray):  # the timestamp types
         ticks = arr.cast(pa.int64()).to_numpy()
         if t.tz:
             local = pc.local_timestamp(arr).cast(pa.int64()).to_numpy()
@@ -470,7 +489,7 @@ def _prepare_dates(dates: Any, keys: _Keys) -> _Dates:
     return _Dates(np.ascontiguousarray(ticks, dtype=np.int64), _months_from_days(days), desc)
 
 
-def _dates_from_objects(values: list, keys: _Keys) -> _Dates:
+def _dates_from_objects(values: list[object], keys: _Keys) -> _Dates:
     ticks = np.empty(len(values), dtype=np.int64)
     months = np.empty(len(values), dtype=np.int64)
     missing: list[int] = []
@@ -515,7 +534,7 @@ def _month_label(code: int) -> str:
 # --------------------------------------------------------------------------------------------
 # Orders and strata
 # --------------------------------------------------------------------------------------------
-def _date_key_order(keys: _Keys, dates: _Dates | None) -> np.ndarray:
+def _date_key_order(keys: _Keys, dates: _Dates | None) -> NDArray[np.int64]:
     """Indices ordering the items by date, then key (by key alone without dates)."""
     if dates is None:
         return keys.order
@@ -526,7 +545,7 @@ def _date_key_order(keys: _Keys, dates: _Dates | None) -> np.ndarray:
 @dataclass(frozen=True)
 class _Strata:
     labels: tuple[str, ...]      # in stratum order
-    codes: np.ndarray            # stratum number (0..S-1, stratum order) of each item, input order
+    codes: NDArray[np.int64]     # stratum number (0..S-1, stratum order) of each item, input order
     basis: str                   # "month" | "labels"
 
 
@@ -541,25 +560,26 @@ def _prepare_strata(strata: Any, dates: _Dates | None, keys: _Keys) -> _Strata:
             raise StrataError(f"strata must have one label per key: {length} labels for {keys.size} keys; pass the "
                               "stratum column of the same rows as the keys.")
         arr, _ = _text_array(strata, "strata", StrataError, "population item")
-        encoded = pc.dictionary_encode(arr)
+        encoded = arr.dictionary_encode()
         dictionary = encoded.dictionary
         indices = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         rank_order = pc.sort_indices(dictionary).to_numpy()
         rank = np.empty(len(dictionary), dtype=np.int64)
         rank[rank_order] = np.arange(len(dictionary))
-        labels = tuple(dictionary.take(pa.array(rank_order)).to_pylist())
-        return _Strata(labels, rank[indices], "labels")
+        labels = cast(list[str], dictionary.take(pa.array(rank_order)).to_pylist())  # labels hold no nulls
+        return _Strata(tuple(labels), rank[indices], "labels")
     assert dates is not None
     low = int(dates.months.min())
     counts = np.bincount(dates.months - low)
     present = np.flatnonzero(counts)
     mapping = np.full(counts.size, -1, dtype=np.int64)
     mapping[present] = np.arange(present.size)
-    labels = tuple(_month_label(low + int(p)) for p in present)
-    return _Strata(labels, mapping[dates.months - low], "month")
+    months = tuple(_month_label(low + int(p)) for p in present)
+    return _Strata(months, mapping[dates.months - low], "month")
 
 
-def _stratum_order(order: np.ndarray, codes: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+def _stratum_order(order: NDArray[np.int64], codes: NDArray[np.int64],
+                   count: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Reorder ``order`` stratum by stratum (stable) and return it with each stratum's start offset."""
     codes_in_order = codes[order]
     small = codes_in_order.astype(np.int16 if count < 32_000 else np.int64)
@@ -608,29 +628,29 @@ def _allocate(n: int, sizes: list[int]) -> tuple[list[int], bool]:
 # --------------------------------------------------------------------------------------------
 # Argument checks
 # --------------------------------------------------------------------------------------------
-def _check_seed(seed: Any) -> int:
+def _check_seed(seed: object) -> int:
     if isinstance(seed, bool) or not isinstance(seed, Integral):
         raise SeedError(f"seed must be a whole number (int) such as 20260630, got {seed!r} "
                         f"({type(seed).__name__}); choose one, record it in the workpaper and reuse it to re-perform.")
     return int(seed)
 
 
-def _check_method(method: Any) -> str:
-    if method not in METHODS:
+def _check_method(method: object) -> str:
+    if not isinstance(method, str) or method not in METHODS:
         raise ModelError(f"method must be one of 'random', 'systematic', 'stratified', got {method!r}.")
     return method
 
 
-def _check_count(value: Any, name: str, available: int, what: str) -> int:
+def _check_count(value: object, name: str, available: int, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise SizeError(f"{name} must be a whole number >= 1, got {value!r}.")
-    value = int(value)
-    if value < 1:
-        raise SizeError(f"{name} must be a whole number >= 1 (a selection has at least one item), got {value}.")
-    if value > available:
-        raise SizeError(f"{name} must not exceed the number of {what} ({available}), got {value}; "
+    count = int(value)
+    if count < 1:
+        raise SizeError(f"{name} must be a whole number >= 1 (a selection has at least one item), got {count}.")
+    if count > available:
+        raise SizeError(f"{name} must not exceed the number of {what} ({available}), got {count}; "
                         f"to test every item use {name}={available}.")
-    return value
+    return count
 
 
 # --------------------------------------------------------------------------------------------
@@ -690,9 +710,16 @@ def select(keys: Any, n: int, *, seed: int, method: str = "random", dates: Any =
         See the module documentation (reproduced in ``Selection.algorithm``).
     dates : sequence of dates or timestamps, optional
         Occurrence date per key (same order as ``keys``): required for ``systematic``, and for
-        ``stratified`` unless ``strata`` is given. Ignored (with a note) by ``random``.
+        ``stratified`` unless ``strata`` is given. Ignored (with a note) by ``random``. A list or
+        tuple of ``datetime``/``date``/``numpy.datetime64``, a numpy ``datetime64`` array, a pyarrow
+        timestamp or date array, or a pandas datetime Series.
     strata : sequence of str, optional
         Stratum label per key, ``stratified`` only; without it the strata are the months of ``dates``.
+        The same containers as ``keys``.
+
+    ``keys``, ``dates`` and ``strata`` are typed ``Any``: each accepts any of the containers above
+    (lists, numpy arrays, pyarrow arrays, pandas Series), which share no type this package could
+    name without importing pandas; the values are checked at run time.
 
     Returns
     -------
@@ -739,8 +766,8 @@ def select(keys: Any, n: int, *, seed: int, method: str = "random", dates: Any =
     return _stratified_round(prepared, prepared_strata, order, n, seed, notes, earlier=(), rounds=())
 
 
-def _systematic(keys: _Keys, order: np.ndarray, n: int, seed: int, purpose: str,
-                skip_rows: np.ndarray | None = None) -> tuple[list[str], float, float, str]:
+def _systematic(keys: _Keys, order: NDArray[np.int64], n: int, seed: int, purpose: str,
+                skip_rows: NDArray[np.int64] | None = None) -> tuple[list[str], float, float, str]:
     if skip_rows is not None and skip_rows.size:
         mask = np.ones(keys.size, dtype=bool)
         mask[skip_rows] = False
@@ -758,9 +785,9 @@ def _systematic(keys: _Keys, order: np.ndarray, n: int, seed: int, purpose: str,
     return selected, float(start), float(interval), text
 
 
-def _stratified_round(keys: _Keys, strata: _Strata, order: np.ndarray, n: int, seed: int, notes: list[str],
+def _stratified_round(keys: _Keys, strata: _Strata, order: NDArray[np.int64], n: int, seed: int, notes: list[str],
                       *, earlier: tuple[str, ...], rounds: tuple[int, ...],
-                      earlier_rows: np.ndarray | None = None) -> Selection:
+                      earlier_rows: NDArray[np.int64] | None = None) -> Selection:
     """One stratified round; ``earlier_rows`` are the rows (input order) of the ``earlier`` keys."""
     count = len(strata.labels)
     by_stratum, starts = _stratum_order(order, strata.codes, count)
@@ -799,7 +826,7 @@ def _stratified_round(keys: _Keys, strata: _Strata, order: np.ndarray, n: int, s
 
 def _result(selected: list[str], seed: int, method: str, keys: _Keys, *, notes: list[str],
             rounds: tuple[int, ...], start: float | None = None, interval: float | None = None,
-            strata: tuple = (), strata_basis: str | None = None) -> Selection:
+            strata: tuple[tuple[str, int, int], ...] = (), strata_basis: str | None = None) -> Selection:
     return Selection(keys=tuple(selected), seed=seed, method=method, population_size=keys.size,
                      key_set_sha256=keys.sha256, start=start, interval=interval, strata=strata,
                      algorithm=_algorithm(method, seed), notes=tuple(notes), rounds=rounds,
@@ -825,6 +852,8 @@ def extend(selection: Selection, additional: int, *, keys: Any, dates: Any = Non
     dates, strata
         As for ``select``: systematic needs dates; stratified needs the same basis as the
         original selection (dates for month strata, strata labels for label strata).
+
+    ``keys``, ``dates`` and ``strata`` are typed ``Any``, as in :func:`select`.
 
     Returns
     -------
@@ -885,8 +914,8 @@ def extend(selection: Selection, additional: int, *, keys: Any, dates: Any = Non
                              "dates is None.")
         if strata is not None:
             raise ModelError("strata is only used with method='stratified', got a systematic selection; drop strata=.")
-        prepared_dates = _prepare_dates(dates, prepared)
-        order = _date_key_order(prepared, prepared_dates)
+        systematic_dates = _prepare_dates(dates, prepared)
+        order = _date_key_order(prepared, systematic_dates)
         new, _, _, text = _systematic(prepared, order, additional, seed, f"systematic:round{round_no}", earlier_rows)
         notes.append(text)
         return _result(list(earlier) + new, seed, method, prepared, notes=notes,

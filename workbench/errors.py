@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sampling import SamplingError
+from sampling.errors import SamplingError
 
 __all__ = [
     "WorkbenchError",

@@ -18,10 +18,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, TypeVar
 
-from sampling import format_percent
-from sampling.planning import DEFAULT_FREQUENCY_TABLE as SAMPLING_FREQUENCY_TABLE
-from sampling.planning import MODELS
-from sampling.selection import METHODS
+from sampling import DEFAULT_FREQUENCY_TABLE as SAMPLING_FREQUENCY_TABLE
+from sampling import MODELS, format_percent
+from sampling import SELECTION_METHODS as METHODS
 from workbench.engagement.criteria import CATEGORY_LABELS, criteria_for
 from workbench.engagement.problems import did_you_mean
 from workbench.errors import EngagementError

@@ -31,8 +31,8 @@ from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sampling import SamplingError
-from sampling._inputs import to_probability
+from sampling.errors import SamplingError
+from sampling.inputs import to_probability
 from workbench.engagement.criteria import CATEGORIES, CRITERIA, normalize_criterion_id
 from workbench.engagement.model import (
     CUEC,

@@ -1,4 +1,7 @@
-"""Input conversion and the errors of the sampling package.
+"""Input conversion, argument checks and text formatting shared by the sampling modules.
+
+Standard library only: importing it (or :mod:`sampling.errors`) loads neither numpy, scipy nor
+pyarrow, so callers can convert and check their inputs, and format rates, without them.
 
 Rates and confidence levels arrive as float, str or Decimal. They are converted with
 ``Decimal(str(x))`` so that ``0.035`` means exactly 35/1000 (``Decimal(0.035)`` would be
@@ -12,58 +15,20 @@ from __future__ import annotations
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from numbers import Integral
 
+from sampling.errors import ConfidenceError, ModelError, RateError, SamplingError, SizeError
+
 __all__ = [
-    "SamplingError",
-    "ConfidenceError",
-    "RateError",
-    "SizeError",
-    "ModelError",
-    "KeysError",
-    "DatesError",
-    "StrataError",
-    "SeedError",
     "to_decimal",
     "to_probability",
+    "to_confidence",
     "to_count",
+    "to_population_size",
     "ceil_decimal",
+    "check_model",
+    "require_population",
     "format_percent",
+    "summary_lines",
 ]
-
-
-class SamplingError(ValueError):
-    """Base of every error the sampling package raises for a bad argument."""
-
-
-class ConfidenceError(SamplingError):
-    """A confidence level outside (0, 1)."""
-
-
-class RateError(SamplingError):
-    """A tolerable or expected rate outside its range, or not in the right order."""
-
-
-class SizeError(SamplingError):
-    """A sample size, deviation count or population size that is not possible."""
-
-
-class ModelError(SamplingError):
-    """An unknown model or method, or a model without what it needs."""
-
-
-class KeysError(SamplingError):
-    """Population keys that cannot be sampled (empty, duplicated, too few)."""
-
-
-class DatesError(SamplingError):
-    """Occurrence dates that cannot order or stratify a selection (missing, wrong length or type)."""
-
-
-class StrataError(SamplingError):
-    """Stratum labels that cannot be used (missing, wrong length or type)."""
-
-
-class SeedError(SamplingError):
-    """A selection seed that is not a whole number."""
 
 
 def to_decimal(value: object, name: str) -> Decimal:
@@ -99,6 +64,20 @@ def to_probability(value: object, name: str, *, error: type[SamplingError] = Rat
     return result
 
 
+def to_confidence(value: object) -> Decimal:
+    """Convert a confidence level to Decimal and require ``0 < value < 1``.
+
+    Raises
+    ------
+    ConfidenceError
+        If the value is outside (0, 1) or not a number at all.
+    """
+    try:
+        return to_probability(value, "confidence", error=ConfidenceError)
+    except RateError as err:  # not a number at all: still a confidence problem
+        raise ConfidenceError(str(err)) from None
+
+
 def to_count(value: object, name: str, *, minimum: int = 0) -> int:
     """Require a whole number ``>= minimum`` (bools and non-integral floats are refused)."""
     if isinstance(value, bool):
@@ -116,9 +95,48 @@ def to_count(value: object, name: str, *, minimum: int = 0) -> int:
     return result
 
 
+def to_population_size(value: object) -> int | None:
+    """A population size N: ``None`` (unknown) stays ``None``, otherwise a whole number >= 1.
+
+    Raises
+    ------
+    SizeError
+        If the value is not a whole number >= 1.
+    """
+    return None if value is None else to_count(value, "population_size", minimum=1)
+
+
 def ceil_decimal(value: Decimal) -> int:
     """Round an exact Decimal up to the next whole number (``ceil(14.000) == 14``)."""
     return int(value.to_integral_value(rounding=ROUND_CEILING))
+
+
+def check_model(value: object, allowed: tuple[str, ...], name: str = "model") -> str:
+    """Normalise a model name (case and surrounding spaces ignored) and require it to be ``allowed``.
+
+    Returns the lower-case name, e.g. ``check_model(" Binomial", ("binomial",)) == "binomial"``.
+
+    Raises
+    ------
+    ModelError
+        If the value is not text or not one of ``allowed``; the message lists them under ``name``.
+    """
+    if not isinstance(value, str) or value.strip().lower() not in allowed:
+        raise ModelError(f"{name} must be one of {', '.join(allowed)}; got {value!r}.")
+    return value.strip().lower()
+
+
+def require_population(model: str, population_size: int | None) -> None:
+    """The hypergeometric model counts deviations in a population of N items: refuse it without N.
+
+    Raises
+    ------
+    ModelError
+        If ``model == "hypergeometric"`` and ``population_size`` is None.
+    """
+    if model == "hypergeometric" and population_size is None:
+        raise ModelError("model='hypergeometric' needs population_size (the number of items N); got "
+                         "population_size=None. Give N or use model='binomial'.")
 
 
 def format_percent(value: object, places: int | None = None, *, strip: bool = True) -> str:
@@ -140,3 +158,16 @@ def format_percent(value: object, places: int | None = None, *, strip: bool = Tr
     if text in {"-0", ""}:
         text = "0"
     return f"{text} %"
+
+
+def summary_lines(rows: list[tuple[str, str]], skip: tuple[str, ...], notes: tuple[str, ...]) -> list[str]:
+    """The indented lines a ``summary()`` shows: the table rows (but ``skip`` and the notes), then the notes.
+
+    ``rows`` are the (label, value) rows of a ``to_table()``; rows whose label is in ``skip`` or
+    starts with ``"Note"`` are left out, and ``notes`` follow under "Conventions and notes".
+    """
+    lines = [f"  {label}: {value}" for label, value in rows if not (label.startswith("Note") or label in skip)]
+    if notes:
+        lines.append("  Conventions and notes:")
+        lines.extend(f"    - {note}" for note in notes)
+    return lines
