@@ -7,6 +7,7 @@ functions, under ``if TYPE_CHECKING``), so an import hidden in a function cannot
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,47 @@ def test_sampling_never_imports_the_workbench_or_pandas():
         for base, _, line in imports_of(module, path):
             top = base.split(".")[0]
             assert top not in ("workbench", "pandas", "openpyxl"), f"{module} line {line} imports {base}"
+
+
+#: The modules whose public functions and classes are the stages' boundaries.
+STAGE_MODULES = (
+    "workbench.engagement", "workbench.engagement.model", "workbench.population", "workbench.receipt",
+    "workbench.validation", "workbench.scope", "workbench.sample", "workbench.testing", "workbench.evaluation",
+    "workbench.control_test", "workbench.outcome", "workbench.workpaper.sheets", "workbench.procedures.base",
+)
+
+
+def public_annotations(module: str) -> list[tuple[str, str]]:
+    """(where, annotation text) of every parameter, return value and dataclass field of the module's ``__all__``."""
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    exported: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+            exported = {elt.value for elt in node.value.elts if isinstance(elt, ast.Constant)}
+    found: list[tuple[str, str]] = []
+
+    def function(node: ast.FunctionDef, where: str) -> None:
+        args = node.args
+        for arg in args.posonlyargs + args.args + args.kwonlyargs + [a for a in (args.vararg, args.kwarg) if a]:
+            if arg.annotation is not None:
+                found.append((f"{where}({arg.arg})", ast.unparse(arg.annotation)))
+        if node.returns is not None:
+            found.append((f"{where} ->", ast.unparse(node.returns)))
+
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name in exported:
+            function(node, node.name)
+        elif isinstance(node, ast.ClassDef) and node.name in exported:
+            for item in node.body:
+                if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                    found.append((f"{node.name}.{item.target.id}", ast.unparse(item.annotation)))
+                elif isinstance(item, ast.FunctionDef) and (not item.name.startswith("_") or item.name == "__init__"):
+                    function(item, f"{node.name}.{item.name}")
+    return found
+
+
+@pytest.mark.parametrize("module", STAGE_MODULES)
+def test_no_any_at_stage_boundaries(module):
+    """Stage objects are typed: no ``Any`` in a public signature or field of a stage module."""
+    loose = [f"{where}: {text}" for where, text in public_annotations(module) if re.search(r"\bAny\b", text)]
+    assert not loose, f"{module}: " + "; ".join(loose)

@@ -87,3 +87,19 @@ def test_usage_errors_exit_2(arguments, message):
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    """Every file of a folder (recursively) with its bytes."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_checking_an_engagement_population_leaves_the_folder_byte_identical(type2_copy):
+    """Inspecting a file is not using it: check-population reads only (no results store, no pin, no output)."""
+    before = folder_bytes(type2_copy)
+    for population in ("jira_changes_FY26.csv", "okta_users_2026-07-02.csv"):
+        kind = "changes" if population.startswith("jira") else "users"
+        done = check(str(type2_copy / "populations" / population), "--kind", kind, "--engagement", str(type2_copy))
+        assert done.returncode == 0, done.stderr
+    assert folder_bytes(type2_copy) == before
+    assert not (type2_copy / "results.sqlite").exists()

@@ -44,6 +44,7 @@ from typing import Mapping
 from sampling import Selection
 from workbench.engagement import Control, Engagement
 from workbench.evaluation import ControlEvaluation
+from workbench.files import JsonRecord, JsonValue
 from workbench.population import Population
 from workbench.procedures import Procedure
 from workbench.receipt import Receipt
@@ -58,9 +59,6 @@ __all__ = ["ControlTest", "InputsFingerprint", "FINGERPRINT_COMPONENTS"]
 FINGERPRINT_COMPONENTS: tuple[str, ...] = (
     "populations", "control", "policy", "procedure", "selection", "results", "evaluations", "evidence",
 )
-
-JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
-
 
 def _sha256_json(value: JsonValue) -> str:
     """SHA-256 of a value's canonical JSON (sorted keys, no spaces): the same value, the same hash."""
@@ -96,7 +94,7 @@ class InputsFingerprint:
         return tuple(name for name in FINGERPRINT_COMPONENTS
                      if self.components.get(name) != other.components.get(name))
 
-    def to_record(self) -> dict[str, JsonValue]:
+    def to_record(self) -> JsonRecord:
         """A JSON-safe dict: the combined hash and each component's."""
         return {"sha256": self.sha256, "components": dict(self.components)}
 

@@ -26,11 +26,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 import sampling
 from sampling import Evaluation, Selection, format_percent
 from workbench.engagement import Control, Engagement
+from workbench.files import JsonRecord, JsonValue
 from workbench.sample import TRANSACTION_FREQUENCIES, SamplePlan
 from workbench.testing import AttributeTesting
 
@@ -133,7 +135,7 @@ class ControlEvaluation:
     exceptions: pd.DataFrame = field(repr=False)
     notes: tuple[str, ...] = ()
 
-    def to_record(self) -> dict[str, Any]:
+    def to_record(self) -> JsonRecord:
         """A JSON-safe dict for the batch summary and the outcome record (no pandas, no numpy, no NaN)."""
         return {
             "control_id": self.control_id,
@@ -160,7 +162,7 @@ class ControlEvaluation:
             "supports_reliance": self.supports_reliance,
             "conclusion": self.conclusion,
             "exceptions": [
-                {k: _json_value(v) for k, v in row.items()} for row in self.exceptions.to_dict("records")
+                {str(k): _json_value(v) for k, v in row.items()} for row in self.exceptions.to_dict("records")
             ],
             "notes": list(self.notes),
         }
@@ -197,18 +199,14 @@ def _finite(value: float | None) -> float | None:
     return float(value)
 
 
-def _json_value(value: Any) -> Any:
-    if value is None:
+def _json_value(value: object) -> JsonValue:
+    """A cell of a pandas frame as JSON: missing values None, timestamps ISO text, numpy scalars plain."""
+    if value is None or value is pd.NaT or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
-    if hasattr(value, "item"):  # numpy scalar
-        return value.item()
+    if isinstance(value, np.generic):  # numpy scalar
+        return _json_value(value.item())
     if isinstance(value, (str, int, float, bool)):
         return value
     return str(value)

@@ -17,7 +17,11 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["replace_atomically", "write_json_atomic", "sha256_file", "shared_file_mode"]
+__all__ = ["replace_atomically", "write_json_atomic", "sha256_file", "shared_file_mode", "JsonValue", "JsonRecord"]
+
+#: A value as JSON holds it, and a JSON object (what ``to_record()`` methods return).
+JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
+JsonRecord = dict[str, JsonValue]
 
 
 def shared_file_mode() -> int:

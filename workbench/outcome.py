@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.files import write_json_atomic
+from workbench.files import JsonRecord, write_json_atomic
 
 if TYPE_CHECKING:  # the batch runner reads records without importing the stages
     from workbench.control_test import ControlTest
@@ -51,10 +51,10 @@ def save_outcome(output_dir: str | os.PathLike[str], test: ControlTest, *,
     return path
 
 
-def load_outcome(output_dir: str | os.PathLike[str], control_id: str) -> dict[str, Any] | None:
+def load_outcome(output_dir: str | os.PathLike[str], control_id: str) -> JsonRecord | None:
     """Read the outcome record of ``control_id``, or None when the notebook did not write one."""
     path = outcome_path(output_dir, control_id)
     if not path.is_file():
         return None
-    record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    record: JsonRecord = json.loads(path.read_text(encoding="utf-8"))
     return record

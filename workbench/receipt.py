@@ -61,7 +61,7 @@ from typing import Any, Iterator
 
 from workbench.engagement import RESULTS_FILE, Engagement
 from workbench.errors import ParameterError, PopulationError, ResultsError
-from workbench.files import shared_file_mode
+from workbench.files import JsonRecord, shared_file_mode
 from workbench.population import Population, load_population_file
 from workbench.results import Transaction, split_statements
 
@@ -190,7 +190,7 @@ class Receipt:
             rows.append(("Reason for new version", self.reason))
         return rows
 
-    def to_record(self) -> dict[str, Any]:
+    def to_record(self) -> JsonRecord:
         """The receipt as a JSON-safe dict (keys :data:`RECEIPT_COLUMNS`)."""
         return {column: getattr(self, column) for column in RECEIPT_COLUMNS}
 
