@@ -82,34 +82,43 @@ def type2_copy(tmp_path) -> Path:
 
 
 def run_stages(folder: Path, control_id: str = "CM-01", seed: int | None = None) -> dict:
-    """Run one control's stages on an engagement folder, as the notebook does, up to the tested control."""
+    """Run one control's stages on an engagement folder, as the notebook does, up to the tested control.
+
+    ``seed`` is recorded as a seed chosen by DR (a preparer of the demo) before the selection is drawn.
+    """
     from workbench.control_test import ControlTest
     from workbench.engagement import load_engagement
     from workbench.evaluation import evaluate_control
-    from workbench.population import load_population
+    from workbench.judgements import choose_seed
+    from workbench.policy import resolve_policy
+    from workbench.population import load_populations
     from workbench.procedures import get_procedure
     from workbench.receipt import pin_populations
-    from workbench.sample import derive_seed, plan_sample, select_sample
-    from workbench.scope import scope_population
+    from workbench.sample import plan_sample, sample_id, select_sample
+    from workbench.scope import scope_control
     from workbench.testing import test_attributes
-    from workbench.validation import validate
+    from workbench.validation import populations_read, validate_populations
 
     engagement = load_engagement(folder)
     control = engagement.control(control_id)
     procedure = get_procedure(control.procedure)
-    population = load_population(engagement, control.populations[0])
-    report = validate(population, engagement)
-    receipts = pin_populations(engagement, population, *report.second_sources)
-    scoped = scope_population(population, engagement, date_column=procedure.date_column)
-    sample_plan = plan_sample(engagement, control, scoped)
-    selection = select_sample(scoped, sample_plan, seed=derive_seed(engagement, control, population, seed))
-    testing = test_attributes(procedure, control, scoped, selection, engagement)
+    policy = resolve_policy(engagement, control, procedure)
+    populations = load_populations(engagement, control)
+    reports = validate_populations(populations, engagement)
+    receipts = pin_populations(engagement, *populations_read(populations, reports))
+    scope = scope_control(engagement, control, populations, date_column=procedure.date_column)
+    sample_plan = plan_sample(engagement, control, scope, policy)
+    if seed is not None:
+        choose_seed(engagement, sample_id(engagement, control), seed, by="DR", reason="chosen by the test")
+    selection = select_sample(engagement, control, scope, sample_plan)
+    testing = test_attributes(procedure, control, scope, selection, engagement)
     evaluation = evaluate_control(engagement, control, sample_plan, selection, testing)
-    test = ControlTest(engagement=engagement, control=control, procedure=procedure, population=population,
-                       receipts=receipts, report=report, scoped=scoped, sample_plan=sample_plan,
-                       selection=selection, testing=testing, evaluation=evaluation)
-    return dict(engagement=engagement, control=control, procedure=procedure, population=population,
-                receipts=receipts, report=report, scoped=scoped, sample_plan=sample_plan, selection=selection,
+    test = ControlTest(engagement=engagement, control=control, procedure=procedure, policy=policy,
+                       populations=populations, receipts=receipts, reports=reports, scope=scope,
+                       sample_plan=sample_plan, selection=selection, testing=testing, evaluation=evaluation)
+    return dict(engagement=engagement, control=control, procedure=procedure, policy=policy,
+                population=populations[0], populations=populations, receipts=receipts, report=reports[0],
+                reports=reports, scoped=scope, scope=scope, sample_plan=sample_plan, selection=selection,
                 testing=testing, evaluation=evaluation, test=test)
 
 
@@ -152,5 +161,5 @@ def as_scoped(frame, *, kind: str = "changes", date_column: str | None = "deploy
         start = end = pd.NaT
         months = ()
     return ScopedPopulation(population, np.ones(n, dtype=bool), np.zeros(n, dtype=np.int8), date_column, start, end,
-                            "period", {"received": n, "in_scope": n, "before": 0, "after": 0, "no_date": 0},
+                            "period", {"received": n, "in_scope": n, "before": 0, "after": 0, "no_date": 0, "filtered": 0},
                             months, tuple(m for m, c in months if c == 0))

@@ -56,7 +56,7 @@ def test_demo_changes_load_in_canonical_schema(changes):
 
 def test_demo_changes_scope_uses_engagement_zone(type2, changes):
     scoped = scope_population(changes, type2, date_column="deployed_at")
-    assert scoped.counts == {"received": 1560, "in_scope": 1500, "before": 30, "after": 30, "no_date": 0}
+    assert scoped.counts == {"received": 1560, "in_scope": 1500, "before": 30, "after": 30, "no_date": 0, "filtered": 0}
     assert "CHG-2562" in set(scoped.frame["change_id"])   # 30/Jun/26 10:47 PM New York = 2026-07-01T02:47Z
     assert scoped.start == pd.Timestamp("2025-07-01 00:00", tz=NY)
     assert scoped.end == pd.Timestamp("2026-07-01 00:00", tz=NY)

@@ -43,7 +43,6 @@ __all__ = ["ControlRun", "BatchRun", "run_engagement", "notebook_for", "check_pa
 NOTEBOOK_PARAMETERS: dict[str, tuple[type, ...]] = {
     "engagement_dir": (str,),
     "control_id": (str,),
-    "seed": (int, type(None)),
     "output_dir": (str,),
 }
 
@@ -288,8 +287,7 @@ def run_engagement(engagement_dir: str | os.PathLike[str], *, output_dir: str | 
         if not control.procedure or not is_implemented(control.procedure) or notebook is None:
             runs[control.id] = ControlRun(control.id, "not_yet_tested", control.procedure)
             continue
-        parameters = {"engagement_dir": str(folder), "control_id": control.id, "seed": None,
-                      "output_dir": str(out)}
+        parameters = {"engagement_dir": str(folder), "control_id": control.id, "output_dir": str(out)}
         check_parameters(notebook, parameters)
         # A stale record or workpaper from an earlier run must never pass for this run's result.
         outcome_path(out, control.id).unlink(missing_ok=True)

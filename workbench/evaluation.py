@@ -1,22 +1,31 @@
-"""Control evaluation: deviations, the statistical evaluation, and the Section 4 result text.
+"""Control evaluation: the exceptions, the Section 4 test and result text, and the conclusion the tool proposes.
 
 ``evaluate_control(engagement, control, sample_plan, selection, testing) -> ControlEvaluation``
 
-* An item is a deviation when any of its attributes failed (workflow.md §1.7); an item counts once however
-  many attributes failed.
-* Statistical plans are evaluated with :func:`sampling.evaluate` (upper deviation limit against the
-  tolerable rate, with the engagement's model). Frequency-table plans are non-statistical: the
-  confidence their size achieves is shown instead of a statistical conclusion. When every item was
-  tested there is no sampling risk; Type 1 walkthroughs have no statistical evaluation at all.
-* Status: ``not_occurring`` (no item in scope), ``in_progress`` (a sampled item still lacks a manual
-  result), ``exceptions`` (a sampled item deviated, or the full-population analysis found exceptions
-  outside the sample), ``no_exceptions``. The result text never says "No exceptions noted." while anything
-  is untested or any exception is known.
-* Result text in the style of SOC 2 Section 4 (AICPA illustrative report; workflow.md §1.14): "No exceptions
-  noted." or one sentence per failing attribute, "For 2 of 25 sampled changes, approval was not documented
-  before deployment.", then, when automated attributes found exceptions outside the sample,
-  "Full-population analysis of 1,512 changes: 5 deployed without approval documented before deployment
-  (CHG-1, ...)."
+Rules (workflow.md §1.7-1.14; review-checklist.md "Results and conclusion"):
+
+* **What was tested, census first.** An attribute computed for every record in scope is a full-population
+  test and is described first ("Compared the approval time of each change with its deployment time ... for
+  all 1,467 standard and normal changes deployed during the period"); its result is what the census found.
+  The sample's upper deviation limit is reported only for what only the sample tested (manual attributes).
+* **Every deviation in the result.** The result states the distinct number of items with a deviation out of
+  what was tested ("For 11 of 1,467 standard and normal changes deployed during the period, ..."), then each
+  nature of deviation with its count and how many items had more than one. "No exceptions noted." only when
+  nothing was found anywhere and every item was tested. Ids are listed in full on the Exceptions sheet.
+* **Known deviations are not compared with the tolerable rate.** The tolerable rate plans a sample; a
+  census exception is a fact to evaluate, not a rate to pass.
+* **The conclusion is a judgement.** The tool proposes; the tester records (:mod:`workbench.conclusion`).
+  Type 2: no exceptions noted / exceptions noted (every exception evaluated, the control still meets its
+  objective) / not operating effectively. Type 1: suitably designed and implemented / not suitably designed /
+  not implemented. Besides: not occurring, testing in progress, exceptions noted with evaluation pending.
+  Until every exception carries its evaluation (:func:`workbench.judgements.evaluate_exception`) the control
+  reads "exceptions noted, evaluation pending"; a control with no recorded walkthrough and design evaluation
+  is still in progress.
+* **The sample is evidence.** A sampled item whose data does not agree to the source (an accuracy check) is a
+  finding on the population: the full-population results are then not relied on, and the control cannot be
+  concluded on them until the export is corrected or the attributes are tested another way.
+* **Type 1** gives no results of tests: the proposal reads "suitably designed and implemented as of <date>";
+  a clean walkthrough never confirms what the population data contradicts.
 """
 
 from __future__ import annotations
@@ -24,37 +33,81 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 import sampling
-from sampling import Evaluation, Selection, format_percent
+from sampling import Evaluation, format_percent
 from workbench.engagement import Control, Engagement
 from workbench.files import JsonRecord, JsonValue
-from workbench.sample import TRANSACTION_FREQUENCIES, SamplePlan
+from workbench.judgements import (
+    ExceptionEvaluation,
+    RecordedConclusion,
+    Walkthrough,
+    exception_evaluations,
+    recorded_conclusion,
+    walkthrough_of,
+)
+from workbench.procedures import Attribute, Procedure
+from workbench.sample import TRANSACTION_FREQUENCIES, ControlSelection, SamplePlan
 from workbench.testing import AttributeTesting
 
 __all__ = [
     "STATUSES",
+    "TYPE2_CONCLUSIONS",
+    "TYPE1_CONCLUSIONS",
+    "STATUS_TEXT",
     "NO_EXCEPTIONS_TEXT",
     "NOT_OCCURRING_TEXT",
+    "NO_INSTANCE_KEY",
     "ControlEvaluation",
     "evaluate_control",
 ]
 
-#: Statuses a control evaluation can have.
-STATUSES: tuple[str, ...] = ("no_exceptions", "exceptions", "in_progress", "not_occurring")
+#: Conclusions a tester records for a Type 2 control, from the mildest.
+TYPE2_CONCLUSIONS: tuple[str, ...] = ("no_exceptions_noted", "exceptions_noted", "not_operating_effectively")
+#: Conclusions a tester records for a Type 1 control, from the mildest.
+TYPE1_CONCLUSIONS: tuple[str, ...] = ("suitably_designed_and_implemented", "not_suitably_designed",
+                                      "not_implemented")
+#: Every state a control's evaluation can be in (the proposal): the conclusions, and the states before one.
+STATUSES: tuple[str, ...] = ("not_yet_tested", "testing_in_progress", "not_occurring", "evaluation_pending",
+                             "population_not_relied_on") + TYPE2_CONCLUSIONS + TYPE1_CONCLUSIONS
+#: How each state reads in a workpaper and the summary.
+STATUS_TEXT: dict[str, str] = {
+    "not_yet_tested": "Not yet tested",
+    "testing_in_progress": "Testing in progress",
+    "not_occurring": "Not occurring",
+    "evaluation_pending": "Exceptions noted, evaluation pending",
+    "population_not_relied_on": "Population data not relied on",
+    "no_exceptions_noted": "No exceptions noted",
+    "exceptions_noted": "Exceptions noted",
+    "not_operating_effectively": "Not operating effectively",
+    "suitably_designed_and_implemented": "Suitably designed and implemented",
+    "not_suitably_designed": "Not suitably designed",
+    "not_implemented": "Not implemented",
+}
 NO_EXCEPTIONS_TEXT = "No exceptions noted."
 #: Section 4 wording for a control whose circumstances did not occur in the period.
 NOT_OCCURRING_TEXT = ("The circumstances that warrant the operation of the control did not occur during the "
                       "period; therefore, no testing of operating effectiveness was performed.")
-#: How many ids the full-population sentence names per attribute before "and N more".
-IDS_IN_SENTENCE = 10
+#: The exception key of a periodic control with no instance in the period (evaluated like any exception).
+NO_INSTANCE_KEY = "(no instance in the period)"
+#: On a console the lists of ids are cut after this many; a workbook lists them all.
+IDS_ON_CONSOLE = 10
 
 EXCEPTION_COLUMNS: tuple[str, ...] = ("item", "sample_no", "item_date", "attribute_id", "attribute", "description",
-                                      "reason", "evidence_ref", "found_by")
+                                      "reason", "evidence_ref", "found_by", "round")
+
+
+@dataclass(frozen=True)
+class Nature:
+    """One nature of deviation: the attribute, its Section 4 wording, and the items that show it."""
+
+    attribute_id: str
+    label: str
+    wording: str
+    items: tuple[str, ...]
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,65 +116,92 @@ class ControlEvaluation:
 
     Attributes
     ----------
-    control_id : str
+    control_id, report_type : str
     criteria : tuple of str
     description : str
         The control activity as the control matrix states it.
     procedure : str
+    population_description : str
+        The records tested, in Section 4 words: ``standard and normal changes deployed during the period``.
     test_performed : str
-        Section 4 wording of the test (method and extent).
+        Section 4 wording of the tests (method and extent), full-population analysis first.
     status : str
-        One of :data:`STATUSES`.
+        The proposal, one of :data:`STATUSES`.
     result_text : str
-        Section 4 result ("No exceptions noted.", "For 2 of 25 sampled changes, ...",
-        "Testing in progress (3 of 25 items tested).").
-    sample_size : int
-        Items selected.
-    items_tested : int
-        Selected items concluded on every attribute.
-    deviations : int
-        Selected items with at least one failed attribute.
+        Section 4 result ("" for a Type 1: it gives no results of tests).
+    conclusion : str
+        Why the tool proposes what it proposes, in words.
+    pending : tuple of str
+        What remains before a conclusion can be recorded (manual results, evaluations, the walkthrough).
+    sample_size, items_tested, deviations : int
+        Selected items; those concluded on every attribute; those with a failed control attribute.
     deviations_by_attribute : tuple of (str, str, int)
-        (attribute id, label, failed sampled items), every tested attribute.
+        (attribute id, label, failed sampled items) for the control attributes.
     population_count : int
         Items in scope.
+    census_natures, sample_natures : tuple of Nature
+        Deviations found by the full-population analysis and by the sample (manual attributes), by nature.
+    exception_items : tuple of str
+        Every distinct item with a deviation (census, sample, a missing periodic instance), in order.
     population_exceptions : int
         Distinct records failing an automated attribute in the full population.
     population_exceptions_outside_sample : int
-        Of those, records not in the sample.
+    evaluations : Mapping[str, ExceptionEvaluation]
+        The recorded evaluation of each exception item (an evaluation of an item that is no longer an
+        exception is kept out and noted).
+    unevaluated : tuple of str
+        Exception items without a recorded evaluation.
+    walkthrough : Walkthrough or None
+    recorded : RecordedConclusion or None
+        The conclusion the tester recorded (whether it still rests on the same inputs is the ControlTest's
+        to say: :attr:`workbench.control_test.ControlTest.conclusion`).
+    census_relied_on : bool
+        False when a sampled item's data did not agree to the source.
+    accuracy_mismatches : int
+        Sampled items whose data did not agree to the source.
+    extension_proposed : str or None
+        The extension the plan allows and the sample calls for (e.g. one deviation in the first stage).
     plan_kind : str
-        ``statistical`` | ``frequency`` | ``two_stage`` | ``type1`` | ``not_occurring``.
     statistical, test_all : bool
     model : str or None
     confidence, tolerable_rate : float or None
-        The engagement's policy values used for the evaluation.
     evaluation : sampling.Evaluation or None
-        The statistical evaluation (statistical plans that are complete and not test-all).
+        The statistical evaluation of what only the sample tested (statistical plans).
     upper_limit : float or None
-        The upper deviation limit (from ``evaluation``), or the exact rate when every item was tested.
     supports_reliance : bool or None
-    conclusion : str
-        The evaluation in words (statistical conclusion, achieved-confidence note, census, walkthrough...).
+        What the sample-only statistics say (None when nothing was left to the sample, or not statistical).
     exceptions : pandas.DataFrame
-        One row per exception for the workpaper: ``item, sample_no, item_date, attribute_id, attribute,
-        description, reason, evidence_ref, found_by`` (``sample`` or ``full-population analysis``).
+        One row per (item, failed attribute): :data:`EXCEPTION_COLUMNS`.
     notes : tuple of str
     """
 
     control_id: str
+    report_type: str
     criteria: tuple[str, ...]
     description: str
     procedure: str
+    population_description: str
     test_performed: str
     status: str
     result_text: str
+    conclusion: str
+    pending: tuple[str, ...]
     sample_size: int
     items_tested: int
     deviations: int
     deviations_by_attribute: tuple[tuple[str, str, int], ...]
     population_count: int
+    census_natures: tuple[Nature, ...]
+    sample_natures: tuple[Nature, ...]
+    exception_items: tuple[str, ...]
     population_exceptions: int
     population_exceptions_outside_sample: int
+    evaluations: dict[str, ExceptionEvaluation]
+    unevaluated: tuple[str, ...]
+    walkthrough: Walkthrough | None
+    census_relied_on: bool
+    accuracy_mismatches: int
+    extension_proposed: str | None
     plan_kind: str
     statistical: bool
     test_all: bool
@@ -131,27 +211,50 @@ class ControlEvaluation:
     evaluation: Evaluation | None
     upper_limit: float | None
     supports_reliance: bool | None
-    conclusion: str
     exceptions: pd.DataFrame = field(repr=False)
+    recorded: RecordedConclusion | None = None
     notes: tuple[str, ...] = ()
+
+    @property
+    def status_text(self) -> str:
+        """The proposal in words: ``Exceptions noted, evaluation pending``."""
+        return STATUS_TEXT.get(self.status, self.status)
+
+    @property
+    def final(self) -> bool:
+        """Whether the proposal is a conclusion the tester can record (nothing pending)."""
+        return self.status in TYPE2_CONCLUSIONS + TYPE1_CONCLUSIONS + ("not_occurring",)
+
+    @property
+    def distinct_exceptions(self) -> int:
+        """Distinct items with a deviation, every procedure together."""
+        return len(self.exception_items)
 
     def to_record(self) -> JsonRecord:
         """A JSON-safe dict for the batch summary and the outcome record (no pandas, no numpy, no NaN)."""
         return {
             "control_id": self.control_id,
+            "report_type": self.report_type,
             "criteria": list(self.criteria),
             "description": self.description,
             "procedure": self.procedure,
             "test_performed": self.test_performed,
             "status": self.status,
+            "status_text": self.status_text,
             "result_text": self.result_text,
+            "conclusion": self.conclusion,
+            "pending": list(self.pending),
             "sample_size": self.sample_size,
             "items_tested": self.items_tested,
             "deviations": self.deviations,
             "deviations_by_attribute": {a: n for a, _, n in self.deviations_by_attribute},
             "population_count": self.population_count,
+            "exceptions_distinct": self.distinct_exceptions,
+            "exception_items": list(self.exception_items),
             "population_exceptions": self.population_exceptions,
             "population_exceptions_outside_sample": self.population_exceptions_outside_sample,
+            "unevaluated": list(self.unevaluated),
+            "census_relied_on": self.census_relied_on,
             "plan_kind": self.plan_kind,
             "statistical": self.statistical,
             "test_all": self.test_all,
@@ -160,35 +263,52 @@ class ControlEvaluation:
             "tolerable_rate": self.tolerable_rate,
             "upper_limit": _finite(self.upper_limit),
             "supports_reliance": self.supports_reliance,
-            "conclusion": self.conclusion,
-            "exceptions": [
-                {str(k): _json_value(v) for k, v in row.items()} for row in self.exceptions.to_dict("records")
-            ],
+            "exceptions": [{str(k): _json_value(v) for k, v in row.items()}
+                           for row in self.exceptions.to_dict("records")],
             "notes": list(self.notes),
         }
 
     def to_table(self) -> list[tuple[str, str]]:
         """Label/value rows for the workpaper's conclusion block."""
         rows = [("Control", self.control_id), ("Criteria", ", ".join(self.criteria)),
-                ("Test performed", self.test_performed), ("Population in scope", f"{self.population_count:,}"),
-                ("Sample size", f"{self.sample_size:,}"), ("Items tested", f"{self.items_tested:,}"),
-                ("Deviations in the sample", str(self.deviations))]
+                ("Test performed", self.test_performed),
+                ("Population in scope", f"{self.population_count:,} {self.population_description}"),
+                ("Sample size", f"{self.sample_size:,}"), ("Items tested", f"{self.items_tested:,}")]
+        for nature in self.census_natures:
+            rows.append((f"Full population: {nature.label}", f"{len(nature.items):,}"))
+        rows.append(("Deviations in the sample", str(self.deviations)))
         for _, label, count in self.deviations_by_attribute:
             rows.append((f"  {label}", str(count)))
-        rows.append(("Full-population exceptions", f"{self.population_exceptions} "
-                     f"({self.population_exceptions_outside_sample} outside the sample)"))
+        rows.append(("Distinct items with a deviation", f"{self.distinct_exceptions:,}"))
+        rows.append(("Exceptions evaluated", f"{self.distinct_exceptions - len(self.unevaluated):,} of "
+                                             f"{self.distinct_exceptions:,}"))
+        if not self.census_relied_on:
+            rows.append(("Population data relied on", f"no: {self.accuracy_mismatches} sampled item(s) did not agree "
+                                                      f"to the source"))
         if self.upper_limit is not None:
-            rows.append(("Upper deviation limit", f"{self.upper_limit:.2%}"))
-        rows += [("Status", self.status), ("Result", self.result_text), ("Conclusion", self.conclusion)]
+            rows.append(("Upper deviation limit (sample-only attributes)", f"{self.upper_limit:.2%}"))
+        rows += [("Proposed conclusion", self.status_text), ("Why", self.conclusion)]
+        if self.result_text:
+            rows.append(("Proposed Section 4 result", self.result_text))
+        rows += [(f"Pending {i}", item) for i, item in enumerate(self.pending, start=1)]
         rows += [(f"Note {i}", note) for i, note in enumerate(self.notes, start=1)]
         return rows
 
     def summary(self) -> str:
-        """The result in a few lines."""
-        lines = [f"{self.control_id} ({', '.join(self.criteria)}) [{self.status}]: {self.result_text}",
-                 f"  {self.deviations} deviation(s) in {self.items_tested} of {self.sample_size} sampled items "
-                 f"tested; population {self.population_count:,}.",
-                 f"  {self.conclusion}"]
+        """The result in a few lines (lists of ids cut on a console; the workbook lists them all)."""
+        lines = [f"{self.control_id} ({', '.join(self.criteria)}) [{self.status_text}]"]
+        if self.result_text:
+            lines.append(f"  {self.result_text}")
+        if self.exception_items:
+            shown = ", ".join(self.exception_items[:IDS_ON_CONSOLE])
+            more = len(self.exception_items) - IDS_ON_CONSOLE
+            lines.append(f"  items with a deviation: {shown}" + (f" and {more} more (Exceptions sheet)" if more > 0
+                                                                  else ""))
+        lines.append(f"  {self.deviations} deviation(s) in {self.items_tested} of {self.sample_size} sampled items "
+                     f"tested; {self.distinct_exceptions:,} distinct item(s) with a deviation of "
+                     f"{self.population_count:,} in scope.")
+        lines.append(f"  {self.conclusion}")
+        lines += [f"  pending: {item}" for item in self.pending]
         lines += [f"  - {note}" for note in self.notes]
         return "\n".join(lines)
 
@@ -212,264 +332,387 @@ def _json_value(value: object) -> JsonValue:
     return str(value)
 
 
-def _extent(testing: AttributeTesting, sample_plan: SamplePlan, engagement: Engagement) -> str:
-    procedure = testing.procedure
-    n = sample_plan.sample_size
-    if engagement.report_type == "type1":
-        return f"one {procedure.item_description} {procedure.occurred} on or before {engagement.as_of} (walkthrough)"
-    during = f"{procedure.occurred} during the period"
-    if sample_plan.test_all:
-        noun = procedure.item_description if n == 1 else procedure.item_description_plural
-        return f"all {n:,} {noun} {during}"
-    return f"a sample of {n:,} {procedure.item_description_plural} {during}"
+# ------------------------------------------------------------------------------------------------
+# Wording
+# ------------------------------------------------------------------------------------------------
+
+def _join(parts: list[str]) -> str:
+    parts = [p for p in parts if p]
+    if len(parts) <= 1:
+        return "".join(parts)
+    return f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
-def _test_performed(testing: AttributeTesting, sample_plan: SamplePlan, engagement: Engagement) -> str:
+def population_description(procedure: Procedure, control: Control, engagement: Engagement) -> str:
+    """The records tested: ``standard and normal changes deployed during the period``."""
+    noun = (control.record_filter.describe(procedure.item_noun_plural) if control.record_filter is not None
+            else procedure.item_description_plural)
+    when = "during the period" if engagement.report_type == "type2" else f"on or before {engagement.as_of}"
+    return f"{noun} {procedure.occurred} {when}"
+
+
+def _test_performed(testing: AttributeTesting, sample_plan: SamplePlan, engagement: Engagement,
+                    described: str) -> str:
     procedure = testing.procedure
+    n, count = sample_plan.sample_size, testing.population_count
     if sample_plan.not_occurring:
-        return (f"Inspected the population of {procedure.item_description_plural} {procedure.occurred} during "
-                f"the period to determine whether the control operated; no {procedure.item_noun_plural} "
-                f"occurred.")
-    return procedure.test_performed(extent=_extent(testing, sample_plan, engagement), attributes=testing.attributes,
-                                    population_count=testing.population_count)
-
-
-def _ids_text(ids: list[str]) -> str:
-    shown = ", ".join(ids[:IDS_IN_SENTENCE])
-    if len(ids) > IDS_IN_SENTENCE:
-        shown += f" and {len(ids) - IDS_IN_SENTENCE} more"
-    return shown
-
-
-def _sample_sentences(testing: AttributeTesting, sample_plan: SamplePlan, report_type: str) -> list[str]:
-    procedure = testing.procedure
-    n = testing.sample_size
-    counts = testing.deviations_by_attribute()
+        return (f"Inspected the population of {described} to determine whether the control operated; no "
+                f"{procedure.item_noun_plural} occurred.")
+    census = [a for a in testing.attributes if a.automated]
+    manual = [a for a in testing.attributes if not a.automated]
     sentences = []
-    for attribute in testing.attributes:
-        k = counts[attribute.id]
-        if not k:
-            continue
-        if report_type == "type1" and n == 1:
-            lead = f"For the {procedure.item_noun} inspected"
+    if census:
+        noun = described if count != 1 else described.replace(procedure.item_noun_plural, procedure.item_noun, 1)
+        sentences.append(f"Compared {_join([a.census_test for a in census])} for all {count:,} {noun} "
+                         f"(full-population analysis).")
+    if manual:
+        if engagement.report_type == "type1":
+            extent = f"one {procedure.item_description} {procedure.occurred} on or before {engagement.as_of} " \
+                     f"(walkthrough)"
+        elif census:
+            extent = f"a sample of {n:,} of them" if not sample_plan.test_all else f"each of them"
         elif sample_plan.test_all:
-            lead = f"For {k} of {n:,} {procedure.item_noun_plural} tested"
+            extent = f"all {n:,} {described}"
         else:
-            lead = f"For {k} of {n:,} sampled {procedure.item_noun_plural}"
-        sentences.append(f"{lead}, {attribute.deviation_wording}.")
-    return sentences
+            extent = f"a sample of {n:,} {described}"
+        sentences.append(f"{procedure.inspection} {extent} to determine that "
+                         f"{_join([a.objective for a in manual])}.")
+    return " ".join(sentences)
 
 
-def _population_sentence(testing: AttributeTesting) -> str | None:
-    exceptions = testing.full_population_exceptions
-    if not len(exceptions) or not (~exceptions["in_sample"].astype(bool)).any():
-        return None
+def _natures(exceptions: pd.DataFrame, attributes: tuple[Attribute, ...], found_by: str) -> tuple[Nature, ...]:
+    rows = exceptions.loc[exceptions["found_by"] == found_by] if len(exceptions) else exceptions
+    out = []
+    for attribute in attributes:
+        items = tuple(dict.fromkeys(rows.loc[rows["attribute_id"] == attribute.id, "item"].astype(str)))
+        if items:
+            out.append(Nature(attribute.id, attribute.label, attribute.deviation_wording, items))
+    return tuple(out)
+
+
+def _deviation_sentence(natures: tuple[Nature, ...], lead: str) -> str:
+    """``For 11 of 1,467 ..., approval was not documented before deployment.``, or with several natures
+    ``For 14 of ...: a (11), b (4) and c (2); 3 of them had more than one of these deviations.``"""
+    distinct = list(dict.fromkeys(item for nature in natures for item in nature.items))
+    if len(natures) == 1:
+        return f"{lead.format(count=len(distinct))}, {natures[0].wording}."
+    overlap = sum(1 for item in distinct if sum(item in nature.items for nature in natures) > 1)
+    parts = _join([f"{nature.wording} ({len(nature.items):,})" for nature in natures])
+    text = f"{lead.format(count=len(distinct))}, a deviation was noted: {parts}"
+    if overlap:
+        text += f"; {overlap:,} of them had more than one of these deviations"
+    return text + "."
+
+
+def _result_text(testing: AttributeTesting, sample_plan: SamplePlan, described: str,
+                 census_natures: tuple[Nature, ...], sample_natures: tuple[Nature, ...], no_instance: bool) -> str:
     procedure = testing.procedure
-    parts = []
-    for attribute in testing.attributes:
-        ids = exceptions.loc[exceptions["attribute_id"] == attribute.id, "item_key"].astype(str).tolist()
-        if ids:
-            parts.append(f"{len(ids):,} {attribute.population_wording} ({_ids_text(ids)})")
-    noun = procedure.item_noun if testing.population_count == 1 else procedure.item_noun_plural
-    return f"Full-population analysis of {testing.population_count:,} {noun}: {'; '.join(parts)}."
+    texts = []
+    if census_natures:
+        texts.append(_deviation_sentence(census_natures, "For {count:,} of " + f"{testing.population_count:,} "
+                                                         f"{described}"))
+    if sample_natures:
+        lead = ("For {count:,} of " + f"{testing.sample_size:,} {procedure.item_noun_plural} tested"
+                if sample_plan.test_all else "For {count:,} of " + f"{testing.sample_size:,} sampled "
+                                                                    f"{procedure.item_noun_plural}")
+        texts.append(_deviation_sentence(sample_natures, lead))
+    if no_instance:
+        texts.append(f"No {procedure.item_noun_plural} were found for the period, although the control is "
+                     f"performed {sample_plan.frequency.replace('_', ' ')}: the control did not operate as "
+                     f"described.")
+    if not testing.census_relied_on:
+        mismatches = len(testing.accuracy_failures()["item_key"].unique())
+        texts.append(f"For {mismatches:,} of {testing.sample_size:,} sampled {procedure.item_noun_plural}, the data "
+                     f"used in the full-population analysis did not agree with the source system, so that analysis "
+                     f"was not relied on.")
+    return " ".join(texts)
 
 
-def _exceptions_table(testing: AttributeTesting) -> pd.DataFrame:
-    rows = []
+# ------------------------------------------------------------------------------------------------
+# Exceptions
+# ------------------------------------------------------------------------------------------------
+
+def _exceptions_table(testing: AttributeTesting, selection: ControlSelection, no_instance: bool) -> pd.DataFrame:
+    rows: list[dict[str, object]] = []
+    rounds = dict(zip(testing.items[testing.key_column], testing.items["round"])) \
+        if "round" in testing.items.columns else {}
     for row in testing.sample_exceptions().to_dict("records"):
+        attribute = testing.procedure.attribute(str(row["attribute_id"]))
+        if attribute.automated:
+            continue    # the full-population analysis lists it, with whether it was in the sample
         rows.append({"item": row["item_key"], "sample_no": row["sample_no"], "item_date": row["item_date"],
                      "attribute_id": row["attribute_id"], "attribute": row["label"],
-                     "description": row["deviation"], "reason": row["reason"],
-                     "evidence_ref": row["evidence_ref"], "found_by": "sample"})
+                     "description": row["deviation"], "reason": row["reason"], "evidence_ref": row["evidence_ref"],
+                     "found_by": "sample", "round": rounds.get(row["item_key"])})
     population = testing.full_population_exceptions
-    outside = population.loc[~population["in_sample"].astype(bool)]
-    for row in outside.to_dict("records"):
-        rows.append({"item": row["item_key"], "sample_no": None, "item_date": row["item_date"],
+    for row in population.to_dict("records"):
+        rows.append({"item": row["item_key"], "sample_no": row["sample_no"], "item_date": row["item_date"],
                      "attribute_id": row["attribute_id"], "attribute": row["label"],
                      "description": row["deviation"], "reason": row["reason"], "evidence_ref": None,
-                     "found_by": "full-population analysis"})
+                     "found_by": "full-population analysis", "round": row.get("round")})
+    if no_instance:
+        rows.append({"item": NO_INSTANCE_KEY, "sample_no": None, "item_date": None, "attribute_id": "occurrence",
+                     "attribute": "Control operated", "description": "the control did not operate in the period",
+                     "reason": "no instance of the control in the period", "evidence_ref": None,
+                     "found_by": "population", "round": None})
     table = pd.DataFrame(rows, columns=list(EXCEPTION_COLUMNS))
     table["sample_no"] = table["sample_no"].astype("Int64")
     return table
 
 
-def evaluate_control(engagement: Engagement, control: Control, sample_plan: SamplePlan, selection: Selection,
+# ------------------------------------------------------------------------------------------------
+# The evaluation
+# ------------------------------------------------------------------------------------------------
+
+def evaluate_control(engagement: Engagement, control: Control, sample_plan: SamplePlan, selection: ControlSelection,
                      testing: AttributeTesting) -> ControlEvaluation:
-    """Evaluate one control's test: deviations, statistics, status and the Section 4 result text.
+    """Evaluate one control's test: exceptions, statistics, the Section 4 text and the proposed conclusion.
+
+    Recorded judgements are read from the results store (never created here): the evaluation of each
+    exception and the walkthrough with its design evaluation.
 
     Parameters
     ----------
     engagement : Engagement
         Its sampling policy (model, confidence, tolerable rate) and report type.
     control : Control
-        Id, criteria, description.
     sample_plan : SamplePlan
-    selection : sampling.Selection
-        The selection tested (its size must match ``testing``).
+    selection : ControlSelection
+        The selection tested (its keys must be the testing's).
     testing : AttributeTesting
 
     Returns
     -------
     ControlEvaluation
     """
-    if tuple(str(k) for k in selection.keys) != testing.sample_keys:
+    if tuple(selection.keys) != testing.sample_keys:
         raise ValueError(f"control {control.id}: the selection and the testing results hold different items; "
                          f"test the attributes of this selection before evaluating it.")
     report_type = engagement.report_type
     procedure = testing.procedure
-    attributes = testing.attributes
-    n = testing.sample_size
-    tested = testing.items_tested
-    k = testing.deviations
-    by_attribute = testing.deviations_by_attribute()
+    described = population_description(procedure, control, engagement)
+    frequency = control.frequency
+    no_instance = sample_plan.not_occurring and frequency not in TRANSACTION_FREQUENCIES
+    exceptions = _exceptions_table(testing, selection, no_instance)
+    census_natures = _natures(exceptions, testing.control_attributes, "full-population analysis")
+    sample_natures = _natures(exceptions, testing.control_attributes, "sample")
+    exception_items = tuple(dict.fromkeys(exceptions["item"].astype(str))) if len(exceptions) else ()
     population = testing.full_population_exceptions
     population_ids = set(population["item_key"].astype(str)) if len(population) else set()
     outside_ids = (set(population.loc[~population["in_sample"].astype(bool), "item_key"].astype(str))
                    if len(population) else set())
+    recorded = exception_evaluations(engagement, control.id)
+    evaluations = {item: recorded[item] for item in exception_items if item in recorded}
+    unevaluated = tuple(item for item in exception_items if item not in recorded)
+    walkthrough = walkthrough_of(engagement, control.id)
+    notes: list[str] = list(testing.notes)
+    stale = sorted(set(recorded) - set(exception_items))
+    if stale:
+        notes.append(f"Evaluations recorded for item(s) that are not exceptions now ({', '.join(stale)}) are kept in "
+                     f"the results store but not used.")
     confidence = engagement.sampling.confidence
     tolerable_rate = engagement.sampling.tolerable_rate
-    # the model the plan actually used (a frequency plan computes its achieved confidence hypergeometrically)
     model = sample_plan.plan.model if sample_plan.plan is not None else engagement.sampling.model
-    notes: list[str] = list(testing.notes)
 
-    test_performed = _test_performed(testing, sample_plan, engagement)
-    sample_sentences = _sample_sentences(testing, sample_plan, report_type)
-    population_sentence = _population_sentence(testing)
-    evaluation = None
-    upper_limit = None
-    supports = None
+    # what only the sample tested: manual control attributes
+    evaluation, upper_limit, supports, statistics_text = _sample_statistics(
+        testing, sample_plan, selection, confidence, tolerable_rate)
+    extension = _extension_proposed(testing, sample_plan, selection)
 
-    if sample_plan.not_occurring:
-        frequency = control.frequency
-        if frequency in TRANSACTION_FREQUENCIES:
-            status, result_text = "not_occurring", NOT_OCCURRING_TEXT
-            conclusion = (f"Not occurring: no {procedure.item_noun_plural} in scope, so the operating "
-                          f"effectiveness of the control could not be tested; this is neither effective nor failed.")
-        else:  # a periodic control must leave an instance every period (workflow.md 1.9: a missing one fails)
-            status = "exceptions"
-            result_text = (f"No {procedure.item_noun_plural} were found for the period, although the control is "
-                           f"performed {frequency.replace('_', ' ')}: the control did not operate as described.")
-            conclusion = (f"A {frequency.replace('_', ' ')} control with no instance in the period did not operate; "
-                          f"this is a deviation unless other evidence shows it operated (record it on the "
-                          f"Exceptions sheet).")
-            supports = False
-    elif tested < n:
-        status = "in_progress"
-        result_text = f"Testing in progress ({tested} of {n} {'item' if n == 1 else 'items'} tested)."
-        if sample_sentences or population_sentence:
-            so_far = " ".join(sample_sentences + ([population_sentence] if population_sentence else []))
-            result_text += f" Exceptions noted so far: {so_far}"
-        untested = {a: c for a, c in testing.untested_by_attribute().items() if c}
-        conclusion = ("Testing in progress: no conclusion until every sampled item is tested "
-                      f"(not tested yet: {', '.join(f'{a} {c}' for a, c in untested.items())}).")
-    else:
-        if sample_sentences or population_sentence:
-            status = "exceptions"
-            texts = list(sample_sentences)
-            if not sample_sentences:
-                if n == 1 and report_type == "type1":
-                    texts.append(f"No exceptions noted for the {procedure.item_noun} inspected.")
-                else:
-                    noun = procedure.item_noun if n == 1 else procedure.item_noun_plural
-                    texts.append(f"No exceptions noted for the {n:,} sampled {noun}.")
-            if population_sentence:
-                texts.append(population_sentence)
-            result_text = " ".join(texts)
-        else:
-            status, result_text = "no_exceptions", NO_EXCEPTIONS_TEXT
-        conclusion, evaluation, upper_limit, supports = _statistics(
-            sample_plan, n, k, confidence, tolerable_rate, model, report_type, procedure.item_noun_plural)
-        if outside_ids and report_type == "type1":  # a clean walkthrough cannot confirm what the data contradicts
-            conclusion = (f"Type 1 walkthrough: the instance inspected operated as designed, but the "
-                          f"full-population analysis of the {testing.population_count:,} "
-                          f"{procedure.item_noun_plural} in the window found {len(outside_ids):,} that did not. "
-                          f"Design and implementation are not confirmed until the preparer has evaluated them "
-                          f"(Exceptions sheet).")
-            supports = False
-        elif outside_ids:  # the sample alone does not see these
-            conclusion, supports = _with_population_analysis(
-                conclusion, supports, len(population_ids), testing.population_count, tolerable_rate,
-                procedure.item_noun_plural)
+    pending: list[str] = []
+    untested = {a: c for a, c in testing.untested_by_attribute().items() if c}
+    if untested:
+        pending.append("record the manual results: " + "; ".join(
+            f"{procedure.attribute(a).label.lower()} for {c} item(s)" for a, c in untested.items()))
+    if extension is not None:
+        pending.append(extension)
+    if walkthrough is None and not sample_plan.not_occurring:
+        pending.append("record the walkthrough of one instance and the design evaluation")
+    if unevaluated:
+        pending.append(f"evaluate {len(unevaluated):,} exception(s) (type, isolated or systematic and why, root "
+                       f"cause, compensating control, effect on the criteria, management's response)")
+
+    result_text = _result_text(testing, sample_plan, described, census_natures, sample_natures, no_instance)
+    status, conclusion = _propose(report_type, engagement, sample_plan, testing, exception_items, evaluations,
+                                  unevaluated, walkthrough, untested, extension, supports, statistics_text,
+                                  len(population_ids), testing.population_count, described)
+    if status == "testing_in_progress":
+        tested = f"Testing in progress ({testing.items_tested} of {testing.sample_size} " \
+                 f"{'item' if testing.sample_size == 1 else 'items'} tested)."
+        result_text = tested + (f" Exceptions noted so far: {result_text}" if result_text else "")
+    elif status == "not_occurring":
+        result_text = NOT_OCCURRING_TEXT
+    elif not result_text and status in ("no_exceptions_noted", "suitably_designed_and_implemented"):
+        result_text = NO_EXCEPTIONS_TEXT
+    if report_type == "type1":
+        result_text = ""    # a Type 1 report gives no results of tests
     if population_ids:
         notes.append(f"The full-population analysis found {len(population_ids):,} record(s) failing an automated "
-                     f"attribute, {len(outside_ids):,} of them outside the sample; each is listed in the "
-                     f"exceptions table.")
+                     f"attribute, {len(outside_ids):,} of them outside the sample; each is listed on the "
+                     f"Exceptions sheet.")
     return ControlEvaluation(
-        control_id=str(control.id),
+        control_id=control.id,
+        report_type=report_type,
         criteria=control.criteria,
         description=control.description,
         procedure=procedure.name,
-        test_performed=test_performed,
+        population_description=described,
+        test_performed=_test_performed(testing, sample_plan, engagement, described),
         status=status,
         result_text=result_text,
-        sample_size=n,
-        items_tested=tested,
-        deviations=k,
-        deviations_by_attribute=tuple((a.id, a.label, by_attribute[a.id]) for a in attributes),
+        conclusion=conclusion,
+        pending=tuple(pending),
+        sample_size=testing.sample_size,
+        items_tested=testing.items_tested,
+        deviations=testing.deviations,
+        deviations_by_attribute=tuple((a.id, a.label, testing.deviations_by_attribute()[a.id])
+                                      for a in testing.control_attributes),
         population_count=testing.population_count,
+        census_natures=census_natures,
+        sample_natures=sample_natures,
+        exception_items=exception_items,
         population_exceptions=len(population_ids),
         population_exceptions_outside_sample=len(outside_ids),
+        evaluations=evaluations,
+        unevaluated=unevaluated,
+        walkthrough=walkthrough,
+        census_relied_on=testing.census_relied_on,
+        accuracy_mismatches=len(testing.accuracy_failures()["item_key"].unique()),
+        extension_proposed=extension,
         plan_kind=sample_plan.kind,
         statistical=sample_plan.statistical,
         test_all=sample_plan.test_all,
         model=None if model is None else str(model),
-        confidence=None if confidence is None else float(confidence),
-        tolerable_rate=None if tolerable_rate is None else float(tolerable_rate),
+        confidence=float(confidence),
+        tolerable_rate=float(tolerable_rate),
         evaluation=evaluation,
         upper_limit=upper_limit,
         supports_reliance=supports,
-        conclusion=conclusion,
-        exceptions=_exceptions_table(testing),
+        exceptions=exceptions,
+        recorded=recorded_conclusion(engagement, control.id),
         notes=tuple(notes),
     )
 
 
-def _with_population_analysis(conclusion: str, supports: bool | None, deviating: int, population_count: int,
-                              tolerable_rate: Decimal | None, plural: str) -> tuple[str, bool | None]:
-    """Add what the full-population analysis proves to the sample's conclusion.
+def _sample_statistics(testing: AttributeTesting, sample_plan: SamplePlan, selection: ControlSelection,
+                       confidence: Decimal, tolerable_rate: Decimal
+                       ) -> tuple[Evaluation | None, float | None, bool | None, str]:
+    """The statistics of what only the sample tested (manual control attributes), in words.
 
-    The automated attributes were computed for every item in scope, so their deviation rate is
-    known without sampling risk; a conclusion drawn from the sample alone must not ignore it.
+    (evaluation, upper limit, supports reliance, text); no statistics when the control tests nothing by
+    sample alone, when the plan is not statistical, or before the sample is fully tested.
     """
-    rate = deviating / population_count
-    text = (f" The full-population analysis found {deviating:,} of {population_count:,} {plural} deviating "
-            f"({rate:.2%}), known without sampling risk")
-    if tolerable_rate is None:
-        return conclusion + text + ".", supports
-    within = rate <= float(tolerable_rate)
-    text += (f"; this {'does not exceed' if within else 'exceeds'} the tolerable rate of "
-             f"{format_percent(tolerable_rate)}. Whether the deviations are isolated or systematic is the preparer's "
-             f"judgement, recorded on the Exceptions sheet.")
-    return conclusion + text, (within if supports is None else supports and within)
-
-
-def _statistics(sample_plan: SamplePlan, n: int, k: int, confidence: Decimal, tolerable_rate: Decimal,
-                model: str, report_type: str, plural: str) -> tuple[str, Evaluation | None, float | None, bool | None]:
-    """(conclusion, evaluation, upper limit, supports reliance) for a completed test (a plan exists)."""
     plan = sample_plan.plan
-    if plan is None:
-        raise AssertionError("a completed test has a sample plan")
-    if report_type == "type1" or sample_plan.kind == "type1":
-        if k:
-            return ("Type 1 walkthrough: the instance inspected did not operate as designed; the design and "
-                    "implementation of the control are not confirmed.", None, None, False)
-        return ("Type 1 walkthrough: the instance inspected operated as designed; design and implementation "
-                "are confirmed. Operating effectiveness is not tested in a Type 1 report.", None, None, None)
+    manual = [a for a in testing.control_attributes if not a.automated]
+    if plan is None or not manual:
+        return None, None, None, ""
+    if not testing.complete:
+        return None, None, None, ""
+    n, k = testing.sample_size, testing.deviations_in_stage(1) + testing.deviations_in_stage(2)
+    if sample_plan.report_type == "type1":
+        return None, None, None, ("The instance inspected " + ("operated as designed." if not k else
+                                                              "did not operate as designed."))
     if sample_plan.test_all:
-        rate = k / n
-        supports = None if tolerable_rate is None else rate <= float(tolerable_rate)
-        text = (f"Every item in scope was tested ({n:,} {plural}), so there is no sampling risk: {k} "
-                f"deviation(s), a rate of {rate:.2%}.")
-        return text, None, rate, supports
-    if sample_plan.statistical:
-        evaluation = sampling.evaluate(n, k, confidence, population_size=sample_plan.population_count,
-                                       model=str(plan.model), tolerable_rate=tolerable_rate)
-        return str(evaluation.conclusion), evaluation, float(evaluation.upper_limit), evaluation.supports_reliance
-    # frequency-table plan: non-statistical; state what the size achieves instead of a statistical conclusion
+        rate = k / n if n else 0.0
+        return None, rate, None, (f"Every item in scope was tested ({n:,}), so there is no sampling risk: {k} "
+                                  f"deviation(s).")
+    if plan.kind == "two_stage":
+        first, second = testing.deviations_in_stage(1), testing.deviations_in_stage(2)
+        if first == 0:
+            return None, None, True, "Two-stage plan: no deviation in the first stage; the control is supported."
+        if first == 1 and selection.extended:
+            ok = second == 0
+            return None, None, ok, (f"Two-stage plan: one deviation in the first stage, {second} in the second "
+                                    f"({selection.stage_sizes[-1]:,} items); the control is "
+                                    f"{'supported' if ok else 'not supported'}.")
+        if first == 1:
+            return None, None, None, "Two-stage plan: one deviation in the first stage; the second stage is due."
+        return None, None, False, (f"Two-stage plan: {first} deviations in the first stage; the sample does not "
+                                   f"support reliance.")
+    if plan.statistical:
+        result = sampling.evaluate(n, k, confidence, population_size=sample_plan.population_count,
+                                   model=str(plan.model), tolerable_rate=tolerable_rate)
+        return result, float(result.upper_limit), result.supports_reliance, str(result.conclusion)
     achieved = plan.confidence
-    text = (f"Non-statistical sample from the firm's frequency table: {k} deviation(s) in {n} items. "
-            "The size is judgemental, so no statistical upper limit is concluded")
+    text = (f"Non-statistical sample from the firm's frequency table: {k} deviation(s) in {n} items. The size is "
+            f"judgemental, so no statistical upper limit is concluded")
     if achieved is not None and plan.tolerable_rate is not None:
         text += (f"; with no deviation it gives {achieved:.1%} confidence that the deviation rate is below "
                  f"{format_percent(plan.tolerable_rate)}")
-    return text + ".", None, None, None
+    return None, None, None, text + "."
+
+
+def _extension_proposed(testing: AttributeTesting, sample_plan: SamplePlan, selection: ControlSelection) -> str | None:
+    """The extension the plan allows and the first stage calls for, or None."""
+    if selection.extended or sample_plan.extension == "none" or not testing.complete:
+        return None
+    first = testing.deviations_in_stage(1)
+    if sample_plan.extension == "two_stage" and sample_plan.plan is not None and sample_plan.plan.kind == "two_stage" \
+            and first == 1:
+        return (f"record the second stage of the two-stage plan: {sample_plan.extension_items:,} more items "
+                f"(judgements.extend_sample), or conclude on the deviation")
+    if sample_plan.extension == "extend" and first >= 1:
+        return (f"the firm permits extending the sample by {sample_plan.extension_items:,} items after a deviation "
+                f"judged isolated (judgements.extend_sample); or conclude without extending")
+    return None
+
+
+def _propose(report_type: str, engagement: Engagement, sample_plan: SamplePlan, testing: AttributeTesting,
+             exception_items: tuple[str, ...], evaluations: dict[str, ExceptionEvaluation],
+             unevaluated: tuple[str, ...], walkthrough: Walkthrough | None, untested: dict[str, int],
+             extension: str | None, supports: bool | None, statistics_text: str, census_count: int,
+             population_count: int, described: str) -> tuple[str, str]:
+    """(status, why) the tool proposes."""
+    if sample_plan.not_occurring and not exception_items:
+        return "not_occurring", (f"No {described} in scope, so the operating effectiveness of the control could not "
+                                 f"be tested; this is neither effective nor failed.")
+    if untested or (walkthrough is None and not sample_plan.not_occurring) or extension is not None:
+        what = []
+        if untested:
+            what.append("manual results are not all recorded")
+        if walkthrough is None and not sample_plan.not_occurring:
+            what.append("the walkthrough and design evaluation are not recorded")
+        if extension is not None:
+            what.append("the sample found a deviation and the plan allows an extension")
+        return "testing_in_progress", "No conclusion yet: " + _join(what) + "."
+    if not testing.census_relied_on:
+        return "population_not_relied_on", (
+            "Sampled items did not agree with the source system: the export cannot be relied on as produced, so the "
+            "full-population results are not relied on. Obtain a corrected export (deliver it as a new version) or "
+            "test the attributes for the sample from the source evidence; no conclusion until then.")
+    design_failed = walkthrough is not None and not walkthrough.suitably_designed
+    if exception_items and unevaluated:
+        return "evaluation_pending", (
+            f"{len(exception_items):,} item(s) with a deviation ({census_count:,} found by the full-population "
+            f"analysis of {population_count:,}); {len(unevaluated):,} not evaluated yet. Known deviations are not "
+            f"compared with the tolerable rate: each is evaluated (type, isolated or systematic and why, root cause, "
+            f"compensating control, effect on the criteria) before the control is concluded.")
+    systematic = [e for e in evaluations.values() if e.systematic]
+    design = [e for e in evaluations.values() if e.type == "design"]
+    if report_type == "type1":
+        if design_failed or design:
+            return "not_suitably_designed", ("The walkthrough's design evaluation or an exception of design type shows "
+                                             "the control is not suitably designed.")
+        if systematic:
+            return "not_implemented", (f"{len(systematic):,} exception(s) evaluated as systematic: the control is not "
+                                       f"implemented as described.")
+        as_of = engagement.as_of
+        why = (f"The walkthrough found the control suitably designed and implemented as of {as_of}"
+               + (f"; the {len(exception_items):,} exception(s) in the window were evaluated as isolated."
+                  if exception_items else "."))
+        return "suitably_designed_and_implemented", why
+    if design_failed:
+        return "not_operating_effectively", ("The walkthrough's design evaluation found the control not suitably "
+                                             "designed, so it cannot operate effectively.")
+    if systematic or design:
+        count = len(set(e.item_key for e in systematic + design))
+        return "not_operating_effectively", (f"{count:,} exception(s) evaluated as systematic or of design type: the "
+                                             f"control did not meet its objective.")
+    if supports is False:
+        return "not_operating_effectively", (f"{statistics_text} What only the sample tested does not support "
+                                             f"reliance.")
+    if exception_items:
+        return "exceptions_noted", (f"{len(exception_items):,} exception(s), each evaluated as isolated: the control "
+                                    f"still meets its objective. " + statistics_text).strip()
+    return "no_exceptions_noted", ("No deviation found by the full-population analysis or the sample. "
+                                   + statistics_text).strip()

@@ -36,13 +36,22 @@ def save_outcome(output_dir: str | os.PathLike[str], test: ControlTest, *,
                  workpaper: str | os.PathLike[str]) -> Path:
     """Write the outcome record of one tested control atomically and return its path."""
     record = dict(test.evaluation.to_record())
+    conclusion = test.conclusion
     record.update(
         workpaper=str(workpaper),
         population_file=test.population.source_relative,
         population_sha256=test.population.sha256,
         population_version=test.receipt.version,
+        populations={p.name: {"file": p.source_relative, "sha256": p.sha256,
+                              "version": test.receipt_of(p.name).version} for p in test.populations},
+        sample_id=test.selection.sample_id,
+        shared_with=list(test.sample_plan.shared_with),
         seed=test.selection.seed,
         selected_keys=list(test.selection.keys),
+        conclusion_status=conclusion.status,
+        conclusion_text=conclusion.text,
+        conclusion_recorded=conclusion.recorded is not None and not conclusion.stale,
+        conclusion_stale=conclusion.stale,
         inputs_fingerprint=test.fingerprint.to_record(),
     )
     path = outcome_path(output_dir, test.control.id)

@@ -3,6 +3,7 @@
 ::
 
     load_population(engagement, population_id, *, timezone=None) -> Population
+    load_populations(engagement, control) -> tuple[Population, ...]     one per testing round
     load_population_file(path, *, kind, format="auto", timezone=None, columns=None, name=None,
                          base_folder=None, declared=None) -> Population
 
@@ -36,7 +37,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workbench.engagement.model import Engagement, PopulationSource
+from workbench.engagement.model import Control, Engagement, PopulationSource
 from workbench.errors import PopulationError
 from workbench.formats import FORMAT_NAMES, FORMATS, detect_format, map_columns
 from workbench.formats.spec import format_error, normalize_header, to_boolean
@@ -47,6 +48,7 @@ from workbench.formats.schemas import KINDS, SCHEMAS, KindSchema
 __all__ = [
     "Population",
     "load_population",
+    "load_populations",
     "load_population_file",
     "FINDING_COLUMNS",
     "Finding",
@@ -460,3 +462,14 @@ def load_population(engagement: Engagement, population_id: str, *, timezone: str
         source.path, kind=source.kind, format=source.format or "auto",
         timezone=timezone or engagement.timezone, columns=dict(source.columns or {}), name=source.id,
         base_folder=engagement.folder, declared=source)
+
+
+def load_populations(engagement: Engagement, control: Control) -> tuple[Population, ...]:
+    """Load the population a control's procedure tests in each testing round, in round order. Reads only.
+
+    One population for an engagement tested in one round (the period, or the as-of window); with
+    ``[[rounds]]``, each round's own export (an interim export and a roll-forward export are populations of
+    their own). See :meth:`workbench.engagement.Engagement.tested_populations`.
+    """
+    return tuple(load_population(engagement, population_id)
+                 for _, population_id in engagement.tested_populations(control))

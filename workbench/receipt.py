@@ -449,7 +449,9 @@ def pin_populations(engagement: Engagement, *populations: Population,
     PopulationError
         A file's SHA-256 differs from its pin (both hashes and the deliver command named).
     """
-    return tuple(pin_population(engagement, population, pinned_by=pinned_by) for population in populations)
+    unique = {population.name: population for population in reversed(populations)}   # first of each id wins
+    order = list(dict.fromkeys(population.name for population in populations))
+    return tuple(pin_population(engagement, unique[name], pinned_by=pinned_by) for name in order)
 
 
 # --------------------------------------------------------------------------------------------------

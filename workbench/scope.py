@@ -27,6 +27,8 @@ import pandas as pd
 from numpy.typing import NDArray
 from pandas.api.typing import NaTType
 
+from workbench.engagement.model import Control, Round
+from workbench.engagement.record_filter import RecordFilter
 from workbench.errors import PopulationError
 from workbench.population import Population
 
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DateLike",
     "ScopedPopulation",
+    "ControlScope",
+    "scope_control",
     "scope_population",
     "scope_window",
     "month_counts",
@@ -60,7 +64,8 @@ class ScopedPopulation:
     in_scope : numpy.ndarray of bool
         One flag per record of ``population.frame``.
     status : numpy.ndarray of int8
-        Per record: 0 in scope, 1 before the window, 2 after it, 3 no date (see :attr:`reasons`).
+        Per record: 0 in scope, 1 before the window, 2 after it, 3 no date, 4 left out by the control's
+        record filter (see :attr:`reasons`).
     date_column : str or None
         The occurrence date the scope was applied to (None for a listing, taken whole).
     start, end : pandas.Timestamp
@@ -69,12 +74,18 @@ class ScopedPopulation:
     mode : str
         ``"period"``, ``"as_of"`` or ``"listing"`` (users, vendors: no occurrence date; every record in scope).
     counts : Mapping[str, int]
-        received, in_scope, before, after, no_date.
+        received, in_scope, before, after, no_date, filtered.
     months : tuple of (str, int)
         Each month of the period ("2025-07") with its count of in-scope records (Type 2).
     months_without_records : tuple of str
     lookback_days : int or None
         Type 1: the look-back window in days.
+    record_filter : RecordFilter or None
+        The control's record filter (records in the window that it leaves out are excluded, with why).
+    round_name : str or None
+        The testing round whose part of the period this is (None: the whole period, or a Type 1 window).
+    first_record, last_record : pandas.Timestamp or NaT
+        The earliest and latest occurrence in the file (any record), to show what the export covers.
 
     ``frame`` (records in scope, in file order) and ``excluded`` (records out of scope with a
     ``reason`` column) are built on first use.
@@ -91,6 +102,10 @@ class ScopedPopulation:
     months: tuple[tuple[str, int], ...]
     months_without_records: tuple[str, ...]
     lookback_days: int | None = None
+    record_filter: RecordFilter | None = None
+    round_name: str | None = None
+    first_record: pd.Timestamp | NaTType = pd.NaT
+    last_record: pd.Timestamp | NaTType = pd.NaT
 
     @cached_property
     def frame(self) -> pd.DataFrame:
@@ -114,9 +129,11 @@ class ScopedPopulation:
     @property
     def reasons(self) -> NDArray[np.object_]:
         """Per record: ``""`` in scope, else why it is excluded."""
+        filtered = (f"{self.record_filter.excluded_reason()}: not tested by this control"
+                    if self.record_filter is not None else "")
         labels = np.array(["", f"{self.date_column} before {self.start.date()}",
                            f"{self.date_column} after {(self.end - pd.Timedelta(days=1)).date()}",
-                           f"no {self.date_column}"], dtype=object)
+                           f"no {self.date_column}", filtered], dtype=object)
         return labels[self.status]
 
     @property
@@ -148,13 +165,34 @@ class ScopedPopulation:
                     f"{self.start.date()} 00:00 to {end_day} 24:00 {self.population.timezone})")
         return f"{self.start.date()} 00:00 to {end_day} 24:00 {self.population.timezone}"
 
+    @property
+    def coverage_text(self) -> str | None:
+        """What the export covers when it covers less than the window (Type 1: the look-back), else None."""
+        start, end, first_record = self.start, self.end, self.first_record
+        if self.mode != "as_of" or not isinstance(first_record, pd.Timestamp) or \
+                not isinstance(start, pd.Timestamp) or not isinstance(end, pd.Timestamp):
+            return None
+        first = first_record.tz_convert(start.tz).normalize()
+        if first <= start:
+            return None
+        covered = (end - first).days
+        return (f"the export holds records from {first.date()} only: it covers {covered} of the "
+                f"{self.lookback_days} days of the window used to choose the as-of instance")
+
     def to_table(self) -> list[tuple[str, str]]:
         """(label, value) rows for the workpaper's population sheet."""
         c = self.counts
-        rows = [("Scope", self.window_text), ("Date used", self.date_column or "(none: a listing)"),
-                ("Records received", f"{c['received']:,}"), ("In scope", f"{c['in_scope']:,}"),
-                ("Excluded: before the window", f"{c['before']:,}"), ("Excluded: after the window", f"{c['after']:,}"),
-                (f"Excluded: no {self.date_column}", f"{c['no_date']:,}")]
+        rows = [("Scope", self.window_text), ("Date used", self.date_column or "(none: a listing)")]
+        if self.round_name is not None:
+            rows.insert(0, ("Round", self.round_name))
+        if self.coverage_text:
+            rows.append(("Export covers", self.coverage_text))
+        rows += [("Records received", f"{c['received']:,}"), ("In scope", f"{c['in_scope']:,}"),
+                 ("Excluded: before the window", f"{c['before']:,}"), ("Excluded: after the window", f"{c['after']:,}"),
+                 (f"Excluded: no {self.date_column}", f"{c['no_date']:,}")]
+        if self.record_filter is not None:
+            rows.insert(2, ("Record filter", f"{self.record_filter.text} (the records this control tests)"))
+            rows.append((f"Excluded: {self.record_filter.excluded_reason()}", f"{c['filtered']:,}"))
         if self.mode == "period":
             rows.append(("Months covered", f"{len(self.months_covered)} of {len(self.months)}"))
             if self.months_without_records:
@@ -253,8 +291,10 @@ def _bound_us(ts: pd.Timestamp) -> int:
 
 def scope_population(population: Population, engagement: Engagement | None = None, *,
                      date_column: str | None = None, period_start: DateLike | None = None,
-                     period_end: DateLike | None = None, as_of: DateLike | None = None) -> ScopedPopulation:
-    """Restrict a population to the period (Type 2) or the as-of window (Type 1).
+                     period_end: DateLike | None = None, as_of: DateLike | None = None,
+                     record_filter: RecordFilter | None = None, round_: Round | None = None) -> ScopedPopulation:
+    """Restrict a population to the period (Type 2), a round of it, or the as-of window (Type 1), and to the
+    records a control's filter selects.
 
     Parameters
     ----------
@@ -264,6 +304,10 @@ def scope_population(population: Population, engagement: Engagement | None = Non
     date_column : str, optional
         The occurrence date (a procedure's ``date_column``); default the kind's (changes: deployed_at).
     period_start, period_end, as_of : date or "YYYY-MM-DD", optional
+    record_filter : RecordFilter, optional
+        The control's record filter: records in the window it leaves out are excluded with the reason.
+    round_ : Round, optional
+        A testing round of a Type 2 engagement: its start and end are the window (unless a period is given).
 
     Returns
     -------
@@ -273,6 +317,13 @@ def scope_population(population: Population, engagement: Engagement | None = Non
     schema = population.schema
     date_column = date_column or schema.date_column
     frame = population.frame
+    filtered = np.zeros(len(frame), dtype=bool)
+    if record_filter is not None:
+        if record_filter.column not in frame.columns:
+            raise PopulationError(f"record filter {record_filter.text!r}: {population.kind} populations have no "
+                                  f"column {record_filter.column!r}")
+        filtered = ~record_filter.mask(frame[record_filter.column].to_numpy(dtype=object))
+    round_name = round_.name if round_ is not None and engagement is not None and engagement.rounds else None
     if date_column is None:
         # a listing as of a date (users, vendors): taken whole; a window given is checked and recorded
         start: pd.Timestamp | NaTType = pd.NaT
@@ -281,12 +332,18 @@ def scope_population(population: Population, engagement: Engagement | None = Non
             _, start, end = scope_window(population.timezone, period_start=period_start, period_end=period_end,
                                          as_of=as_of)
         n = len(frame)
-        return ScopedPopulation(population, np.ones(n, dtype=bool), np.zeros(n, dtype=np.int8), None, start, end,
-                                "listing", {"received": n, "in_scope": n, "before": 0, "after": 0, "no_date": 0},
-                                (), ())
+        status = np.where(filtered, 4, 0).astype(np.int8)
+        kept = ~filtered
+        return ScopedPopulation(population, kept, status, None, start, end, "listing",
+                                {"received": n, "in_scope": int(kept.sum()), "before": 0, "after": 0, "no_date": 0,
+                                 "filtered": int(filtered.sum())}, (), (), record_filter=record_filter,
+                                round_name=round_name)
     if date_column not in schema.timestamps:
         raise PopulationError(f"date_column {date_column!r} is not a timestamp column of kind {population.kind!r}; "
                               f"use one of: {', '.join(schema.timestamps)}")
+    if round_ is not None and period_start is None and period_end is None and as_of is None and \
+            engagement is not None and engagement.report_type == "type2":
+        period_start, period_end = round_.start, round_.end
     if engagement is not None and period_start is None and period_end is None and as_of is None:
         period_start, period_end, as_of = engagement.period_start, engagement.period_end, engagement.as_of
     mode, window_start, window_end = scope_window(population.timezone, period_start=period_start,
@@ -295,14 +352,152 @@ def scope_population(population: Population, engagement: Engagement | None = Non
     no_date = raw == NAT_MICROSECONDS
     before = ~no_date & (raw < _bound_us(window_start))
     after = ~no_date & (raw >= _bound_us(window_end))
-    inside = ~(no_date | before | after)
+    in_window = ~(no_date | before | after)
+    filtered &= in_window          # a record outside the window is excluded for that reason first
+    inside = in_window & ~filtered
     status = np.zeros(len(frame), dtype=np.int8)
     status[before] = 1
     status[after] = 2
     status[no_date] = 3
+    status[filtered] = 4
     months = month_counts(raw[inside], window_start, window_end) if mode == "period" else []
     counts = {"received": len(frame), "in_scope": int(inside.sum()), "before": int(before.sum()),
-              "after": int(after.sum()), "no_date": int(no_date.sum())}
+              "after": int(after.sum()), "no_date": int(no_date.sum()), "filtered": int(filtered.sum())}
+    dated = raw[~no_date]
+    first = pd.Timestamp(int(dated.min()), unit="us", tz="UTC") if len(dated) else pd.NaT
+    last = pd.Timestamp(int(dated.max()), unit="us", tz="UTC") if len(dated) else pd.NaT
     return ScopedPopulation(population, inside, status, date_column, window_start, window_end, mode, counts,
                             tuple(months), tuple(m for m, n in months if n == 0),
-                            TYPE1_LOOKBACK_DAYS if mode == "as_of" else None)
+                            TYPE1_LOOKBACK_DAYS if mode == "as_of" else None, record_filter=record_filter,
+                            round_name=round_name, first_record=first, last_record=last)
+
+
+@dataclass(frozen=True, eq=False)
+class ControlScope:
+    """The records a control's procedure tests: its population in scope in each testing round.
+
+    One part for an engagement tested in one round; with ``[[rounds]]``, one part per round, each the
+    round's own export restricted to the round's dates (and to the control's record filter). The stages that
+    follow (planning, selection, testing) work on the parts together; ``frame`` holds every record in scope,
+    with a ``round`` column when there is more than one round.
+
+    Attributes
+    ----------
+    control_id : str
+    parts : tuple of ScopedPopulation
+        In round order.
+    rounds : tuple of Round
+        Aligned with ``parts``.
+    """
+
+    control_id: str
+    parts: tuple[ScopedPopulation, ...]
+    rounds: tuple[Round, ...]
+
+    def __post_init__(self) -> None:
+        if not self.parts or len(self.parts) != len(self.rounds):
+            raise ValueError(f"control {self.control_id}: one scoped population per round is needed.")
+        keys = {part.key for part in self.parts}
+        if len(keys) != 1:
+            raise ValueError(f"control {self.control_id}: the rounds' populations have different keys {keys}.")
+
+    @property
+    def key(self) -> str:
+        """The populations' key column."""
+        return self.parts[0].key
+
+    @property
+    def date_column(self) -> str | None:
+        """The occurrence date the scope was applied to."""
+        return self.parts[0].date_column
+
+    @property
+    def record_filter(self) -> RecordFilter | None:
+        """The control's record filter (the same in every round)."""
+        return self.parts[0].record_filter
+
+    @property
+    def populations(self) -> tuple[Population, ...]:
+        """The population of each round."""
+        return tuple(part.population for part in self.parts)
+
+    @property
+    def multiple_rounds(self) -> bool:
+        """Whether the control is tested in more than one round."""
+        return len(self.parts) > 1
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        """Every record in scope, round by round (a ``round`` column when there are several rounds)."""
+        if not self.multiple_rounds:
+            return self.parts[0].frame
+        frames = [part.frame.assign(round=round_.name) for part, round_ in zip(self.parts, self.rounds)]
+        return pd.concat(frames, ignore_index=True)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """The parts' counts added up (received, in_scope, before, after, no_date, filtered)."""
+        totals: dict[str, int] = {}
+        for part in self.parts:
+            for name, value in part.counts.items():
+                totals[name] = totals.get(name, 0) + value
+        return totals
+
+    @property
+    def months(self) -> tuple[tuple[str, int], ...]:
+        """Records in scope per month over every round."""
+        merged: dict[str, int] = {}
+        for part in self.parts:
+            for month, count in part.months:
+                merged[month] = merged.get(month, 0) + count
+        return tuple(sorted(merged.items()))
+
+    @property
+    def months_without_records(self) -> tuple[str, ...]:
+        """Months of the period with no record in scope."""
+        return tuple(month for month, count in self.months if count == 0)
+
+    def round_of(self, keys: pd.Series) -> pd.Series:
+        """The round of each key (the round names, in the order of ``keys``)."""
+        if not self.multiple_rounds:
+            return pd.Series(self.rounds[0].name, index=keys.index, dtype=object)
+        lookup = pd.Series(self.frame["round"].to_numpy(), index=self.frame[self.key].astype(str).to_numpy())
+        return pd.Series(lookup.reindex(keys.astype(str).to_numpy()).to_numpy(), index=keys.index, dtype=object)
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self.parts)
+
+    def summary(self) -> str:
+        """Each round's scope, and the filter."""
+        lines = [part.summary() if not self.multiple_rounds else f"round {round_.name}: {part.summary()}"
+                 for part, round_ in zip(self.parts, self.rounds)]
+        if self.record_filter is not None:
+            lines.append(f"  record filter: {self.record_filter.text} ({self.counts['filtered']:,} record(s) in the "
+                         f"window left to other controls)")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"ControlScope({self.control_id!r}, rounds={[r.name for r in self.rounds]}, in_scope={len(self)})"
+
+
+def scope_control(engagement: Engagement, control: Control, populations: tuple[Population, ...], *,
+                  date_column: str | None = None) -> ControlScope:
+    """The scope stage of a control's test: each round's population restricted to the round's dates (or the
+    period, or the as-of window) and to the control's record filter.
+
+    Parameters
+    ----------
+    engagement, control
+    populations : tuple of Population
+        One per testing round (:func:`workbench.population.load_populations`).
+    date_column : str, optional
+        The occurrence date (the procedure's ``date_column``); default the population kind's.
+    """
+    rounds = engagement.test_rounds()
+    if len(populations) != len(rounds):
+        raise ValueError(f"control {control.id}: {len(populations)} population(s) for {len(rounds)} round(s); "
+                         f"load them with load_populations(engagement, control).")
+    parts = tuple(scope_population(population, engagement, date_column=date_column,
+                                   record_filter=control.record_filter, round_=round_)
+                  for population, round_ in zip(populations, rounds))
+    return ControlScope(control_id=control.id, parts=parts, rounds=rounds)

@@ -2,11 +2,16 @@
 
 ::
 
-    testing = test_attributes(procedure, control, scoped, selection, engagement) -> AttributeTesting
+    testing = test_attributes(procedure, control, scope, selection, engagement) -> AttributeTesting
 
 Automated attributes run once over the *full* population in scope (census analytics: every exception is
 listed with its id) and the sample reads its rows of that result; manual attributes come from the results store
 (:mod:`workbench.results`), and a sampled item without a recorded manual result is "not tested".
+
+A control attribute that fails is a deviation of the control. An *accuracy* attribute (the sampled item's
+data agreed to the source system; :data:`workbench.procedures.base.ACCURACY`) that fails is a finding on
+the population instead: the export cannot be relied on as produced, so the full-population results that
+rest on it are not relied on (:attr:`AttributeTesting.census_relied_on`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sampling import Selection
 from workbench.engagement import Control, Engagement
 from workbench.errors import PopulationError
 from workbench.procedures import Attribute, Procedure
@@ -29,7 +33,8 @@ from workbench.procedures.base import (
     PASS,
 )
 from workbench.results import read_results
-from workbench.scope import ScopedPopulation
+from workbench.sample import ControlSelection
+from workbench.scope import ControlScope
 
 __all__ = [
     "MATRIX_OUTCOMES",
@@ -62,7 +67,8 @@ class AttributeTesting:
         The selected keys in selection order.
     items : pandas.DataFrame
         One row per selected item in selection order: ``sample_no``, the key column, the date column and the
-        procedure's ``matrix_columns`` (the data automated attributes were computed from), as in the population.
+        procedure's ``matrix_columns`` (the data automated attributes were computed from), as in the population;
+        ``round`` when the control is tested in several rounds and ``stage`` once the sample was extended.
     item_results : pandas.DataFrame
         Tidy: one row per (sampled item, attribute): ``sample_no, item_key, item_date, attribute_id, label,
         kind, outcome, reason, evidence_ref, comment, tested_by, tested_at, source`` where outcome is one of
@@ -96,13 +102,26 @@ class AttributeTesting:
         """Items selected."""
         return len(self.sample_keys)
 
+    @property
+    def control_attributes(self) -> tuple[Attribute, ...]:
+        """The attributes that test the control (a failure is a deviation)."""
+        return tuple(a for a in self.attributes if not a.accuracy)
+
+    @property
+    def accuracy_attributes(self) -> tuple[Attribute, ...]:
+        """The accuracy checks (a failure is a finding on the population)."""
+        return tuple(a for a in self.attributes if a.accuracy)
+
     def _by_item(self) -> pd.DataFrame:
         r = self.item_results
+        control_ids = {a.id for a in self.control_attributes}
+        is_control = r["attribute_id"].isin(control_ids)
         grouped = pd.DataFrame({
             "sample_no": r["sample_no"],
-            "fail": r["outcome"] == FAIL,
+            "fail": (r["outcome"] == FAIL) & is_control,
+            "mismatch": (r["outcome"] == FAIL) & ~is_control,
             "untested": r["outcome"] == NOT_TESTED,
-        }).groupby("sample_no", sort=True)[["fail", "untested"]].any()
+        }).groupby("sample_no", sort=True)[["fail", "mismatch", "untested"]].any()
         return grouped.reindex(range(1, self.sample_size + 1), fill_value=False)
 
     @property
@@ -117,14 +136,22 @@ class AttributeTesting:
 
     @property
     def deviations(self) -> int:
-        """Selected items with at least one failed attribute (an item is one deviation however many fail)."""
+        """Selected items with at least one failed control attribute (an item is one deviation however many
+        fail; an accuracy mismatch is a population finding, not a deviation)."""
         return int(self._by_item()["fail"].sum())
 
+    def deviations_in_stage(self, stage: int) -> int:
+        """Deviating selected items of one stage (1, or 2 once extended)."""
+        if "stage" not in self.items.columns:
+            return self.deviations if stage == 1 else 0
+        by_item = self._by_item()["fail"].to_numpy()
+        return int((by_item & (self.items["stage"].to_numpy() == stage)).sum())
+
     def deviations_by_attribute(self) -> dict[str, int]:
-        """Failed sampled items per attribute id (every attribute present, zero when none)."""
+        """Failed sampled items per control attribute id (every control attribute present, zero when none)."""
         r = self.item_results
         counts = r.loc[r["outcome"] == FAIL, "attribute_id"].value_counts()
-        return {a.id: int(counts.get(a.id, 0)) for a in self.attributes}
+        return {a.id: int(counts.get(a.id, 0)) for a in self.control_attributes}
 
     def untested_by_attribute(self) -> dict[str, int]:
         """Sampled items without a recorded result, per manual attribute id."""
@@ -132,11 +159,27 @@ class AttributeTesting:
         counts = r.loc[r["outcome"] == NOT_TESTED, "attribute_id"].value_counts()
         return {a.id: int(counts.get(a.id, 0)) for a in self.attributes if not a.automated}
 
-    def sample_exceptions(self) -> pd.DataFrame:
-        """Failed cells of the sample: ``sample_no, item_key, item_date, attribute_id, label, deviation, reason,
-        evidence_ref``."""
+    def accuracy_failures(self) -> pd.DataFrame:
+        """Sampled items whose data did not agree to the source: ``sample_no, item_key, attribute_id, label,
+        reason, evidence_ref, tested_by`` (population findings)."""
         r = self.item_results
-        failed = r.loc[r["outcome"] == FAIL].copy()
+        ids = {a.id for a in self.accuracy_attributes}
+        failed = r.loc[(r["outcome"] == FAIL) & r["attribute_id"].isin(ids)]
+        return failed[["sample_no", "item_key", "attribute_id", "label", "reason", "evidence_ref",
+                       "tested_by"]].reset_index(drop=True)
+
+    @property
+    def census_relied_on(self) -> bool:
+        """Whether the full-population results can be relied on: every sampled item agreed to source (or the
+        control tests no automated attribute). False once any sampled item's data differs from the source."""
+        return not bool(self._by_item()["mismatch"].any())
+
+    def sample_exceptions(self) -> pd.DataFrame:
+        """Failed control-attribute cells of the sample: ``sample_no, item_key, item_date, attribute_id, label,
+        deviation, reason, evidence_ref``."""
+        r = self.item_results
+        control_ids = {a.id for a in self.control_attributes}
+        failed = r.loc[(r["outcome"] == FAIL) & r["attribute_id"].isin(control_ids)].copy()
         wording = {a.id: a.deviation_wording for a in self.attributes}
         failed["deviation"] = failed["attribute_id"].map(wording)
         return failed[["sample_no", "item_key", "item_date", "attribute_id", "label", "deviation", "reason",
@@ -161,7 +204,8 @@ class AttributeTesting:
         for a in self.attributes:
             out[a.id] = wide[a.id].to_numpy()
         deviation = np.where(by_item["fail"].to_numpy(), "yes",
-                             np.where(by_item["untested"].to_numpy(), "pending", "no"))
+                             np.where(by_item["mismatch"].to_numpy(), "source mismatch",
+                                      np.where(by_item["untested"].to_numpy(), "pending", "no")))
         out["deviation"] = deviation
         out["reason"] = _joined(r, "reason", with_attribute=True)
         out["evidence_ref"] = _joined(r, "evidence_ref")
@@ -176,8 +220,11 @@ class AttributeTesting:
                  f"{self.population_count:,} {self.procedure.item_noun_plural}."]
         dev = self.deviations_by_attribute()
         untested = self.untested_by_attribute()
+        mismatches = self.accuracy_failures()
         for a in self.attributes:
-            line = f"  {a.id} [{a.kind}]: {dev[a.id]} failed in the sample"
+            failed = dev[a.id] if a.id in dev else int((mismatches["attribute_id"] == a.id).sum())
+            role = " (accuracy: a failure is a population finding)" if a.accuracy else ""
+            line = f"  {a.id} [{a.kind}]{role}: {failed} failed in the sample"
             if a.automated:
                 row = self.population_results.loc[self.population_results["attribute_id"] == a.id]
                 if len(row):
@@ -203,7 +250,7 @@ def _joined(results: pd.DataFrame, column: str, *, with_attribute: bool = False)
     return np.array(["; ".join(out[k]) for k in sorted(out)], dtype=object)
 
 
-def test_attributes(procedure: Procedure, control: Control, scoped: ScopedPopulation, selection: Selection,
+def test_attributes(procedure: Procedure, control: Control, scope: ControlScope, selection: ControlSelection,
                     engagement: Engagement) -> AttributeTesting:
     """Test the control's attributes: automated ones over the full population, all of them for the sample.
 
@@ -212,10 +259,10 @@ def test_attributes(procedure: Procedure, control: Control, scoped: ScopedPopula
     procedure : Procedure
     control : Control
         Its ``attributes`` (blank = all of the procedure's) and ``id`` (the results store's control id).
-    scoped : ScopedPopulation
-        The population in scope (``frame``).
-    selection : sampling.Selection
-        The selected keys in selection order.
+    scope : ControlScope
+        The records in scope in every round (``frame``).
+    selection : ControlSelection
+        The selected keys in selection order, round by round.
     engagement : Engagement
         Its folder holds the results store (read, never created here).
 
@@ -230,7 +277,7 @@ def test_attributes(procedure: Procedure, control: Control, scoped: ScopedPopula
     EngagementError
         The control names an attribute the procedure does not have.
     """
-    frame = scoped.frame
+    frame = scope.frame
     attributes = procedure.select_attributes(control.attributes)
     key_column, date_column = procedure.key_column, procedure.date_column
     if key_column not in frame.columns:
@@ -280,9 +327,10 @@ def test_attributes(procedure: Procedure, control: Control, scoped: ScopedPopula
                 "deviation": attribute.deviation_wording,
                 "reason": check.reason.to_numpy()[failed],
                 "in_sample": in_sample[failed],
+                "round": frame["round"].to_numpy()[failed] if "round" in frame.columns else None,
             }))
     exception_columns = ["item_key", "item_date", "source_row", "attribute_id", "label", "deviation", "reason",
-                         "in_sample", "sample_no"]
+                         "in_sample", "sample_no", "round"]
     if exception_frames:
         exceptions = pd.concat(exception_frames, ignore_index=True)
         exceptions["sample_no"] = exceptions["item_key"].map(sample_no_of).astype("Int64")
@@ -354,6 +402,11 @@ def test_attributes(procedure: Procedure, control: Control, scoped: ScopedPopula
     items = frame.iloc[rows][shown].reset_index(drop=True)
     items[key_column] = items[key_column].astype(str)
     items.insert(0, "sample_no", np.arange(1, len(items) + 1))
+    if scope.multiple_rounds:
+        items.insert(1, "round", frame["round"].to_numpy()[rows] if len(rows) else [])
+    if selection.extended:
+        stages = selection.stages
+        items.insert(1, "stage", [stages[k] for k in sample_keys])
     item_columns = ["sample_no", "item_key", "item_date", "attribute_id", "label", "kind", "outcome", "reason",
                     "evidence_ref", "comment", "tested_by", "tested_at", "source"]
     item_results = pd.DataFrame(records, columns=item_columns)

@@ -48,12 +48,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workbench.engagement import Engagement
+from workbench.engagement import Control, Engagement, Round
 from workbench.errors import PopulationError
 from workbench.population import FINDING_COLUMNS, Finding, Population, load_population, load_population_file
 from workbench.scope import NAT_MICROSECONDS, DateLike, ScopedPopulation, scope_population, utc_microseconds
 
-__all__ = ["ValidationReport", "validate", "check_population", "ensure_usable", "CHECKS", "EXPORT_CAPS"]
+__all__ = ["ValidationReport", "validate", "validate_populations", "check_population", "ensure_usable", "CHECKS",
+           "EXPORT_CAPS", "RECONCILIATION_PROCEDURES", "covering_procedure", "covering_controls", "populations_read"]
 
 #: Row counts that are the default export caps (Jira UI 1,000; ServiceNow CSV/Excel 10,000).
 EXPORT_CAPS = (1_000, 10_000)
@@ -266,7 +267,8 @@ def _failed_report(name: str, source: str, error: PopulationError) -> Validation
 
 def validate(population: Population, engagement: Engagement | None = None, *, period_start: DateLike | None = None,
              period_end: DateLike | None = None, as_of: DateLike | None = None, expected_count: int | None = None,
-             second_sources: Mapping[str, Population] | Iterable[Population] | None = None) -> ValidationReport:
+             second_sources: Mapping[str, Population] | Iterable[Population] | None = None,
+             round_: Round | None = None) -> ValidationReport:
     """Check a population's completeness and accuracy.
 
     Parameters
@@ -282,6 +284,9 @@ def validate(population: Population, engagement: Engagement | None = None, *, pe
         The record count the client stated (overrides the declaration's ``stated_count``).
     second_sources : populations, optional
         Second sources given directly (then none are looked up in the engagement).
+    round_ : Round, optional
+        A testing round: its part of the period is the window, and its second sources are the populations
+        delivered for it.
 
     Returns
     -------
@@ -355,6 +360,9 @@ def validate(population: Population, engagement: Engagement | None = None, *, pe
                                   f"{lookup[r][0]}; confirm with the client",
                      len(rows), f"record(s) {meaning}")
     # scope: period / as-of ------------------------------------------------------------------
+    if engagement is not None and round_ is not None and engagement.rounds and period_start is None \
+            and period_end is None and as_of is None:
+        period_start, period_end = round_.start, round_.end
     if engagement is not None and period_start is None and period_end is None and as_of is None:
         period_start, period_end, as_of = engagement.period_start, engagement.period_end, engagement.as_of
     scoped = None
@@ -424,7 +432,7 @@ def validate(population: Population, engagement: Engagement | None = None, *, pe
                                   f"original id is lost: ask for the export as the system wrote it, not re-saved "
                                   f"in Excel", int(sci.sum()), "key(s) in scientific notation")
     # second sources -------------------------------------------------------------------------
-    others = _second_sources(population, engagement, second_sources, f)
+    others = _second_sources(population, engagement, second_sources, f, round_)
     if others:
         if population.kind == "terminations":
             _reconcile_terminations(population, others, _in_window(population, scoped), period_start, period_end,
@@ -467,15 +475,17 @@ _PARTNERS = {"changes": ("deployments",), "deployments": ("changes",), "terminat
 
 
 def _second_sources(population: Population, engagement: Engagement | None,
-                    given: Mapping[str, Population] | Iterable[Population] | None, f: _Findings) -> list[Population]:
+                    given: Mapping[str, Population] | Iterable[Population] | None, f: _Findings,
+                    round_: Round | None = None) -> list[Population]:
     if given is not None:
         items = list(given.values()) if isinstance(given, Mapping) else list(given)
         return [p for p in items if p.kind in _PARTNERS.get(population.kind, ())]
     if engagement is None or population.kind not in _PARTNERS:
         return []
     loaded = []
+    usable = set(engagement.round_populations(round_)) if round_ is not None else set(engagement.populations)
     for pid, source in engagement.populations.items():
-        if source.kind not in _PARTNERS[population.kind] or pid == population.name:
+        if source.kind not in _PARTNERS[population.kind] or pid == population.name or pid not in usable:
             continue
         try:
             loaded.append(load_population(engagement, pid))
@@ -667,16 +677,34 @@ def check_population(path: str | os.PathLike[str], *, kind: str, format: str = "
     return population, report
 
 
-def ensure_usable(report: ValidationReport) -> None:
-    """Stop when the validation report has errors: the population cannot be sampled.
+def validate_populations(populations: Iterable[Population], engagement: Engagement) -> tuple[ValidationReport, ...]:
+    """Validate the population of each testing round (:func:`workbench.population.load_populations`)."""
+    loaded = tuple(populations)
+    rounds = engagement.test_rounds()
+    if len(loaded) != len(rounds):
+        raise ValueError(f"{len(loaded)} population(s) for {len(rounds)} round(s); load them with load_populations.")
+    return tuple(validate(population, engagement, round_=round_) for population, round_ in zip(loaded, rounds))
+
+
+def populations_read(populations: Iterable[Population], reports: Iterable[ValidationReport]) -> tuple[Population, ...]:
+    """Every population a test reads: the one tested in each round, then the second sources its validation
+    reconciled (each once), for the receipt stage (:func:`workbench.receipt.pin_populations`)."""
+    read = list(populations) + [source for report in reports for source in report.second_sources]
+    return tuple({population.name: population for population in reversed(read)}[name]
+                 for name in dict.fromkeys(p.name for p in read))
+
+
+def ensure_usable(*reports: ValidationReport) -> None:
+    """Stop when a validation report has errors: the population cannot be sampled.
 
     Raises
     ------
     PopulationError
-        Naming every error finding (rule, column, row, message), so the user knows what to ask
-        the client for.
+        Naming every error finding (rule, column, row, message) of the first unusable report, so the user
+        knows what to ask the client for.
     """
-    if report.usable:
+    report = next((r for r in reports if not r.usable), None)
+    if report is None:
         return
     errors = report.errors
     shown = [f"  - {row['rule']}"
@@ -698,3 +726,26 @@ _ERRORS_SHOWN = 5
 
 def _present(value: object) -> bool:
     return value is not None and str(value) not in {"", "nan", "<NA>", "None"}
+
+
+#: The procedure that tests each reconciliation over the full population: a difference found while validating
+#: a population is an exception of the control tested with it, never a bare warning.
+RECONCILIATION_PROCEDURES: dict[str, str] = {
+    "changes": "deployment_reconciliation", "deployments": "deployment_reconciliation",
+    "terminations": "user_deprovisioning", "users": "user_deprovisioning",
+}
+
+
+def covering_procedure(report: ValidationReport) -> str | None:
+    """The procedure that answers the report's reconciliation differences (by the population's kind)."""
+    kinds = {source.kind for source in report.second_sources}
+    for kind in sorted(kinds):
+        if kind in RECONCILIATION_PROCEDURES:
+            return RECONCILIATION_PROCEDURES[kind]
+    return None
+
+
+def covering_controls(engagement: Engagement, report: ValidationReport) -> tuple[Control, ...]:
+    """The controls of the matrix tested with the procedure that answers the report's reconciliation."""
+    procedure = covering_procedure(report)
+    return tuple(c for c in engagement.controls if procedure is not None and c.procedure == procedure)

@@ -63,12 +63,13 @@ from workbench.engagement.model import (
     Engagement,
     FrozenMapping,
     PopulationSource,
+    Round,
     SamplingPolicy,
     StaffMember,
     SubserviceOrganization,
 )
 from workbench.engagement.problems import Problems
-from workbench.engagement.toml import read_engagement_toml
+from workbench.engagement.toml import read_control_policies, read_engagement_toml
 from workbench.errors import EngagementError
 
 __all__ = [
@@ -80,6 +81,7 @@ __all__ = [
     "CUEC",
     "PopulationSource",
     "Control",
+    "Round",
     "FrozenMapping",
     "ENGAGEMENT_FILE",
     "RESULTS_FILE",
@@ -165,6 +167,24 @@ def load_engagement(folder: str | os.PathLike[str]) -> Engagement:
         population_ids=None if parsed.populations is None else list(parsed.populations),
         populations=parsed.populations, notes=parsed.notes)
 
+    control_policies = read_control_policies(root, text, data, controls, problems)
+    if parsed.rounds and parsed.populations is not None and not problems.lines:
+        named = {pid for r in parsed.rounds for pid in r.populations}
+        for control in controls:
+            if control.procedure is None or not control.populations:
+                continue
+            first = parsed.populations.get(control.populations[0])
+            for round_ in parsed.rounds:
+                if first is None:
+                    break
+                usable = [pid for pid in control.populations if (pid in round_.populations or pid not in named)
+                          and (source := parsed.populations.get(pid)) is not None and source.kind == first.kind]
+                if not usable:
+                    problems.add(f"{label}/{ENGAGEMENT_FILE}, [[rounds]] {round_.name}: control {control.id} tests "
+                                 f"{first.kind} populations, but the round delivers none of its populations "
+                                 f"({', '.join(control.populations)}); name the round's {first.kind} export in the "
+                                 f"round's populations and in the control's populations column.")
+
     problems.raise_if_any()
     # Without problems every part parsed (each parser leaves None only after reporting one).
     populations = {pid: present(source, f"population {pid}") for pid, source in (parsed.populations or {}).items()}
@@ -189,6 +209,10 @@ def load_engagement(folder: str | os.PathLike[str]) -> Engagement:
         engagement_sha256=hashlib.sha256(raw_toml).hexdigest(),
         matrix_sha256=hashlib.sha256(raw_matrix).hexdigest(),
         notes=tuple(parsed.notes),
+        policies=FrozenMapping({name: FrozenMapping(values)
+                                for name, values in present(parsed.policies, "policy").items()}),
+        control_policies=FrozenMapping({cid: FrozenMapping(values) for cid, values in control_policies.items()}),
+        rounds=present(parsed.rounds, "rounds"),
     )
 
 

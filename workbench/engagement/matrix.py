@@ -48,6 +48,8 @@ from workbench.engagement.model import (
     PopulationSource,
 )
 from workbench.engagement.problems import ID_PATTERN, Problems, criteria_ranges, criterion_hint, did_you_mean
+from workbench.engagement.record_filter import FilterSyntaxError, RecordFilter
+from workbench.formats.schemas import SCHEMAS
 from workbench.procedures import KNOWN_PROCEDURES, get_procedure, is_implemented
 
 __all__ = ["read_control_matrix"]
@@ -323,6 +325,16 @@ def _parse_row(row: _Row, extra: dict[int, str], seen_ids: dict[str, int], *, sc
     if procedure is not None and procedure_known:
         ok = _check_against_procedure(procedure, attributes, pop_ids, populations, problem) and ok
 
+    record_filter, filter_ok = _record_filter_of(row, procedure if procedure_known else None)
+    ok = filter_ok and ok
+    shared_text = _normalize_name(cell("shared_sample"))
+    shared = shared_text in ("", "yes", "y", "true", "1", "shared")
+    if not shared and shared_text not in ("no", "n", "false", "0", "own"):
+        problem("shared_sample", f"{cell('shared_sample')!r} is not yes or no; leave it blank or write yes to "
+                                 f"share the sample of the population with other controls, no for a sample of "
+                                 f"this control's own.")
+        ok = False
+
     if not ok:
         return None
     return Control(
@@ -331,7 +343,37 @@ def _parse_row(row: _Row, extra: dict[int, str], seen_ids: dict[str, int], *, sc
         attributes=tuple(attributes), row=number,
         extra=FrozenMapping({header: (row.cells[pos] if pos < len(row.cells) else "")
                              for pos, header in extra.items()}),
+        record_filter=record_filter, shared_sample=shared,
     )
+
+
+def _record_filter_of(row: _Row, procedure: str | None) -> tuple[RecordFilter | None, bool]:
+    """The row's record filter (its ``record_filter`` cell, else the procedure's default), checked."""
+    text = row.cell("record_filter")
+    written = bool(text)
+    if not text and procedure is not None and is_implemented(procedure):
+        text = get_procedure(procedure).record_filter
+    if not text:
+        return None, True
+    if procedure is None:
+        row.problem("record_filter", "a record filter needs a procedure (it selects the records the procedure "
+                                     "tests); name the procedure or clear the filter.")
+        return None, False
+    try:
+        record_filter = RecordFilter.parse(text)
+    except FilterSyntaxError as error:
+        row.problem("record_filter", str(error))
+        return None, False
+    if is_implemented(procedure):
+        kind = get_procedure(procedure).population_kind
+        columns = SCHEMAS[kind].columns
+        if record_filter.column not in columns:
+            where = "" if written else f" (the default of procedure {procedure!r})"
+            row.problem("record_filter", f"{record_filter.column!r}{where} is not a column of {kind} "
+                                         f"populations.{did_you_mean(record_filter.column, columns)} Columns: "
+                                         f"{', '.join(columns)}.")
+            return None, False
+    return record_filter, True
 
 
 def _criteria_of(row: _Row, scope: tuple[str, ...] | None) -> tuple[list[str], bool]:

@@ -23,6 +23,8 @@ from sampling import MODELS, format_percent
 from sampling import SELECTION_METHODS as METHODS
 from workbench.engagement.criteria import CATEGORY_LABELS, criteria_for
 from workbench.engagement.problems import did_you_mean
+from workbench.engagement.record_filter import RecordFilter
+from workbench.procedures.base import PolicyValue
 from workbench.errors import EngagementError
 
 if TYPE_CHECKING:
@@ -36,6 +38,8 @@ __all__ = [
     "CUEC",
     "PopulationSource",
     "Control",
+    "Round",
+    "PolicyValue",
     "FrozenMapping",
     "ENGAGEMENT_FILE",
     "RESULTS_FILE",
@@ -134,7 +138,7 @@ NATURES: tuple[str, ...] = ("manual", "automated")
 #: Control-matrix columns (canonical names), in the order a matrix usually has them.
 MATRIX_COLUMNS: tuple[str, ...] = (
     "control_id", "description", "criteria", "owner", "frequency", "nature", "procedure",
-    "populations", "attributes",
+    "populations", "attributes", "record_filter", "shared_sample",
 )
 #: Columns that must be present (``procedure`` may be blank in a row: the control is not yet tested).
 REQUIRED_MATRIX_COLUMNS: tuple[str, ...] = (
@@ -321,6 +325,38 @@ class PopulationSource:
 
 
 @dataclass(frozen=True)
+class Round:
+    """A testing round (``[[rounds]]``): its part of the period and the population files delivered for it.
+
+    An interim round and a roll-forward round each get their own selection over their part of the period;
+    the rounds together cover the period with no gap or overlap. A population named by no round belongs
+    to every round (a listing as of a date, say); one named by a round belongs to that round only.
+
+    Attributes
+    ----------
+    name : str
+    start, end : datetime.date
+        Both included.
+    populations : tuple of str
+        Population ids delivered for the round.
+    """
+
+    name: str
+    start: date
+    end: date
+    populations: tuple[str, ...] = ()
+
+    @property
+    def days(self) -> int:
+        """Calendar days in the round (both ends included)."""
+        return (self.end - self.start).days + 1
+
+    def summary(self) -> str:
+        listed = f"; populations {', '.join(self.populations)}" if self.populations else ""
+        return f"round {self.name}: {self.start.isoformat()} to {self.end.isoformat()} ({self.days} days{listed})"
+
+
+@dataclass(frozen=True)
 class Engagement:
     """A loaded, validated engagement folder. Build it with :func:`load_engagement`.
 
@@ -355,6 +391,12 @@ class Engagement:
         SHA-256 of engagement.toml and of the control matrix as read (for the run manifest).
     notes : tuple of str
         Defaults applied and other things a reviewer should know (no silent adjustments).
+    policies : Mapping[str, Mapping[str, PolicyValue]]
+        ``[policy.<procedure>]``: procedure name -> policy parameter -> value the engagement sets.
+    control_policies : Mapping[str, Mapping[str, PolicyValue]]
+        ``[controls.<id>.policy]``: control id -> policy parameter -> value for that control.
+    rounds : tuple of Round
+        ``[[rounds]]`` in date order; empty when the period is tested in one round (see :meth:`test_rounds`).
     """
 
     folder: Path
@@ -377,6 +419,9 @@ class Engagement:
     engagement_sha256: str
     matrix_sha256: str
     notes: tuple[str, ...] = ()
+    policies: Mapping[str, Mapping[str, PolicyValue]] = field(default_factory=FrozenMapping)
+    control_policies: Mapping[str, Mapping[str, PolicyValue]] = field(default_factory=FrozenMapping)
+    rounds: tuple[Round, ...] = ()
 
     # ---- look-ups ----------------------------------------------------------------------------
     def control(self, control_id: str) -> Control:
@@ -446,6 +491,48 @@ class Engagement:
     def output_dir(self) -> Path:
         """The default output folder: ``<folder>/output``."""
         return self.folder / "output"
+
+    def test_rounds(self) -> tuple[Round, ...]:
+        """The rounds a control is tested in: the declared ``[[rounds]]``, else one round over the period
+        (Type 2, named ``period``) or ending on the as-of date (Type 1, named ``as of``)."""
+        if self.rounds:
+            return self.rounds
+        if self.period_start is not None and self.period_end is not None:
+            return (Round("period", self.period_start, self.period_end),)
+        as_of = self.as_of if self.as_of is not None else date.min
+        return (Round("as of", as_of, as_of),)
+
+    def round_populations(self, round_: Round) -> tuple[str, ...]:
+        """The population ids usable in ``round_``: those it names, and those no round names."""
+        named = {pid for r in self.rounds for pid in r.populations}
+        return tuple(pid for pid in self.populations if pid in round_.populations or pid not in named)
+
+    def tested_populations(self, control: Control) -> tuple[tuple[Round, str], ...]:
+        """(round, population id) the control's procedure tests in each round.
+
+        The population tested is the first of the control's populations (matrix column ``populations``) of
+        the kind of the first one listed that the round delivers (:meth:`round_populations`).
+
+        Raises
+        ------
+        EngagementError
+            A round delivers none of the control's populations of that kind.
+        """
+        if not control.populations:
+            raise EngagementError(f"control {control.id} names no population; give one in the control matrix.")
+        kind = self.populations[control.populations[0]].kind
+        found = []
+        for round_ in self.test_rounds():
+            usable = self.round_populations(round_)
+            candidates = [pid for pid in control.populations if pid in usable and self.populations[pid].kind == kind]
+            if not candidates:
+                raise EngagementError(
+                    f"{self.folder.name}/{ENGAGEMENT_FILE}: control {control.id} tests {kind} populations, but "
+                    f"round {round_.name!r} delivers none of its populations ({', '.join(control.populations)}); "
+                    f"add the round's {kind} export as a population, name it in the round's populations and in "
+                    f"the control's populations column.")
+            found.append((round_, candidates[0]))
+        return tuple(found)
 
     def staff_with_role(self, role: str) -> tuple[StaffMember, ...]:
         """The staff members with ``role`` (preparer, reviewer, manager, partner), in file order."""
@@ -545,6 +632,12 @@ class Control:
         The row in the control matrix as a spreadsheet shows it (header row = 1 when it is the first row).
     extra : Mapping[str, str]
         Other columns of the matrix (original header -> cell text), kept but not used.
+    record_filter : RecordFilter or None
+        The records the control's procedure tests (matrix column ``Record filter``, else the procedure's
+        default), e.g. ``change_type in standard, normal``; None for every record.
+    shared_sample : bool
+        Matrix column ``Shared sample`` (default yes): controls that test the same population with the same
+        record filter in the same round share one selection; ``no`` gives this control its own.
     """
 
     id: str
@@ -558,6 +651,8 @@ class Control:
     attributes: tuple[str, ...] = ()
     row: int = 0
     extra: Mapping[str, str] = field(default_factory=FrozenMapping)
+    record_filter: RecordFilter | None = None
+    shared_sample: bool = True
 
     def to_table(self) -> list[tuple[str, str]]:
         """(label, value) rows for a workpaper's lead sheet."""
@@ -571,6 +666,8 @@ class Control:
             ("Procedure", self.procedure or "none (not yet tested)"),
             ("Populations", "; ".join(self.populations)),
             ("Attributes", "; ".join(self.attributes) if self.attributes else "all of the procedure's"),
+            ("Record filter", self.record_filter.text if self.record_filter else "none (every record)"),
+            ("Shared sample", "yes" if self.shared_sample else "no (its own selection)"),
         ]
 
     def summary(self) -> str:

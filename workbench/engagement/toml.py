@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -36,6 +36,8 @@ from sampling.inputs import to_probability
 from workbench.engagement.criteria import CATEGORIES, CRITERIA, normalize_criterion_id
 from workbench.engagement.model import (
     CUEC,
+    Control,
+    Round,
     DEFAULT_FREQUENCY_TABLE,
     ENGAGEMENT_FILE,
     POPULATION_FORMATS,
@@ -59,8 +61,10 @@ from workbench.engagement.problems import (
     describe_value,
     did_you_mean,
 )
+from workbench.procedures import KNOWN_PROCEDURES, get_procedure, is_implemented
+from workbench.procedures.base import COMMON_POLICY, PolicyParameter, PolicyValue
 
-__all__ = ["read_engagement_toml", "ParsedToml", "TomlLines"]
+__all__ = ["read_engagement_toml", "read_control_policies", "policy_parameters_of", "ParsedToml", "TomlLines"]
 
 _POPULATION_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -150,7 +154,9 @@ _EXAMPLES: dict[str, str] = {
     "kind": 'kind = "changes"',
 }
 
-_TOP_KEYS = ("engagement", "sampling", "staff", "subservice_organizations", "cuecs", "populations")
+_TOP_KEYS = ("engagement", "sampling", "staff", "subservice_organizations", "cuecs", "populations", "rounds",
+             "policy", "controls")
+_ROUND_KEYS = ("name", "start", "end", "populations")
 _ENGAGEMENT_KEYS = ("client", "report_type", "period_start", "period_end", "as_of", "timezone",
                     "criteria", "firm", "engagement_id")
 _SAMPLING_KEYS = ("model", "confidence", "tolerable_rate", "expected_rate", "method", "frequency_table")
@@ -380,6 +386,8 @@ class ParsedToml:
     subservice: tuple[SubserviceOrganization, ...] | None = None
     cuecs: tuple[CUEC, ...] | None = None
     populations: dict[str, PopulationSource | None] | None = None
+    rounds: tuple[Round, ...] | None = ()
+    policies: dict[str, dict[str, PolicyValue]] | None = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -715,7 +723,179 @@ def _parse_toml(ctx: _TomlContext, data: dict[str, Any]) -> ParsedToml:
     _parse_subservice(ctx, data, out)
     _parse_cuecs(ctx, data, out)
     _parse_populations(ctx, data, out)
+    _parse_rounds(ctx, data, out)
+    _parse_policies(ctx, data, out)
     return out
+
+
+def _parse_rounds(ctx: _TomlContext, data: dict[str, Any], out: ParsedToml) -> None:
+    """``[[rounds]]``: interim and roll-forward rounds that together cover the period exactly."""
+    entries = _array_of_tables(ctx, data, "rounds", required=False)
+    if entries is None:
+        out.rounds = None
+        return
+    if not entries:
+        return
+    if out.report_type == "type1":
+        ctx.problem("rounds", 0, None, "[[rounds]]", "a type1 report is as of one date and has no testing "
+                                                      "rounds; remove the [[rounds]] tables.")
+        out.rounds = None
+        return
+    rounds: list[Round] = []
+    ok = True
+    owner: dict[str, str] = {}
+    for i, entry in enumerate(entries):
+        t = _Table(ctx, entry, "rounds", f"[[rounds]] #{i + 1}", _ROUND_KEYS, index=i)
+        ok = ok and all(key in _ROUND_KEYS for key in entry)
+        name = t.string("name", required=True)
+        start, end = t.day("start"), t.day("end")
+        for key, value in (("start", start), ("end", end)):
+            if value is None and not t.has(key):
+                t.missing(key, f"required: the first day of the round ({key} = 2025-07-01)" if key == "start"
+                          else "required: the last day of the round (end = 2026-01-31)")
+        populations = t.strings("populations", required=True)
+        if name is not None and any(r.name == name for r in rounds):
+            t.problem("name", f"{name!r} is used by two rounds; name each round once.")
+            name = None
+        if start is not None and end is not None and end < start:
+            t.problem("end", f"{end.isoformat()} is before start {start.isoformat()}; a round ends on or after "
+                             f"its start.")
+            end = None
+        for pid in populations or ():
+            if out.populations is not None and pid not in out.populations:
+                t.problem("populations", f"population {pid!r} is not defined.{did_you_mean(pid, out.populations)} "
+                                         f"Defined: {', '.join(out.populations) or 'none'}.")
+                ok = False
+            elif pid in owner and name is not None:
+                t.problem("populations", f"population {pid!r} is also delivered for round {owner[pid]!r}; a "
+                                         f"roll-forward export is a population of its own ([populations.<id>] "
+                                         f"with its own file), so each round names its own.")
+                ok = False
+            elif name is not None:
+                owner[pid] = name
+        if name is None or start is None or end is None or populations is None:
+            ok = False
+        else:
+            rounds.append(Round(name=name, start=start, end=end, populations=populations))
+    if not ok:
+        out.rounds = None
+        return
+    rounds.sort(key=lambda r: r.start)
+    if out.period_start is not None and out.period_end is not None:
+        if rounds[0].start != out.period_start:
+            ctx.problem("rounds", 0, "start", f"[[rounds]] {rounds[0].name} start",
+                        f"the first round starts {rounds[0].start.isoformat()}, but the period starts "
+                        f"{out.period_start.isoformat()}; the rounds must cover the whole period.")
+            ok = False
+        if rounds[-1].end != out.period_end:
+            ctx.problem("rounds", len(rounds) - 1, "end", f"[[rounds]] {rounds[-1].name} end",
+                        f"the last round ends {rounds[-1].end.isoformat()}, but the period ends "
+                        f"{out.period_end.isoformat()}; the rounds must cover the whole period.")
+            ok = False
+    for before, after in zip(rounds, rounds[1:]):
+        gap = (after.start - before.end).days
+        if gap > 1:
+            ctx.problem("rounds", None, None, "[[rounds]]",
+                        f"gap between round {before.name!r} (ends {before.end.isoformat()}) and round "
+                        f"{after.name!r} (starts {after.start.isoformat()}): {gap - 1} day(s) of the period "
+                        f"in no round; start {after.name!r} on {(before.end + timedelta(days=1)).isoformat()}.")
+            ok = False
+        elif gap < 1:
+            ctx.problem("rounds", None, None, "[[rounds]]",
+                        f"round {before.name!r} (ends {before.end.isoformat()}) and round {after.name!r} (starts "
+                        f"{after.start.isoformat()}) overlap by {1 - gap} day(s); each day of the period belongs "
+                        f"to one round: start {after.name!r} on {(before.end + timedelta(days=1)).isoformat()}.")
+            ok = False
+    out.rounds = tuple(rounds) if ok else None
+
+
+def _policy_values(ctx: _TomlContext, raw: dict[str, Any], path: str, display: str,
+                   parameters: tuple[PolicyParameter, ...], for_what: str) -> dict[str, PolicyValue] | None:
+    """Check a policy table's keys and values against ``parameters``; None after reporting a problem."""
+    names = tuple(p.name for p in parameters)
+    t = _Table(ctx, raw, path, display, names)
+    values: dict[str, PolicyValue] = {}
+    ok = all(key in names for key in raw)
+    for parameter in parameters:
+        if parameter.name not in raw:
+            continue
+        try:
+            values[parameter.name] = parameter.check(raw[parameter.name])
+        except ValueError as error:
+            t.problem(parameter.name, f"{error} ({for_what})")
+            ok = False
+    return values if ok else None
+
+
+def _parse_policies(ctx: _TomlContext, data: dict[str, Any], out: ParsedToml) -> None:
+    """``[policy.<procedure>]``: the engagement's policy for every control tested with a procedure."""
+    if "policy" not in data:
+        return
+    raw = data["policy"]
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        ctx.problem("", None, "policy", "policy", "must hold one table per procedure: [policy.change_management] "
+                                                  "with settings such as min_sample_size = 25.")
+        out.policies = None
+        return
+    policies: dict[str, dict[str, PolicyValue]] = {}
+    ok = True
+    for name, table in raw.items():
+        if name not in KNOWN_PROCEDURES:
+            ctx.problem("policy", None, name, f"[policy.{name}]",
+                        f"{name!r} is not a procedure.{did_you_mean(name, KNOWN_PROCEDURES)} Use one of: "
+                        f"{', '.join(KNOWN_PROCEDURES)}.")
+            ok = False
+            continue
+        values = _policy_values(ctx, table, f"policy.{name}", f"[policy.{name}]", policy_parameters_of(name),
+                                f"policy of procedure {name}")
+        if values is None:
+            ok = False
+        else:
+            policies[name] = values
+    out.policies = policies if ok else None
+
+
+def policy_parameters_of(procedure: str) -> tuple[PolicyParameter, ...]:
+    """The policy parameters of a procedure (the common ones for a procedure not implemented yet)."""
+    return get_procedure(procedure).policy_parameters if is_implemented(procedure) else COMMON_POLICY
+
+
+def read_control_policies(folder: Path, text: str, data: dict[str, Any], controls: list[Control],
+                          problems: Problems) -> dict[str, dict[str, PolicyValue]]:
+    """``[controls.<id>.policy]``: one control's policy, checked against its procedure once the matrix is read.
+
+    Every problem (a control not in the matrix, a control without a procedure, an unknown setting, a bad
+    value) goes to ``problems`` with the line; the result is only meaningful when none was reported.
+    """
+    raw = data.get("controls")
+    if raw is None:
+        return {}
+    ctx = _TomlContext(folder, text, problems)
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        ctx.problem("", None, "controls", "controls", "must hold one table per control: [controls.CM-01.policy] "
+                                                      "with settings such as min_sample_size = 40.")
+        return {}
+    by_id = {c.id: c for c in controls}
+    result: dict[str, dict[str, PolicyValue]] = {}
+    for control_id, table in raw.items():
+        display = f"[controls.{control_id}]"
+        t = _Table(ctx, table, f"controls.{control_id}", display, ("policy",))
+        control = by_id.get(control_id)
+        if control is None:
+            t.problem(None, f"no control {control_id!r} in the control matrix.{did_you_mean(control_id, by_id)}")
+            continue
+        if control.procedure is None:
+            t.problem(None, f"control {control_id} has no procedure, so it has no policy to set; name its "
+                            f"procedure in the control matrix or remove this table.")
+            continue
+        policy = t.table("policy")
+        if policy is None:
+            continue
+        values = _policy_values(ctx, policy, f"controls.{control_id}.policy", f"[controls.{control_id}.policy]",
+                                policy_parameters_of(control.procedure), f"policy of control {control_id}")
+        if values is not None:
+            result[control_id] = values
+    return result
 
 
 

@@ -28,6 +28,11 @@ from workbench.errors import EngagementError, PopulationError
 
 __all__ = [
     "AUTOMATED",
+    "CONTROL",
+    "ACCURACY",
+    "PolicyParameter",
+    "PolicyValue",
+    "COMMON_POLICY",
     "MANUAL",
     "PASS",
     "FAIL",
@@ -43,6 +48,90 @@ __all__ = [
 
 AUTOMATED = "automated"
 MANUAL = "manual"
+
+#: Roles of an attribute. A ``control`` attribute tests the control: a failure is a deviation of the control.
+#: An ``accuracy`` attribute agrees a sampled item's data to the source system (the sample as evidence of
+#: the population the full-population analysis relied on): a failure is a finding on the population, whose
+#: information then cannot be relied on as produced, not a deviation of the control (AT-C 205.36; IPE).
+CONTROL = "control"
+ACCURACY = "accuracy"
+
+#: A policy value as engagement.toml gives it.
+PolicyValue = int | str | bool
+
+
+@dataclass(frozen=True)
+class PolicyParameter:
+    """A setting of a procedure the firm's policy decides (a window, an SLA, a minimum sample size).
+
+    Defaults are the procedure's; ``[policy.<procedure>]`` of engagement.toml sets them for the engagement
+    and ``[controls.<id>.policy]`` for one control. The workpaper lists every value used and where it came
+    from.
+
+    Attributes
+    ----------
+    name : str
+        lower_snake_case, as written in engagement.toml.
+    description : str
+        What it decides, for messages and the workpaper.
+    default : int, str or bool
+    kind : str
+        ``int`` (a whole number >= ``minimum``), ``choice`` (one of ``choices``), ``bool`` or ``text``.
+    minimum : int
+    choices : tuple of str
+    unit : str
+        How a value reads in a sentence: ``business days``, ``hours``, ``items`` ("" for none).
+    """
+
+    name: str
+    description: str
+    default: PolicyValue
+    kind: str = "int"
+    minimum: int = 0
+    choices: tuple[str, ...] = ()
+    unit: str = ""
+
+    def check(self, value: object) -> PolicyValue:
+        """``value`` if it is a valid setting, else ValueError with the fix (caller adds file and line)."""
+        if self.kind == "int":
+            if isinstance(value, bool) or not isinstance(value, int) or value < self.minimum:
+                raise ValueError(f"must be a whole number >= {self.minimum}, written without quotes, got {value!r}.")
+            return value
+        if self.kind == "bool":
+            if not isinstance(value, bool):
+                raise ValueError(f"must be true or false (no quotes), got {value!r}.")
+            return value
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"must be text in quotes, got {value!r}.")
+        if self.kind == "choice" and value.strip() not in self.choices:
+            raise ValueError(f"{value!r} is not allowed; use one of: {', '.join(self.choices)}.")
+        return value.strip()
+
+    def describe(self, value: PolicyValue) -> str:
+        """A value with its unit: ``5 business days``, ``two_stage``."""
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        return f"{value} {self.unit}" if self.unit else str(value)
+
+
+#: Policy parameters every procedure has (DESIGN.md §4; sampling.md §4.5; workflow.md §1.10).
+COMMON_POLICY: tuple[PolicyParameter, ...] = (
+    PolicyParameter(
+        "min_sample_size",
+        "The smallest sample the firm accepts for controls tested with this procedure (0: no minimum); a "
+        "planned size below it is raised to it, and the sampling sheet says so.", 0, unit="items"),
+    PolicyParameter(
+        "extension",
+        "What a deviation found in the sample leads to: none (it is reported and evaluated); two_stage (the "
+        "sample is planned in two stages: n, then n more after exactly one deviation, the control accepted "
+        "only if the second stage has none); extend (after a deviation the preparer judges isolated, the "
+        "sample may be extended by extension_items and evaluated as one sample).",
+        "none", kind="choice", choices=("none", "two_stage", "extend")),
+    PolicyParameter(
+        "extension_items",
+        "Items an extension adds when extension = \"extend\" (0: as many again as the first sample).", 0,
+        unit="items"),
+)
 
 #: Outcomes of an attribute for one item. A check or a tester records one of the first three;
 #: the last two are derived: a prerequisite failed, or a manual attribute has no recorded result yet.
@@ -122,6 +211,12 @@ class Attribute:
     population_wording : str
         How a failing record is counted in the full-population sentence, after the count:
         ``"5 not approved before deployment"``. Automated attributes only; defaults to ``deviation_wording``.
+    role : {"control", "accuracy"}
+        ``accuracy``: a manual check that agrees a sampled item's data to the source system; its failure is
+        a population finding, not a control deviation (see :data:`ACCURACY`).
+    census_test : str
+        Automated attributes: the full-population test in Section 4 words, completing "Compared ... for all
+        1,500 production changes": e.g. ``"the approval time of each change with its deployment time"``.
     depends_on : tuple of str
         Ids of attributes that must pass first; when one of them failed for an item this attribute is
         "not performed" for it.
@@ -139,6 +234,8 @@ class Attribute:
     deviation_wording: str
     objective: str
     population_wording: str = ""
+    role: str = CONTROL
+    census_test: str = ""
     depends_on: tuple[str, ...] = ()
     columns: tuple[str, ...] = ()
     check: CheckFunction | None = field(default=None, repr=False, compare=False)
@@ -158,11 +255,22 @@ class Attribute:
             object.__setattr__(self, "population_wording", self.deviation_wording)
         if self.id in self.depends_on:
             raise ValueError(f"attribute {self.id!r} cannot depend on itself.")
+        if self.role not in (CONTROL, ACCURACY):
+            raise ValueError(f"attribute {self.id!r}: role must be 'control' or 'accuracy', got {self.role!r}.")
+        if self.role == ACCURACY and self.kind != MANUAL:
+            raise ValueError(f"attribute {self.id!r}: an accuracy check is manual (agreed to source evidence).")
+        if self.kind == AUTOMATED and not self.census_test:
+            object.__setattr__(self, "census_test", self.objective)
 
     @property
     def automated(self) -> bool:
         """Whether the attribute is computed from data."""
         return self.kind == AUTOMATED
+
+    @property
+    def accuracy(self) -> bool:
+        """Whether the attribute agrees the item's data to the source (a failure is a population finding)."""
+        return self.role == ACCURACY
 
     def run(self, frame: pd.DataFrame) -> AttributeCheck:
         """Evaluate the automated check over every row of ``frame``.
@@ -202,6 +310,7 @@ class Attribute:
             "pass_criterion": self.pass_criterion,
             "deviation": self.deviation_wording,
             "depends_on": "; ".join(self.depends_on),
+            "role": "accuracy (a failure is a population finding)" if self.accuracy else "control",
         }
 
 
@@ -238,6 +347,11 @@ class Procedure:
     matrix_columns : tuple of str
         Population columns shown beside the key and date in the testing matrix, so that a reviewer sees
         the data an automated attribute was computed from (e.g. created_at, approved_at, author, approver).
+    policy : tuple of PolicyParameter
+        The procedure's own policy settings (windows, SLAs), besides :data:`COMMON_POLICY`.
+    record_filter : str
+        The records the procedure tests by default (``change_type = emergency``); "" for all. A control
+        matrix's ``Record filter`` cell overrides it.
     """
 
     name: str
@@ -255,8 +369,14 @@ class Procedure:
     attributes: tuple[Attribute, ...]
     description: str = ""
     matrix_columns: tuple[str, ...] = ()
+    policy: tuple[PolicyParameter, ...] = ()
+    record_filter: str = ""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "policy", tuple(self.policy))
+        names = [p.name for p in self.policy_parameters]
+        if len(names) != len(set(names)):
+            raise ValueError(f"procedure {self.name!r}: a policy parameter is declared twice: {names}.")
         object.__setattr__(self, "attributes", tuple(self.attributes))
         object.__setattr__(self, "matrix_columns", tuple(self.matrix_columns))
         object.__setattr__(self, "criteria", tuple(self.criteria))
@@ -279,6 +399,15 @@ class Procedure:
     def attribute_ids(self) -> tuple[str, ...]:
         """All attribute ids in matrix order."""
         return tuple(a.id for a in self.attributes)
+
+    @property
+    def policy_parameters(self) -> tuple[PolicyParameter, ...]:
+        """:data:`COMMON_POLICY` and the procedure's own parameters."""
+        return COMMON_POLICY + self.policy
+
+    def policy_parameter(self, name: str) -> PolicyParameter | None:
+        """The policy parameter called ``name``, or None."""
+        return next((p for p in self.policy_parameters if p.name == name), None)
 
     def attribute(self, attribute_id: str) -> Attribute:
         """The attribute with this id.
@@ -313,6 +442,9 @@ class Procedure:
         for attribute_id in wanted:
             self.attribute(attribute_id)  # raises for the first unknown id
         wanted_ids = set(wanted)
+        if any(self.attribute(i).automated for i in wanted_ids):
+            # the sampled items are agreed to source whenever the full-population analysis relies on the data
+            wanted_ids |= {a.id for a in self.attributes if a.accuracy}
         return tuple(a for a in self.attributes if a.id in wanted_ids)
 
     def _chosen(self, attributes: Sequence[Attribute] | None) -> tuple[Attribute, ...]:
@@ -398,7 +530,7 @@ class Procedure:
         chosen = self._chosen(attributes)
         return pd.DataFrame([a.to_row() for a in chosen],
                             columns=["attribute", "label", "kind", "description", "pass_criterion",
-                                     "deviation", "depends_on"])
+                                     "deviation", "depends_on", "role"])
 
     def summary(self) -> str:
         """The procedure in a few lines: name, population, attributes."""

@@ -14,7 +14,13 @@ approved_before_deployment automated approved_at present and not after deployed_
 approver_not_author        automated approver present and not the author (user ids compared
                                      case-insensitively, surrounding spaces ignored)
 testing_evidenced          manual    the tester inspected evidence of testing before deployment
+agreed_to_source           manual    (accuracy) the sampled change's ticket history and deployment record
+                                     agree with the export the full-population analysis used
 ========================== ========= ================================================================
+
+``agreed_to_source`` is an accuracy check (its failure is a finding on the population, not a control
+deviation); it is tested whenever a control tests an automated attribute, so that the sample is evidence
+of the data the full-population analysis relied on.
 
 Missing evidence is a deviation (workflow.md §1.9): no approval time, no approver or no author fails the
 attribute. A change without a deployment time is not applicable (it was not deployed).
@@ -25,6 +31,7 @@ from __future__ import annotations
 import pandas as pd
 
 from workbench.procedures.base import (
+    ACCURACY,
     AUTOMATED,
     MANUAL,
     Attribute,
@@ -109,6 +116,7 @@ PROCEDURE = Procedure(
             deviation_wording="the change was not documented in a ticket before deployment",
             objective="the change was documented in a ticket before deployment",
             population_wording="documented after deployment or without a creation time",
+            census_test="the ticket creation time of each change with its deployment time",
             columns=("created_at", "deployed_at"),
             check=_ticket_before_deployment,
         ),
@@ -122,6 +130,7 @@ PROCEDURE = Procedure(
             deviation_wording="approval was not documented before deployment",
             objective="approval was documented before deployment",
             population_wording="deployed without approval documented before deployment",
+            census_test="the approval time of each change with its deployment time",
             columns=("approved_at", "deployed_at"),
             check=_approved_before_deployment,
         ),
@@ -135,6 +144,7 @@ PROCEDURE = Procedure(
             deviation_wording="the change was not approved by someone other than its author",
             objective="the approver was someone other than the change's author",
             population_wording="without an approver independent of the author",
+            census_test="the approver of each change with its author",
             columns=("author", "approver"),
             check=_approver_not_author,
         ),
@@ -148,6 +158,20 @@ PROCEDURE = Procedure(
                            "recorded a pass with an evidence reference.",
             deviation_wording="testing before deployment was not evidenced",
             objective="testing was evidenced before deployment",
+        ),
+        Attribute(
+            id="agreed_to_source",
+            label="Agreed to source",
+            description="The change's ticket in the source system (its history: creation, approval time and "
+                        "approver, author) and its deployment record agree with the exported values the "
+                        "full-population analysis used.",
+            kind=MANUAL,
+            role=ACCURACY,
+            pass_criterion="The tester inspected the ticket history and the deployment record in the source "
+                           "systems and every exported value agrees; any difference is a fail, with what "
+                           "differs in the comment.",
+            deviation_wording="the exported change data did not agree with the ticket in the source system",
+            objective="the exported change data agreed with the ticket history and deployment record",
         ),
     ),
 )

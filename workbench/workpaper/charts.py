@@ -31,7 +31,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from workbench.scope import month_counts
+from sampling import Selection
+from workbench.sample import ControlSelection
+from workbench.scope import ControlScope, ScopedPopulation, month_counts
 
 __all__ = ["PeriodCoverage", "CoverageFigure", "coverage_by_month", "coverage_chart", "chart_png",
            "CHART_DPI", "CHART_SIZE_INCHES", "RECORDS_LABEL", "SAMPLED_LABEL", "NO_RECORDS_TEXT"]
@@ -125,25 +127,27 @@ class PeriodCoverage:
         return "\n".join(lines)
 
 
-def coverage_by_month(scoped: Any, selection: Any) -> PeriodCoverage:
+def coverage_by_month(scope: ControlScope | ScopedPopulation, selection: ControlSelection | Selection) -> PeriodCoverage:
     """Records in scope and sampled items per month, for :func:`coverage_chart`.
 
     Parameters
     ----------
-    scoped : workbench.population.ScopedPopulation
-        The population in scope: its ``months`` (records per month of a Type 2 period), ``frame``,
-        ``key``, ``date_column``, ``start``/``end`` and ``mode``.
-    selection : sampling.Selection
+    scope : ControlScope or ScopedPopulation
+        The records in scope (every round of a control, or one population): ``months`` (records per month of a
+        Type 2 period), ``frame``, ``key``, ``date_column``, the window and its mode.
+    selection : ControlSelection or sampling.Selection
         The items selected (``keys``).
 
     Returns
     -------
     PeriodCoverage
     """
-    frame = scoped.frame
-    key = scoped.key
-    date_column = scoped.date_column
-    timezone = str(scoped.population.timezone)
+    parts = scope.parts if isinstance(scope, ControlScope) else (scope,)
+    first, last = parts[0], parts[-1]
+    frame = scope.frame
+    key = scope.key
+    date_column = scope.date_column
+    timezone = str(first.population.timezone)
     selected = [str(k) for k in selection.keys]
     keys = frame[key].astype(str)
     known = set(keys)
@@ -153,19 +157,21 @@ def coverage_by_month(scoped: Any, selection: Any) -> PeriodCoverage:
     unmatched = tuple(k for k in selected if k not in known)
     method = str(getattr(selection, "method", ""))
 
-    if scoped.mode == "listing" or date_column is None:
-        return PeriodCoverage(("listing",), (int(scoped.counts["in_scope"]),), (len(chosen),), "listing", None,
+    start, end = first.start, last.end
+    if first.mode == "listing" or date_column is None or not isinstance(start, pd.Timestamp) \
+            or not isinstance(end, pd.Timestamp):
+        return PeriodCoverage(("listing",), (int(scope.counts["in_scope"]),), (len(chosen),), "listing", None,
                               timezone, "ScopedPopulation.counts (a listing taken whole)", method, unmatched)
-    if scoped.months:
-        months = list(scoped.months)
+    if scope.months:
+        months = list(scope.months)
         source = "ScopedPopulation.months (records in scope per month of the period)"
     else:
-        months = month_counts(frame[date_column], scoped.start, scoped.end)
+        months = month_counts(frame[date_column], start, end)
         source = f"records in scope counted by the month of {date_column} in {timezone}"
-    sampled = dict(month_counts(chosen[date_column], scoped.start, scoped.end))  # the scope's month edges
+    sampled = dict(month_counts(chosen[date_column], start, end))  # the scope's month edges
     labels = tuple(m for m, _ in months)
     return PeriodCoverage(labels, tuple(int(n) for _, n in months), tuple(int(sampled.get(m, 0)) for m in labels),
-                          str(scoped.mode), date_column, timezone, source, method, unmatched)
+                          str(first.mode), date_column, timezone, source, method, unmatched)
 
 
 class CoverageFigure(Figure):
@@ -189,13 +195,14 @@ def _month_tick(label: str) -> str:
     return f"{month.strftime('%b')}\n{month.year}"
 
 
-def coverage_chart(scoped: Any, selection: Any, *, title: str | None = None) -> Figure:
+def coverage_chart(scope: ControlScope | ScopedPopulation, selection: ControlSelection | Selection, *,
+                   title: str | None = None) -> Figure:
     """Bar chart of records in scope per month with the sampled items per month as markers.
 
     Parameters
     ----------
-    scoped : workbench.population.ScopedPopulation
-    selection : sampling.Selection
+    scope : ControlScope or ScopedPopulation
+    selection : ControlSelection or sampling.Selection
     title : str, optional
         Figure title; default ``"<population id>: population and sample by month"`` (the workpaper passes
         ``"<control id>: population and sample by month"``).
@@ -209,11 +216,12 @@ def coverage_chart(scoped: Any, selection: Any, *, title: str | None = None) -> 
         record is sampled (test all) both axes share one scale. An empty population reads
         "No records in scope". ``figure.coverage`` holds the numbers (:class:`PeriodCoverage`).
     """
-    coverage = coverage_by_month(scoped, selection)
+    coverage = coverage_by_month(scope, selection)
     figure = CoverageFigure(figsize=CHART_SIZE_INCHES, dpi=CHART_DPI, layout="constrained")
     FigureCanvasAgg(figure)
     figure.coverage = coverage
-    figure.suptitle(title or f"{scoped.population.name}: population and sample by month", fontweight="bold")
+    name = scope.populations[0].name if isinstance(scope, ControlScope) else scope.population.name
+    figure.suptitle(title or f"{name}: population and sample by month", fontweight="bold")
 
     ax = figure.add_subplot()
     x = list(range(len(coverage.labels)))

@@ -37,8 +37,10 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment
 
 from workbench.control_test import ControlTest
+from workbench.evaluation import STATUS_TEXT, TYPE1_CONCLUSIONS
+from workbench.procedures import is_implemented
 from workbench.engagement import Control, Engagement
-from workbench.validation import ValidationReport
+from workbench.validation import ValidationReport, covering_controls, covering_procedure
 from workbench.workpaper.cells import display_text
 from workbench.workpaper.layout import SheetWriter, header_from_engagement, save_atomically
 
@@ -47,16 +49,27 @@ __all__ = ["SHEETS", "TICKMARKS", "write_workpaper", "workpaper_reference"]
 #: Sheet names in workbook order (their 1-based position is the sheet number in the reference).
 SHEETS: tuple[str, ...] = ("Lead", "Population", "Sampling", "Testing", "Exceptions", "Evaluation", "Legend")
 
-#: Tickmark per attribute outcome (workbench.procedures.base outcomes), with its definition.
+#: Tickmarks, each defined on the Legend. A met attribute is marked by how it was tested: recomputed from the
+#: population data (an automated attribute) or agreed to source evidence (a manual one, with its reference).
 TICKMARKS: dict[str, tuple[str, str]] = {
-    "pass": ("✓", "Attribute tested and met: agreed to the evidence or recomputed from the population data "
-                  "without exception."),
-    "fail": ("X", "Exception: the attribute was not met (or its evidence was missing); see the Exceptions sheet."),
+    "recomputed": ("R", "Recomputed from the population data: the automated attribute was computed for every record "
+                        "in scope from the client's export and was met for this item."),
+    "agreed": ("✓", "Agreed to source evidence: the tester inspected the evidence named in the evidence reference "
+                    "and the attribute was met."),
+    "fail": ("X", "Exception: the attribute was not met (or its evidence was missing); see the Exceptions sheet. "
+                  "For an accuracy check (agreed to source), a finding on the population: see the Population sheet."),
     "n/a": ("N/A", "Not applicable to this item; the reason column says why."),
-    "not performed": ("–", "Not performed: a prerequisite attribute failed for this item, so this attribute "
-                           "could not be performed; not counted as a second deviation."),
+    "not performed": ("–", "Not performed: a prerequisite attribute failed for this item, so this attribute could "
+                           "not be performed; not counted as a second deviation."),
     "not tested": ("NT", "Not yet tested: a manual attribute with no result recorded in the results store."),
 }
+
+
+def tickmark_of(outcome: str, source: str) -> str:
+    """The :data:`TICKMARKS` key of a testing-matrix cell: how a pass was established, else the outcome."""
+    if outcome == "pass":
+        return "recomputed" if source == "automated" else "agreed"
+    return outcome
 
 
 def workpaper_reference(engagement: Engagement, control: Control) -> str:
@@ -84,9 +97,6 @@ class _Workpaper:
         self.test = test
         self.engagement = test.engagement
         self.control = test.control
-        self.population = test.population
-        self.report = test.report
-        self.scoped = test.scoped
         self.sample_plan = test.sample_plan
         self.selection = test.selection
         self.testing = test.testing
@@ -117,7 +127,7 @@ class _Workpaper:
 
     # -- 1. Lead ---------------------------------------------------------------------------------
     def lead(self) -> None:
-        c, e, t = self.control, self.evaluation, self.testing
+        c, e, t, test = self.control, self.evaluation, self.testing, self.test
         s = self.sheet("Lead", "Lead sheet")
         s.section("Control")
         s.pairs([
@@ -128,35 +138,49 @@ class _Workpaper:
             ("Frequency", c.frequency),
             ("Nature", c.nature),
             ("Procedure", f"{t.procedure.title} ({t.procedure.name})"),
+            ("Records tested", e.population_description
+             + (f" (record filter {c.record_filter.text})" if c.record_filter else "")),
         ])
         s.section("Test")
         s.pairs([
-            ("Test objective", f"To determine that {t.procedure.objectives_text(t.attributes)}."),
+            ("Test objective", f"To determine that {t.procedure.objectives_text(t.control_attributes)}."),
             ("Test performed", e.test_performed),
         ])
         s.section("Attributes tested")
         table = t.procedure.attribute_table(t.attributes)
         s.table(["Attribute", "Label", "Kind", "Description", "Pass criterion", "Deviation (Section 4 wording)",
-                 "Depends on"], _rows(table), wrap_columns=(3, 4, 5))
+                 "Depends on", "Role"], _rows(table), wrap_columns=(3, 4, 5))
         s.section("Population and sample")
-        counts = self.scoped.counts
-        s.pairs([
-            ("Population file", self.population.source_relative, f"see {self.ref('Population')}"),
+        counts = test.scope.counts
+        rows: list[tuple[Any, ...]] = [
+            ("Population file" + ("s" if len(test.populations) > 1 else ""),
+             "; ".join(p.source_relative for p in test.populations), f"see {self.ref('Population')}"),
             ("Records received", counts["received"]),
             ("In scope", counts["in_scope"]),
-            ("Excluded", len(self.scoped.excluded)),
+            ("Excluded", counts["received"] - counts["in_scope"]),
+            ("Sample", f"{test.sample_plan.sample_id}" + (f" (shared with {', '.join(test.sample_plan.shared_with)})"
+                                                           if test.sample_plan.shared_with else "")),
             ("Sample size", e.sample_size, f"see {self.ref('Sampling')}"),
             ("Items tested", e.items_tested, f"see {self.ref('Testing')}"),
-            ("Deviations", e.deviations, f"see {self.ref('Exceptions')}"),
+            ("Deviations in the sample", e.deviations, f"see {self.ref('Exceptions')}"),
             ("Full-population exceptions", e.population_exceptions),
-            ("  of which outside the sample", e.population_exceptions_outside_sample),
-        ])
-        s.section("Conclusion")
-        rows: list[tuple[str, Any]] = [
-            ("Status", e.status),
-            ("Conclusion", e.conclusion),
-            ("Proposed Section 4 result", e.result_text),
+            ("Items with a deviation (distinct)", e.distinct_exceptions),
+            ("Exceptions evaluated", f"{e.distinct_exceptions - len(e.unevaluated)} of {e.distinct_exceptions}"),
         ]
+        s.pairs(rows)
+        s.section("Conclusion")
+        conclusion = test.conclusion
+        rows = [
+            ("Conclusion", conclusion.text),
+            ("Proposed by the tool", e.status_text),
+            ("Why", e.conclusion),
+        ]
+        if self.engagement.report_type == "type2":
+            rows.append(("Proposed Section 4 result", e.result_text))
+        else:
+            rows.append(("Section 4", "A Type 1 report gives no results of tests: the control is reported as "
+                                      f"{conclusion_words(conclusion.status, self.engagement)}."))
+        rows += [(f"Pending {i}", item) for i, item in enumerate(e.pending, start=1)]
         rows += [(f"Note {i}", note) for i, note in enumerate(e.notes, start=1)]
         s.pairs(rows)
         s.section("Sign-off")
@@ -169,68 +193,110 @@ class _Workpaper:
 
     # -- 2. Population ---------------------------------------------------------------------------
     def population_sheet(self) -> None:
-        p, sc = self.population, self.scoped
+        test = self.test
         s = self.sheet("Population", "Population and completeness and accuracy (IPE)")
-        s.section("Source (as received from the client)")
-        s.pairs(_typed_pairs(p.to_table(receipt_rows=self.test.receipt.to_table())))
-        s.section("Scope")
-        rows = _typed_pairs(sc.to_table())
-        if sc.mode == "period" and not sc.months_without_records:
-            rows.append(("Months with no records", "none"))
+        many = len(test.populations) > 1
+        for population, report, part, round_ in zip(test.populations, test.reports, test.scope.parts,
+                                                    test.scope.rounds):
+            prefix = f"Round {round_.name}: " if many else ""
+            s.section(f"{prefix}Source (as received from the client)")
+            s.pairs(_typed_pairs(population.to_table(receipt_rows=test.receipt_of(population.name).to_table())))
+            s.section(f"{prefix}Scope")
+            rows = _typed_pairs(part.to_table())
+            if part.mode == "period" and not part.months_without_records:
+                rows.append(("Months with no records", "none"))
+            s.pairs(rows)
+            if part.months:
+                s.section(f"{prefix}Records in scope per month")
+                s.table(["Month", "Records in scope"], [(month, count) for month, count in part.months])
+            self.checks_section(s, report, prefix)
+            s.section(f"{prefix}Excluded records")
+            key, date = population.key, part.date_column
+            excluded = part.excluded
+            cols = [c for c in (key, date, "source_row", "reason") if c is not None and c in excluded.columns]
+            s.table([_heading(c) for c in cols], _rows(excluded[cols]),
+                    empty="None: every record received is in scope.")
+        self.accuracy_section(s)
+        s.finish(fixed={1: 34, 2: 70, 6: 80})
+
+    def checks_section(self, s: SheetWriter, report: ValidationReport, prefix: str) -> None:
+        s.section(f"{prefix}Completeness and accuracy (IPE) checks")
+        rows = [("Usable for sampling", "yes" if report.usable else "no")]
+        if report.second_sources:
+            rows.append(("Reconciled to", "; ".join(report.second_source_names)))
         s.pairs(rows)
-        period_rows = [(month, count) for month, count in sc.months]
-        if period_rows:
-            s.section("Records in scope per month")
-            s.table(["Month", "Records in scope"], period_rows)
-        s.section("Completeness and accuracy (IPE) checks")
-        rows = [("Usable for sampling", "yes" if self.report.usable else "no")]
-        if self.report.second_sources:
-            rows.append(("Reconciled to", "; ".join(self.report.second_source_names)))
-        s.pairs(rows)
-        checks = self.report.checks
+        checks = report.checks
         if len(checks):
             cols = [c for c in ("rule", "check", "outcome", "severity") if c in checks.columns]
             s.table([_heading(c) for c in cols], _rows(checks[cols]), wrap_columns=(1,))
             s.row += 1
             s.text("Findings (one row each):", bold=True)
-        findings = _findings_frame(self.report)
+        findings = _findings_frame(report)
         s.table(["Rule", "Column", "Row", "Value", "Severity", "Message"],
                 [[r.get(k) for k in ("rule", "column", "row", "value", "severity", "message")]
                  for r in findings], empty="No findings: every check passed.", wrap_columns=(5,))
-        s.section("Excluded records")
-        key, date = p.key, sc.date_column
-        excluded = sc.excluded
-        cols = [c for c in (key, date, "source_row", "reason") if c is not None and c in excluded.columns]
-        s.table([_heading(c) for c in cols], _rows(excluded[cols]), empty="None: every record received is in scope.")
-        s.finish(fixed={1: 34, 2: 70, 6: 80})
+        differences = [r for r in findings if r.get("rule") == "reconciliation"]
+        if differences:
+            s.row += 1
+            s.text(reconciliation_note(self.engagement, report, len(differences)), bold=True)
+
+    def accuracy_section(self, s: SheetWriter) -> None:
+        t = self.testing
+        if not t.accuracy_attributes:
+            return
+        s.section("Accuracy: sampled items agreed to the source system")
+        failures = t.accuracy_failures()
+        tested = int((t.item_results["attribute_id"].isin([a.id for a in t.accuracy_attributes])
+                      & (t.item_results["outcome"] != "not tested")).sum())
+        s.pairs([
+            ("Check", "; ".join(a.description for a in t.accuracy_attributes)),
+            ("Sampled items agreed", f"{tested - len(failures)} of {tested} tested ({t.sample_size} selected)"),
+            ("Population data relied on", "yes" if t.census_relied_on else
+             "no: the export did not agree with the source for the items below, so the full-population results "
+             "resting on it are not relied on (obtain a corrected export, or test the attributes for the sample "
+             "from the source evidence)"),
+        ])
+        s.table(["Sample #", "Item", "Check", "What differs", "Evidence ref", "Tested by"],
+                [[r["sample_no"], r["item_key"], r["label"], r["reason"], r["evidence_ref"], r["tested_by"]]
+                 for r in failures.to_dict("records")],
+                empty="No difference found (or not tested yet: see the Testing sheet).", wrap_columns=(3,))
 
     # -- 3. Sampling -----------------------------------------------------------------------------
     def sampling_sheet(self) -> None:
-        sel = self.selection
+        sel, test = self.selection, self.test
         s = self.sheet("Sampling", "Sample size and selection")
         s.section("Sampling policy (engagement)")
         s.pairs(_typed_pairs(self.engagement.sampling.to_table()))
+        s.section("Policy for this control (value, and where it came from)")
+        s.table(["Setting", "Value", "Source", "What it decides"], test.policy.to_rows(), wrap_columns=(3,))
         s.section("Sample size and why")
         s.pairs(_typed_pairs(self.sample_plan.to_table()))
         s.section("Selection (re-performable)")
-        rows = [(label, value) for label, value in sel.to_table()
-                if not label.startswith("Selected keys")]  # listed one per row below
-        s.pairs(_typed_pairs(rows))
+        s.pairs(_typed_pairs(sel.to_table()))
         self.coverage_chart(s)
         s.section("Selected items (in selection order)")
-        frame = self.scoped.frame
-        key, date = self.population.key, self.sample_plan.date_column
+        frame = test.scope.frame
+        key, date = test.scope.key, self.sample_plan.date_column
         keys = frame[key].astype(str)
         selected = keys.isin(set(sel.keys)).to_numpy()  # index only the selected records, not the population
         by_key = frame.loc[selected].set_index(keys[selected])
+        stages = sel.stages if sel.extended else {}
+        rounds = dict(zip(self.testing.items[self.testing.key_column], self.testing.items["round"])) \
+            if "round" in self.testing.items.columns else {}
         items = []
         for number, item in enumerate(sel.keys, start=1):
             found = by_key.loc[item] if item in by_key.index else None
-            items.append([number, item,
-                          None if found is None or date not in by_key.columns else found[date],
-                          None if found is None or "source_row" not in by_key.columns else found["source_row"]])
-        s.table(["Sample #", _heading(key), _heading(date), "Source row"], items,
-                empty="No items selected.")
+            row: list[Any] = [number, item,
+                              None if found is None or date not in by_key.columns else found[date],
+                              None if found is None or "source_row" not in by_key.columns else found["source_row"]]
+            if rounds:
+                row.append(rounds.get(item))
+            if stages:
+                row.append(stages.get(item))
+            items.append(row)
+        headings = ["Sample #", _heading(key), _heading(date), "Source row"] + (["Round"] if rounds else []) + \
+            (["Stage"] if stages else [])
+        s.table(headings, items, empty="No items selected.")
         s.finish(fixed={1: 34, 2: 70})
 
     def coverage_chart(self, s: SheetWriter) -> None:
@@ -240,15 +306,16 @@ class _Workpaper:
         from workbench.workpaper.charts import chart_png, coverage_chart
 
         s.section("Coverage of the period")
-        date = self.scoped.date_column
+        scope = self.test.scope
+        date = scope.date_column
+        timezone = self.test.population.timezone
         if date:
-            where = f" (as on {self.ref('Population')})" if self.scoped.mode == "period" else ""
-            s.text(f"Bars: records in scope per month of {date} in {self.population.timezone}{where}; "
+            where = f" (as on {self.ref('Population')})" if scope.parts[0].mode == "period" else ""
+            s.text(f"Bars: records in scope per month of {date} in {timezone}{where}; "
                    f"markers: the selected items below, per month.")
         else:
             s.text("Bars: records in scope (a listing taken whole); markers: the selected items below.")
-        figure = coverage_chart(self.scoped, self.selection,
-                                title=f"{self.control.id}: population and sample by month")
+        figure = coverage_chart(scope, self.selection, title=f"{self.control.id}: population and sample by month")
         image = Image(BytesIO(chart_png(figure)))
         image.anchor = f"A{s.row}"
         s.ws.add_image(image)
@@ -258,22 +325,27 @@ class _Workpaper:
     def testing_sheet(self) -> None:
         t = self.testing
         s = self.sheet("Testing", "Testing matrix")
-        s.text(f"Tickmarks are defined on the Legend ({self.ref('Legend')}). Automated attributes are computed "
-               f"from the population data; manual attributes come from the results store.")
+        s.text(f"Tickmarks are defined on the Legend ({self.ref('Legend')}): automated attributes are recomputed from "
+               f"the population data (R); manual attributes are agreed to source evidence (✓) and recorded in the "
+               f"results store.")
         matrix = t.to_frame()
         attribute_ids = [a.id for a in t.attributes]
-        labels = {a.id: f"{a.label} ({a.kind})" for a in t.attributes}
+        labels = {a.id: f"{a.label} ({a.kind}{', accuracy' if a.accuracy else ''})" for a in t.attributes}
         headings = {"sample_no": "Sample #", t.key_column: _heading(t.key_column),
                     t.date_column: _heading(t.date_column), "deviation": "Deviation", "reason": "Reason",
-                    "evidence_ref": "Evidence ref", "comment": "Comment", "tested_by": "Tested by"}
+                    "evidence_ref": "Evidence ref", "comment": "Comment", "tested_by": "Tested by",
+                    "round": "Round", "stage": "Stage"}
         columns = list(matrix.columns)
         marked = [j for j, c in enumerate(columns) if c in attribute_ids]  # 0-based positions of attributes
+        sources = {(int(r["sample_no"]), str(r["attribute_id"])): str(r["source"])
+                   for r in t.item_results.to_dict("records")}
         rows = _rows(matrix)
         for row in rows:
             for j in marked:
                 text = display_text(row[j])
-                self.used_tickmarks.add(text)
-                row[j] = TICKMARKS[text][0] if text in TICKMARKS else text
+                mark = tickmark_of(text, sources.get((int(row[0]), columns[j]), ""))
+                self.used_tickmarks.add(mark)
+                row[j] = TICKMARKS[mark][0] if mark in TICKMARKS else text
         header_row, _ = s.table([labels.get(c, headings.get(c, _heading(c))) for c in columns], rows,
                                 empty="No items selected.",
                                 wrap_columns=tuple(i for i, c in enumerate(columns) if c in ("reason", "comment")))
@@ -285,6 +357,8 @@ class _Workpaper:
         pr = t.population_results
         s.table(["Attribute", "Label", "Records", "Pass", "Fail", "N/A", "Not performed", "Fail in sample",
                  "Fail outside sample"], _rows(pr), empty="No automated attributes.")
+        if not t.census_relied_on:
+            s.text("Not relied on: sampled items did not agree with the source system (Population sheet).", bold=True)
         if t.notes:
             s.section("Notes")
             for note in t.notes:
@@ -295,36 +369,56 @@ class _Workpaper:
 
     # -- 5. Exceptions ---------------------------------------------------------------------------
     def exceptions_sheet(self) -> None:
-        e, t = self.evaluation, self.testing
-        s = self.sheet("Exceptions", "Exceptions")
-        s.section("Exceptions in the sample")
-        ex = e.exceptions
-        sample = ex.loc[ex["found_by"] == "sample"] if len(ex) else ex
-        s.table(["Sample #", "Item", "Date", "Attribute", "Description", "Reason", "Evidence ref",
-                 "Root cause (preparer)", "Isolated or systematic (preparer)"],
-                [[r["sample_no"], r["item"], r["item_date"], f"{r['attribute']} ({r['attribute_id']})",
-                  r["description"], r["reason"], r["evidence_ref"], None, None]
-                 for r in sample.to_dict("records")],
-                empty="None: no sampled item deviated.", wrap_columns=(4, 5))
-        s.section("Full-population analytics exceptions (automated attributes, every record in scope)")
-        fp = t.full_population_exceptions
-        s.table(["Item", "Date", "Source row", "Attribute", "Description", "Reason", "In sample", "Sample #"],
-                [[r["item_key"], r["item_date"], r["source_row"], f"{r['label']} ({r['attribute_id']})",
-                  r["deviation"], r["reason"], "yes" if bool(r["in_sample"]) else "no", r["sample_no"]]
-                 for r in fp.to_dict("records")],
-                empty="None: no record in scope failed an automated attribute.", wrap_columns=(4, 5))
-        s.finish(fixed={4: 34, 5: 50, 6: 50})
+        e = self.evaluation
+        s = self.sheet("Exceptions", "Exceptions and their evaluation")
+        s.pairs([
+            ("Items with a deviation", f"{e.distinct_exceptions:,} of {e.population_count:,} {e.population_description}"),
+            ("Evaluated", f"{e.distinct_exceptions - len(e.unevaluated):,}; pending {len(e.unevaluated):,}"),
+        ])
+        s.text("Every exception is listed, one row per item and attribute; the evaluation is the preparer's, recorded "
+               "in the results store (workbench.judgements.evaluate_exception) with who and when.")
+        evaluation_columns = ["Type", "Isolated or systematic", "Root cause", "Compensating control",
+                              "Effect on the criteria", "Management's response (Section 5, unaudited)",
+                              "Evaluated by"]
+        rows = []
+        for r in e.exceptions.to_dict("records"):
+            evaluated = e.evaluations.get(str(r["item"]))
+            row_eval = evaluated.to_row() if evaluated is not None else {}
+            rows.append([r["item"], r["found_by"], r["sample_no"], r["item_date"],
+                         f"{r['attribute']} ({r['attribute_id']})", r["description"], r["reason"], r["evidence_ref"]]
+                        + [row_eval.get(column, "pending" if column == "Type" else None)
+                           for column in evaluation_columns])
+        s.table(["Item", "Found by", "Sample #", "Date", "Attribute", "Description", "Reason", "Evidence ref"]
+                + evaluation_columns, rows, empty="None: no item deviated.", wrap_columns=(5, 6, 9, 10, 11, 12, 13))
+        s.finish(fixed={5: 34, 6: 40, 7: 40, 10: 40, 11: 30, 12: 30, 13: 30, 14: 30})
 
     # -- 6. Evaluation ---------------------------------------------------------------------------
     def evaluation_sheet(self) -> None:
-        e = self.evaluation
+        e, test = self.evaluation, self.test
         s = self.sheet("Evaluation", "Evaluation and conclusion")
-        s.section("Statistical evaluation")
+        s.section("Walkthrough and design evaluation")
+        if e.walkthrough is not None:
+            s.pairs(e.walkthrough.to_table())
+        else:
+            s.pairs([("Walkthrough", "not recorded yet (workbench.judgements.record_walkthrough): inquiry of whom "
+                                     "and when, inspection of what, observation, and the design evaluation")])
+        s.section("Statistical evaluation (what only the sample tested)")
         if e.evaluation is not None:
             s.pairs([("Statistical evaluation performed", "yes")] + _typed_pairs(e.evaluation.to_table()))
         else:
-            s.pairs([("Statistical evaluation performed", "no"), ("Why", e.conclusion)])
+            s.pairs([("Statistical evaluation performed", "no"),
+                     ("Why", "the attributes were computed for the full population, or the sample is not "
+                             "statistical, or it is not tested yet; known deviations are evaluated one by one "
+                             "(Exceptions sheet), not against the tolerable rate")])
         s.section("Conclusion")
+        conclusion = test.conclusion
+        rows: list[tuple[Any, ...]] = [("Conclusion", conclusion.text)]
+        if conclusion.recorded is not None:
+            rows += [("Recorded by", f"{conclusion.recorded.by} on {conclusion.recorded.at}"),
+                     ("Proposed when recorded", STATUS_TEXT.get(conclusion.recorded.proposed,
+                                                                conclusion.recorded.proposed)),
+                     ("Reason given", conclusion.recorded.reason or "")]
+        s.pairs(rows)
         s.pairs(_typed_pairs(e.to_table()))
         s.finish(fixed={1: 40, 2: 90})
 
@@ -347,8 +441,30 @@ class _Workpaper:
             ("Workpaper reference", f"{self.reference}.n, n = sheet number (Lead = 1 ... Legend = 7)."),
             ("Source of every figure", "Laid out from the stage results (population, validation, plan, "
                                        "selection, testing, evaluation); nothing is recomputed here."),
+            ("Judgements", "Exception evaluations, the walkthrough and the conclusion are recorded by the tester "
+                           "in the results store, never typed into this workbook: it is regenerated from the store."),
         ])
         s.finish(fixed={1: 22, 2: 100})
+
+
+def conclusion_words(status: str, engagement: Engagement) -> str:
+    """A conclusion as a sentence completes it: ``suitably designed and implemented as of 2026-06-30``."""
+    text = STATUS_TEXT.get(status, status).lower()
+    if engagement.report_type == "type1" and status in TYPE1_CONCLUSIONS:
+        return f"{text} as of {engagement.as_of}"
+    return text
+
+
+def reconciliation_note(engagement: Engagement, report: ValidationReport, count: int) -> str:
+    """Who answers a reconciliation difference: the control that covers it, never a bare warning."""
+    covering = covering_controls(engagement, report)
+    if covering:
+        ids = ", ".join(f"{c.id} ({c.procedure}{'' if c.procedure and is_implemented(c.procedure) else ', not yet tested'})"
+                        for c in covering)
+        return (f"{count} reconciliation difference(s) above are exceptions of {ids}, which tests this "
+                f"reconciliation over the full population: see its workpaper for their evaluation.")
+    return (f"{count} reconciliation difference(s) above: no control of the matrix tests this reconciliation "
+            f"(procedure {covering_procedure(report)}); add one, or evaluate them as exceptions of this control.")
 
 
 #: Height in pixels of a row of default height (15 points), for reserving rows under an image.

@@ -17,6 +17,7 @@ from typing import Any
 
 from openpyxl import Workbook, load_workbook
 
+from workbench.engagement import Engagement
 from workbench.workpaper.layout import SheetWriter, header_from_engagement, save_atomically
 
 __all__ = ["SUMMARY_COLUMNS", "SUMMARY_FILENAME", "write_summary", "read_summary"]
@@ -31,12 +32,17 @@ SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("Test performed", "test_performed"),
     ("Population", "population_count"),
     ("Sample size", "sample_size"),
-    ("Deviations", "deviations"),
-    ("Full-population exceptions", "population_exceptions"),
+    ("Deviations in the sample", "deviations"),
+    ("Items with a deviation", "exceptions_distinct"),
+    ("Exceptions not evaluated", "unevaluated"),
     ("Result", "result_text"),
+    ("Conclusion", "conclusion_text"),
     ("Status", "status"),
+    ("Pending", "pending"),
     ("Notes", "notes"),
 )
+#: Columns that hold results of tests: blank in the summary of a Type 1 report, which gives none.
+TEST_RESULT_COLUMNS: frozenset[str] = frozenset({"deviations", "exceptions_distinct", "unevaluated", "result_text"})
 
 
 def _natural_key(control_id: object) -> tuple[tuple[int, int | str], ...]:
@@ -49,6 +55,17 @@ def _joined(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return "; ".join(str(v) for v in value)
     return value
+
+
+def _cell(row: Mapping[str, Any], key: str, engagement: Engagement) -> Any:
+    if key == "description":
+        return _joined(_description(row, engagement))
+    if key == "unevaluated":
+        value = row.get(key)
+        return len(value) if isinstance(value, list) else value
+    if key == "conclusion_text" and not row.get(key):
+        return row.get("result_text") if row.get("status") in ("not_yet_tested", "failed") else None
+    return _joined(row.get(key))
 
 
 def _description(row: Mapping[str, Any], engagement: Any) -> Any:
@@ -121,11 +138,14 @@ def write_summary(output_path: str | Path, engagement: Any, rows: Sequence[Mappi
     ws.title = "Summary"
     sheet = SheetWriter(ws, header, "Summary of tests of controls and results (draft Section 4)", None)
     ordered = sorted(rows, key=lambda r: _natural_key(r.get("control_id", "")))
-    table_rows = [[_joined(_description(row, engagement) if key == "description" else row.get(key))
-                   for _, key in SUMMARY_COLUMNS] for row in ordered]
+    hidden = TEST_RESULT_COLUMNS if engagement.report_type == "type1" else frozenset()
+    table_rows = [[None if key in hidden else _cell(row, key, engagement) for _, key in SUMMARY_COLUMNS]
+                  for row in ordered]
+    if hidden:
+        sheet.text("Type 1 report: design and implementation as of a date; no results of tests are reported.")
     sheet.table([name for name, _ in SUMMARY_COLUMNS], table_rows, freeze=True,
-                empty="No controls in this run.", wrap_columns=(2, 3, 8, 10))
-    sheet.finish(fixed={3: 50, 4: 50, 9: 50, 11: 30})
+                empty="No controls in this run.", wrap_columns=(2, 3, 9, 10, 12, 13))
+    sheet.finish(fixed={3: 50, 4: 50, 10: 50, 11: 40, 13: 40, 14: 30})
 
     run = SheetWriter(wb.create_sheet("Run"), header, "Run", None)
     flat: list[tuple[str, Any]] = []
