@@ -154,7 +154,8 @@ def test_untested_manual_attribute_is_in_progress_never_no_exceptions(engagement
     with ResultsStore.open(engagement) as store:
         store.record("CM-02", keys[0], "testing_evidenced", "pass", tested_by="DR", evidence_ref="EV-1")
         store.record("CM-02", keys[1], "testing_evidenced", "n/a", tested_by="DR", comment="config only")
-        store.record("CM-02", keys[2], "testing_evidenced", "fail", tested_by="DR", comment="no CI run")
+        store.record("CM-02", keys[2], "testing_evidenced", "fail", tested_by="DR", evidence_ref="EV-3",
+                     comment="no CI run")
     _, _, _, evaluation = run(engagement, "CM-02", frame)
     assert evaluation.status == "in_progress"
     assert evaluation.result_text == (
@@ -163,7 +164,7 @@ def test_untested_manual_attribute_is_in_progress_never_no_exceptions(engagement
 
     with ResultsStore.open(engagement) as store:
         for key in keys[3:]:
-            store.record("CM-02", key, "testing_evidenced", "pass", tested_by="SL", evidence_ref=f"EV-{key}")
+            store.record("CM-02", key, "testing_evidenced", "pass", tested_by="DR", evidence_ref=f"EV-{key}")
     _, _, _, evaluation = run(engagement, "CM-02", frame)
     assert evaluation.status == "exceptions"
     assert evaluation.result_text == "For 1 of 22 sampled changes, testing before deployment was not evidenced."

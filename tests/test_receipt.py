@@ -18,10 +18,9 @@ from pathlib import Path
 import pytest
 
 from workbench.engagement import load_engagement
-from workbench.errors import EngagementError, ParameterError, PopulationError, ResultsError
+from workbench.errors import EngagementError, ParameterError, PopulationError, ResultsError, StoreIntegrityError
 from workbench.population import load_population, load_population_file
 from workbench.receipt import (
-    RECEIPTS_TABLE,
     SUPERSEDED_FOLDER,
     Receipt,
     current_receipt,
@@ -197,35 +196,50 @@ def test_concurrent_first_pins_agree_on_one_version(engagement):
 
 # ---- the store ----------------------------------------------------------------------------------
 
-def test_receipts_are_append_only(engagement, type2_copy):
-    pinned(engagement, "changes")
+def test_receipts_are_append_only_entries_of_the_chain(engagement, type2_copy):
+    receipt = pinned(engagement, "changes")
     connection = sqlite3.connect(type2_copy / "results.sqlite")
     try:
-        with pytest.raises(sqlite3.DatabaseError, match="append-only: a receipt cannot be changed"):
-            connection.execute(f"UPDATE {RECEIPTS_TABLE} SET sha256 = ?", ("0" * 64,))
-        with pytest.raises(sqlite3.DatabaseError, match="append-only: a receipt cannot be deleted"):
-            connection.execute(f"DELETE FROM {RECEIPTS_TABLE}")
-        with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
-            connection.execute(f"INSERT INTO {RECEIPTS_TABLE} (population_id, version, file, sha256, size_bytes, "
-                               f"pinned_at, pinned_by) VALUES ('changes', 1, 'x', ?, 1, 't', 'me')", ("a" * 64,))
+        rows = connection.execute("SELECT seq, who, kind, key, value, reason FROM entries").fetchall()
+        assert rows == [(1, receipt.pinned_by, "receipt", '{"population_id":"changes","version":1}',
+                         rows[0][4], None)]
+        assert f'"sha256":"{receipt.sha256}"' in rows[0][4]
+        with pytest.raises(sqlite3.DatabaseError, match="append-only: an entry cannot be changed"):
+            connection.execute("UPDATE entries SET value = ?", ("{}",))
+        with pytest.raises(sqlite3.DatabaseError, match="append-only: an entry cannot be deleted"):
+            connection.execute("DELETE FROM entries")
     finally:
         connection.close()
-    assert len(receipts(engagement)) == 1
+    assert receipts(engagement) == [receipt]
+
+
+def test_a_receipt_changed_outside_the_workbench_stops_the_store_reporting(engagement, type2_copy):
+    pinned(engagement, "changes")
+    connection = sqlite3.connect(type2_copy / "results.sqlite")
+    connection.execute("DROP TRIGGER entries_no_update")
+    connection.execute("UPDATE entries SET value = replace(value, substr(value, instr(value, '\"sha256\":\"') + 10, "
+                       "64), ?)", ("0" * 64,))
+    connection.commit()
+    connection.close()
+    for read in (lambda: receipts(engagement), lambda: pinned(engagement, "changes")):
+        with pytest.raises(StoreIntegrityError, match=r"entry 1, receipt \('changes', 1\): its content does not match"):
+            read()
 
 
 def test_existing_results_store_keeps_working(engagement, type2_copy):
-    with ResultsStore.open(engagement) as store:             # a store made before receipts existed
+    with ResultsStore.open(engagement) as store:             # results first, receipts after
         store.record("CM-02", "CHG-1043", "testing_evidenced", "pass", tested_by="DR", evidence_ref="PR-1")
     pinned(engagement, "changes")
     with ResultsStore.open(engagement) as store:
         assert store.get("CM-02", "CHG-1043", "testing_evidenced").outcome == "pass"
         assert len(store.trail()) == 1
+        assert [e.kind for e in store.history()] == ["result", "receipt"]
     connection = sqlite3.connect(type2_copy / "results.sqlite")
     try:
         meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
     finally:
         connection.close()
-    assert meta == {"schema_version": "1", "receipts_schema_version": "1"}
+    assert meta == {"schema_version": "2", "receipts_schema_version": "2", "engagement_id": "ACME-SOC2-T2-FY26"}
 
 
 def test_newer_receipts_schema_is_refused(engagement, type2_copy):
@@ -244,7 +258,8 @@ def test_deliver_keeps_the_old_version_and_everything_tested_on_it(engagement, t
     old_bytes = (type2_copy / DEPLOYMENTS).read_bytes()
     first = pinned(engagement, "deployments")
     with ResultsStore.open(engagement) as store:
-        store.record("CM-02", "CHG-1043", "testing_evidenced", "fail", tested_by="DR", comment="no test evidence")
+        store.record("CM-02", "CHG-1043", "testing_evidenced", "fail", tested_by="DR", evidence_ref="PR-1043",
+                     comment="no test evidence")
     new_file = next_version(type2_copy, tmp_path)
     new_bytes = new_file.read_bytes()
 

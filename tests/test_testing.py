@@ -250,8 +250,10 @@ def test_matrix_has_one_row_per_selected_item_in_selection_order(engagement):
     selection = sampling.select(keys, 4, seed=2, method="random")
     with ResultsStore.open(engagement) as store:
         store.record("CM-03", "CHG-1001", "testing_evidenced", "pass", tested_by="DR", evidence_ref="EV-1")
-        store.record("CM-03", "CHG-1010", "testing_evidenced", "fail", tested_by="DR", comment="no test run")
-        store.record("CM-03", "CHG-1059", "testing_evidenced", "pass", tested_by="DR")  # not in the selection
+        store.record("CM-03", "CHG-1010", "testing_evidenced", "fail", tested_by="DR", evidence_ref="EV-2",
+                     comment="no test run")
+        store.record("CM-03", "CHG-1059", "testing_evidenced", "pass", tested_by="DR",
+                     evidence_ref="EV-3")  # not in the selection
     testing = test_attributes(get_procedure("change_management"), control, as_scoped(frame), selection, engagement)
     matrix = testing.to_frame()
     assert list(matrix.columns) == ["sample_no", "change_id", "deployed_at", "created_at", "approved_at", "author",
@@ -301,7 +303,7 @@ def test_results_for_automated_attributes_are_not_used(engagement):
     frame = changes(10, planted={1005: {"approved_at": None}})
     selection = sampling.select(["CHG-1005"], 1, seed=1)
     with ResultsStore.open(engagement.folder) as store:
-        store.record("CM-01", "CHG-1005", "approved_before_deployment", "pass", tested_by="DR")
+        store.record("CM-01", "CHG-1005", "approved_before_deployment", "pass", tested_by="DR", evidence_ref="EV-1")
     testing = test_attributes(get_procedure("change_management"), engagement.control("CM-01"), as_scoped(frame),
                               selection, engagement)
     assert testing.to_frame()["approved_before_deployment"].tolist() == ["fail"]

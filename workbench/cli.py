@@ -101,7 +101,25 @@ def build_parser() -> argparse.ArgumentParser:
         "receipts", help="list every population's receipts (versions, SHA-256, who pinned them and when)",
         description="Print the receipts of every population of the engagement, oldest version first.")
     receipts.add_argument("engagement_dir", metavar="ENGAGEMENT_DIR", type=Path)
+
+    verify = commands.add_parser(
+        "verify", help="check the results store's hash chain and append-only triggers",
+        description="Recompute the SHA-256 of every entry of ENGAGEMENT_DIR/results.sqlite and its link to the "
+                    "previous one, and check the sequence and the append-only triggers. Exit 0 with one line "
+                    "(entries and chain head) when intact; exit 1 naming the first bad entry when not; 2 for bad "
+                    "input. Nothing is written (a store in an older layout is migrated first, as on any open).")
+    verify.add_argument("engagement_dir", metavar="ENGAGEMENT_DIR", type=Path)
+    verify.add_argument("--head", action="append", default=[], type=_sha256, metavar="SHA256",
+                        help="a chain head printed earlier (in a workpaper or the manifest) that must still be in "
+                             "the chain; repeat for several")
     return parser
+
+
+def _sha256(text: str) -> str:
+    value = text.strip().lower()
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a SHA-256 (64 hexadecimal digits)")
+    return value
 
 
 def _version() -> str:
@@ -197,6 +215,35 @@ def _receipts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(args: argparse.Namespace) -> int:
+    import warnings
+
+    from workbench.errors import StoreIntegrityError
+    from workbench.results import RESULTS_FILE, ZERO_SHA256, NetworkFileSystemWarning, ResultsStore
+
+    folder = args.engagement_dir
+    path = folder / RESULTS_FILE
+    if folder.is_dir() and not path.exists():
+        if args.head:
+            print(f"FAILED {path}: there is no results store, but chain head(s) {', '.join(args.head)} were "
+                  f"printed from it: it was deleted or moved.")
+            return 1
+        print(f"OK {path}: no results store yet (nothing recorded): 0 entries, chain head {ZERO_SHA256}")
+        return 0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NetworkFileSystemWarning)   # shown below, once
+            with ResultsStore.open(folder) as store:
+                for note in store.warnings:
+                    print(f"workbench verify: note: {note}", file=sys.stderr)
+                status = store.verify(known_heads=args.head)
+    except StoreIntegrityError as error:
+        print(f"FAILED {error}")
+        return 1
+    print(status.summary())
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``workbench`` console script; returns the exit code."""
     parser = build_parser()
@@ -208,6 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _deliver_population(args)
         if args.command == "receipts":
             return _receipts(args)
+        if args.command == "verify":
+            return _verify(args)
         return _check_population(args, parser)
     except USER_ERRORS as error:
         print(f"workbench {args.command}: {error}", file=sys.stderr)

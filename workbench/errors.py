@@ -12,6 +12,7 @@ non-zero without a traceback; notebooks show the message. Anything else is a bug
         ├── PopulationError        a client export (file, row, column)
         ├── ParameterError         a notebook or command-line parameter
         └── ResultsError           recorded results or an imported testing template
+            └── StoreIntegrityError  the results store's hash chain or triggers are broken: it does not report
 
 The statistics package raises its own ``sampling.SamplingError`` (a ``ValueError``); callers that face
 users catch both (see :data:`USER_ERRORS`).
@@ -30,6 +31,7 @@ __all__ = [
     "PopulationError",
     "ParameterError",
     "ResultsError",
+    "StoreIntegrityError",
     "USER_ERRORS",
 ]
 
@@ -99,6 +101,26 @@ class ParameterError(InputError):
 
 class ResultsError(InputError):
     """Recorded results or an imported testing template do not match what is expected."""
+
+
+class StoreIntegrityError(ResultsError):
+    """The results store fails its integrity check (a broken hash chain, a dropped or altered trigger): it
+    refuses to report anything until the cause is found.
+
+    Attributes
+    ----------
+    seq : int or None
+        The first bad entry's position in the chain, when the problem is an entry.
+    kind, key : str or None
+        Its kind and its key as stored (JSON text).
+    """
+
+    def __init__(self, message: str, *, seq: int | None = None, kind: str | None = None,
+                 key: str | None = None) -> None:
+        super().__init__(message)
+        self.seq = seq
+        self.kind = kind
+        self.key = key
 
 
 #: What a user-facing entry point catches and reports without a traceback.

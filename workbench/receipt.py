@@ -18,20 +18,14 @@ nobody can reproduce. So:
   new file takes the population's path, and version ``n + 1`` is recorded with the reason. Results
   recorded before (``results.sqlite``) are not touched.
 
-The receipts live in the engagement's results store (``results.sqlite``), table ``population_receipts``,
-written with the store's conventions (DESIGN.md §6): WAL, ``synchronous=FULL``, one ``BEGIN IMMEDIATE``
-transaction per write (the check of the pinned hash and the insert of a first pin happen in the same
-transaction, so two notebooks pinning the same file at once agree on one version 1), and triggers that
-refuse any ``UPDATE`` or ``DELETE``: the receipt trail is append-only. The table has its own version in
-the store's ``meta`` table (``receipts_schema_version``), so the results store's ``schema_version`` is
-unchanged and a ``results.sqlite`` made before receipts existed keeps working: the table is added on
-the first pin.
-
-Schema (receipts version 1)::
-
-    population_receipts(seq, population_id, version, file, sha256, size_bytes, pinned_at, pinned_by,
-                        provided_by, received, request, query, superseded_file, reason)
-        UNIQUE (population_id, version)
+The receipts live in the engagement's results store (``results.sqlite``) as entries of kind ``receipt``
+(:data:`workbench.results.RECEIPT_KIND`: key ``population_id`` and ``version``; value ``file``, ``sha256``,
+``size_bytes``, ``provided_by``, ``received``, ``request``, ``query``, ``superseded_file``; ``who`` is who
+pinned or delivered it, ``at`` when, ``reason`` why a new version), so they are part of the store's hash
+chain: a receipt edited or removed outside the workbench breaks the chain, and the store refuses to report
+(DESIGN.md §6). Every write is one ``BEGIN IMMEDIATE`` transaction: the check of the pinned hash and the
+append of a first pin happen in the same transaction, so two notebooks pinning the same file at once agree
+on one version 1. A store made before this layout (table ``population_receipts``) is migrated when opened.
 
 Times are ISO 8601 in UTC with microseconds; ``received`` is the ISO date from ``engagement.toml``.
 
@@ -46,24 +40,21 @@ Public API::
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import errno
 import getpass
 import hashlib
 import os
 import shutil
-import sqlite3
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
 
-from workbench.engagement import RESULTS_FILE, Engagement
-from workbench.errors import ParameterError, PopulationError, ResultsError
+from workbench.engagement import RESULTS_FILE, Engagement, PopulationSource
+from workbench.errors import ParameterError, PopulationError
 from workbench.files import JsonRecord, shared_file_mode
 from workbench.population import Population, load_population_file
-from workbench.results import Transaction, split_statements
+from workbench.results import RECEIPT_KIND, Entry, ResultsStore
 
 __all__ = [
     "Receipt",
@@ -73,54 +64,18 @@ __all__ = [
     "current_receipt",
     "deliver_population",
     "deliver_command",
-    "RECEIPTS_TABLE",
+    "RECEIPT_KIND",
     "RECEIPT_COLUMNS",
-    "RECEIPTS_SCHEMA_VERSION",
     "SUPERSEDED_FOLDER",
 ]
 
-#: The table of receipts in ``results.sqlite``.
-RECEIPTS_TABLE = "population_receipts"
-#: Columns of a receipt, in table order (``seq`` is the insertion order and is not part of a Receipt).
+#: Fields of a receipt (``seq`` is the insertion order and is not part of a Receipt).
 RECEIPT_COLUMNS: tuple[str, ...] = (
     "population_id", "version", "file", "sha256", "size_bytes", "pinned_at", "pinned_by", "provided_by",
     "received", "request", "query", "superseded_file", "reason",
 )
-#: Version of the receipts table, kept as ``meta.receipts_schema_version`` (independent of the results
-#: store's own ``schema_version``).
-RECEIPTS_SCHEMA_VERSION = 1
 #: Where superseded versions are kept, relative to the engagement folder.
 SUPERSEDED_FOLDER = "populations/superseded"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS population_receipts (
-    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
-    population_id   TEXT NOT NULL,
-    version         INTEGER NOT NULL CHECK (version >= 1),
-    file            TEXT NOT NULL,
-    sha256          TEXT NOT NULL CHECK (length(sha256) = 64),
-    size_bytes      INTEGER NOT NULL CHECK (size_bytes >= 0),
-    pinned_at       TEXT NOT NULL,
-    pinned_by       TEXT NOT NULL,
-    provided_by     TEXT,
-    received        TEXT,
-    request         TEXT,
-    query           TEXT,
-    superseded_file TEXT,
-    reason          TEXT,
-    UNIQUE (population_id, version),
-    CHECK ((version = 1 AND superseded_file IS NULL AND reason IS NULL)
-           OR (version > 1 AND superseded_file IS NOT NULL AND reason IS NOT NULL))
-);
-CREATE TRIGGER IF NOT EXISTS population_receipts_append_only_update BEFORE UPDATE ON population_receipts
-BEGIN SELECT RAISE(ABORT, 'population receipts are append-only: a receipt cannot be changed'); END;
-CREATE TRIGGER IF NOT EXISTS population_receipts_append_only_delete BEFORE DELETE ON population_receipts
-BEGIN SELECT RAISE(ABORT, 'population receipts are append-only: a receipt cannot be deleted'); END;
-"""
 
 _CHUNK = 1 << 20
 
@@ -217,93 +172,65 @@ class Receipt:
 # --------------------------------------------------------------------------------------------------
 # The store
 # --------------------------------------------------------------------------------------------------
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
-
-
 def _store_path(engagement: Engagement) -> Path:
     return engagement.folder / RESULTS_FILE
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    try:
-        connection = sqlite3.connect(path, isolation_level=None, timeout=30.0)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=FULL")
-    except sqlite3.Error as err:
-        raise ResultsError(f"{path}: cannot open the results store, where population receipts are kept "
-                           f"({err}); check that the engagement folder is writable.") from None
-    return connection
+def _receipt(entry: Entry) -> Receipt:
+    """A receipt entry as a Receipt."""
+    value = entry.value
+
+    def text(name: str) -> str | None:
+        found = value.get(name)
+        return None if found is None else str(found)
+
+    size = value.get("size_bytes")
+    return Receipt(population_id=str(entry.key["population_id"]), version=int(entry.key["version"]),
+                   file=str(value.get("file")), sha256=str(value.get("sha256")),
+                   size_bytes=size if isinstance(size, int) else 0, pinned_at=entry.at, pinned_by=entry.who,
+                   provided_by=text("provided_by"), received=text("received"), request=text("request"),
+                   query=text("query"), superseded_file=text("superseded_file"), reason=entry.reason)
 
 
-@contextlib.contextmanager
-def _writing(engagement: Engagement) -> Iterator[sqlite3.Cursor]:
-    """One ``BEGIN IMMEDIATE`` transaction on the store, with the receipts table in place."""
-    path = _store_path(engagement)
-    connection = _connect(path)
-    try:
-        with Transaction(connection, path) as cursor:
-            for statement in split_statements(_SCHEMA):
-                cursor.execute(statement)
-            cursor.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('receipts_schema_version', ?)",
-                           (str(RECEIPTS_SCHEMA_VERSION),))
-            version = cursor.execute(
-                "SELECT value FROM meta WHERE key = 'receipts_schema_version'").fetchone()[0]
-            if int(version) > RECEIPTS_SCHEMA_VERSION:
-                raise ResultsError(f"{path}: population receipts schema version {version} is newer than this "
-                                   f"workbench understands ({RECEIPTS_SCHEMA_VERSION}); upgrade the workbench.")
-            yield cursor
-    finally:
-        connection.close()
+def _latest(store: ResultsStore, population_id: str) -> Receipt | None:
+    found = store.current(RECEIPT_KIND.name, population_id=population_id)
+    return _receipt(found[-1]) if found else None
 
 
-def _rows(cursor: sqlite3.Cursor, population_id: str | None) -> list[Receipt]:
-    sql = f"SELECT {', '.join(RECEIPT_COLUMNS)} FROM {RECEIPTS_TABLE}"
-    params: tuple[Any, ...] = ()
-    if population_id is not None:
-        sql += " WHERE population_id = ?"
-        params = (population_id,)
-    return [Receipt(*row) for row in cursor.execute(sql + " ORDER BY population_id, version", params)]
-
-
-def _latest(cursor: sqlite3.Cursor, population_id: str) -> Receipt | None:
-    row = cursor.execute(
-        f"SELECT {', '.join(RECEIPT_COLUMNS)} FROM {RECEIPTS_TABLE} WHERE population_id = ? "
-        "ORDER BY version DESC LIMIT 1", (population_id,)).fetchone()
-    return None if row is None else Receipt(*row)
-
-
-def _insert(cursor: sqlite3.Cursor, receipt: Receipt) -> None:
-    cursor.execute(f"INSERT INTO {RECEIPTS_TABLE} ({', '.join(RECEIPT_COLUMNS)}) "
-                   f"VALUES ({', '.join('?' for _ in RECEIPT_COLUMNS)})",
-                   tuple(receipt.to_record().values()))
+def _append(store: ResultsStore, population_id: str, version: int, *, file: str, sha256: str, size_bytes: int,
+            who: str, source: PopulationSource, superseded_file: str | None = None,
+            reason: str | None = None) -> Receipt:
+    value: JsonRecord = {"file": file, "sha256": sha256, "size_bytes": size_bytes,
+                         "provided_by": _text(source.provided_by), "received": _text(source.received),
+                         "request": _text(source.request), "query": _text(source.query),
+                         "superseded_file": superseded_file}
+    entry = store.append(RECEIPT_KIND.name, {"population_id": population_id, "version": version}, value, who=who,
+                         reason=reason)
+    return _receipt(entry)
 
 
 def receipts(engagement: Engagement, population_id: str | None = None) -> list[Receipt]:
     """Every receipt recorded in the engagement (or of one population), by population id then version.
 
-    Reading never creates anything: an engagement whose ``results.sqlite`` does not exist yet, or has no
-    receipts table, has no receipts (an empty list).
+    Reading never creates anything: an engagement whose ``results.sqlite`` does not exist yet has no
+    receipts (an empty list).
 
     Parameters
     ----------
     engagement : Engagement
     population_id : str, optional
         Only this population's receipts. It need not be declared in the engagement any more.
+
+    Raises
+    ------
+    StoreIntegrityError
+        The results store fails its integrity check (it reports nothing, receipts included).
     """
-    path = _store_path(engagement)
-    if not path.is_file():
+    if not _store_path(engagement).is_file():
         return []
-    connection = _connect(path)
-    try:
-        cursor = connection.cursor()
-        exists = cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                                (RECEIPTS_TABLE,)).fetchone()
-        return _rows(cursor, population_id) if exists else []
-    except sqlite3.Error as err:
-        raise ResultsError(f"{path}: cannot read the population receipts ({err}).") from None
-    finally:
-        connection.close()
+    match = {} if population_id is None else {"population_id": population_id}
+    with ResultsStore.open(engagement) as store:
+        return [_receipt(entry) for entry in store.current(RECEIPT_KIND.name, **match)]
 
 
 def current_receipt(engagement: Engagement, population_id: str) -> Receipt | None:
@@ -330,7 +257,7 @@ def _who(name: str | None, option: str) -> str:
     return user.strip()
 
 
-def _text(value: Any) -> str | None:
+def _text(value: object) -> str | None:
     if value is None:
         return None
     if isinstance(value, (_dt.date, _dt.datetime)):
@@ -403,8 +330,8 @@ def pin_population(engagement: Engagement, population: Population, *, pinned_by:
     source = populations[population_id]
     file = str(population.source_relative)
     sha256 = str(population.sha256)
-    with _writing(engagement) as cursor:
-        current = _latest(cursor, population_id)
+    with ResultsStore.open(engagement) as store, store.transaction():
+        current = _latest(store, population_id)
         if current is not None:
             if current.sha256 == sha256:
                 return current
@@ -414,12 +341,8 @@ def pin_population(engagement: Engagement, population: Population, *, pinned_by:
             size = os.stat(population.source).st_size
         except OSError as err:
             raise PopulationError(f"the file cannot be read to pin it ({err.strerror or err})", file=file) from None
-        receipt = Receipt(
-            population_id=population_id, version=1, file=file, sha256=sha256, size_bytes=int(size),
-            pinned_at=_now(), pinned_by=who, provided_by=_text(source.provided_by),
-            received=_text(source.received), request=_text(source.request), query=_text(source.query))
-        _insert(cursor, receipt)
-    return receipt
+        return _append(store, population_id, 1, file=file, sha256=sha256, size_bytes=int(size), who=who,
+                       source=source)
 
 
 def pin_populations(engagement: Engagement, *populations: Population,
@@ -636,22 +559,18 @@ def deliver_population(engagement: Engagement, population_id: str, new_file: str
     temp = _copy_to_temp(new_path, target.parent, new_sha256)
     replaced = False
     try:
-        with _writing(engagement) as cursor:
-            latest = _latest(cursor, population_id)
+        with ResultsStore.open(engagement) as store, store.transaction():
+            latest = _latest(store, population_id)
             if latest != current:
                 raise PopulationError(
                     f"population {population_id!r} changed while delivering (now version "
                     f"{getattr(latest, 'version', None)}, pinned by {getattr(latest, 'pinned_by', None)}); nothing "
                     f"was replaced. Check the receipts (workbench receipts) and deliver again if needed.",
                     file=source.file)
-            receipt = Receipt(
-                population_id=population_id, version=current.version + 1, file=source.file, sha256=new_sha256,
-                size_bytes=int(new_size), pinned_at=_now(), pinned_by=who,
-                provided_by=_text(source.provided_by),
-                received=_text(source.received), request=_text(source.request),
-                query=_text(source.query), superseded_file=kept_relative, reason=reason)
-            _insert(cursor, receipt)
-            os.replace(temp, target)   # last step before COMMIT: a failed insert leaves the old file in place
+            receipt = _append(store, population_id, current.version + 1, file=source.file, sha256=new_sha256,
+                              size_bytes=int(new_size), who=who, source=source, superseded_file=kept_relative,
+                              reason=reason)
+            os.replace(temp, target)   # last step before COMMIT: a failed append leaves the old file in place
             replaced = True
     except BaseException:
         if replaced:                   # the COMMIT failed after the file was replaced: put the old one back
