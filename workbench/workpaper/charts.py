@@ -259,8 +259,8 @@ def coverage_chart(scope: ControlScope | ScopedPopulation, selection: ControlSel
     axs.set_ylabel(SAMPLED_LABEL, color=_MARK_COLOR)
     axs.tick_params(axis="y", colors=_MARK_COLOR)
 
-    scope = {"period": "period", "as_of": "as-of window", "listing": "listing"}.get(coverage.mode, coverage.mode)
-    detail = (f"{coverage.records_total:,} records in scope ({scope}), {coverage.sampled_total:,} sampled"
+    window = {"period": "period", "as_of": "as-of window", "listing": "listing"}.get(coverage.mode, coverage.mode)
+    detail = (f"{coverage.records_total:,} records in scope ({window}), {coverage.sampled_total:,} sampled"
               + (f", {coverage.method} selection" if coverage.method else "")
               + ("; every record in scope is tested" if test_all else ""))
     ax.set_title(detail, fontsize=9, color="#444444")
