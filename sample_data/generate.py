@@ -1244,7 +1244,10 @@ def engagement_header(type1: bool) -> list[str]:
 
 
 CONTROLS_HEADER = ["Control ID", "Description", "Criteria", "Owner", "Frequency", "Nature", "Procedure",
-                   "Populations", "Attributes", "Evidence"]
+                   "Populations", "Attributes", "Record filter", "Evidence"]
+#: Record filters (routing by type): standard and normal changes to CM-01 and CM-02, emergency ones to CM-03.
+RECORD_FILTERS = {"CM-01": "change_type in standard, normal", "CM-02": "change_type in standard, normal",
+                  "CM-03": "change_type = emergency"}
 CONTROLS = [
     ["ENT-01", "Employees acknowledge the Code of Conduct and Acceptable Use Policy at hire and annually.",
      "CC1.1", "Grace Whitfield", "annual", "manual", "", "", "", "Signed acknowledgements (HRIS)"],
@@ -1433,7 +1436,8 @@ def write_engagement(demo: "Demo", folder: Path, type1: bool) -> dict[tuple[str,
           received=recv, request="PBC-05", query="Course completion report, courses 'Security Awareness*', all users",
           columns=COLUMNS["training"])
     write_toml(folder / "engagement.toml", engagement_header(type1), w.pops)
-    write_xlsx(folder / "controls.xlsx", [("Controls", CONTROLS_HEADER, CONTROLS)])
+    rows = [row[:9] + [RECORD_FILTERS.get(row[0], "")] + row[9:] for row in CONTROLS]
+    write_xlsx(folder / "controls.xlsx", [("Controls", CONTROLS_HEADER, rows)])
     # planted exceptions whose record is in this folder's files
     present = {
         "changes": keys, "deployments": {r[0] for r in deploys}, "incidents": {r[0] for r in incidents},

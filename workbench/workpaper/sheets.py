@@ -179,7 +179,10 @@ class _Workpaper:
             rows.append(("Proposed Section 4 result", e.result_text))
         else:
             rows.append(("Section 4", "A Type 1 report gives no results of tests: the control is reported as "
-                                      f"{conclusion_words(conclusion.status, self.engagement)}."))
+                                      f"{conclusion_words(conclusion.status, self.engagement)}."
+                          if conclusion.status in TYPE1_CONCLUSIONS else
+                          "A Type 1 report gives no results of tests; the design and implementation conclusion "
+                          "is pending."))
         rows += [(f"Pending {i}", item) for i, item in enumerate(e.pending, start=1)]
         rows += [(f"Note {i}", note) for i, note in enumerate(e.notes, start=1)]
         s.pairs(rows)
