@@ -33,9 +33,11 @@ def allowed_conclusions(report_type: str) -> tuple[str, ...]:
 
 
 def _severity(conclusion: str) -> int:
-    for order in (TYPE2_CONCLUSIONS, TYPE1_CONCLUSIONS):
-        if conclusion in order:
-            return min(order.index(conclusion), 1)   # the harsher conclusions are equally harsh
+    """0 for the mildest conclusion, higher for harsher ones (Type 1's two negative ones are equally harsh)."""
+    if conclusion in TYPE2_CONCLUSIONS:
+        return TYPE2_CONCLUSIONS.index(conclusion)
+    if conclusion in TYPE1_CONCLUSIONS:
+        return min(TYPE1_CONCLUSIONS.index(conclusion), 1)
     return 0
 
 

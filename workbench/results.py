@@ -75,6 +75,7 @@ from types import TracebackType
 import pandas as pd
 
 from workbench.engagement import Engagement, StaffMember
+from workbench.procedures import get_procedure, is_implemented
 from workbench.errors import ResultsError, StoreIntegrityError
 from workbench.files import JsonRecord, JsonValue
 
@@ -701,13 +702,12 @@ def _engagement_id_of(folder: Path) -> str:
 
 
 def _controls_of(engagement: Engagement) -> dict[str, tuple[str, ...]]:
+    """Control id -> the attribute ids it tests (its procedure's selection, accuracy checks included)."""
     controls: dict[str, tuple[str, ...]] = {}
     for control in engagement.controls:
         allowed: tuple[str, ...] = tuple(control.attributes or ())
-        if not allowed and control.procedure:
-            from workbench.procedures import get_procedure, is_implemented
-            if is_implemented(control.procedure):
-                allowed = get_procedure(control.procedure).attribute_ids
+        if control.procedure and is_implemented(control.procedure):
+            allowed = tuple(a.id for a in get_procedure(control.procedure).select_attributes(control.attributes))
         controls[control.id] = allowed
     return controls
 

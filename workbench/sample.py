@@ -281,6 +281,13 @@ def _own_plan(engagement: Engagement, control: Control, policy: ControlPolicy, c
     return _OwnPlan(plan, min(plan.sample_size, count), basis)
 
 
+def _with_minimum(engagement: Engagement, size: int, minimum: int, count: int) -> int:
+    """A Type 2 size raised to the firm's minimum (never beyond the population)."""
+    if engagement.report_type == "type2" and minimum and size < minimum:
+        return min(minimum, count)
+    return size
+
+
 def _table_size(table: Mapping[str, int] | None, frequency: str) -> int:
     source = table if table else sampling.DEFAULT_FREQUENCY_TABLE
     return int(source[frequency])
@@ -368,23 +375,24 @@ def plan_sample(engagement: Engagement, control: Control, scope: ControlScope,
                                 f"so there is nothing to sample. The empty population is recorded as a zero.",
                        tuple((r.name, r.days, 0) for r in scope.rounds))
     own = _own_plan(engagement, control, policy, count, plural)
-    size, basis, notes = own.size, own.basis, []
+    basis, notes = own.basis, []
+    size = _with_minimum(engagement, own.size, minimum, count)
+    if size > own.size:
+        notes.append(f"Raised from {own.size:,} to {size:,} items: the firm's minimum for this procedure "
+                     f"(min_sample_size = {minimum}, {policy.sources['min_sample_size']}).")
     for other in sharing:
         if other.id == control.id:
             continue
-        theirs = _own_plan(engagement, other, resolve_policy(engagement, other), count, plural)
-        if theirs.size > size:
-            size = theirs.size
-            notes.append(f"The sample is shared with {other.id}, whose plan needs {theirs.size:,} items: the larger "
+        their_policy = resolve_policy(engagement, other)
+        theirs = _own_plan(engagement, other, their_policy, count, plural)
+        their_size = _with_minimum(engagement, theirs.size, their_policy.integer("min_sample_size"), count)
+        if their_size > size:
+            size = their_size
+            notes.append(f"The sample is shared with {other.id}, whose plan needs {their_size:,} items: the larger "
                          f"size is drawn, and every control sharing the sample tests all of it.")
-    if others and not notes:
+    if others and not any(note.startswith("The sample is shared") for note in notes):
         notes.append(f"The sample is shared with {', '.join(others)}: one selection, tested by every control that "
                      f"shares it (the largest of their plans: {size:,} items).")
-    if engagement.report_type == "type2" and minimum and size < minimum:
-        raised = min(minimum, count)
-        notes.append(f"Raised from {size:,} to {raised:,} items: the firm's minimum for this procedure "
-                     f"(min_sample_size = {minimum}, {policy.sources['min_sample_size']}).")
-        size = raised
     size = min(size, count)
     if size >= count and not own.plan.test_all:
         notes.append(f"The size reaches the {count:,} {plural} in scope: every item is tested.")
