@@ -102,12 +102,19 @@ EXCEPTION_COLUMNS: tuple[str, ...] = ("item", "sample_no", "item_date", "attribu
 
 @dataclass(frozen=True)
 class Nature:
-    """One nature of deviation: the attribute, its Section 4 wording, and the items that show it."""
+    """One nature of deviation: the attribute, its Section 4 wording, and the items that show it.
+
+    ``over`` and ``records`` are set for an attribute computed over a related population (its kind, and how
+    many of its records were examined); ``noun`` names those records in the result.
+    """
 
     attribute_id: str
     label: str
     wording: str
     items: tuple[str, ...]
+    over: str = ""
+    records: int = 0
+    noun: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -358,13 +365,18 @@ def _test_performed(testing: AttributeTesting, sample_plan: SamplePlan, engageme
     if sample_plan.not_occurring:
         return (f"Inspected the population of {described} to determine whether the control operated; no "
                 f"{procedure.item_noun_plural} occurred.")
-    census = [a for a in testing.attributes if a.automated]
+    census = [a for a in testing.attributes if a.automated and not a.over]
+    related = [a for a in testing.attributes if a.automated and a.over]
     manual = [a for a in testing.attributes if not a.automated]
     sentences = []
     if census:
         noun = described if count != 1 else described.replace(procedure.item_noun_plural, procedure.item_noun, 1)
         sentences.append(f"Compared {_join([a.census_test for a in census])} for all {count:,} {noun} "
                          f"(full-population analysis).")
+    examined = {str(r["attribute_id"]): int(r["population"]) for r in testing.population_results.to_dict("records")}
+    for attribute in related:
+        sentences.append(f"Compared {attribute.census_test} for all {examined.get(attribute.id, 0):,} "
+                         f"{attribute.over_noun} (full-population analysis).")
     if manual:
         if engagement.report_type == "type1":
             extent = f"one {procedure.item_description} {procedure.occurred} on or before {engagement.as_of} " \
@@ -380,13 +392,15 @@ def _test_performed(testing: AttributeTesting, sample_plan: SamplePlan, engageme
     return " ".join(sentences)
 
 
-def _natures(exceptions: pd.DataFrame, attributes: tuple[Attribute, ...], found_by: str) -> tuple[Nature, ...]:
+def _natures(exceptions: pd.DataFrame, attributes: tuple[Attribute, ...], found_by: str,
+             records: dict[str, int] | None = None) -> tuple[Nature, ...]:
     rows = exceptions.loc[exceptions["found_by"] == found_by] if len(exceptions) else exceptions
     out = []
     for attribute in attributes:
         items = tuple(dict.fromkeys(rows.loc[rows["attribute_id"] == attribute.id, "item"].astype(str)))
         if items:
-            out.append(Nature(attribute.id, attribute.label, attribute.deviation_wording, items))
+            out.append(Nature(attribute.id, attribute.label, attribute.deviation_wording, items, attribute.over,
+                              (records or {}).get(attribute.id, 0), attribute.over_noun))
     return tuple(out)
 
 
@@ -408,9 +422,12 @@ def _result_text(testing: AttributeTesting, sample_plan: SamplePlan, described: 
                  census_natures: tuple[Nature, ...], sample_natures: tuple[Nature, ...], no_instance: bool) -> str:
     procedure = testing.procedure
     texts = []
-    if census_natures:
-        texts.append(_deviation_sentence(census_natures, "For {count:,} of " + f"{testing.population_count:,} "
-                                                         f"{described}"))
+    tested = tuple(n for n in census_natures if not n.over)
+    if tested:
+        texts.append(_deviation_sentence(tested, "For {count:,} of " + f"{testing.population_count:,} {described}"))
+    for nature in census_natures:
+        if nature.over:
+            texts.append(_deviation_sentence((nature,), "For {count:,} of " + f"{nature.records:,} {nature.noun}"))
     if sample_natures:
         lead = ("For {count:,} of " + f"{testing.sample_size:,} {procedure.item_noun_plural} tested"
                 if sample_plan.test_all else "For {count:,} of " + f"{testing.sample_size:,} sampled "
@@ -494,7 +511,8 @@ def evaluate_control(engagement: Engagement, control: Control, sample_plan: Samp
     frequency = control.frequency
     no_instance = sample_plan.not_occurring and frequency not in TRANSACTION_FREQUENCIES
     exceptions = _exceptions_table(testing, selection, no_instance)
-    census_natures = _natures(exceptions, testing.control_attributes, "full-population analysis")
+    records = {str(r["attribute_id"]): int(r["population"]) for r in testing.population_results.to_dict("records")}
+    census_natures = _natures(exceptions, testing.control_attributes, "full-population analysis", records)
     sample_natures = _natures(exceptions, testing.control_attributes, "sample")
     exception_items = tuple(dict.fromkeys(exceptions["item"].astype(str))) if len(exceptions) else ()
     population = testing.full_population_exceptions

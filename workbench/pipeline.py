@@ -18,7 +18,7 @@ from workbench.engagement import Engagement
 from workbench.errors import ParameterError
 from workbench.evaluation import evaluate_control
 from workbench.policy import resolve_policy
-from workbench.population import load_populations
+from workbench.population import load_populations, load_related
 from workbench.procedures import get_procedure
 from workbench.receipt import pin_populations
 from workbench.sample import plan_sample, select_sample
@@ -46,10 +46,11 @@ def run_control_test(engagement: Engagement, control_id: str) -> ControlTest:
     procedure = get_procedure(control.procedure)
     policy = resolve_policy(engagement, control, procedure)
     populations = load_populations(engagement, control)
+    related = load_related(engagement, control)
     reports = validate_populations(populations, engagement)
-    receipts = pin_populations(engagement, *populations_read(populations, reports))
+    receipts = pin_populations(engagement, *populations_read(populations, reports), *related)
     ensure_usable(*reports)
-    scope = scope_control(engagement, control, populations, date_column=procedure.date_column)
+    scope = scope_control(engagement, control, populations, related, date_column=procedure.date_column)
     sample_plan = plan_sample(engagement, control, scope, policy)
     selection = select_sample(engagement, control, scope, sample_plan)
     testing = test_attributes(procedure, control, scope, selection, engagement)

@@ -4,6 +4,7 @@
 
     load_population(engagement, population_id, *, timezone=None) -> Population
     load_populations(engagement, control) -> tuple[Population, ...]     one per testing round
+    load_related(engagement, control) -> tuple[Population, ...]         the control's other populations
     load_population_file(path, *, kind, format="auto", timezone=None, columns=None, name=None,
                          base_folder=None, declared=None) -> Population
 
@@ -49,6 +50,7 @@ __all__ = [
     "Population",
     "load_population",
     "load_populations",
+    "load_related",
     "load_population_file",
     "FINDING_COLUMNS",
     "Finding",
@@ -473,3 +475,9 @@ def load_populations(engagement: Engagement, control: Control) -> tuple[Populati
     """
     return tuple(load_population(engagement, population_id)
                  for _, population_id in engagement.tested_populations(control))
+
+
+def load_related(engagement: Engagement, control: Control) -> tuple[Population, ...]:
+    """Load the control's other populations (the listings and logs its checks join with). Reads only."""
+    return tuple(load_population(engagement, population_id)
+                 for population_id in engagement.related_populations(control))

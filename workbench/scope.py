@@ -388,11 +388,15 @@ class ControlScope:
         In round order.
     rounds : tuple of Round
         Aligned with ``parts``.
+    related : tuple of ScopedPopulation
+        The control's other populations (listings, rosters, logs its checks join with), each scoped to the
+        whole period (or the as-of window) by its kind's own date; a listing is taken whole.
     """
 
     control_id: str
     parts: tuple[ScopedPopulation, ...]
     rounds: tuple[Round, ...]
+    related: tuple[ScopedPopulation, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.parts or len(self.parts) != len(self.rounds):
@@ -480,8 +484,8 @@ class ControlScope:
         return f"ControlScope({self.control_id!r}, rounds={[r.name for r in self.rounds]}, in_scope={len(self)})"
 
 
-def scope_control(engagement: Engagement, control: Control, populations: tuple[Population, ...], *,
-                  date_column: str | None = None) -> ControlScope:
+def scope_control(engagement: Engagement, control: Control, populations: tuple[Population, ...],
+                  related: tuple[Population, ...] = (), *, date_column: str | None = None) -> ControlScope:
     """The scope stage of a control's test: each round's population restricted to the round's dates (or the
     period, or the as-of window) and to the control's record filter.
 
@@ -490,6 +494,8 @@ def scope_control(engagement: Engagement, control: Control, populations: tuple[P
     engagement, control
     populations : tuple of Population
         One per testing round (:func:`workbench.population.load_populations`).
+    related : tuple of Population
+        The control's other populations (:func:`workbench.population.load_related`).
     date_column : str, optional
         The occurrence date (the procedure's ``date_column``); default the population kind's.
     """
@@ -500,4 +506,5 @@ def scope_control(engagement: Engagement, control: Control, populations: tuple[P
     parts = tuple(scope_population(population, engagement, date_column=date_column,
                                    record_filter=control.record_filter, round_=round_)
                   for population, round_ in zip(populations, rounds))
-    return ControlScope(control_id=control.id, parts=parts, rounds=rounds)
+    whole = tuple(scope_population(population, engagement) for population in related)
+    return ControlScope(control_id=control.id, parts=parts, rounds=rounds, related=whole)

@@ -25,8 +25,12 @@ import pandas as pd
 from workbench.engagement import Control, Engagement
 from workbench.errors import PopulationError
 from workbench.procedures import Attribute, Procedure
+from workbench.formats.schemas import SCHEMAS
+from workbench.policy import resolve_policy
 from workbench.procedures.base import (
     FAIL,
+    CheckContext,
+    RelatedFrame,
     NOT_APPLICABLE,
     NOT_PERFORMED,
     NOT_TESTED,
@@ -299,7 +303,16 @@ def test_attributes(procedure: Procedure, control: Control, scope: ControlScope,
     notes: list[str] = []
 
     # automated attributes over the full population (census analytics)
-    checks = procedure.run_checks(frame, attributes)
+    policy = resolve_policy(engagement, control, procedure)
+    first, last = scope.parts[0], scope.parts[-1]
+    context = CheckContext(
+        policy=policy.values,
+        related=tuple(RelatedFrame(p.population.name, p.population.kind, p.population.frame, p.in_scope,
+                                   p.population.source_relative) for p in scope.related),
+        timezone=engagement.timezone,
+        window_start=first.start if isinstance(first.start, pd.Timestamp) else None,
+        window_end=last.end if isinstance(last.end, pd.Timestamp) else None)
+    checks = procedure.run_checks(frame, attributes, context)
     population_rows, exception_frames = [], []
     in_sample = keys.isin(set(sample_keys)).to_numpy()
     dates = frame[date_column] if date_column in frame.columns else pd.Series(pd.NaT, index=frame.index)
@@ -328,6 +341,31 @@ def test_attributes(procedure: Procedure, control: Control, scope: ControlScope,
                 "reason": check.reason.to_numpy()[failed],
                 "in_sample": in_sample[failed],
                 "round": frame["round"].to_numpy()[failed] if "round" in frame.columns else None,
+            }))
+    # automated attributes over a related population (every deployed change has a deployment, ...)
+    for attribute_id, (others, check) in procedure.run_related_checks(frame, attributes, context).items():
+        attribute = procedure.attribute(attribute_id)
+        counts = check.counts()
+        failed = check.failed.to_numpy()
+        population_rows.append({
+            "attribute_id": attribute_id, "label": attribute.label, "population": len(others),
+            "pass": counts[PASS], "fail": counts[FAIL], "n/a": counts[NOT_APPLICABLE],
+            "not performed": counts[NOT_PERFORMED], "fail_in_sample": 0, "fail_outside_sample": int(failed.sum()),
+        })
+        if failed.any():
+            related_key = SCHEMAS[attribute.over].key
+            related_date = SCHEMAS[attribute.over].date_column
+            exception_frames.append(pd.DataFrame({
+                "item_key": others[related_key].astype(str).to_numpy()[failed],
+                "item_date": (others[related_date].to_numpy()[failed] if related_date in others.columns
+                              else np.full(int(failed.sum()), None)),
+                "source_row": others["source_row"].to_numpy()[failed] if "source_row" in others.columns else None,
+                "attribute_id": attribute_id,
+                "label": attribute.label,
+                "deviation": attribute.deviation_wording,
+                "reason": check.reason.to_numpy()[failed],
+                "in_sample": np.zeros(int(failed.sum()), dtype=bool),
+                "round": None,
             }))
     exception_columns = ["item_key", "item_date", "source_row", "attribute_id", "label", "deviation", "reason",
                          "in_sample", "sample_no", "round"]

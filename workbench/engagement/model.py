@@ -534,6 +534,12 @@ class Engagement:
             found.append((round_, candidates[0]))
         return tuple(found)
 
+    def related_populations(self, control: Control) -> tuple[str, ...]:
+        """The control's other populations (its ``populations`` cell, less the ones it tests in each round):
+        the listings, rosters and logs its checks join with the tested records."""
+        tested = {pid for _, pid in self.tested_populations(control)} if control.populations else set()
+        return tuple(pid for pid in control.populations if pid not in tested)
+
     def staff_with_role(self, role: str) -> tuple[StaffMember, ...]:
         """The staff members with ``role`` (preparer, reviewer, manager, partner), in file order."""
         return tuple(member for member in self.staff if member.role == role)

@@ -18,15 +18,20 @@ find the data it needs (no approver, no approval time) fails rather than skippin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from workbench.errors import EngagementError, PopulationError
 
 __all__ = [
+    "CheckContext",
+    "RelatedFrame",
+    "local_days",
+    "business_days_between",
     "AUTOMATED",
     "CONTROL",
     "ACCURACY",
@@ -144,9 +149,103 @@ CHECK_OUTCOMES: tuple[str, ...] = (PASS, FAIL, NOT_APPLICABLE)
 #: The dtype of :attr:`AttributeCheck.outcome` (categorical, so a census over millions of rows stays small).
 OUTCOME_DTYPE = pd.CategoricalDtype([PASS, FAIL, NOT_APPLICABLE, NOT_PERFORMED])
 
-#: The signature of an automated check: canonical frame in, a frame with the same index and the columns
-#: ``outcome`` (pass | fail | n/a) and ``reason`` (why it failed or is n/a; "" when it passed) out.
-CheckFunction = Callable[[pd.DataFrame], pd.DataFrame]
+@dataclass(frozen=True, eq=False)
+class RelatedFrame:
+    """Another population a control names (a user listing, the HR roster, the change tickets), as checks see it.
+
+    Attributes
+    ----------
+    name : str
+        The population id.
+    kind : str
+    frame : pandas.DataFrame
+        Every record received (canonical columns and ``source_row``).
+    in_scope : numpy.ndarray of bool
+        Records in the control's window by the kind's own date (every record for a listing).
+    source : str
+        The file, relative to the engagement folder.
+    """
+
+    name: str
+    kind: str
+    frame: pd.DataFrame
+    in_scope: np.ndarray
+    source: str
+
+    @property
+    def scoped(self) -> pd.DataFrame:
+        """The records in the window."""
+        return self.frame if self.in_scope.all() else self.frame[self.in_scope]
+
+
+@dataclass(frozen=True, eq=False)
+class CheckContext:
+    """What an automated check may use besides the records it tests: the control's policy settings, the
+    other populations it names, and the window.
+
+    Attributes
+    ----------
+    policy : Mapping[str, PolicyValue]
+        The control's policy settings (a window, an SLA), resolved: procedure default < engagement < control.
+    related : tuple of RelatedFrame
+        The control's other populations (its ``populations`` cell after the one tested).
+    timezone : str
+        The engagement's zone (for calendar and business days).
+    window_start, window_end : pandas.Timestamp or None
+        The window tested: [start, end), in the engagement's zone (None when unknown).
+    """
+
+    policy: Mapping[str, PolicyValue] = field(default_factory=dict)
+    related: tuple[RelatedFrame, ...] = ()
+    timezone: str = "UTC"
+    window_start: pd.Timestamp | None = None
+    window_end: pd.Timestamp | None = None
+
+    def integer(self, name: str) -> int:
+        """A whole-number policy setting."""
+        value = self.policy.get(name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise KeyError(f"no whole-number policy setting {name!r} (settings: {', '.join(self.policy)})")
+        return value
+
+    def text(self, name: str) -> str:
+        """A text or choice policy setting."""
+        if name not in self.policy:
+            raise KeyError(f"no policy setting {name!r} (settings: {', '.join(self.policy)})")
+        return str(self.policy[name])
+
+    def related_of(self, kind: str) -> tuple[RelatedFrame, ...]:
+        """The related populations of a kind, in the order the control names them."""
+        return tuple(r for r in self.related if r.kind == kind)
+
+
+def local_days(values: pd.Series, timezone: str) -> NDArray[np.datetime64]:
+    """Calendar days (``datetime64[D]``) of tz-aware timestamps in ``timezone`` (NaT stays NaT)."""
+    if not pd.api.types.is_datetime64_any_dtype(values):
+        values = pd.to_datetime(values, errors="coerce", utc=True)
+    if getattr(values.dt, "tz", None) is None:
+        local = values
+    else:
+        local = values.dt.tz_convert(timezone)
+    return np.asarray(local.dt.tz_localize(None).dt.floor("D").to_numpy(dtype="datetime64[D]"))
+
+
+def business_days_between(start: pd.Series, end: pd.Series, timezone: str) -> pd.Series:
+    """Business days (Monday to Friday, no holidays) from the local day of ``start`` to that of ``end``:
+    ``numpy.busday_count`` (0 for the same day, 1 for the next business day). Missing on either side: NA."""
+    first, last = local_days(start, timezone), local_days(end, timezone)
+    valid = ~(np.isnat(first) | np.isnat(last))
+    counts = np.zeros(len(first), dtype=np.int64)
+    if valid.any():
+        counts[valid] = np.busday_count(first[valid], last[valid])
+    return pd.Series(pd.array(np.where(valid, counts, 0), dtype="Int64"), index=start.index).mask(~valid)
+
+
+#: The signature of an automated check: the canonical frame it tests and the :class:`CheckContext` in, a frame
+#: with the same index and the columns ``outcome`` (pass | fail | n/a) and ``reason`` (why it failed or is n/a;
+#: "" when it passed) out. An attribute computed over a related population (``over``) gets that population's
+#: records in the window instead, and returns one row per record of it.
+CheckFunction = Callable[[pd.DataFrame, CheckContext], pd.DataFrame]
 
 
 @dataclass(frozen=True, eq=False)
@@ -217,6 +316,13 @@ class Attribute:
     census_test : str
         Automated attributes: the full-population test in Section 4 words, completing "Compared ... for all
         1,500 production changes": e.g. ``"the approval time of each change with its deployment time"``.
+    over : str
+        Automated attributes computed over a *related* population instead of the tested one: its kind (e.g.
+        the deployment-reconciliation attribute "every deployed change has a deployment" runs over the
+        ``changes`` the control names). The check receives those records (in the window) and the tested
+        records are in the context; its failures are exceptions counted over the related population.
+    over_noun : str
+        How the related records are named in the result ("changes deployed during the period").
     depends_on : tuple of str
         Ids of attributes that must pass first; when one of them failed for an item this attribute is
         "not performed" for it.
@@ -236,6 +342,8 @@ class Attribute:
     population_wording: str = ""
     role: str = CONTROL
     census_test: str = ""
+    over: str = ""
+    over_noun: str = ""
     depends_on: tuple[str, ...] = ()
     columns: tuple[str, ...] = ()
     check: CheckFunction | None = field(default=None, repr=False, compare=False)
@@ -272,8 +380,9 @@ class Attribute:
         """Whether the attribute agrees the item's data to the source (a failure is a population finding)."""
         return self.role == ACCURACY
 
-    def run(self, frame: pd.DataFrame) -> AttributeCheck:
-        """Evaluate the automated check over every row of ``frame``.
+    def run(self, frame: pd.DataFrame, context: CheckContext | None = None) -> AttributeCheck:
+        """Evaluate the automated check over every row of ``frame`` (the tested records, or for an attribute
+        ``over`` a related population, that population's records in the window).
 
         Raises
         ------
@@ -288,7 +397,7 @@ class Attribute:
                 f"attribute {self.id!r} needs the column(s) {', '.join(missing)} in the population; "
                 f"map them in engagement.toml ([populations.<id>.columns]) or use a format that provides them."
             )
-        result = self.check(frame)  # type: ignore[misc]
+        result = self.check(frame, context or CheckContext())  # type: ignore[misc]
         raw = pd.Series(result["outcome"], index=frame.index)
         bad = ~raw.isin(CHECK_OUTCOMES)
         if bad.any():  # a bug in the check, not user input
@@ -460,9 +569,10 @@ class Procedure:
         return tuple(columns)
 
     # -- checks -----------------------------------------------------------------------------------
-    def run_checks(self, frame: pd.DataFrame,
-                   attributes: Sequence[Attribute] | None = None) -> dict[str, AttributeCheck]:
-        """Run the automated attributes over every row of ``frame``, dependencies applied.
+    def run_checks(self, frame: pd.DataFrame, attributes: Sequence[Attribute] | None = None,
+                   context: CheckContext | None = None) -> dict[str, AttributeCheck]:
+        """Run the automated attributes over every row of ``frame``, dependencies applied (attributes computed
+        over a related population are run by :meth:`run_related_checks`).
 
         Returns
         -------
@@ -473,9 +583,9 @@ class Procedure:
         chosen = self._chosen(attributes)
         checks: dict[str, AttributeCheck] = {}
         for attribute in chosen:
-            if not attribute.automated:
+            if not attribute.automated or attribute.over:
                 continue
-            check = attribute.run(frame)
+            check = attribute.run(frame, context)
             blocked = pd.Series(False, index=frame.index)
             blocker = pd.Series("", index=frame.index, dtype=object)
             for prerequisite in attribute.depends_on:
@@ -488,6 +598,27 @@ class Procedure:
                                        check.reason.mask(blocked, blocker))
             checks[attribute.id] = check
         return checks
+
+    def run_related_checks(self, frame: pd.DataFrame, attributes: Sequence[Attribute] | None,
+                           context: CheckContext) -> dict[str, tuple[pd.DataFrame, AttributeCheck]]:
+        """Run the attributes computed over a related population: attribute id -> (that population's records in
+        the window, their check). The tested records are ``context``'s ``tested`` frame."""
+        out: dict[str, tuple[pd.DataFrame, AttributeCheck]] = {}
+        for attribute in self._chosen(attributes):
+            if not attribute.automated or not attribute.over:
+                continue
+            related = context.related_of(attribute.over)
+            if not related:
+                raise PopulationError(
+                    f"attribute {attribute.id!r} is computed over the {attribute.over} population, and the control "
+                    f"names none: add one to its populations column in the control matrix.")
+            records = pd.concat([r.scoped for r in related], ignore_index=True) if len(related) > 1 \
+                else related[0].scoped
+            tested = CheckContext(policy=context.policy, related=context.related + (
+                RelatedFrame("(tested)", "tested", frame, np.ones(len(frame), dtype=bool), ""),),
+                timezone=context.timezone, window_start=context.window_start, window_end=context.window_end)
+            out[attribute.id] = (records, attribute.run(records, tested))
+        return out
 
     # -- wording ----------------------------------------------------------------------------------
     def objectives_text(self, attributes: Sequence[Attribute] | None = None) -> str:

@@ -35,6 +35,7 @@ from workbench.procedures.base import (
     AUTOMATED,
     MANUAL,
     Attribute,
+    CheckContext,
     Procedure,
     format_timestamps,
     normalised_text,
@@ -61,17 +62,17 @@ def _recorded_before_deployment(frame: pd.DataFrame, column: str, *, missing_tex
                          not_applicable=deployed.isna(), na_reason="not deployed")
 
 
-def _ticket_before_deployment(frame: pd.DataFrame) -> pd.DataFrame:
+def _ticket_before_deployment(frame: pd.DataFrame, context: CheckContext) -> pd.DataFrame:
     return _recorded_before_deployment(frame, "created_at", missing_text="no ticket creation time recorded",
                                        late_word="ticket created")
 
 
-def _approved_before_deployment(frame: pd.DataFrame) -> pd.DataFrame:
+def _approved_before_deployment(frame: pd.DataFrame, context: CheckContext) -> pd.DataFrame:
     return _recorded_before_deployment(frame, "approved_at", missing_text="no approval recorded",
                                        late_word="approved")
 
 
-def _approver_not_author(frame: pd.DataFrame) -> pd.DataFrame:
+def _approver_not_author(frame: pd.DataFrame, context: CheckContext) -> pd.DataFrame:
     approver = normalised_text(frame["approver"])
     author = normalised_text(frame["author"])
     no_approver = (approver.isna() | (approver == "")).fillna(True).astype(bool)
