@@ -42,13 +42,13 @@ def measure(quick: bool = False) -> list[Line]:
             "pandas": [PYTHON, "-c", "import pandas"],
             "version": [WORKBENCH, "--version"],
             "check": [WORKBENCH, "check-population", str(five), "--kind", "changes"],
-            "notebook": [PYTHON, "-c", import_cell(ROOT / "notebooks" / "change_management.ipynb")],
+            "notebook": [PYTHON, "-c", import_cell(ROOT / "notebooks" / "control.ipynb")],
         }, repeat=repeat)
     baseline = 'python -c "import pandas"'
     return [
         Line("workbench --version", times["version"], baseline, times["pandas"], 1.3),
         Line("workbench check-population (5-row file)", times["check"], baseline, times["pandas"], 1.6),
-        Line("change_management.ipynb import cell", times["notebook"], baseline, times["pandas"]),
+        Line("control.ipynb import cell", times["notebook"], baseline, times["pandas"]),
     ]
 
 

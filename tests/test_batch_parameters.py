@@ -10,23 +10,23 @@ from workbench.batch import check_parameters, notebook_for
 from workbench.errors import ParameterError
 
 NOTEBOOK = notebook_for("change_management")
-GOOD = {"engagement_dir": "/x", "control_id": "CM-01", "seed": None, "output_dir": "/out"}
+GOOD = {"engagement_dir": "/x", "control_id": "CM-01", "output_dir": "/out"}
 
 
 def test_good_parameters_pass():
     check_parameters(NOTEBOOK, GOOD)
-    check_parameters(NOTEBOOK, {**GOOD, "seed": 20260630})
 
 
 def test_unknown_parameter_is_refused_with_the_declared_ones():
-    with pytest.raises(ParameterError, match=r"change_management.ipynb: unknown parameter 'sede'; "
-                                             r"the notebook declares control_id, engagement_dir, output_dir, seed"):
-        check_parameters(NOTEBOOK, {**GOOD, "sede": 1})
+    # a seed is no longer a parameter: a chosen seed is recorded with who and why (workbench.judgements)
+    with pytest.raises(ParameterError, match=r"control.ipynb: unknown parameter 'seed'; "
+                                             r"the notebook declares control_id, engagement_dir, output_dir"):
+        check_parameters(NOTEBOOK, {**GOOD, "seed": 1})
 
 
 @pytest.mark.parametrize("name, value, expected", [
-    ("seed", "42", r"parameter 'seed' must be int or None, got '42'"),
-    ("seed", True, r"parameter 'seed' must be int or None, got True"),
+    ("output_dir", None, r"parameter 'output_dir' must be str, got None"),
+    ("control_id", True, r"parameter 'control_id' must be str, got True"),
     ("control_id", 7, r"parameter 'control_id' must be str, got 7"),
     ("engagement_dir", Path("/x"), r"parameter 'engagement_dir' must be str, got PosixPath"),
 ])

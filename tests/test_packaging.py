@@ -29,7 +29,7 @@ def test_wheel_holds_both_packages_and_the_notebooks(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "sampling/__init__.py" in names
     assert "workbench/cli.py" in names
-    assert "workbench/_notebooks/change_management.ipynb" in names
+    assert "workbench/_notebooks/control.ipynb" in names
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "workbench = workbench.cli:main" in text
@@ -41,7 +41,7 @@ def test_installed_wheel_finds_its_notebooks(wheel, tmp_path):
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from workbench.batch import notebook_for; "
             "print(notebook_for('change_management'))")
     found = subprocess.run([sys.executable, "-c", code, str(site)], check=True, capture_output=True, text=True)
-    assert Path(found.stdout.strip()) == site / "workbench" / "_notebooks" / "change_management.ipynb"
+    assert Path(found.stdout.strip()) == site / "workbench" / "_notebooks" / "control.ipynb"
 
 
 def test_console_script_is_installed():

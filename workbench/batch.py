@@ -113,17 +113,27 @@ class BatchRun:
         return "\n".join(lines)
 
 
+#: The notebook every control is tested with: its stages are the same for every procedure (what differs,
+#: the attributes, lives in the procedure), so one notebook serves the whole control library.
+CONTROL_NOTEBOOK = "control.ipynb"
+
+
 def notebook_for(procedure: str) -> Path | None:
-    """The notebook of ``procedure``, from the checkout (``notebooks/``) or an installed wheel.
+    """The notebook a control tested with ``procedure`` runs, from the checkout (``notebooks/``) or an installed
+    wheel: ``notebooks/<procedure>.ipynb`` when a procedure has a notebook of its own, else the shared
+    ``notebooks/control.ipynb``; None for a procedure the library does not implement.
 
     A wheel carries the notebooks inside the package as ``workbench/_notebooks`` (see
     ``pyproject.toml``); a checkout or editable install keeps them at the top level.
     """
+    from workbench.procedures import is_implemented
+
     package = Path(__file__).resolve().parent
-    for folder in (package / "_notebooks", package.parent / "notebooks"):
-        candidate = folder / f"{procedure}.ipynb"
-        if candidate.is_file():
-            return candidate
+    for name in (f"{procedure}.ipynb", CONTROL_NOTEBOOK):
+        for folder in (package / "_notebooks", package.parent / "notebooks"):
+            candidate = folder / name
+            if candidate.is_file() and (name != CONTROL_NOTEBOOK or is_implemented(procedure)):
+                return candidate
     return None
 
 

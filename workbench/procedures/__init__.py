@@ -41,6 +41,7 @@ __all__ = [
 KNOWN_PROCEDURES: tuple[str, ...] = (
     "change_management",
     "emergency_change",
+    "deployment_reconciliation",
     "user_provisioning",
     "user_deprovisioning",
     "access_review",
@@ -49,6 +50,9 @@ KNOWN_PROCEDURES: tuple[str, ...] = (
     "backup_monitoring",
     "vendor_management",
     "security_training",
+    "new_hire_onboarding",
+    "inspection",
+    "automated_control",
 )
 
 
