@@ -163,3 +163,93 @@ def as_scoped(frame, *, kind: str = "changes", date_column: str | None = "deploy
     return ScopedPopulation(population, np.ones(n, dtype=bool), np.zeros(n, dtype=np.int8), date_column, start, end,
                             "period", {"received": n, "in_scope": n, "before": 0, "after": 0, "no_date": 0, "filtered": 0},
                             months, tuple(m for m, c in months if c == 0))
+
+
+def scope_of(frame, engagement, control_id: str, **kwargs):
+    """A hand-made canonical frame as the :class:`~workbench.scope.ControlScope` the stages take.
+
+    One part (:func:`as_scoped`, every record in scope) for the engagement's single testing round
+    (``period`` for a Type 2, ``as of`` for a Type 1); ``kwargs`` go to :func:`as_scoped`.
+    """
+    from workbench.scope import ControlScope
+
+    rounds = engagement.test_rounds()
+    assert len(rounds) == 1, "scope_of builds a one-round scope; give each round its own part for more"
+    return ControlScope(control_id=control_id, parts=(as_scoped(frame, **kwargs),), rounds=rounds)
+
+
+#: When the seeds and selections a test makes up itself were "chosen" (a fixed time, so tests repeat).
+CHOSEN_AT = "2026-07-20T09:00:00+00:00"
+
+
+def chosen_seed(seed: int, round_name: str = "period", *, by: str = "DR"):
+    """Sample decisions with ``seed`` chosen by ``by`` for ``round_name``, for ``select_sample(decisions=...)``.
+
+    The same as a seed recorded with :func:`workbench.judgements.choose_seed`, without writing a results store.
+    """
+    from workbench.judgements import SampleDecisions, SeedChoice
+
+    return SampleDecisions(seeds={round_name: SeedChoice(seed, by, CHOSEN_AT, "chosen by the test")})
+
+
+def as_selection(selection, sample: str = "changes", round_name: str = "period"):
+    """A selection a test draws itself (:func:`sampling.select`) as the ControlSelection the stages take:
+    one round, its seed labelled as chosen by DR."""
+    from workbench.judgements import SeedChoice
+    from workbench.sample import ControlSelection
+
+    return ControlSelection(sample_id=sample, parts=(selection,), rounds=(round_name,),
+                            seeds=(SeedChoice(selection.seed, "DR", CHOSEN_AT, "drawn by the test"),),
+                            stage_sizes=(len(selection.keys),))
+
+
+def record_walkthrough_of(engagement, control_id: str, *, design: str = "suitably designed", by: str = "DR",
+                          instance: str = "CHG-1001"):
+    """Record a walkthrough of one instance of the control and its design evaluation (as a preparer would)."""
+    from workbench.judgements import record_walkthrough
+
+    return record_walkthrough(engagement, control_id, by=by, instance=instance,
+                              inquiry_of="Priya Shah, Release Manager", inquiry_date="2026-07-14",
+                              inspected=f"the ticket history and the deployment record of {instance}",
+                              observed="the approval step of the release pipeline", design=design)
+
+
+def agree_to_source(engagement, control_id: str, keys, *, failing: dict[str, str] | None = None, by: str = "DR"):
+    """Record the accuracy check ``agreed_to_source`` for ``keys``: a pass, or a fail with what differs for a key
+    in ``failing`` (key -> comment)."""
+    from workbench.results import ResultsStore
+
+    failing = failing or {}
+    with ResultsStore.open(engagement) as store:
+        for key in keys:
+            if key in failing:
+                store.record(control_id, key, "agreed_to_source", "fail", tested_by=by, evidence_ref=f"SRC-{key}",
+                             comment=failing[key])
+            else:
+                store.record(control_id, key, "agreed_to_source", "pass", tested_by=by, evidence_ref=f"SRC-{key}")
+
+
+#: The change types CM-01 and CM-02 test in the demo (its control matrix's Record filter column).
+CM01_TYPES = ("Standard", "Normal")
+
+
+def raw_changes(folder: Path) -> list[dict]:
+    """The demo's Jira change export read with the csv module, independently of the workbench loaders:
+    ``key``, ``type`` (Custom field (Change type)) and ``deployed`` (naive New York wall time, as exported)."""
+    import tomllib
+
+    from test_sample_data import jira_time, records
+
+    file = tomllib.loads((folder / "engagement.toml").read_text(encoding="utf-8"))["populations"]["changes"]["file"]
+    return [{"key": r["Issue key"], "type": r["Custom field (Change type)"],
+             "deployed": jira_time(r["Custom field (Deployed)"])} for r in records(folder / file)]
+
+
+def raw_in_scope(folder: Path, start: str, end: str, types: tuple[str, ...] = CM01_TYPES) -> set[str]:
+    """Keys of the changes of ``types`` deployed from ``start`` 00:00 to ``end`` 24:00 New York time (the
+    demo's zone; Jira times carry no offset), from the raw export."""
+    import datetime as _dt
+
+    first = _dt.datetime.fromisoformat(start)
+    after = _dt.datetime.fromisoformat(end) + _dt.timedelta(days=1)
+    return {c["key"] for c in raw_changes(folder) if c["type"] in types and first <= c["deployed"] < after}

@@ -18,7 +18,7 @@ import nbformat
 import openpyxl
 import pytest
 
-from conftest import copy_engagement
+from conftest import copy_engagement, raw_in_scope
 from workbench import cli
 from workbench.workpaper import read_summary
 
@@ -26,12 +26,21 @@ pytestmark = pytest.mark.slow
 
 WORKBENCH = str(Path(sys.executable).parent / "workbench")
 
-# sample_data/README.md, "Changes (CM-01)": the planted change exceptions of acme-type2.
+# sample_data/README.md, "acme-type2 / changes": the planted change exceptions of CM-01, which tests the standard and
+# normal changes (Record filter change_type in standard, normal). The emergency changes CHG-1705, CHG-2060 and
+# CHG-2538, also approved after deployment, belong to CM-03.
 TICKET_AFTER_DEPLOYMENT = ["CHG-2151", "CHG-2359"]
-APPROVED_AFTER_DEPLOYMENT = ["CHG-1458", "CHG-1496", "CHG-1597", "CHG-1705", "CHG-2060", "CHG-2151",
-                             "CHG-2207", "CHG-2319", "CHG-2359", "CHG-2536", "CHG-2538"]
+APPROVED_AFTER_DEPLOYMENT = ["CHG-1458", "CHG-1496", "CHG-1597", "CHG-2151", "CHG-2207", "CHG-2319", "CHG-2359",
+                             "CHG-2536"]
 NOT_INDEPENDENTLY_APPROVED = ["CHG-1153", "CHG-2220", "CHG-2319", "CHG-2411"]
+EMERGENCY = ["CHG-1705", "CHG-2060", "CHG-2538"]
 PLANTED = sorted(set(TICKET_AFTER_DEPLOYMENT + APPROVED_AFTER_DEPLOYMENT + NOT_INDEPENDENTLY_APPROVED))
+#: The Section 4 result of CM-01: the distinct count of deviating changes out of those tested, then each nature.
+CM01_RESULT = (
+    "For 11 of 1,467 standard and normal changes deployed during the period, a deviation was noted: the change was "
+    "not documented in a ticket before deployment (2), approval was not documented before deployment (8) and the "
+    "change was not approved by someone other than its author (4); 3 of them had more than one of these "
+    "deviations.")
 
 
 def sha256(path: Path) -> str:
@@ -50,20 +59,27 @@ def test_every_notebook_ran(demo_run):
 
 def test_summary_reports_the_planted_change_exceptions(demo_run):
     row = demo_run["rows"]["CM-01"]
+    record = json.loads((demo_run["out"] / "records" / "CM-01.json").read_text())
     assert row["criteria"] == "CC8.1"
-    assert row["status"] == "exceptions"
-    assert (row["population_count"], row["sample_size"]) == (1500, 22)   # AICPA Table A-1: 90 % / 10 % / 0 -> 22
-    assert row["population_exceptions"] == len(PLANTED) == 14
-    text = row["result_text"]
-    assert "Full-population analysis of 1,500 changes:" in text
-    assert f"2 documented after deployment or without a creation time ({', '.join(TICKET_AFTER_DEPLOYMENT)})" in text
-    assert "11 deployed without approval documented before deployment (CHG-1458" in text
-    assert f"4 without an approver independent of the author ({', '.join(NOT_INDEPENDENTLY_APPROVED)})" in text
+    # nothing is recorded in the demo (agreed to source, walkthrough, evaluations): testing is in progress
+    assert row["status"] == "testing_in_progress"
+    assert row["conclusion_text"] == "Testing in progress (proposed; not recorded yet)"
+    in_scope = len(raw_in_scope(demo_run["folder"], "2025-07-01", "2026-06-30"))
+    assert (row["population_count"], row["sample_size"]) == (in_scope, 22) == (1467, 22)  # Table A-1 -> 22
+    # the deviation columns: every distinct deviating change, none evaluated; those in the sample
+    assert (row["exceptions_distinct"], row["unevaluated"]) == (len(PLANTED), len(PLANTED)) == (11, 11)
+    assert row["deviations"] == len(set(PLANTED) & set(record["selected_keys"]))
+    assert record["exception_items"] and sorted(record["exception_items"]) == PLANTED
+    assert (len(TICKET_AFTER_DEPLOYMENT), len(APPROVED_AFTER_DEPLOYMENT), len(NOT_INDEPENDENTLY_APPROVED)) == (2, 8, 4)
+    # the result states the distinct count and each nature; it never opens with "No exceptions noted"
+    assert row["result_text"] == f"Testing in progress (0 of 22 items tested). Exceptions noted so far: {CM01_RESULT}"
+    assert "No exceptions noted" not in row["result_text"]
 
 
 def test_summary_never_invents_a_clean_result(demo_run):
     rows = demo_run["rows"]
-    assert rows["CM-02"]["status"] == "in_progress"
+    assert rows["CM-02"]["status"] == "testing_in_progress"
+    assert (rows["CM-02"]["deviations"], rows["CM-02"]["exceptions_distinct"]) == (0, 0)
     assert rows["CM-02"]["result_text"] == "Testing in progress (0 of 22 items tested)."
     not_tested = [control for control, row in rows.items() if row["status"] == "not_yet_tested"]
     assert "ENT-01" in not_tested and "CM-03" in not_tested      # no procedure / not implemented yet
@@ -75,6 +91,7 @@ def test_workpaper_lists_every_planted_exception(demo_run):
     book = openpyxl.load_workbook(demo_run["out"] / "CM-01.xlsx", read_only=True)
     values = {str(value) for row in book["Exceptions"].iter_rows(values_only=True) for value in row if value}
     assert set(PLANTED) <= values
+    assert not set(EMERGENCY) & values          # CM-01 leaves the emergency changes to CM-03
 
 
 def test_manifest_records_inputs_versions_and_outcomes(demo_run):
@@ -88,7 +105,7 @@ def test_manifest_records_inputs_versions_and_outcomes(demo_run):
     assert runs["CM-01"]["status"] == "ran" and runs["CM-01"]["error"] is None
     assert runs["CM-01"]["started"] <= runs["CM-01"]["finished"]
     assert runs["CM-01"]["parameters"] == {"engagement_dir": str(folder.resolve()), "control_id": "CM-01",
-                                           "seed": None, "output_dir": str(demo_run["out"].resolve())}
+                                           "output_dir": str(demo_run["out"].resolve())}
     assert runs["ENT-01"]["status"] == "not_yet_tested"
     assert manifest["outputs_sha256"]["CM-01.xlsx"] == sha256(demo_run["out"] / "CM-01.xlsx")
 
@@ -97,10 +114,20 @@ def test_outcome_record_keeps_seed_and_selection(demo_run):
     record = json.loads((demo_run["out"] / "records" / "CM-01.json").read_text())
     population = demo_run["folder"] / "populations" / "jira_changes_FY26.csv"
     assert record["population_sha256"] == sha256(population)
-    # the derived seed: SHA-256 of "<engagement id>|<control id>|<population SHA-256>", first 8 hex digits
-    expected_seed = int(hashlib.sha256(f"ACME-SOC2-T2-FY26|CM-01|{sha256(population)}".encode()).hexdigest()[:8], 16)
+    # the derived seed: SHA-256 of "<engagement id>|<sample id>|<population SHA-256>|<round>", first 8 hex digits;
+    # the sample is the standard and normal changes, shared by CM-01 and CM-02
+    sample = "changes[change_type in standard, normal]"
+    assert (record["sample_id"], record["shared_with"]) == (sample, ["CM-02"])
+    expected_seed = int(hashlib.sha256(f"ACME-SOC2-T2-FY26|{sample}|{sha256(population)}|period".encode())
+                        .hexdigest()[:8], 16)
     assert record["seed"] == expected_seed
     assert len(record["selected_keys"]) == 22 == len(set(record["selected_keys"]))
+    in_scope = raw_in_scope(demo_run["folder"], "2025-07-01", "2026-06-30")
+    assert set(record["selected_keys"]) <= in_scope and not set(EMERGENCY) & set(record["selected_keys"])
+    # one selection for both controls: one request list of 22 tickets, not 44
+    cm02 = json.loads((demo_run["out"] / "records" / "CM-02.json").read_text())
+    assert (cm02["sample_id"], cm02["shared_with"], cm02["seed"]) == (sample, ["CM-01"], expected_seed)
+    assert cm02["selected_keys"] == record["selected_keys"]
 
 
 @pytest.fixture
@@ -131,12 +158,13 @@ def test_a_failing_control_does_not_stop_the_others(engagement_with_broken_contr
     printed = capsys.readouterr().out
     failure = next(line for line in printed.splitlines() if line.strip().startswith("CM-99"))
     assert "failed" in failure
-    assert "CM-99: cell [" in failure and "ensure_usable(report)" in failure and "PopulationError" in failure
+    assert "CM-99: cell [" in failure and "ensure_usable(*reports)" in failure and "PopulationError" in failure
     assert "duplicate" in failure.lower()
     rows = {row["control_id"]: row for row in read_summary(out / "summary.xlsx")}
     assert rows["CM-99"]["status"] == "failed"
     assert rows["CM-99"]["result_text"].startswith("Not tested: the notebook failed (CM-99: cell [")
-    assert rows["CM-01"]["status"] == "exceptions"
+    assert rows["CM-01"]["status"] == "testing_in_progress"
+    assert rows["CM-01"]["exceptions_distinct"] == len(PLANTED)
     assert (out / "CM-01.xlsx").is_file() and not (out / "CM-99.xlsx").exists()
     manifest = json.loads((out / "manifest.json").read_text())
     assert [run["status"] for run in manifest["controls"]] == ["failed", "ran"]
@@ -242,11 +270,12 @@ def test_workbooks_open_in_a_real_spreadsheet(demo_run, tmp_path):
     assert {"CM-01-Lead", "CM-01-Population", "CM-01-Sampling", "CM-01-Testing", "CM-01-Exceptions",
             "CM-01-Evaluation", "CM-01-Legend", "summary-Summary"} <= set(sheets)
     lead = {row[0]: row[1] for row in sheets["CM-01-Lead"] if len(row) > 1 and row[0]}
-    assert (lead["Control ID"], lead["Sample size"], lead["In scope"]) == ("CM-01", "22", "1500")
+    assert (lead["Control ID"], lead["Sample size"], lead["In scope"]) == ("CM-01", "22", "1467")
+    assert lead["Items with a deviation (distinct)"] == "11"
     exceptions = {cell for row in sheets["CM-01-Exceptions"] for cell in row}
-    assert set(PLANTED) <= exceptions
+    assert set(PLANTED) <= exceptions and not set(EMERGENCY) & exceptions
     summary = next(row for row in sheets["summary-Summary"] if row and row[0] == "CM-01")
-    assert "Full-population analysis of 1,500 changes" in " ".join(summary)
+    assert CM01_RESULT in " ".join(summary)
     # a formula would show its computed value or an error here; every cell is the text that was written
     assert not any(cell.startswith(("#NAME", "#VALUE", "Err:")) for rows in sheets.values() for row in rows
                    for cell in row)

@@ -1,15 +1,18 @@
 """The coverage chart (records in scope and sampled items per month), drawn from the real stages.
 
 Expected values come from outside the code under test: the demo's documented numbers in
-``sample_data/README.md`` (acme-type2 / changes: 1,500 changes deployed in the period 2025-07-01 to
-2026-06-30), the AICPA Audit Sampling guide's Table A-1 size (10 % risk, 10 % tolerable rate, no expected
-deviation: 22 items), the PNG signature (ISO/IEC 15948), and per-month counts re-derived here with plain
-pandas (calendar month of ``deployed_at`` in America/New_York).
+``sample_data/README.md`` (acme-type2 / changes: of the 1,500 changes deployed in the period 2025-07-01 to
+2026-06-30, 1,467 are standard or normal, the records CM-01 tests), the AICPA Audit Sampling guide's Table
+A-1 size (10 % risk, 10 % tolerable rate, no expected deviation: 22 items), the PNG signature (ISO/IEC
+15948), and per-month counts re-derived here from the raw export (csv module, New York wall time) and with
+plain pandas (calendar month of ``deployed_at`` in America/New_York).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import struct
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -17,15 +20,16 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from openpyxl import load_workbook
 
-from conftest import copy_engagement, run_stages
+from conftest import CM01_TYPES, copy_engagement, raw_changes, run_stages
 from conftest import write_stages as write
 from workbench.workpaper import SHEETS
 from workbench.workpaper.charts import (NO_RECORDS_TEXT, RECORDS_LABEL, SAMPLED_LABEL, chart_png,
                                         coverage_by_month, coverage_chart)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-#: sample_data/README.md, acme-type2 / changes: "1,500 deployed in the period".
-IN_PERIOD = 1500
+#: sample_data/README.md, acme-type2 / changes: "Of the 1,500 changes deployed in the period, 1,467 are standard
+#: or normal" (CM-01's record filter: change_type in standard, normal).
+IN_SCOPE = 1467
 #: AICPA Audit Sampling guide, Table A-1: 10 % risk of overreliance, TDR 10 %, EDR 0 -> 22.
 AICPA_SIZE = 22
 PERIOD_MONTHS = ["2025-07", "2025-08", "2025-09", "2025-10", "2025-11", "2025-12",
@@ -63,6 +67,13 @@ def png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
+def raw_months(folder: Path, start: str, end: str) -> dict[str, int]:
+    """CM-01's records (standard and normal changes) per month of their deployment, from the raw export."""
+    first, last = dt.datetime.fromisoformat(start), dt.datetime.fromisoformat(end) + dt.timedelta(days=1)
+    return dict(Counter(c["deployed"].strftime("%Y-%m") for c in raw_changes(folder)
+                        if c["type"] in CM01_TYPES and first <= c["deployed"] < last))
+
+
 def local_months(frame, column: str) -> dict[str, int]:
     """Records per calendar month of ``column`` in the engagement's zone, counted with plain pandas."""
     labels = frame[column].dt.tz_convert(ZONE).dt.strftime("%Y-%m")
@@ -87,11 +98,13 @@ def test_bars_are_the_records_in_scope_per_month_of_the_period(cm01):
     assert shown["ticks"] == ["Jul 2025", "Aug 2025", "Sep 2025", "Oct 2025", "Nov 2025", "Dec 2025",
                               "Jan 2026", "Feb 2026", "Mar 2026", "Apr 2026", "May 2026", "Jun 2026"]
     assert len(shown["bars"]) == 12
-    assert sum(shown["bars"]) == IN_PERIOD
+    assert sum(shown["bars"]) == IN_SCOPE
     # the scoped population's own per-month counts, and the same counted independently here
     assert shown["bars"] == [n for _, n in cm01["scoped"].months]
     independent = local_months(cm01["scoped"].frame, "deployed_at")
     assert shown["bars"] == [independent.get(m, 0) for m in PERIOD_MONTHS]
+    raw = raw_months(cm01["folder"], "2025-07-01", "2026-06-30")
+    assert shown["bars"] == [raw.get(m, 0) for m in PERIOD_MONTHS] and sum(raw.values()) == IN_SCOPE
 
 
 def test_markers_are_the_sampled_items_per_month_and_cover_every_month(cm01):
@@ -104,7 +117,7 @@ def test_markers_are_the_sampled_items_per_month_and_cover_every_month(cm01):
     independent = local_months(chosen, "deployed_at")
     assert shown["markers"] == [independent.get(m, 0) for m in PERIOD_MONTHS]
     # the selection's own strata (months of the dates) allocated the same numbers
-    assert shown["markers"] == [allocated for _, _, allocated in selection.strata]
+    assert shown["markers"] == [allocated for _, _, allocated in selection.parts[0].strata]
 
 
 def test_labels_legend_and_title(cm01):
@@ -113,7 +126,7 @@ def test_labels_legend_and_title(cm01):
     assert shown["legend"] == [RECORDS_LABEL, SAMPLED_LABEL] == ["records in scope", "sampled items"]
     assert shown["ylabels"] == ("records in scope", "sampled items")
     assert cm01["figure"].axes[0].get_xlabel() == "month of deployed_at (America/New_York)"
-    assert cm01["figure"].axes[0].get_title() == "1,500 records in scope (period), 22 sampled, stratified selection"
+    assert cm01["figure"].axes[0].get_title() == "1,467 records in scope (period), 22 sampled, stratified selection"
     default = coverage_chart(cm01["scoped"], cm01["selection"])
     assert default.get_suptitle() == "changes: population and sample by month"
 
@@ -121,12 +134,12 @@ def test_labels_legend_and_title(cm01):
 def test_coverage_table_and_summary(cm01):
     coverage = coverage_by_month(cm01["scoped"], cm01["selection"])
     assert [m for m, _, _ in coverage.to_table()] == PERIOD_MONTHS
-    assert coverage.records_total == IN_PERIOD and coverage.sampled_total == AICPA_SIZE
+    assert coverage.records_total == IN_SCOPE and coverage.sampled_total == AICPA_SIZE
     assert coverage.months_without_sample == ()
     assert coverage.unmatched_keys == ()
     assert list(coverage.to_frame().columns) == ["month", "records_in_scope", "sampled_items"]
     assert coverage.summary().splitlines()[0] == (
-        "22 sampled item(s) of 1,500 record(s) in scope (stratified selection), by month of deployed_at "
+        "22 sampled item(s) of 1,467 record(s) in scope (stratified selection), by month of deployed_at "
         "(America/New_York).")
 
 
@@ -165,15 +178,18 @@ def test_workpaper_sampling_sheet_holds_the_chart(cm01):
 # ---------------------------------------------------------------------------------------------------
 
 def test_type1_as_of_window_is_still_by_month(tmp_path, demo_type1):
-    stages = run_stages(copy_engagement(demo_type1, tmp_path / "acme-type1"))
+    folder = copy_engagement(demo_type1, tmp_path / "acme-type1")
+    stages = run_stages(folder)
     scoped = stages["scoped"]
-    assert scoped.mode == "as_of" and scoped.months == ()
+    assert scoped.parts[0].mode == "as_of" and scoped.months == ()
     shown = drawn(coverage_chart(scoped, stages["selection"]))
     # as_of 2026-06-30 with a 90-day look-back: 2026-04-02 .. 2026-06-30
     assert shown["ticks"] == ["Apr 2026", "May 2026", "Jun 2026"]
     assert sum(shown["bars"]) == scoped.counts["in_scope"] == len(scoped.frame)
     independent = local_months(scoped.frame, "deployed_at")
     assert shown["bars"] == [independent.get(m, 0) for m in ("2026-04", "2026-05", "2026-06")]
+    raw = raw_months(folder, "2026-04-02", "2026-06-30")
+    assert shown["bars"] == [raw.get(m, 0) for m in ("2026-04", "2026-05", "2026-06")]
     assert sum(shown["markers"]) == 1  # Type 1: one instance (walkthrough)
 
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from conftest import run_stages
+from conftest import raw_in_scope, run_stages
 from workbench.control_test import FINGERPRINT_COMPONENTS, ControlTest, InputsFingerprint
 from workbench.results import ResultsStore
 
@@ -18,12 +18,21 @@ def stages(type2_copy):
     return run_stages(type2_copy, "CM-02")
 
 
-def test_summary_names_the_control_population_sample_and_result(stages):
+def test_summary_names_the_control_population_sample_and_result(stages, type2_copy):
     test = stages["test"]
     text = test.summary()
     assert text.startswith("CM-02 (Change management) — Acme Cloud, Inc., SOC 2 Type 2 2025-07-01 to 2026-06-30")
-    assert f"SHA-256 {stages['population'].sha256[:12]}..., receipt version 1" in text
-    assert "1,500 in scope" in text and "sample 22 (statistical, stratified" in text
+    file_sha256 = hashlib.sha256((type2_copy / "populations" / "jira_changes_FY26.csv").read_bytes()).hexdigest()
+    assert f"SHA-256 {file_sha256[:12]}..., receipt version 1" in text
+    # CM-02 tests the standard and normal changes deployed in the period (its record filter), read from the raw file
+    in_scope = len(raw_in_scope(type2_copy, "2025-07-01", "2026-06-30"))
+    assert in_scope == 1467 and f"; {in_scope:,} in scope" in text
+    # the seed is derived from the engagement, the sample (shared with CM-01) and the population file
+    sample = "changes[change_type in standard, normal]"
+    seed = int(hashlib.sha256(f"ACME-SOC2-T2-FY26|{sample}|{file_sha256}|period".encode()).hexdigest()[:8], 16)
+    assert f"sample 22 (statistical, stratified, seed {seed}); 0 tested, 0 deviation(s) in the sample" in text
+    assert "  conclusion: Testing in progress (proposed; not recorded yet)" in text.splitlines()
+    assert "  result: Testing in progress (0 of 22 items tested)." in text.splitlines()
     assert f"inputs fingerprint {test.fingerprint.sha256}" in text
 
 
@@ -31,7 +40,8 @@ def test_stages_of_another_selection_are_refused(stages, type2_copy):
     other = run_stages(type2_copy, "CM-02", seed=12345)
     with pytest.raises(ValueError, match="the testing results are for another selection"):
         dataclasses.replace(stages["test"], selection=other["selection"])
-    with pytest.raises(ValueError, match="the first receipt must be the population's"):
+    with pytest.raises(ValueError, match=r"control CM-02: no receipt for population\(s\) changes; run the receipt "
+                                         r"stage \(pin_populations\) on every population tested\."):
         dataclasses.replace(stages["test"], receipts=())
 
 

@@ -17,7 +17,7 @@ from workbench.procedures import (
     is_implemented,
     is_known,
 )
-from workbench.procedures.base import outcome_frame
+from workbench.procedures.base import CheckContext, outcome_frame
 
 TZ = "America/New_York"
 
@@ -45,10 +45,12 @@ def changes(rows: list[dict]) -> pd.DataFrame:
 # -- catalogue and registry -------------------------------------------------------------------------
 
 def test_catalogue_is_the_contract_list():
+    # the whole control library: deployment traceability (reconciliation findings are its exceptions), onboarding,
+    # inspection-only and automated controls included
     assert KNOWN_PROCEDURES == (
-        "change_management", "emergency_change", "user_provisioning", "user_deprovisioning", "access_review",
-        "privileged_access", "incident_management", "backup_monitoring", "vendor_management",
-        "security_training",
+        "change_management", "emergency_change", "deployment_reconciliation", "user_provisioning",
+        "user_deprovisioning", "access_review", "privileged_access", "incident_management", "backup_monitoring",
+        "vendor_management", "security_training", "new_hire_onboarding", "inspection", "automated_control",
     )
 
 
@@ -99,8 +101,14 @@ def test_change_management_declaration():
     assert p.date_column == "deployed_at"
     assert p.criteria == ("CC8.1",)
     assert p.attribute_ids == ("ticket_before_deployment", "approved_before_deployment", "approver_not_author",
-                               "testing_evidenced")
-    assert [a.kind for a in p.attributes] == ["automated", "automated", "automated", "manual"]
+                               "testing_evidenced", "agreed_to_source")
+    assert [a.kind for a in p.attributes] == ["automated", "automated", "automated", "manual", "manual"]
+    # agreed_to_source is an accuracy check of the sampled items' data: a failure is a population finding
+    assert [a.role for a in p.attributes] == ["control", "control", "control", "control", "accuracy"]
+    assert [a.accuracy for a in p.attributes] == [False, False, False, False, True]
+    assert p.attribute("agreed_to_source").deviation_wording == \
+        "the exported change data did not agree with the ticket in the source system"
+    assert [pp.name for pp in p.policy_parameters] == ["min_sample_size", "extension", "extension_items"]
     assert p.attribute("approved_before_deployment").deviation_wording == \
         "approval was not documented before deployment"
     assert p.required_columns == ("change_id", "deployed_at", "created_at", "approved_at", "author", "approver")
@@ -109,15 +117,18 @@ def test_change_management_declaration():
 def test_attribute_table_has_one_row_per_attribute():
     table = get_procedure("change_management").attribute_table()
     assert list(table["attribute"]) == ["ticket_before_deployment", "approved_before_deployment",
-                                        "approver_not_author", "testing_evidenced"]
+                                        "approver_not_author", "testing_evidenced", "agreed_to_source"]
     assert list(table.columns) == ["attribute", "label", "kind", "description", "pass_criterion", "deviation",
-                                   "depends_on"]
+                                   "depends_on", "role"]
+    assert list(table["role"]) == ["control"] * 4 + ["accuracy (a failure is a population finding)"]
 
 
 def test_select_attributes_keeps_procedure_order_and_refuses_unknown_ids():
     p = get_procedure("change_management")
     chosen = p.select_attributes(["approver_not_author", "ticket_before_deployment"])
-    assert [a.id for a in chosen] == ["ticket_before_deployment", "approver_not_author"]
+    # an automated attribute relies on the export: the sampled items are agreed to source as well
+    assert [a.id for a in chosen] == ["ticket_before_deployment", "approver_not_author", "agreed_to_source"]
+    assert [a.id for a in p.select_attributes(["testing_evidenced"])] == ["testing_evidenced"]
     assert p.select_attributes(()) == p.attributes
     with pytest.raises(EngagementError, match=r"attribute 'approved_by_cab' is not an attribute of procedure "
                                               r"'change_management'; use one of: ticket_before_deployment"):
@@ -131,9 +142,10 @@ def test_test_performed_wording():
                             population_count=1512)
     assert text == (
         "Inspected the change ticket for a sample of 25 production changes deployed during the period to "
-        "determine that approval was documented before deployment and the approver was someone other than "
-        "the change's author. Recomputed the attributes approved before deployment and approver not author "
-        "for all 1,512 changes in scope (full-population analysis)."
+        "determine that approval was documented before deployment, the approver was someone other than "
+        "the change's author and the exported change data agreed with the ticket history and deployment record. "
+        "Recomputed the attributes approved before deployment and approver not author for all 1,512 changes in "
+        "scope (full-population analysis)."
     )
     manual_only = p.test_performed(extent="a sample of 25 production changes deployed during the period",
                                    attributes=p.select_attributes(["testing_evidenced"]), population_count=1512)
@@ -222,12 +234,12 @@ def test_missing_column_is_a_population_error_naming_it():
 
 # -- the model itself: dependencies and declaration errors ------------------------------------------
 
-def _has_owner(frame: pd.DataFrame) -> pd.DataFrame:
+def _has_owner(frame: pd.DataFrame, context: CheckContext) -> pd.DataFrame:
     missing = frame["owner"].isna()
     return outcome_frame(frame.index, fail=missing, fail_reason=pd.Series("no owner", index=frame.index))
 
 
-def _owner_is_manager(frame: pd.DataFrame) -> pd.DataFrame:
+def _owner_is_manager(frame: pd.DataFrame, context: CheckContext) -> pd.DataFrame:
     wrong = frame["owner"] != "manager"
     return outcome_frame(frame.index, fail=wrong, fail_reason="owner is " + frame["owner"].fillna("?"))
 

