@@ -408,7 +408,7 @@ def test_type1_walkthrough(tmp_path):
     assert evaluation.result_text == ""   # a Type 1 report gives no results of tests
     assert evaluation.test_performed == (
         "Compared the ticket creation time of each change with its deployment time, the approval time of each "
-        "change with its deployment time and the approver of each change with its author for all 1 production "
+        "change with its deployment time and the approver of each change with its author for the one production "
         "change deployed on or before 2026-06-30 (full-population analysis). Inspected the change ticket for one "
         "production change deployed on or before 2026-06-30 (walkthrough) to determine that the exported change "
         "data agreed with the ticket history and deployment record.")
