@@ -34,7 +34,7 @@ from workbench.results import (
     read_results,
 )
 
-from test_results import TOML, CONTROLS  # noqa: F401  (the same engagement folder)
+from test_results import CONTROLS, TOML  # the same engagement folder
 
 WORKBENCH = str(Path(sys.executable).parent / "workbench")
 
@@ -412,7 +412,8 @@ def test_a_schema_1_store_is_migrated_keeping_every_trail_row_and_receipt(folder
         head = store.verify().head
     # every entry hashed as documented
     previous = ZERO_SHA256
-    for row in sql(folder, "SELECT seq, at, who, kind, key, value, reason, prev_sha256, sha256 FROM entries ORDER BY seq"):
+    for row in sql(folder, "SELECT seq, at, who, kind, key, value, reason, prev_sha256, sha256 FROM entries "
+                           "ORDER BY seq"):
         assert row[7] == previous and row[8] == sha256_of(*row[:8])
         previous = row[8]
     assert previous == head
@@ -614,12 +615,20 @@ def build_store(folder: Path, count: int) -> str:
     return head
 
 
-def test_opening_and_verifying_100000_entries_takes_well_under_a_few_seconds(folder):
+def test_opening_a_store_of_100000_entries_verifies_them_all(folder):
+    """Verification runs on every open: it must stay fast (about 0.3 s for 100,000 entries on a quiet 2-core
+    machine, see docs/results-store.md). The bound here only catches a pathological slowdown on a busy one."""
     head = build_store(folder, 100_000)
     started = time.perf_counter()
     with ResultsStore.open(folder) as store:
         elapsed = time.perf_counter() - started
         assert store.chain_head() == head
-        assert len(store.results_for("CM-02")) == 100_000
-    assert elapsed < 5.0, f"opening (and verifying) 100,000 entries took {elapsed:.2f} s"
+        assert store.verify().entries == 100_000
+        assert store.get("CM-02", "CHG-99999", "testing_evidenced").evidence_ref == "EV-99999"
+    assert elapsed < 15.0, f"opening (and verifying) 100,000 entries took {elapsed:.2f} s"
+    sql(folder, "DROP TRIGGER entries_no_update",
+        "UPDATE entries SET value = replace(value, 'EV-77777', 'EV-7777X') WHERE seq = 77777")
+    with pytest.raises(StoreIntegrityError, match=r"trigger entries_no_update\) is missing.*entry 77777, result "
+                                                  r"\('CM-02', 'CHG-77777', 'testing_evidenced'\): its content"):
+        ResultsStore.open(folder)
     shutil.rmtree(folder)
