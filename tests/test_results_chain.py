@@ -247,6 +247,14 @@ def test_tampering_while_a_store_is_open_is_caught_before_the_next_read_or_write
     assert sql(folder, "SELECT COUNT(*) FROM entries") == [(3,)]
 
 
+def test_dropping_the_table_while_a_store_is_open_is_caught(folder):
+    three_results(folder)
+    with ResultsStore.open(folder) as store:
+        sql(folder, "DROP TABLE entries")
+        with pytest.raises(StoreIntegrityError, match=r"the table of entries \(table entries\) is missing"):
+            store.chain_head()
+
+
 def test_an_entry_appended_by_another_process_with_a_wrong_hash_is_caught(folder):
     three_results(folder)
     with ResultsStore.open(folder) as store:

@@ -1154,6 +1154,8 @@ class ResultsStore:
     def _catch_up(self) -> None:
         """Verify what was appended since the last check (and that the last entry checked is unchanged)."""
         problems = self._schema_problems()
+        if any("(table entries)" in problem for problem in problems):
+            raise self._broken(problems)
         seq, head = self._verified
         if seq:
             row = self._connection.execute("SELECT sha256 FROM entries WHERE seq = ?", (seq,)).fetchone()
