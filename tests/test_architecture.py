@@ -137,6 +137,7 @@ def test_sampling_never_imports_the_workbench_or_pandas():
 #: The modules whose public functions and classes are the stages' boundaries.
 STAGE_MODULES = (
     "workbench.engagement", "workbench.engagement.model", "workbench.population", "workbench.receipt",
+    "workbench.results",
     "workbench.validation", "workbench.scope", "workbench.sample", "workbench.testing", "workbench.evaluation",
     "workbench.control_test", "workbench.outcome", "workbench.workpaper.sheets", "workbench.procedures.base",
 )

@@ -61,14 +61,16 @@ import heapq
 import json
 import json.encoder
 import os
+import random
 import re
 import sqlite3
 import subprocess
 import sys
+import time
 import tomllib
 import warnings
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
@@ -170,9 +172,9 @@ def entry_sha256(seq: int, at: str, who: str, kind: str, key: str, value: str, r
     stored ``key`` and ``value`` are already canonical, so they are spliced in as they are (this is what
     keeps verifying 100,000 entries well under a second).
     """
-    text = ('{"at":' + _quote(at) + ',"key":' + key + ',"kind":' + _quote(kind) + ',"prev_sha256":'
-            + _quote(prev_sha256) + ',"reason":' + ("null" if reason is None else _quote(reason))
-            + ',"seq":' + str(int(seq)) + ',"value":' + value + ',"who":' + _quote(who) + "}")
+    text = (f'{{"at":{_quote(at)},"key":{key},"kind":{_quote(kind)},"prev_sha256":{_quote(prev_sha256)},'
+            f'"reason":{"null" if reason is None else _quote(reason)},"seq":{int(seq)},"value":{value},'
+            f'"who":{_quote(who)}}}')
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -477,6 +479,8 @@ def _describe(kind: str, key: Mapping[str, JsonValue]) -> str:
 
 
 _COLUMNS = "seq, at, who, kind, key, value, reason, prev_sha256, sha256"
+#: A row of entries as the schema types it (the verification does not trust this: see _diagnose).
+_Row = tuple[int, str, str, str, str, str, str | None, str, str]
 
 
 def _entry(row: Sequence[object]) -> Entry:
@@ -712,19 +716,70 @@ def _controls_of(engagement: Engagement) -> dict[str, tuple[str, ...]]:
     return controls
 
 
-class Transaction:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error); sqlite errors become ResultsError."""
+def _diagnose(row: Sequence[object], seq: int, head: str) -> str:
+    """What is wrong with a row that does not follow ``(seq, head)`` in the chain, in words."""
+    row_seq, at, who, kind, key, value, reason, prev, digest = row
+    try:
+        where = f"entry {row_seq}, {_describe(str(kind), json.loads(str(key)))}"
+    except (ValueError, TypeError, AttributeError):
+        where = f"entry {row_seq}, {kind} (key {key!r})"
+    if type(row_seq) is not int or row_seq <= seq:
+        return f"{where}: out of sequence after entry {seq}"
+    if row_seq > seq + 1:
+        missing = (f"entry {seq + 1} is missing" if row_seq == seq + 2
+                   else f"entries {seq + 1} to {row_seq - 1} are missing")
+        return f"{where}: the sequence jumps from {seq} to {row_seq}: {missing} (deleted outside the workbench)"
+    if prev != head:
+        before = "the start of the chain (64 zeros)" if seq == 0 else f"entry {seq}'s hash {head}"
+        return (f"{where}: its link to the previous entry is broken: it records prev_sha256 {prev}, but {before} "
+                f"precedes it; an entry before it was replaced, removed or inserted outside the workbench")
+    columns = (at, who, kind, key, value, prev, digest)
+    if not all(isinstance(v, str) for v in columns) or not (reason is None or isinstance(reason, str)):
+        return f"{where}: a column holds a value that is not text (changed outside the workbench)"
+    try:
+        actual = entry_sha256(row_seq, str(at), str(who), str(kind), str(key), str(value),
+                              None if reason is None else str(reason), str(prev))
+    except (TypeError, ValueError, UnicodeEncodeError) as err:
+        return f"{where}: the row cannot be read ({err})"
+    return (f"{where}: its content does not match its SHA-256 (stored {digest}, computed {actual}): the row was "
+            f"changed after it was written, outside the workbench")
 
-    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+
+def _busy(error: sqlite3.OperationalError) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    return code in (5, 6) or "locked" in str(error) or "busy" in str(error)   # SQLITE_BUSY, SQLITE_LOCKED
+
+
+class Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error); sqlite errors become ResultsError.
+
+    While another process holds the write lock, ``BEGIN IMMEDIATE`` is retried after short random pauses
+    (0.1 to 5 ms) for up to ``timeout`` seconds: SQLite's own busy handler sleeps up to 100 ms at a time,
+    which made four concurrent writers several times slower than one.
+    """
+
+    def __init__(self, connection: sqlite3.Connection, path: Path, timeout: float = 30.0) -> None:
         self._connection = connection
         self._path = path
+        self._timeout = timeout
 
     def __enter__(self) -> sqlite3.Cursor:
+        deadline = time.monotonic() + self._timeout
+        pause = 0.0002
+        self._connection.execute("PRAGMA busy_timeout = 0")
         try:
-            self._connection.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as err:
-            raise ResultsError(f"{self._path}: the results store is busy or locked ({err}); another process "
-                               f"is writing. Try again.") from None
+            while True:
+                try:
+                    self._connection.execute("BEGIN IMMEDIATE")
+                    break
+                except sqlite3.OperationalError as err:
+                    if not _busy(err) or time.monotonic() >= deadline:
+                        raise ResultsError(f"{self._path}: the results store is busy or locked ({err}); another "
+                                           f"process is writing. Try again.") from None
+                    time.sleep(random.uniform(pause / 2, pause))
+                    pause = min(pause * 2, 0.005)
+        finally:
+            self._connection.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
         return self._connection.cursor()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -786,6 +841,7 @@ class ResultsStore:
         self._roles: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in (roles or {}).items()}
         self._verified: tuple[int, str] = (0, ZERO_SHA256)
         self._depth = 0
+        self._timeout = timeout
         notes: list[str] = []
         try:
             self._connection = sqlite3.connect(self.path, isolation_level=None, timeout=timeout)
@@ -883,7 +939,7 @@ class ResultsStore:
         """Create, migrate or accept the layout; refuse a newer, foreign or damaged one."""
         tables, meta = self._layout()
         if not self._ready(tables, meta):
-            with Transaction(self._connection, self.path):
+            with Transaction(self._connection, self.path, self._timeout):
                 tables, meta = self._layout()          # another process may have done it meanwhile
                 if not self._ready(tables, meta):
                     if tables & set(_V1_TABLES) and "entries" not in tables:
@@ -1066,49 +1122,40 @@ class ResultsStore:
             f"ENGAGEMENT_DIR --head HEAD), and find out who changed the file. The workbench does not repair it.",
             seq=first[0], kind=first[1], key=first[2])
 
-    def _check_rows(self, rows: Iterable[Sequence[object]], seq: int, head: str
+    def _check_rows(self, rows: Iterable[_Row], seq: int, head: str
                     ) -> tuple[int, str, int, str | None, tuple[int | None, str | None, str | None]]:
-        """Walk rows after ``(seq, head)``: (last seq, last hash, count, first problem, (seq, kind, key))."""
+        """Walk rows after ``(seq, head)``: (last seq, last hash, count, first problem, (seq, kind, key)).
+
+        The loop is :func:`entry_sha256` written out (this runs on every open: 100,000 entries in a few tenths
+        of a second); any row it does not accept is diagnosed by :func:`_diagnose`.
+        """
+        quote, sha256 = _quote, hashlib.sha256
         count = 0
         for row in rows:
             row_seq, at, who, kind, key, value, reason, prev, digest = row
-            where = f"entry {row_seq}"
             try:
-                where = f"entry {row_seq}, {_describe(str(kind), json.loads(str(key)))}"
-            except (ValueError, TypeError, AttributeError):
-                where = f"entry {row_seq}, {kind} (key {key!r})"
-            first = (row_seq if isinstance(row_seq, int) else None, None if kind is None else str(kind),
-                     None if key is None else str(key))
-            if row_seq != seq + 1:
-                if isinstance(row_seq, int) and row_seq > seq + 1:
-                    missing = (f"entry {seq + 1} is missing" if row_seq == seq + 2
-                               else f"entries {seq + 1} to {row_seq - 1} are missing")
-                    return seq, head, count, (f"{where}: the sequence jumps from {seq} to {row_seq}: {missing} "
-                                              f"(deleted outside the workbench)"), first
-                return seq, head, count, f"{where}: out of sequence after entry {seq}", first
-            if prev != head:
-                before = ("the start of the chain (64 zeros)" if seq == 0
-                          else f"entry {seq}'s hash {head}")
-                return seq, head, count, (f"{where}: its link to the previous entry is broken: it records "
-                                          f"prev_sha256 {prev}, but {before} precedes it; an entry before it was "
-                                          f"replaced, removed or inserted outside the workbench"), first
-            try:
-                actual = entry_sha256(int(str(row_seq)), str(at), str(who), str(kind), str(key), str(value),
-                                      None if reason is None else str(reason), str(prev))
-                typed = all(isinstance(v, str) for v in (at, who, kind, key, value, prev, digest)) and (
-                    reason is None or isinstance(reason, str))
-            except (TypeError, ValueError, UnicodeEncodeError) as err:
-                return seq, head, count, f"{where}: the row cannot be read ({err})", first
-            if actual != digest or not typed:
-                return seq, head, count, (f"{where}: its content does not match its SHA-256 (stored {digest}, "
-                                          f"computed {actual}): the row was changed after it was written, outside "
-                                          f"the workbench"), first
-            seq, head, count = row_seq, str(digest), count + 1
+                if type(row_seq) is not int or row_seq != seq + 1 or prev != head:
+                    raise ValueError
+                if type(key) is not str or type(value) is not str:
+                    raise TypeError
+                text = (f'{{"at":{quote(at)},"key":{key},"kind":{quote(kind)},"prev_sha256":{quote(prev)},'
+                        f'"reason":{"null" if reason is None else quote(reason)},"seq":{row_seq},"value":{value},'
+                        f'"who":{quote(who)}}}')
+                if sha256(text.encode("utf-8")).hexdigest() != digest:
+                    raise ValueError
+            except (ValueError, TypeError, UnicodeEncodeError):
+                problem = _diagnose(row, seq, head)
+                first = (row_seq if isinstance(row_seq, int) else None, None if kind is None else str(kind),
+                         None if key is None else str(key))
+                return seq, head, count, problem, first
+            seq, head, count = row_seq, digest, count + 1
         return seq, head, count, None, (None, None, None)
 
     def _catch_up(self) -> None:
         """Verify what was appended since the last check (and that the last entry checked is unchanged)."""
         problems = self._schema_problems()
+        if any("(table entries)" in problem for problem in problems):
+            raise self._broken(problems)
         seq, head = self._verified
         if seq:
             row = self._connection.execute("SELECT sha256 FROM entries WHERE seq = ?", (seq,)).fetchone()
@@ -1200,7 +1247,7 @@ class ResultsStore:
             return
         verified = self._verified
         try:
-            with Transaction(self._connection, self.path):
+            with Transaction(self._connection, self.path, self._timeout):
                 self._depth = 1
                 try:
                     self._catch_up()
@@ -1401,7 +1448,9 @@ class ResultsStore:
 
     def results_for(self, control_id: str) -> pd.DataFrame:
         """Current results of one control: one row per (item_key, attribute_id), columns :data:`RESULT_COLUMNS`."""
-        rows = [astuple(self._result(e)) for e in self.current("result", control_id=control_id)]
+        rows = [(self.engagement_id, e.key["control_id"], e.key["item_key"], e.key["attribute_id"],
+                 e.value.get("outcome"), e.value.get("evidence_ref"), e.value.get("evidence_date"),
+                 e.value.get("comment"), e.who, e.at) for e in self.current("result", control_id=control_id)]
         return _frame(rows, RESULT_COLUMNS)
 
     def trail(self, control_id: str | None = None) -> pd.DataFrame:
