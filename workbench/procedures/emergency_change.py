@@ -83,7 +83,8 @@ def _approved_within_window(frame: pd.DataFrame, context: CheckContext) -> pd.Da
     if late.any():
         rows = frame.loc[late]
         counts = after[late].astype(int)
-        days = counts.astype(str) + np.where(counts == 1, " business day", " business days")
+        days = counts.astype(str).where(counts != 1, "1 business day")
+        days = days.where(counts == 1, days + " business days")
         unit = "business day" if window == 1 else "business days"
         reason[late] = ("approved " + format_timestamps(rows["approved_at"]) + ", " + days
                         + " after the deployment on " + format_timestamps(rows["deployed_at"])
