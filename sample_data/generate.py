@@ -533,6 +533,10 @@ class Demo:
                 self.plant("deployments", "no_change_ticket", dep_id,
                            f"Production deploy of {system} by {who} at {iso_z(at)} with no change key")
             deploy_rows.append([dep_id, key, iso_z(at), who, system, env])
+            if key in {c.key for c in no_appr}:   # the deployment of the change never approved (CM-04)
+                self.plant("deployments", "change_not_approved", dep_id,
+                           f"Production deploy of {key}, whose ticket records no approval (Approved and Approver "
+                           f"blank)")
         self.check_changes(drafts)
         return drafts, deploy_rows
 
@@ -1295,8 +1299,10 @@ CONTROLS = [
     ["CM-03", "Emergency changes are approved by the Release Manager or an Engineering Manager before "
               "deployment or, when that is not possible, retroactively no later than the next business day.", "CC8.1", "Priya Shah", "as_needed", "manual",
      "emergency_change", "changes", "", "Jira CHG tickets (Change type = Emergency)"],
-    ["CM-04", "Every production deployment is traced to an approved change ticket.", "CC8.1", "Priya Shah",
-     "as_needed", "automated", "", "", "", "Deployment log reconciled to Jira"],
+    ["CM-04", "Every production deployment is traced to an approved change ticket, and every change ticket "
+              "recorded as deployed to a production deployment.", "CC8.1", "Priya Shah",
+     "as_needed", "automated", "deployment_reconciliation", "deployments;changes", "",
+     "Deployment log reconciled to Jira"],
     ["VM-01", "Critical and high-risk vendors are reviewed annually, including their SOC reports and bridge "
               "letters.", "CC9.2", "Nadia Karimi", "annual", "manual", "vendor_management", "vendors", "",
      "Vendor register and review notes"],

@@ -26,9 +26,10 @@ ENGAGEMENTS = ("acme-type2", "acme-type1")
 NY = ZoneInfo("America/New_York")
 MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
                                       "Nov", "Dec"), start=1)}
-PROCEDURES = {"change_management", "emergency_change", "user_provisioning", "user_deprovisioning",
-              "access_review", "privileged_access", "incident_management", "backup_monitoring",
-              "vendor_management", "security_training"}
+PROCEDURES = {"change_management", "emergency_change", "deployment_reconciliation", "user_provisioning",
+              "user_deprovisioning", "access_review", "privileged_access", "incident_management",
+              "backup_monitoring", "vendor_management", "security_training", "new_hire_onboarding", "inspection",
+              "automated_control"}
 POPULATION_KEYS = {"file", "kind", "format", "stated_count", "system", "provided_by", "received", "request",
                    "query", "columns"}
 
@@ -168,9 +169,13 @@ def recompute(eng: str) -> dict[tuple[str, str], set[str]]:
                 hit("changes", "emergency_approval_late", key)
         if key not in deployed_keys:
             hit("changes", "no_deployment_record", key)
+    unapproved = {c["Issue key"] for c in changes
+                  if not c["Custom field (Approved)"] or not c["Custom field (Approver)"]}
     for d in deploys:
         if d["jira_key"] == "":
             hit("deployments", "no_change_ticket", d["deploy_id"])
+        elif d["jira_key"] in unapproved:
+            hit("deployments", "change_not_approved", d["deploy_id"])
     # incidents
     sla = {"1 - Critical": timedelta(hours=4), "2 - High": timedelta(hours=8), "4 - Low": timedelta(days=10)}
     for inc in records(pop_path(eng, "incidents")):
@@ -287,7 +292,7 @@ def test_type2_plants_every_kind_of_exception():
         ("changes", "approved_before_deployment"): 11, ("changes", "approver_not_author"): 4,
         ("changes", "ticket_before_deployment"): 2, ("changes", "emergency_approval_late"): 1,
         ("changes", "no_deployment_record"): 1, ("deployments", "no_change_ticket"): 2,
-        ("incidents", "resolved_outside_sla"): 8, ("okta_users", "disabled_late"): 2,
+        ("deployments", "change_not_approved"): 1, ("incidents", "resolved_outside_sla"): 8, ("okta_users", "disabled_late"): 2,
         ("okta_users", "terminated_still_active"): 1, ("okta_users", "not_in_hr_roster"): 1,
         ("aws_iam_users", "terminated_still_active"): 1, ("access_requests", "granted_before_approval"): 2,
         ("access_requests", "self_approved"): 1, ("access_requests", "no_approval"): 1,
