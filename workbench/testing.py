@@ -311,7 +311,8 @@ def test_attributes(procedure: Procedure, control: Control, scope: ControlScope,
                                    p.population.source_relative) for p in scope.related),
         timezone=engagement.timezone,
         window_start=first.start if isinstance(first.start, pd.Timestamp) else None,
-        window_end=last.end if isinstance(last.end, pd.Timestamp) else None)
+        window_end=last.end if isinstance(last.end, pd.Timestamp) else None,
+        population=_whole_population(scope))
     checks = procedure.run_checks(frame, attributes, context)
     population_rows, exception_frames = [], []
     in_sample = keys.isin(set(sample_keys)).to_numpy()
@@ -455,6 +456,17 @@ def test_attributes(procedure: Procedure, control: Control, scope: ControlScope,
                             sample_keys=sample_keys, items=items, item_results=item_results,
                             population_results=population_results, full_population_exceptions=exceptions,
                             notes=tuple(notes))
+
+
+def _whole_population(scope: ControlScope) -> RelatedFrame:
+    """The tested population as checks see it: every record received in every round, with the in-scope mask."""
+    parts = scope.parts
+    first = parts[0].population
+    if len(parts) == 1:
+        return RelatedFrame(first.name, first.kind, first.frame, parts[0].in_scope, first.source_relative)
+    return RelatedFrame(first.name, first.kind,
+                        pd.concat([p.population.frame for p in parts], ignore_index=True),
+                        np.concatenate([p.in_scope for p in parts]), first.source_relative)
 
 
 # ``test_attributes`` is a stage function, not a pytest test; keep pytest from collecting it where imported.
