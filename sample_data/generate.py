@@ -769,7 +769,7 @@ class Demo:
                  "2026-02-11T17:40:02Z", "not_supported", "not_supported", "true", "false", "N/A", "N/A", "N/A",
                  "N/A", "false", "N/A", "N/A", "N/A", "N/A", "false", "N/A", "false", "N/A"]]
         self.plant("aws_iam_users", "root_account_used", "<root_account>",
-                   "root password used 2026-02-11T17:40:02Z, during the period (no break-glass ticket)",
+                   "root password used 2026-02-11T17:40:02Z, during the period",
                    on=date(2026, 2, 11))
         users = []
         for p in self.people:
