@@ -135,13 +135,13 @@ def _reference_day(frame: pd.DataFrame, context: CheckContext) -> np.datetime64 
     """The last day of the window (local), else the listing's latest recorded day."""
     if context.window_end is not None:
         last = pd.Series([context.window_end - pd.Timedelta(microseconds=1)])
-        return local_days(last, context.timezone)[0]
+        return np.datetime64(local_days(last, context.timezone)[0], "D")
     stamps = [frame[c] for c in ("created_at", "last_login_at", "disabled_at", "access_key_1_last_rotated",
                                  "access_key_2_last_rotated") if c in frame.columns and frame[c].notna().any()]
     if not stamps:
         return None
     latest = max(s.max() for s in stamps)
-    return local_days(pd.Series([latest]), context.timezone)[0]
+    return np.datetime64(local_days(pd.Series([latest]), context.timezone)[0], "D")
 
 
 def _access_keys_rotated(frame: pd.DataFrame, context: CheckContext) -> pd.DataFrame:

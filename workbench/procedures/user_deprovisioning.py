@@ -48,9 +48,10 @@ are Monday to Friday without holidays, ``numpy.busday_count`` between local date
 listing that records deactivation times (Okta's ``statusChanged`` for DEPROVISIONED users) times each
 removal; a deactivated account without one there fails (missing evidence). A listing that records none (the
 AWS IAM credential report) cannot time a removal: its accounts are tested by status and last use, and the
-timing is agreed to the system's log for the sampled people. An account still active when the listing was
-taken is not yet an exception if the removal deadline (termination date plus the window) falls after the
-listing's date (its latest recorded event). A terminated person with no account on any listing is not
+timing is agreed to the system's log for the sampled people. An account still active on the listing fails;
+when the listing's latest recorded event falls within the window after the termination, the reason says that
+the removal may not have been due when the listing was taken (the listing's own date is not in it), for the
+tester to clear against the export's date. A terminated person with no account on any listing is not
 applicable (no access to remove, or deleted).
 """
 
@@ -346,10 +347,7 @@ def _no_active_account(frame: pd.DataFrame, context: CheckContext) -> pd.DataFra
     active = pairs["active"].astype("boolean")
     unknown = active.isna().to_numpy()
     on = active.fillna(False).to_numpy(dtype=bool)
-    # still active, but the listing was taken before the removal deadline: not yet an exception
-    days = business_days_between(pairs["terminated_at"], pairs["listing_as_of"], join.timezone)
-    not_yet_due = on & (days.fillna(10 ** 6).to_numpy() <= join.window)
-    failing_mask = (on & ~not_yet_due) | unknown
+    failing_mask = on | unknown
     failing = pairs[failing_mask]
     status = failing["status"].fillna("").astype(str)
     status = status.where(status == "", "status " + status)
@@ -359,13 +357,19 @@ def _no_active_account(frame: pd.DataFrame, context: CheckContext) -> pd.DataFra
         status = status.where(~on_flag, status + ", " + what)
     status = status.str.removeprefix(", ")
     shown = status.where(status == "", " (" + status + ")")
-    reasons = join.label(failing) + (" is still active" + shown + " on the listing").where(
+    # the listing's latest event within the window of the termination: the removal may not have been due yet when
+    # the listing was taken (its own date is not in the listing); still a fail, for the tester to clear
+    days = business_days_between(failing["terminated_at"], failing["listing_as_of"], join.timezone)
+    early = days.notna().to_numpy() & (days.fillna(0).to_numpy() <= join.window)
+    note = pd.Series("", index=failing.index, dtype=object)
+    if early.any():
+        note[early] = ("; the listing's latest event (" + format_timestamps(failing["listing_as_of"][early])
+                       .str.slice(0, 10) + f") is within {join.window} business days of the termination: "
+                       "confirm the listing's date before concluding").to_numpy()
+    reasons = join.label(failing) + (" is still active" + shown + " on the listing" + note).where(
         ~pd.Series(unknown[failing_mask], index=failing.index), " has no recorded status (active or not)")
-    considered = np.zeros(len(frame), dtype=bool)
-    considered[pairs.loc[~not_yet_due, "row"].to_numpy(dtype=int)] = True
-    return join.result(failing, reasons, considered,
-                       na_reason="no account on the user listings matched this person, or the removal deadline "
-                                 "falls after the listing's date")
+    return join.result(failing, reasons, join.has_account,
+                       na_reason="no account on the user listings matched this person")
 
 
 def _removed_within_window(frame: pd.DataFrame, context: CheckContext) -> pd.DataFrame:
@@ -468,7 +472,8 @@ def _account_has_current_owner(frame: pd.DataFrame, context: CheckContext) -> pd
         owner = (names + " (" + ids + "), terminated " + dates + ", before the window").to_numpy(dtype=object)
         first = pairs.drop_duplicates("account").set_index("account")["person"]
         rows = np.flatnonzero(departed)
-        reason[rows] = label[rows] + " is active and belongs to " + owner[first.loc[rows].to_numpy(dtype=int)]
+        owners = first.reindex(pd.Index(rows)).to_numpy(dtype=int)
+        reason[rows] = label[rows] + " is active and belongs to " + owner[owners]
     na_reason = np.where(inactive, "not active", np.where(non_person, "not a person's account (service or root "
                                                                       "account: policy non_person_accounts)", ""))
     na_reason = np.where(considered & matched & owned, "", na_reason)
@@ -546,8 +551,9 @@ PROCEDURE = Procedure(
             description="No account of the terminated user is still active on the user listings.",
             kind=AUTOMATED,
             pass_criterion="Every account matched to the person is inactive on its listing (an account with no "
-                           "status fails). Not applicable when no account matched, or when the removal deadline "
-                           "falls after the listing's date.",
+                           "status fails). Not applicable when no account matched. An account still active on a "
+                           "listing whose latest event falls within the window after the termination fails with a "
+                           "note: the removal may not have been due when the listing was taken.",
             deviation_wording="an account remained active after the termination",
             objective="no account remained active after the termination",
             population_wording="with an account still active",
