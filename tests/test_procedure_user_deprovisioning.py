@@ -98,8 +98,8 @@ def test_local_part_must_be_unique_on_the_roster():
 
 
 def test_identity_rules_from_policy_and_a_bad_map():
-    rules = identity_rules({"identity_map": "jdoe-admin = E3; svc-x = none", "non_person_accounts": "svc-*, ci-deployer",
-                            "match_user_name_to_email": False})
+    rules = identity_rules({"identity_map": "jdoe-admin = E3; svc-x = none",
+                            "non_person_accounts": "svc-*, ci-deployer", "match_user_name_to_email": False})
     assert rules.identity_map == {"jdoe-admin": "e3", "svc-x": "none"} and not rules.local_part
     assert rules.non_person == ("svc-*", "ci-deployer")
     with pytest.raises(EngagementError, match="identity_map"):
