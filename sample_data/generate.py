@@ -45,6 +45,8 @@ PERIOD_END = date(2026, 6, 30)
 DOMAIN = "acmecloud.example"
 DST_DAYS = (date(2025, 11, 2), date(2026, 3, 8))  # local hours 01:00-02:59 avoided on these days
 XLSX_TIMESTAMP = datetime(2026, 7, 10, 9, 0, 0)
+#: The Type 1 as-of window: the 90 days up to the as-of date 2026-06-30 (workbench.scope.TYPE1_LOOKBACK_DAYS).
+TYPE1_WINDOW = (date(2026, 4, 2), date(2026, 6, 30))
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 QUARTERS = (
     ("2025-Q3", date(2025, 7, 1), date(2025, 9, 30)),
@@ -402,6 +404,7 @@ class Demo:
         self.by_name = {p.name: p for p in self.people}
         self.engineers = [p for p in self.people if p.dept == "Engineering"]
         self.planted: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self.dated: dict[tuple[str, str, str], date] = {}
         self._pick_access_plants()
         self.changes, self.deploy_rows = self._changes()
         self.incidents = self._incidents()
@@ -414,8 +417,12 @@ class Demo:
         self.vendors = self.vendor_rows()
         self.training = self.training_rows()
 
-    def plant(self, pop: str, check: str, record_id: str, note: str) -> None:
+    def plant(self, pop: str, check: str, record_id: str, note: str, on: date | None = None) -> None:
+        """Record a planted exception; ``on``: the date that makes it one (a Type 1 lists it only when that
+        date falls in its as-of window, TYPE1_WINDOW)."""
         self.planted.setdefault((pop, check), []).append((record_id, note))
+        if on is not None:
+            self.dated[(pop, check, record_id)] = on
 
     # ---------------------------------------------------------------- access plants (people)
     def _pick_access_plants(self) -> None:
@@ -713,7 +720,7 @@ class Demo:
                     changed = to_utc(datetime.combine(d, time(10, rng.randint(0, 59), rng.randint(0, 59))))
                     self.plant("okta_users", "disabled_late", p.okta_id,
                                f"{p.email}: terminated {p.term}, deactivated {iso_z(changed)} "
-                               f"({np_busdays(p.term, d)} business days)")
+                               f"({np_busdays(p.term, d)} business days)", on=p.term)
                 elif rng.random() < 0.7:
                     changed = to_utc(datetime.combine(p.term, time(rng.randint(17, 18), rng.randint(0, 59),
                                                                    rng.randint(0, 59))))
@@ -765,6 +772,9 @@ class Demo:
         rows = [["<root_account>", "arn:aws:iam::482913576210:root", "2019-06-01T16:02:11Z", "true",
                  "2026-02-11T17:40:02Z", "not_supported", "not_supported", "true", "false", "N/A", "N/A", "N/A",
                  "N/A", "false", "N/A", "N/A", "N/A", "N/A", "false", "N/A", "false", "N/A"]]
+        self.plant("aws_iam_users", "root_account_used", "<root_account>",
+                   "root password used 2026-02-11T17:40:02Z, during the period",
+                   on=date(2026, 2, 11))
         users = []
         for p in self.people:
             cloud = p.title in CLOUD_TITLES or p.name in ("Ivan Petrov", "Tomas Brandt", "Nadia Karimi")
@@ -799,6 +809,10 @@ class Demo:
             if "aws_active" in p.flags:
                 self.plant("aws_iam_users", "terminated_still_active", p.handle,
                            f"terminated {p.term} (HR); password_enabled true, access_key_1_active true")
+                rotated_on = to_local(datetime.fromisoformat(row[9].replace("Z", "+00:00"))).date()
+                self.plant("aws_iam_users", "key_not_rotated", p.handle,
+                           f"access key 1 active, last rotated {row[9]} ({rotated_on} in New York): "
+                           f"{(PERIOD_END - rotated_on).days} days before {PERIOD_END} (period end, as-of date)")
             body.append(row)
         for name, created in (("ci-deployer", date(2020, 2, 3)), ("svc-backup", date(2019, 8, 12)),
                               ("svc-terraform", date(2021, 4, 20))):
@@ -899,7 +913,9 @@ class Demo:
         )
         reviews, items = [], []
         ticket = 20411
-        for q, _qs, qe in QUARTERS:
+        # reviews are due 30 days after the quarter they cover: the 2025-Q2 to 2026-Q1 reviews are due in the
+        # period (2025-07-30 to 2026-04-30); the 2026-Q2 reviews, due 2026-07-30, come after it
+        for q, _qs, qe in (("2025-Q2", date(2025, 4, 1), date(2025, 6, 30)),) + QUARTERS:
             for code, system, reviewer, escalate, in_scope, source in systems:
                 rid = f"UAR-{q.replace('-', '')}-{code}"
                 scope = sorted((p for p in self.people if p.employed_on(qe) and in_scope(p)), key=lambda p: p.handle)
@@ -912,6 +928,9 @@ class Demo:
                                f"completed {completed}, due {due} (30 days after quarter end)")
                 others = [p for p in scope if p.name != reviewer]
                 removed = rng.sample(others, rng.randint(0, 2)) if others else []
+                if code == "AWS":
+                    removed = []   # the IAM report of 2026-07-02 (the later listing) still holds every AWS user
+                own = ""
                 for p in scope:
                     decided_by = reviewer if p.name != reviewer else escalate
                     if p.name == reviewer and rid == "UAR-2026Q1-PGPROD":
@@ -924,12 +943,14 @@ class Demo:
                              "OKTAADM": "Super Admin" if p.name in (reviewer, "Nadia Karimi") else "Help Desk Admin"}[code]
                     day = started + timedelta(days=rng.randint(0, (completed - started).days))
                     items.append([rid, p.name, p.email, level, "Remove" if p in removed else "Keep", decided_by, day])
+                    if p.name == reviewer:
+                        own = decided_by
                 rem_ticket = ""
                 if removed:
                     rem_ticket = f"RITM{ticket:07d}"
                     ticket += rng.randint(3, 40)
                 reviews.append([rid, system, q, reviewer, reviewer, "Completed", started, due, completed,
-                                len(scope), len(removed), rem_ticket, source])
+                                len(scope), len(removed), rem_ticket, source, own or "No account"])
         return reviews, items
 
     # ---------------------------------------------------------------- backups
@@ -1154,7 +1175,7 @@ REQUEST_HEADER = ["number", "request", "cat_item", "short_description", "request
                   "assigned_to"]
 UAR_HEADER = ["Review ID", "System", "Quarter", "Reviewer", "System Owner", "Status", "Started", "Due Date",
               "Completed",
-              "Users in Scope", "Users Removed", "Removal Ticket", "Listing Source"]
+              "Users in Scope", "Users Removed", "Removal Ticket", "Listing Source", "Reviewer Access Decided By"]
 UAR_ITEM_HEADER = ["Review ID", "User", "User Email", "Access Level", "Decision", "Decided By", "Decided On"]
 BACKUP_HEADER = ["job_id", "resource_name", "resource_type", "backup_plan", "scheduled_start", "started_at",
                  "completed_at", "status", "status_message", "retention_days", "destination_region",
@@ -1190,7 +1211,7 @@ def _toml_str(value: str) -> str:
     return f'"{out}"'
 
 
-def write_toml(path: Path, header: list[str], pops: list[Pop]) -> None:
+def write_toml(path: Path, header: list[str], pops: list[Pop], policy: tuple[str, ...] = ()) -> None:
     lines = list(header)
     for p in pops:
         lines += ["", f"[populations.{p.pid}]",
@@ -1206,6 +1227,7 @@ def write_toml(path: Path, header: list[str], pops: list[Pop]) -> None:
         if p.columns:
             lines += ["", f"[populations.{p.pid}.columns]"]
             lines += [f"{k} = {_toml_str(v)}" for k, v in p.columns]
+    lines += policy
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
 
@@ -1252,6 +1274,12 @@ CONTROLS_HEADER = ["Control ID", "Description", "Criteria", "Owner", "Frequency"
 #: Record filters (routing by type): standard and normal changes to CM-01 and CM-02, emergency ones to CM-03.
 RECORD_FILTERS = {"CM-01": "change_type in standard, normal", "CM-02": "change_type in standard, normal",
                   "CM-03": "change_type = emergency"}
+#: Policy settings of the engagement (engagement.toml [policy.<procedure>] / [controls.<id>.policy]).
+POLICY: tuple[str, ...] = (
+    "", "[policy.user_deprovisioning]",
+    "# the AWS IAM service users, which belong to no person (the client's list, PBC-12)",
+    'non_person_accounts = "ci-deployer, svc-backup, svc-terraform"',
+)
 CONTROLS = [
     ["ENT-01", "Employees acknowledge the Code of Conduct and Acceptable Use Policy at hire and annually.",
      "CC1.1", "Grace Whitfield", "annual", "manual", "", "", "", "Signed acknowledgements (HRIS)"],
@@ -1278,8 +1306,9 @@ CONTROLS = [
     ["AC-03", "System owners review user access to in-scope systems quarterly and removals are completed.",
      "CC6.2; CC6.3", "Nadia Karimi", "quarterly", "manual", "access_review", "access_reviews", "",
      "Review workbooks and removal tickets"],
-    ["AC-04", "Privileged access to AWS production is restricted to SRE and platform engineers and requires "
-              "MFA.", "CC6.1; CC6.3", "Ivan Petrov", "quarterly", "manual", "privileged_access",
+    ["AC-04", "Privileged access to AWS production is restricted to SRE and platform engineers, reviewed "
+              "quarterly and requires MFA; the root account is not used and API access keys are rotated every 90 "
+              "days.", "CC6.1; CC6.3", "Ivan Petrov", "quarterly", "manual", "privileged_access",
      "aws_iam_users", "", "IAM credential report"],
     ["AC-05", "Okta enforces multi-factor authentication and password complexity for all workforce users.",
      "CC6.1", "Owen Fitzgerald", "many_times_a_day", "automated", "", "", "", "Okta policy configuration"],
@@ -1356,7 +1385,8 @@ COLUMNS = {   # canonical name (workbench/formats/schemas.py) -> header in the f
     "access_reviews": (("review_id", "Review ID"), ("system", "System"), ("period", "Quarter"),
                        ("reviewer", "Reviewer"), ("system_owner", "System Owner"), ("started_at", "Started"),
                        ("due_date", "Due Date"), ("completed_at", "Completed"), ("users_in_scope", "Users in Scope"),
-                       ("users_removed", "Users Removed"), ("removal_ticket", "Removal Ticket")),
+                       ("users_removed", "Users Removed"), ("removal_ticket", "Removal Ticket"),
+                       ("reviewer_access_decided_by", "Reviewer Access Decided By")),
     "backups": (("job_id", "job_id"), ("system", "resource_name"), ("status", "status"),
                 ("scheduled_at", "scheduled_start"), ("started_at", "started_at"), ("completed_at", "completed_at"),
                 ("retention_days", "retention_days"), ("destination_region", "destination_region"),
@@ -1383,7 +1413,7 @@ def write_engagement(demo: "Demo", folder: Path, type1: bool) -> dict[tuple[str,
     incidents = [r for r in demo.incidents if r[1][:10] >= lo.isoformat()]
     requests = [r for r in demo.request_rows if r[6][:10] >= lo.isoformat()]
     backups = [r for r in demo.backups if r[4][:10] >= lo.isoformat()]
-    reviews = [r for r in demo.reviews if not type1 or r[2] == "2026-Q2"]
+    reviews = [r for r in demo.reviews if not type1 or r[2] in ("2026-Q1", "2026-Q2")]
     rids = {r[0] for r in reviews}
     items = [r for r in demo.review_items if r[0] in rids]
     recv = date(2026, 7, 10)
@@ -1426,7 +1456,7 @@ def write_engagement(demo: "Demo", folder: Path, type1: bool) -> dict[tuple[str,
            [("Reviews", UAR_HEADER, reviews), ("Review items", UAR_ITEM_HEADER, items)], kind="access_reviews",
            system="Quarterly review workbooks (Security team)", provided_by="Nadia Karimi, Head of Security",
            received=date(2026, 8, 3), request="PBC-14",
-           query="Compiled from the quarterly review workbooks" + (" (2026-Q2 only)" if type1 else ""),
+           query="Compiled from the quarterly review workbooks" + (" (2026-Q1 and 2026-Q2)" if type1 else ""),
            columns=COLUMNS["access_reviews"])
     w.csv("backups", f"populations/aws_backup_jobs_{fy}.csv", BACKUP_HEADER, backups, kind="backups",
           fmt="generic", system="AWS Backup", provided_by="Ivan Petrov, SRE Lead", received=recv, request="PBC-18",
@@ -1441,7 +1471,7 @@ def write_engagement(demo: "Demo", folder: Path, type1: bool) -> dict[tuple[str,
           kind="training", fmt="generic", system="LMS (security awareness)", provided_by="Grace Whitfield, Head of People",
           received=recv, request="PBC-05", query="Course completion report, courses 'Security Awareness*', all users",
           columns=COLUMNS["training"])
-    write_toml(folder / "engagement.toml", engagement_header(type1), w.pops)
+    write_toml(folder / "engagement.toml", engagement_header(type1), w.pops, POLICY)
     rows = [row[:9] + [RECORD_FILTERS.get(row[0], "")] + row[9:] for row in CONTROLS]
     write_xlsx(folder / "controls.xlsx", [("Controls", CONTROLS_HEADER, rows)])
     # planted exceptions whose record is in this folder's files
@@ -1454,7 +1484,8 @@ def write_engagement(demo: "Demo", folder: Path, type1: bool) -> dict[tuple[str,
     }
     out: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for (pop, check), entries in demo.planted.items():
-        kept = [e for e in entries if e[0] in present[pop]]
+        kept = [e for e in entries if e[0] in present[pop]
+                and not (type1 and demo.dated.get((pop, check, e[0]), TYPE1_WINDOW[0]) < TYPE1_WINDOW[0])]
         if kept:
             out[(pop, check)] = kept
     return out

@@ -113,6 +113,12 @@ def period_end(eng: str) -> date:
     return e.get("period_end") or e["as_of"]
 
 
+def window_start(eng: str) -> date:
+    """The first day tested: the period start, or for a Type 1 the first of the 90 days up to the as-of date."""
+    e = toml(eng)["engagement"]
+    return e.get("period_start") or e["as_of"] - timedelta(days=89)
+
+
 def readme_planted() -> dict[tuple[str, str, str], set[str]]:
     """Parse the README tables: (engagement, population id, check) -> record ids."""
     out: dict[tuple[str, str, str], set[str]] = {}
@@ -200,13 +206,23 @@ def recompute(eng: str) -> dict[tuple[str, str], set[str]]:
             continue
         if u["status"] != "DEPROVISIONED":
             hit("okta_users", "terminated_still_active", u["id"])
-        elif busdays(term, utc_time(u["statusChanged"]).astimezone(NY).date()) > 5:
+        elif busdays(term, utc_time(u["statusChanged"]).astimezone(NY).date()) > 5 and term >= window_start(eng):
             hit("okta_users", "disabled_late", u["id"])
     for u in records(pop_path(eng, "aws_iam_users")):
         person = hr.get(f"{u['user']}@acmecloud.example")
         if person is not None and term_date(person) is not None and "true" in (
                 u["password_enabled"], u["access_key_1_active"], u["access_key_2_active"]):
             hit("aws_iam_users", "terminated_still_active", u["user"])
+        if u["user"] == "<root_account>":
+            used = [utc_time(u[c]).astimezone(NY).date() for c in (
+                "password_last_used", "access_key_1_last_used_date", "access_key_2_last_used_date")
+                if u[c] not in ("N/A", "no_information", "not_supported")]
+            if any(d >= window_start(eng) for d in used):
+                hit("aws_iam_users", "root_account_used", u["user"])
+        for slot in ("1", "2"):
+            if u[f"access_key_{slot}_active"] == "true" and (
+                    end - utc_time(u[f"access_key_{slot}_last_rotated"]).astimezone(NY).date()).days > 90:
+                hit("aws_iam_users", "key_not_rotated", u["user"])
     # access requests
     for r in records(pop_path(eng, "access_requests")):
         if not r["u_approver"] or not r["approval_set"]:
@@ -294,7 +310,8 @@ def test_type2_plants_every_kind_of_exception():
         ("changes", "no_deployment_record"): 1, ("deployments", "no_change_ticket"): 2,
         ("deployments", "change_not_approved"): 1, ("incidents", "resolved_outside_sla"): 8, ("okta_users", "disabled_late"): 2,
         ("okta_users", "terminated_still_active"): 1, ("okta_users", "not_in_hr_roster"): 1,
-        ("aws_iam_users", "terminated_still_active"): 1, ("access_requests", "granted_before_approval"): 2,
+        ("aws_iam_users", "terminated_still_active"): 1, ("aws_iam_users", "root_account_used"): 1,
+        ("aws_iam_users", "key_not_rotated"): 1, ("access_requests", "granted_before_approval"): 2,
         ("access_requests", "self_approved"): 1, ("access_requests", "no_approval"): 1,
         ("access_reviews", "late_review"): 1, ("access_reviews", "self_review"): 1,
         ("backups", "failed_no_followup"): 3, ("vendors", "soc_not_covering_period"): 1,
@@ -426,7 +443,8 @@ def test_engagement_toml_schema():
     assert t1["engagement"]["report_type"] == "type1" and "period_start" not in t1["engagement"]
     assert t1["engagement"]["as_of"] == date(2026, 6, 30)
     for t in (t2, t1):
-        assert set(t) == {"engagement", "sampling", "staff", "subservice_organizations", "cuecs", "populations"}
+        assert set(t) == {"engagement", "sampling", "staff", "subservice_organizations", "cuecs", "populations",
+                          "policy"}
         assert {s["role"] for s in t["staff"]} >= {"preparer", "reviewer"}
         assert t["subservice_organizations"][0]["method"] == "carve-out"
         assert t["populations"]["deployments"]["columns"] == {

@@ -38,7 +38,7 @@ from workbench.procedures.base import (
 )
 from workbench.results import read_results
 from workbench.sample import ControlSelection
-from workbench.scope import ControlScope
+from workbench.scope import ControlScope, scope_window
 
 __all__ = [
     "MATRIX_OUTCOMES",
@@ -311,13 +311,15 @@ def test_attributes(procedure: Procedure, control: Control, scope: ControlScope,
     # automated attributes over the full population (census analytics)
     policy = resolve_policy(engagement, control, procedure)
     first, last = scope.parts[0], scope.parts[-1]
+    window = _engagement_window(engagement)     # a listing is taken whole: its checks still need the window
     context = CheckContext(
         policy=policy.values,
         related=tuple(RelatedFrame(p.population.name, p.population.kind, p.population.frame, p.in_scope,
                                    p.population.source_relative) for p in scope.related),
         timezone=engagement.timezone,
-        window_start=first.start if isinstance(first.start, pd.Timestamp) else None,
-        window_end=last.end if isinstance(last.end, pd.Timestamp) else None)
+        window_start=first.start if isinstance(first.start, pd.Timestamp) else window[0],
+        window_end=last.end if isinstance(last.end, pd.Timestamp) else window[1],
+        population=_whole_population(scope))
     checks = procedure.run_checks(frame, attributes, context)
     population_rows, exception_frames = [], []
     in_sample = keys.isin(set(sample_keys)).to_numpy()
@@ -422,8 +424,9 @@ def test_attributes(procedure: Procedure, control: Control, scope: ControlScope,
                      "attribute_id": attribute.id, "label": attribute.label, "kind": attribute.kind,
                      "outcome": NOT_TESTED, "reason": "", "evidence_ref": None, "comment": None,
                      "tested_by": None, "tested_at": None, "source": ""}
-            if attribute.automated and attribute.over:  # computed over another population, not per item
+            if attribute.automated and attribute.over:  # computed over a related population, not per item
                 entry["outcome"] = NOT_APPLICABLE   # its result is in the full-population analysis
+                entry["reason"] = f"computed over the {attribute.over_noun or attribute.over}"
                 entry["source"] = "automated"
             elif attribute.automated:  # dependencies already applied by run_checks
                 check = checks[attribute.id]
@@ -464,6 +467,33 @@ def test_attributes(procedure: Procedure, control: Control, scope: ControlScope,
                             sample_keys=sample_keys, items=items, item_results=item_results,
                             population_results=population_results, full_population_exceptions=exceptions,
                             notes=tuple(notes))
+
+
+def _engagement_window(engagement: Engagement) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """The engagement's window [start, end) in its zone: the period, or the Type 1 look-back (None, None when
+    the engagement gives neither)."""
+    try:
+        if engagement.as_of is not None:
+            _, start, end = scope_window(engagement.timezone, as_of=engagement.as_of)
+        elif engagement.period_start is not None and engagement.period_end is not None:
+            _, start, end = scope_window(engagement.timezone, period_start=engagement.period_start,
+                                         period_end=engagement.period_end)
+        else:
+            return None, None
+    except PopulationError:
+        return None, None
+    return start, end
+
+
+def _whole_population(scope: ControlScope) -> RelatedFrame:
+    """The tested population as checks see it: every record received in every round, with the in-scope mask."""
+    parts = scope.parts
+    first = parts[0].population
+    if len(parts) == 1:
+        return RelatedFrame(first.name, first.kind, first.frame, parts[0].in_scope, first.source_relative)
+    return RelatedFrame(first.name, first.kind,
+                        pd.concat([p.population.frame for p in parts], ignore_index=True),
+                        np.concatenate([p.in_scope for p in parts]), first.source_relative)
 
 
 # ``test_attributes`` is a stage function, not a pytest test; keep pytest from collecting it where imported.

@@ -111,15 +111,20 @@ SCHEMAS: dict[str, KindSchema] = {s.kind: s for s in (
     KindSchema(
         "users", "user_id",
         ("user_id", "account_id", "name", "email", "status", "active", "user_type", "department",
-         "manager", "mfa_enabled", "created_at", "last_login_at", "disabled_at", "system"),
+         "manager", "mfa_enabled", "created_at", "last_login_at", "disabled_at", "system", "employee_id",
+         "password_enabled", "access_key_1_active", "access_key_1_last_rotated", "access_key_2_active",
+         "access_key_2_last_rotated"),
         ("user_id",),
         ("user_id",),
-        ("created_at", "last_login_at", "disabled_at"), ("active", "mfa_enabled"), (),
+        ("created_at", "last_login_at", "disabled_at", "access_key_1_last_rotated", "access_key_2_last_rotated"),
+        ("active", "mfa_enabled", "password_enabled", "access_key_1_active", "access_key_2_active"), (),
         None,
         (("created_at", "disabled_at", "disabled before it was created"),
          ("created_at", "last_login_at", "last login before the account was created")),
         "an account in a system or identity-provider listing as of a date; user_id is the comparable "
-        "login (Okta login, Entra UPN, IAM user name), account_id the system's own id"),
+        "login (Okta login, Entra UPN, IAM user name), account_id the system's own id, employee_id the HR "
+        "employee id where the listing carries it; password_enabled = interactive (console) sign-in with a "
+        "password, access_key_1/2_* = API access keys (the AWS IAM credential report's columns)"),
     KindSchema(
         "access_requests", "request_id",
         ("request_id", "user_id", "access", "system", "requested_by", "approver", "status",
@@ -143,13 +148,16 @@ SCHEMAS: dict[str, KindSchema] = {s.kind: s for s in (
     KindSchema(
         "access_reviews", "review_id",
         ("review_id", "system", "review_period", "reviewer", "system_owner", "status", "due_at",
-         "started_at", "completed_at", "accounts_reviewed", "accounts_removed", "removal_ticket"),
+         "started_at", "completed_at", "accounts_reviewed", "accounts_removed", "removal_ticket",
+         "reviewer_access_decided_by"),
         ("review_id", "due_at"),
         ("review_id", "due_at"),
         ("due_at", "started_at", "completed_at"), (), ("accounts_reviewed", "accounts_removed"),
         "due_at",
         (("started_at", "completed_at", "completed before it was started"),),
-        "a periodic user access review (one per system and period, e.g. 2025-Q3)"),
+        "a periodic user access review (one per system and period, e.g. 2025-Q3); "
+        "reviewer_access_decided_by = who decided on the reviewer's own account in the review (\"no account\" "
+        "when the reviewer holds none)"),
     KindSchema(
         "backups", "job_id",
         ("job_id", "system", "status", "scheduled_at", "started_at", "completed_at", "size_bytes",

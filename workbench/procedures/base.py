@@ -193,6 +193,10 @@ class CheckContext:
         The engagement's zone (for calendar and business days).
     window_start, window_end : pandas.Timestamp or None
         The window tested: [start, end), in the engagement's zone (None when unknown).
+    population : RelatedFrame or None
+        The tested population itself: every record received (``frame``) with the in-scope mask, for checks
+        that need the records outside the window too (the whole HR roster when its terminations are tested).
+        None when the caller did not give it.
     """
 
     policy: Mapping[str, PolicyValue] = field(default_factory=dict)
@@ -200,6 +204,7 @@ class CheckContext:
     timezone: str = "UTC"
     window_start: pd.Timestamp | None = None
     window_end: pd.Timestamp | None = None
+    population: RelatedFrame | None = None
 
     def integer(self, name: str) -> int:
         """A whole-number policy setting."""
@@ -616,7 +621,8 @@ class Procedure:
                 else related[0].scoped
             tested = CheckContext(policy=context.policy, related=context.related + (
                 RelatedFrame("(tested)", "tested", frame, np.ones(len(frame), dtype=bool), ""),),
-                timezone=context.timezone, window_start=context.window_start, window_end=context.window_end)
+                timezone=context.timezone, window_start=context.window_start, window_end=context.window_end,
+                population=context.population)
             out[attribute.id] = (records, attribute.run(records, tested))
         return out
 
