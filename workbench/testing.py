@@ -416,7 +416,11 @@ def test_attributes(procedure: Procedure, control: Control, scope: ControlScope,
                      "attribute_id": attribute.id, "label": attribute.label, "kind": attribute.kind,
                      "outcome": NOT_TESTED, "reason": "", "evidence_ref": None, "comment": None,
                      "tested_by": None, "tested_at": None, "source": ""}
-            if attribute.automated:  # dependencies already applied by run_checks
+            if attribute.automated and attribute.over:  # computed over another population, not per item
+                entry["outcome"] = NOT_APPLICABLE
+                entry["reason"] = f"computed over the {attribute.over} population (full-population analysis)"
+                entry["source"] = "automated"
+            elif attribute.automated:  # dependencies already applied by run_checks
                 check = checks[attribute.id]
                 entry["outcome"] = check.outcome.iloc[row]
                 entry["reason"] = check.reason.iloc[row]
