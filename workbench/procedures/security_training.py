@@ -82,8 +82,8 @@ def _completed_by_due_date(frame: pd.DataFrame, context: CheckContext) -> pd.Dat
     done = local_days(frame["completed_at"], context.timezone)
     key = normalised_text(frame["user_id"], casefold=True)
     roster = _roster(context).dropna(subset=["key"]).drop_duplicates("key", keep="last")
-    left = local_days(key.map(roster.set_index("key")["terminated_at"]), context.timezone) if len(roster) \
-        else np.full(len(frame), np.datetime64("NaT"), dtype="datetime64[D]")
+    left_on = pd.Series(local_days(roster["terminated_at"], context.timezone), index=roster["key"].to_numpy())
+    left = left_on.reindex(key.to_numpy(dtype=object)).to_numpy(dtype="datetime64[D]")
     no_due = np.isnat(due)
     not_done = np.isnat(done)
     departed = not_done & ~no_due & ~np.isnat(left) & (left <= due)
@@ -123,14 +123,14 @@ def _enrolled_per_policy(people: pd.DataFrame, context: CheckContext) -> pd.Data
     new_hire = context.integer("new_hire_days")
     tested = context.related_of("tested")
     enrollments = tested[0].frame if tested else pd.DataFrame(columns=["user_id", "due_at"])
-    due = pd.DataFrame({"key": normalised_text(enrollments["user_id"], casefold=True).to_numpy(),
-                        "due": local_days(enrollments["due_at"], context.timezone)}).dropna(subset=["key"])
-    due = due[~np.isnat(due["due"].to_numpy(dtype="datetime64[D]"))]
-    earliest = due.groupby("key")["due"].min()
+    owner = normalised_text(enrollments["user_id"], casefold=True).to_numpy(dtype=object)
+    due = local_days(enrollments["due_at"], context.timezone)
+    known = ~np.isnat(due) & pd.notna(owner)
+    earliest = pd.Series(due[known], index=owner[known]).groupby(level=0).min()
     email = people["email"].fillna(people["user_id"]) if "email" in people.columns else people["user_id"]
     key = normalised_text(email, casefold=True)
     hired = local_days(people["hired_at"], context.timezone)
-    first_due = local_days(key.map(earliest), context.timezone)
+    first_due = earliest.reindex(key.to_numpy(dtype=object)).to_numpy(dtype="datetime64[D]")
     new = ~np.isnat(hired) & (hired >= first) if first is not None else np.zeros(len(people), dtype=bool)
     none = np.isnat(first_due)
     too_late = ~none & new & (first_due > hired + new_hire * ONE_DAY)
@@ -196,7 +196,7 @@ PROCEDURE = Procedure(
         ),
         Attribute(
             id="enrolled_per_policy",
-            label="On the HR roster and enrolled",
+            label="Enrolled per policy (HR roster)",
             description="Each person on the HR roster employed at the end of the period was enrolled in the "
                         "training the policy requires: a new hire within the policy's days of hire, everyone "
                         "else in the annual cycle.",

@@ -198,7 +198,8 @@ PROCEDURE = Procedure(
                               "obtained",
             objective="their assurance reports covered the period or a bridge letter covered the gap",
             population_wording="without a report or bridge letter covering the period",
-            census_test="the period of each vendor's assurance report, and its bridge letter, with the period",
+            census_test="the assurance report period (or bridge letter) of each vendor in the review tiers with the "
+                        "period",
             columns=("risk_tier", "report_type", "report_period_end", "bridge_letter"),
             check=_report_covers_period,
         ),
