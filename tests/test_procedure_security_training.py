@@ -225,3 +225,25 @@ def test_an_enrollment_of_someone_not_on_the_roster_is_still_required():
     check = PROCEDURE.attribute("completed_by_due_date").run(frame, context(roster(("E1", "a@x.example", "2019-01-01",
                                                                                      "2025-08-01"))))
     assert check.outcome.astype(str).tolist() == ["fail", "pass"]
+
+
+def test_over_records_needs_a_related_kind():
+    from workbench.procedures.base import Attribute
+    with pytest.raises(ValueError, match="over_records selects records of a related population"):
+        Attribute(id="x", label="X", description="", kind="automated", pass_criterion="", deviation_wording="",
+                  objective="", check=lambda frame, context: frame, over_records=required_people)
+
+
+def test_the_roster_attribute_reads_not_applicable_per_sampled_enrollment(demo_type2):
+    from workbench.engagement import load_engagement
+    from workbench.pipeline import run_control_test
+    testing = run_control_test(load_engagement(demo_type2), "ENT-03").testing
+    cells = testing.item_results[testing.item_results["attribute_id"] == "enrolled_per_policy"]
+    assert len(cells) == testing.sample_size >= 1
+    assert set(cells["outcome"]) == {"n/a"} and set(cells["source"]) == {"automated"}
+    related = testing.population_results.set_index("attribute_id").loc["enrolled_per_policy"]
+    end = date(2026, 6, 30)
+    required = [r for r in raw("acme-type2", "hr_roster_*.csv", "utf-8-sig")
+                if r["Termination Date"] == "N/A-StillEmployed"
+                and date.fromisoformat(r["Hire Date"]) <= end - timedelta(days=30)]
+    assert (related["population"], related["fail"]) == (len(required), 1) == (350, 1)

@@ -32,8 +32,8 @@ def context(end: str | None = "2026-07-01", **policy: object) -> CheckContext:
 
 
 def register(*rows: dict) -> pd.DataFrame:
-    base = {"vendor_id": "", "name": "", "risk_tier": "High", "customer_data_access": "N", "report_type": "SOC 2 Type 2",
-            "report_period_end": "2026-06-30", "bridge_letter": "N/A", "last_review_at": "2026-03-01", "dpa": "Y"}
+    base = {"vendor_id": "", "name": "", "risk_tier": "High", "customer_data_access": "N",
+            "report_type": "SOC 2 Type 2", "report_period_end": "2026-06-30", "bridge_letter": "N/A", "last_review_at": "2026-03-01", "dpa": "Y"}
     frame = pd.DataFrame([{**base, **row} for row in rows])
     for column in ("report_period_end", "last_review_at"):
         frame[column] = pd.Series([pd.Timestamp(v, tz=TZ) if v else pd.NaT for v in frame[column]], dtype=DT)
