@@ -1051,7 +1051,7 @@ class Demo:
                                                   "before the period end"),
                     "SendGrid": ("no_dpa", "SendGrid: processes customer data (email addresses), no DPA")}.get(row[0])
             if note:
-                self.plant("vendors", note[0], row[0], note[1])
+                self.plant("vendors", note[0], vid, note[1])
         return out
 
     # ---------------------------------------------------------------- training
@@ -1081,9 +1081,9 @@ class Demo:
             done = rand_date(rng, annual_enroll, min(annual_due, (p.term or annual_due) - timedelta(days=1)))
             rows.append([p.email, p.first, p.last, course, annual_enroll.isoformat(),
                          annual_due.isoformat(), done.isoformat(), "Completed"])
-        self.plant("training", "not_enrolled", not_enrolled.email,
-                   f"Employed all year (hired {not_enrolled.hire}, {not_enrolled.emp_id}) but absent from the LMS "
-                   "export (id = HR Work Email: there is no LMS record)")
+        self.plant("training", "not_enrolled", not_enrolled.emp_id,
+                   f"{not_enrolled.email}: employed all year (hired {not_enrolled.hire}) but absent from the LMS "
+                   "export (id = HR Employee ID: there is no LMS record)")
         new_hires = [p for p in self.people if annual_enroll < p.hire <= PERIOD_END]
         late_hire = rng.choice([p for p in new_hires if p.term is None and p.hire <= date(2026, 4, 30)])
         for p in new_hires:
@@ -1105,6 +1105,21 @@ class Demo:
             done = p.hire + timedelta(days=rng.randint(1, 25))
             rows.append([p.email, p.first, p.last, course, p.hire.isoformat(), due.isoformat(),
                          done.isoformat(), "Completed"])
+        # people hired in the period before the annual campaign take the new-hire course too (within 30 days of
+        # hire, as the policy requires), then the annual course; own random stream, so nothing above changes
+        summer = Random("acme-training-summer-hires")
+        for p in self.people:
+            if not PERIOD_START <= p.hire <= annual_enroll:
+                continue
+            due = p.hire + timedelta(days=30)
+            course = "New Hire Security Awareness"
+            if p.term is not None and p.term <= due:
+                rows.append([p.email, p.first, p.last, course, p.hire.isoformat(), due.isoformat(), "",
+                             "Not Started"])
+                continue
+            done = p.hire + timedelta(days=summer.randint(1, 25))
+            rows.append([p.email, p.first, p.last, course, p.hire.isoformat(), due.isoformat(), done.isoformat(),
+                         "Completed"])
         rows.sort(key=lambda r: (r[4], r[0], r[3]))
         rows = [[f"ENR-{100001 + i}"] + r for i, r in enumerate(rows)]
         for r in rows:
@@ -1282,9 +1297,11 @@ POLICY: tuple[str, ...] = (
 )
 CONTROLS = [
     ["ENT-01", "Employees acknowledge the Code of Conduct and Acceptable Use Policy at hire and annually.",
-     "CC1.1", "Grace Whitfield", "annual", "manual", "", "", "", "Signed acknowledgements (HRIS)"],
+     "CC1.1", "Grace Whitfield", "as_needed", "manual", "new_hire_onboarding", "hr_roster",
+     "code_of_conduct_acknowledged", "Signed acknowledgements (HRIS)"],
     ["ENT-02", "Background checks are completed for new hires before their start date.", "CC1.4",
-     "Grace Whitfield", "as_needed", "manual", "", "", "", "Background check vendor reports"],
+     "Grace Whitfield", "as_needed", "manual", "new_hire_onboarding", "hr_roster", "background_check_before_start",
+     "Background check vendor reports"],
     ["ENT-03", "Personnel complete security awareness training at hire (within 30 days) and annually.",
      "CC1.4; CC2.2", "Nadia Karimi", "annual", "manual", "security_training", "training;hr_roster", "",
      "LMS completion export"],
@@ -1317,7 +1334,7 @@ CONTROLS = [
     ["OPS-01", "Security events are logged centrally and alerts are routed to the on-call engineer.", "CC7.1; CC7.2",
      "Nadia Karimi", "many_times_a_day", "automated", "", "", "", "Datadog monitors and PagerDuty routing"],
     ["IM-01", "Incidents are logged, prioritised and resolved within the SLA for their priority; P1/P2 "
-              "incidents receive a post-incident review.", "CC7.3; CC7.4; CC7.5", "Ivan Petrov", "as_needed",
+              "incidents receive a post-incident review, and affected customers are notified.", "CC7.3; CC7.4; CC7.5", "Ivan Petrov", "as_needed",
      "manual", "incident_management", "incidents", "", "ServiceNow incident records"],
     ["CM-01", "Production changes are documented in a change ticket and approved by someone other than the "
               "author before deployment.", "CC8.1", "Priya Shah", "as_needed", "manual", "change_management",
@@ -1333,13 +1350,14 @@ CONTROLS = [
      "as_needed", "automated", "deployment_reconciliation", "deployments;changes", "",
      "Deployment log reconciled to Jira"],
     ["VM-01", "Critical and high-risk vendors are reviewed annually, including their SOC reports and bridge "
-              "letters.", "CC9.2", "Nadia Karimi", "annual", "manual", "vendor_management", "vendors", "",
+              "letters; vendors with access to customer data sign a data processing agreement.", "CC9.2",
+     "Nadia Karimi", "as_needed", "manual", "vendor_management", "vendors", "",
      "Vendor register and review notes"],
     ["BC-01", "The business continuity and disaster recovery plan is tested annually.", "CC9.1; A1.3",
      "Ivan Petrov", "annual", "manual", "", "", "", "DR test report"],
     ["BK-01", "Production databases and customer documents are backed up daily to a separate region; failed "
               "jobs are followed up.", "A1.2; CC9.1", "Ivan Petrov", "daily", "automated", "backup_monitoring",
-     "backups", "", "AWS Backup job report"],
+     "backups", "ran_on_schedule;failure_followed_up;copied_to_other_region", "AWS Backup job report"],
     ["BK-02", "Restores from backup are tested annually.", "A1.3", "Ivan Petrov", "annual", "manual", "", "",
      "", "Restore test record"],
     ["CAP-01", "Capacity and availability are monitored against thresholds and reviewed monthly.", "A1.1",
@@ -1391,11 +1409,12 @@ COLUMNS = {   # canonical name (workbench/formats/schemas.py) -> header in the f
                 ("scheduled_at", "scheduled_start"), ("started_at", "started_at"), ("completed_at", "completed_at"),
                 ("retention_days", "retention_days"), ("destination_region", "destination_region"),
                 ("followup_ticket", "followup_ticket")),
-    "vendors": (("vendor", "Vendor"), ("service", "Service"), ("risk_tier", "Risk Tier"),
+    "vendors": (("vendor_id", "Vendor ID"), ("vendor", "Vendor"), ("service", "Service"), ("risk_tier", "Risk Tier"),
                 ("customer_data_access", "Customer Data Access"), ("report_type", "Assurance Report"),
                 ("report_period_start", "Report Period Start"), ("report_period_end", "Report Period End"),
                 ("bridge_letter", "Bridge Letter"), ("last_review_date", "Last Review Date"),
-                ("reviewer", "Reviewer"), ("dpa", "Contract DPA"), ("notes", "Notes")),
+                ("reviewer", "Reviewer"), ("dpa", "Contract DPA"), ("notes", "Notes"), ("onboarded_at", "Onboarded"),
+                ("report_received_at", "Report Received"), ("contract_end_at", "Contract End")),
     "training": (("record_id", "Enrollment ID"), ("email", "User Email"), ("course", "Course"), ("status", "Status"),
                  ("assigned_at", "Enrollment Date"), ("due_date", "Due Date"), ("completed_at", "Completion Date")),
 }
@@ -1479,7 +1498,7 @@ def write_engagement(demo: "Demo", folder: Path, type1: bool) -> dict[tuple[str,
         "changes": keys, "deployments": {r[0] for r in deploys}, "incidents": {r[0] for r in incidents},
         "okta_users": {r[0] for r in demo.okta}, "aws_iam_users": {r[0] for r in demo.iam},
         "access_requests": {r[0] for r in requests}, "access_reviews": rids, "backups": {r[0] for r in backups},
-        "vendors": {r[1] for r in demo.vendors}, "training": {r[0] for r in demo.training} | {
+        "vendors": {r[0] for r in demo.vendors}, "training": {r[0] for r in demo.training} | {
             e for (p, c), items_ in demo.planted.items() if c == "not_enrolled" for e, _ in items_},
     }
     out: dict[tuple[str, str], list[tuple[str, str]]] = {}

@@ -249,11 +249,11 @@ def recompute(eng: str) -> dict[tuple[str, str], set[str]]:
         if v["Risk Tier"] in ("Critical", "High"):
             report_end = v["Report Period End"]
             if (report_end is None or report_end.date() < end) and v["Bridge Letter"] != "Y":
-                hit("vendors", "soc_not_covering_period", v["Vendor"])
+                hit("vendors", "soc_not_covering_period", v["Vendor ID"])
             if v["Last Review Date"].date() < end - timedelta(days=365):
-                hit("vendors", "review_overdue", v["Vendor"])
+                hit("vendors", "review_overdue", v["Vendor ID"])
         if v["Customer Data Access"] == "Y" and v["Contract DPA"] != "Y":
-            hit("vendors", "no_dpa", v["Vendor"])
+            hit("vendors", "no_dpa", v["Vendor ID"])
     # training (coverage measured against the HR roster)
     enrolled = set()
     for t in records(pop_path(eng, "training")):
@@ -266,7 +266,7 @@ def recompute(eng: str) -> dict[tuple[str, str], set[str]]:
     for email, person in hr.items():
         if (term_date(person) is None and date.fromisoformat(person["Hire Date"]) <= end - timedelta(days=30)
                 and email not in enrolled):
-            hit("training", "not_enrolled", email)
+            hit("training", "not_enrolled", person["Employee ID"])
     return found
 
 

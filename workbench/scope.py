@@ -328,6 +328,9 @@ def scope_population(population: Population, engagement: Engagement | None = Non
         # a listing as of a date (users, vendors): taken whole; a window given is checked and recorded
         start: pd.Timestamp | NaTType = pd.NaT
         end: pd.Timestamp | NaTType = pd.NaT
+        if engagement is not None and not (as_of or period_start or period_end):
+            # the engagement's window is recorded (checks compare a listing's dates with the period end)
+            period_start, period_end, as_of = engagement.period_start, engagement.period_end, engagement.as_of
         if as_of or (period_start and period_end):
             _, start, end = scope_window(population.timezone, period_start=period_start, period_end=period_end,
                                          as_of=as_of)

@@ -30,6 +30,7 @@ from workbench.errors import EngagementError, PopulationError
 __all__ = [
     "CheckContext",
     "RelatedFrame",
+    "RecordSelector",
     "local_days",
     "business_days_between",
     "AUTOMATED",
@@ -252,6 +253,12 @@ def business_days_between(start: pd.Series, end: pd.Series, timezone: str) -> pd
 #: records in the window instead, and returns one row per record of it.
 CheckFunction = Callable[[pd.DataFrame, CheckContext], pd.DataFrame]
 
+#: The records of a related population an attribute ``over`` it is computed over, when not the records in the
+#: window: the population's full frame (every record received) and the :class:`CheckContext` in, a boolean mask
+#: over that frame out (e.g. the people on an HR roster employed at the end of the window, whom a training
+#: control must cover, where the roster's own date, the termination date, would keep only the leavers).
+RecordSelector = Callable[[pd.DataFrame, CheckContext], pd.Series]
+
 
 @dataclass(frozen=True, eq=False)
 class AttributeCheck:
@@ -328,6 +335,9 @@ class Attribute:
         records are in the context; its failures are exceptions counted over the related population.
     over_noun : str
         How the related records are named in the result ("changes deployed during the period").
+    over_records : callable, optional
+        Which records of the related population the attribute is computed over (see :data:`RecordSelector`);
+        default the records in the window by the population's own date.
     depends_on : tuple of str
         Ids of attributes that must pass first; when one of them failed for an item this attribute is
         "not performed" for it.
@@ -349,6 +359,7 @@ class Attribute:
     census_test: str = ""
     over: str = ""
     over_noun: str = ""
+    over_records: RecordSelector | None = field(default=None, repr=False, compare=False)
     depends_on: tuple[str, ...] = ()
     columns: tuple[str, ...] = ()
     check: CheckFunction | None = field(default=None, repr=False, compare=False)
@@ -374,6 +385,9 @@ class Attribute:
             raise ValueError(f"attribute {self.id!r}: an accuracy check is manual (agreed to source evidence).")
         if self.kind == AUTOMATED and not self.census_test:
             object.__setattr__(self, "census_test", self.objective)
+        if self.over_records is not None and not self.over:
+            raise ValueError(f"attribute {self.id!r}: over_records selects records of a related population; "
+                             f"name its kind in over.")
 
     @property
     def automated(self) -> bool:
@@ -617,12 +631,16 @@ class Procedure:
                 raise PopulationError(
                     f"attribute {attribute.id!r} is computed over the {attribute.over} population, and the control "
                     f"names none: add one to its populations column in the control matrix.")
-            records = pd.concat([r.scoped for r in related], ignore_index=True) if len(related) > 1 \
-                else related[0].scoped
             tested = CheckContext(policy=context.policy, related=context.related + (
                 RelatedFrame("(tested)", "tested", frame, np.ones(len(frame), dtype=bool), ""),),
                 timezone=context.timezone, window_start=context.window_start, window_end=context.window_end,
                 population=context.population)
+            if attribute.over_records is not None:
+                select = attribute.over_records
+                parts = [r.frame[np.asarray(select(r.frame, tested), dtype=bool)] for r in related]
+            else:
+                parts = [r.scoped for r in related]
+            records = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
             out[attribute.id] = (records, attribute.run(records, tested))
         return out
 
