@@ -383,6 +383,8 @@ def _test_performed(testing: AttributeTesting, sample_plan: SamplePlan, engageme
                      f"(walkthrough)"
         elif census:
             extent = f"a sample of {n:,} of them" if not sample_plan.test_all else f"each of them"
+        elif sample_plan.test_all and n == 1:
+            extent = f"the one {described.replace(procedure.item_description_plural, procedure.item_description, 1)}"
         elif sample_plan.test_all:
             extent = f"all {n:,} {described}"
         else:
@@ -434,9 +436,10 @@ def _result_text(testing: AttributeTesting, sample_plan: SamplePlan, described: 
                                                                     f"{procedure.item_noun_plural}")
         texts.append(_deviation_sentence(sample_natures, lead))
     if no_instance:
+        how = {"annual": "annually", "as_needed": "as needed"}.get(sample_plan.frequency,
+                                                                   sample_plan.frequency.replace("_", " "))
         texts.append(f"No {procedure.item_noun_plural} were found for the period, although the control is "
-                     f"performed {sample_plan.frequency.replace('_', ' ')}: the control did not operate as "
-                     f"described.")
+                     f"performed {how}: the control did not operate as described.")
     if not testing.census_relied_on:
         mismatches = len(testing.accuracy_failures()["item_key"].unique())
         texts.append(f"For {mismatches:,} of {testing.sample_size:,} sampled {procedure.item_noun_plural}, the data "
