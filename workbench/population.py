@@ -147,7 +147,7 @@ class Population:
     def derived(self) -> str | None:
         """None for a client file; for the occurrences of a control with no client export, how they are known:
         ``frequency``, ``period_end`` or ``listed`` (:data:`workbench.engagement.OCCURRENCE_SOURCES`)."""
-        return self.declared.derived if self.declared is not None else None
+        return getattr(self.declared, "derived", None) if self.declared is not None else None
 
     def header_of(self, column: str) -> str:
         """The file's header that fed canonical ``column`` (or the canonical name)."""
@@ -481,7 +481,7 @@ def load_population(engagement: Engagement, population_id: str, *, timezone: str
         The file cannot be read as the population.
     """
     source = engagement.population(population_id)
-    if source.derived is not None:
+    if getattr(source, "derived", None) is not None:
         return _occurrences(engagement, source, timezone or engagement.timezone)
     return load_population_file(
         source.path, kind=source.kind, format=source.format or "auto",

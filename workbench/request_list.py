@@ -22,6 +22,7 @@ Public API::
     tests_for_requests(engagement, control_id=None) -> (tests, failures)
     build_requests(tests) -> tuple[Request, ...]
     write_request_list(path, tests) -> Path
+    write_requests(path, engagement, requests) -> Path
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from workbench.library import is_testable
 from workbench.pipeline import run_control_test
 from workbench.workpaper.layout import SheetWriter, header_from_engagement, save_atomically
 
-__all__ = ["Request", "RequestItem", "tests_for_requests", "build_requests", "write_request_list",
+__all__ = ["Request", "RequestItem", "tests_for_requests", "build_requests", "write_request_list", "write_requests",
            "REQUEST_STATUS", "IDENTIFYING_COLUMNS"]
 
 #: The status every request starts with.
@@ -180,15 +181,24 @@ def write_request_list(path: str | os.PathLike[str], tests: Sequence[ControlTest
     ParameterError
         No tested control, a path that is not an .xlsx file name, or a folder.
     """
-    target = Path(path)
     if not tests:
         raise ParameterError("no tested control: there is no sample to request evidence for.")
+    return write_requests(path, tests[0].engagement, build_requests(tests))
+
+
+def write_requests(path: str | os.PathLike[str], engagement: Engagement, requests: Sequence[Request]) -> Path:
+    """Write ``requests`` to ``path`` (.xlsx), atomically: sheets ``Requests`` and ``Items``; client text as text.
+
+    Raises
+    ------
+    ParameterError
+        A path that is not an .xlsx file name, or a folder.
+    """
+    target = Path(path)
     if target.suffix.lower() != ".xlsx":
         raise ParameterError(f"--out {target}: give an .xlsx file name, e.g. --out requests.xlsx.")
     if target.is_dir():
         raise ParameterError(f"--out {target} is a folder; give the file to write, e.g. {target / 'requests.xlsx'}.")
-    engagement = tests[0].engagement
-    requests = build_requests(tests)
     book = Workbook()
     book.remove(book.worksheets[0])
     header = header_from_engagement(engagement, f"{engagement.engagement_id}/requests")
@@ -219,3 +229,7 @@ def write_request_list(path: str | os.PathLike[str], tests: Sequence[ControlTest
              "Client response"], rows, freeze=True, wrap_columns=(4, 5, 8), empty="No item.")
     s.finish(fixed={5: 50, 6: 70, 9: 40})
     return save_atomically(book, target)
+
+
+# ``tests_for_requests`` is not a pytest test; keep pytest from collecting it where it is imported.
+tests_for_requests.__test__ = False  # type: ignore[attr-defined]

@@ -48,6 +48,7 @@ Public API::
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import re
@@ -141,9 +142,11 @@ class _Table:
     def __init__(self, file: _File, data: dict[str, Any], table: str, index: int | None, display: str,
                  allowed: tuple[str, ...]) -> None:
         self.file, self.data, self.table, self.index, self.display = file, data, table, index, display
+        self.misspelt: set[str] = set()    # keys written misspelt: reported once, as the unknown key
         for key in data:
             if key not in allowed:
                 self.problem(key, f"unknown key.{did_you_mean(key, allowed)} Valid keys here: {', '.join(allowed)}.")
+                self.misspelt.update(difflib.get_close_matches(key, allowed, n=1))
 
     def where(self, key: str | None) -> str:
         return f"{self.display} {key}".strip() if key else self.display.strip() or "(top level)"
@@ -156,8 +159,10 @@ class _Table:
 
     def text(self, key: str, *, required: bool = False, default: str = "") -> str:
         if key not in self.data:
-            if required:
+            if required and key not in self.misspelt:
                 self.problem(key, f"required key missing; add {_EXAMPLE.get(key, key + ' = ...')}.")
+            elif required:
+                self.file.ok = False
             return default
         value = self.data[key]
         if not isinstance(value, str) or not value.strip():
@@ -308,8 +313,9 @@ def _read_file(path: Path, label: str, problems: Problems, notes: list[str]) -> 
     elif top.has("derived_occurrences") and kind != "occurrences":
         top.problem("derived_occurrences", "only a procedure of population_kind \"occurrences\" has derived "
                                            "occurrences; remove the key.")
-    policy = _policy(file, data, name)
-    attributes = _attributes(file, data, schema.kind, columns, schema.timestamps, policy)
+    declared = _policy(file, data, name)
+    policy = {n: p for n, p in declared.items() if p is not None}
+    attributes = _attributes(file, data, schema.kind, columns, schema.timestamps, declared)
     if not file.ok:
         return None
     if any(a.automated for a in attributes) and not any(a.accuracy for a in attributes):
@@ -334,15 +340,17 @@ def _read_file(path: Path, label: str, problems: Problems, notes: list[str]) -> 
         return None
 
 
-def _policy(file: _File, data: dict[str, Any], procedure: str) -> dict[str, PolicyParameter]:
+def _policy(file: _File, data: dict[str, Any], procedure: str) -> dict[str, PolicyParameter | None]:
+    """The file's policy settings by name; None for one declared with a problem (reported once, here)."""
     raw = data.get("policy", {})
     if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
         file.problem("", None, "policy", "policy", "must hold one table per setting: [policy.approval_window] with "
                                                    "default = 1 and description = \"...\".")
         return {}
     common = {p.name for p in COMMON_POLICY}
-    out: dict[str, PolicyParameter] = {}
+    out: dict[str, PolicyParameter | None] = {}
     for name, entry in raw.items():
+        out[name] = None
         t = _Table(file, entry, f"policy.{name}", None, f"[policy.{name}]", _POLICY_KEYS)
         if not _NAME.match(name):
             t.problem(None, f"setting name {name!r} must be lower_snake_case, as engagement.toml writes it.")
@@ -395,7 +403,7 @@ def _condition(t: _Table, columns: tuple[str, ...]) -> Condition | None:
 
 
 def _rule(t: _Table, rule_type: str, kind: str, columns: tuple[str, ...], timestamps: tuple[str, ...],
-          policy: dict[str, PolicyParameter]) -> Rule | None:
+          policy: dict[str, PolicyParameter | None]) -> Rule | None:
     ok = True
     for key in _REQUIRED_RULE_KEYS[rule_type]:
         if key not in t.data:
@@ -429,12 +437,15 @@ def _rule(t: _Table, rule_type: str, kind: str, columns: tuple[str, ...], timest
         days: int | str | None = None
         if "within_business_days" in t.data:
             raw = t.data["within_business_days"]
-            if isinstance(raw, str) and policy.get(raw) is not None and policy[raw].kind == "int":
-                days = raw
+            setting = policy.get(raw) if isinstance(raw, str) else None
+            if isinstance(raw, str) and raw in policy and setting is None:
+                return None     # the setting itself has a problem, reported where it is declared
+            if setting is not None and setting.kind == "int":
+                days = str(raw)
             elif isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
                 days = raw
             else:
-                whole = [n for n, p in policy.items() if p.kind == "int"]
+                whole = [n for n, p in policy.items() if p is not None and p.kind == "int"]
                 t.problem("within_business_days", f"must be a whole number >= 0 or the name of a whole-number "
                                                   f"[policy.<name>] of this file ({', '.join(whole) or 'none declared'}),"
                                                   f" got {describe_value(raw)}.")
@@ -448,8 +459,11 @@ def _rule(t: _Table, rule_type: str, kind: str, columns: tuple[str, ...], timest
         name = column("column")
         raw = t.data["values"]
         values: tuple[str, ...] | str
-        if isinstance(raw, str) and policy.get(raw) is not None and policy[raw].kind in ("text", "choice"):
-            values = raw
+        setting = policy.get(raw) if isinstance(raw, str) else None
+        if isinstance(raw, str) and raw in policy and setting is None:
+            return None         # the setting itself has a problem, reported where it is declared
+        if setting is not None and setting.kind in ("text", "choice"):
+            values = str(raw)
         elif isinstance(raw, list) and raw and all(isinstance(v, str) and v.strip() for v in raw):
             values = tuple(v.strip() for v in raw)
         else:
@@ -485,7 +499,7 @@ def _rule(t: _Table, rule_type: str, kind: str, columns: tuple[str, ...], timest
 
 
 def _attributes(file: _File, data: dict[str, Any], kind: str, columns: tuple[str, ...], timestamps: tuple[str, ...],
-                policy: dict[str, PolicyParameter]) -> list[Attribute]:
+                policy: dict[str, PolicyParameter | None]) -> list[Attribute]:
     raw = data.get("attributes")
     if raw is None or raw == []:
         file.problem("", None, None, "(top level)", "no attributes; add at least one [[attributes]] table with id, "
