@@ -542,9 +542,14 @@ def evaluate_control(engagement: Engagement, control: Control, sample_plan: Samp
 
     pending: list[str] = []
     untested = {a: c for a, c in testing.untested_by_attribute().items() if c}
-    if untested:
+    recorded_by_tester = {a: c for a, c in untested.items() if not procedure.attribute(a).relies_on}
+    if recorded_by_tester:
         pending.append("record the manual results: " + "; ".join(
-            f"{procedure.attribute(a).label.lower()} for {c} item(s)" for a, c in untested.items()))
+            f"{procedure.attribute(a).label.lower()} for {c} item(s)" for a, c in recorded_by_tester.items()))
+    for attribute_id in untested.keys() - recorded_by_tester.keys():   # decided by other controls' conclusions
+        waiting = testing.item_results.loc[testing.item_results["attribute_id"] == attribute_id, "reason"]
+        pending.append(f"conclude the controls {attribute_id} relies on first ({waiting.iloc[0]})" if len(waiting)
+                       else f"conclude the controls {attribute_id} relies on first")
     if extension is not None:
         pending.append(extension)
     if walkthrough is None and not sample_plan.not_occurring:
