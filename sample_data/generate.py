@@ -1285,7 +1285,7 @@ def engagement_header(type1: bool) -> list[str]:
 
 
 CONTROLS_HEADER = ["Control ID", "Description", "Criteria", "Owner", "Frequency", "Nature", "Procedure",
-                   "Populations", "Attributes", "Record filter", "Evidence"]
+                   "Populations", "Attributes", "Record filter", "Evidence", "Manual attributes"]
 #: Record filters (routing by type): standard and normal changes to CM-01 and CM-02, emergency ones to CM-03.
 RECORD_FILTERS = {"CM-01": "change_type in standard, normal", "CM-02": "change_type in standard, normal",
                   "CM-03": "change_type = emergency"}
@@ -1295,6 +1295,29 @@ POLICY: tuple[str, ...] = (
     "# the AWS IAM service users, which belong to no person (the client's list, PBC-12)",
     'non_person_accounts = "ci-deployer, svc-backup, svc-terraform"',
 )
+#: The attributes of the controls tested by inspection (no client export), one per line: "id: what the evidence
+#: shows" (docs/procedures-library.md). They are judged from evidence, so these controls read "testing in
+#: progress" until results are recorded.
+MANUAL_ATTRIBUTES = {
+    "GOV-01": "policies_approved: The information security policies were reviewed and approved by management\n"
+              "policies_published: The approved policies were published to personnel",
+    "GOV-02": "committee_met: The security committee met in the quarter and minutes were kept\n"
+              "metrics_and_risks_reviewed: The minutes showed review of security metrics, open risks and the "
+              "status of remediation",
+    "RA-01": "risk_assessment_performed: A risk assessment identifying threats, including fraud risk, was "
+             "performed\n"
+             "risk_treatment_approved: Risk treatment was approved by management",
+    "BC-01": "dr_plan_tested: The business continuity and disaster recovery plan was tested\n"
+             "dr_results_documented: The test results were documented and the issues found were tracked to "
+             "resolution",
+    "BK-02": "restore_tested: A restore from backup was tested and completed successfully\n"
+             "restore_documented: The restore test and its outcome were documented and reviewed",
+    "CAP-01": "capacity_reviewed: Capacity and availability were reviewed against the thresholds for the month\n"
+              "breaches_followed_up: Threshold breaches found in the review were followed up",
+    "CF-01": "retention_applied: Customer data of contracts terminated in the quarter was disposed of per the "
+             "retention schedule\n"
+             "disposal_evidenced: Secure disposal was evidenced by deletion tickets and certificates",
+}
 CONTROLS = [
     ["ENT-01", "Employees acknowledge the Code of Conduct and Acceptable Use Policy at hire and annually.",
      "CC1.1", "Grace Whitfield", "as_needed", "manual", "new_hire_onboarding", "hr_roster",
@@ -1306,13 +1329,13 @@ CONTROLS = [
      "CC1.4; CC2.2", "Nadia Karimi", "annual", "manual", "security_training", "training;hr_roster", "",
      "LMS completion export"],
     ["GOV-01", "Information security policies are reviewed and approved by management annually and "
-               "published to personnel.", "CC2.2; CC5.3", "Nadia Karimi", "annual", "manual", "", "", "",
+               "published to personnel.", "CC2.2; CC5.3", "Nadia Karimi", "annual", "manual", "inspection", "", "",
      "Policy approval record"],
     ["GOV-02", "A security committee meets quarterly to review security metrics, open risks and the status "
-               "of remediation.", "CC1.2; CC4.1; CC4.2", "Nadia Karimi", "quarterly", "manual", "", "", "",
+               "of remediation.", "CC1.2; CC4.1; CC4.2", "Nadia Karimi", "quarterly", "manual", "inspection", "", "",
      "Committee minutes"],
     ["RA-01", "An annual risk assessment identifies threats, including fraud risk, and risk treatment is "
-              "approved by management.", "CC3.1; CC3.2; CC3.3; CC3.4", "Nadia Karimi", "annual", "manual", "",
+              "approved by management.", "CC3.1; CC3.2; CC3.3; CC3.4", "Nadia Karimi", "annual", "manual", "inspection",
      "", "", "Risk register"],
     ["AC-01", "Access to production systems is requested through ServiceNow and approved by the system owner "
               "before it is granted.", "CC6.2; CC6.3", "Owen Fitzgerald", "as_needed", "manual",
@@ -1328,11 +1351,14 @@ CONTROLS = [
               "days.", "CC6.1; CC6.3", "Ivan Petrov", "quarterly", "manual", "privileged_access",
      "aws_iam_users", "", "IAM credential report"],
     ["AC-05", "Okta enforces multi-factor authentication and password complexity for all workforce users.",
-     "CC6.1", "Owen Fitzgerald", "many_times_a_day", "automated", "", "", "", "Okta policy configuration"],
+     "CC6.1", "Owen Fitzgerald", "many_times_a_day", "automated", "automated_control", "", "",
+     "Okta policy configuration"],
     ["AC-06", "Customer data is encrypted at rest (AES-256) and in transit (TLS 1.2+).", "CC6.1; CC6.7; C1.1",
-     "Ivan Petrov", "many_times_a_day", "automated", "", "", "", "AWS KMS and load balancer configuration"],
+     "Ivan Petrov", "many_times_a_day", "automated", "automated_control", "", "",
+     "AWS KMS and load balancer configuration"],
     ["OPS-01", "Security events are logged centrally and alerts are routed to the on-call engineer.", "CC7.1; CC7.2",
-     "Nadia Karimi", "many_times_a_day", "automated", "", "", "", "Datadog monitors and PagerDuty routing"],
+     "Nadia Karimi", "many_times_a_day", "automated", "automated_control", "", "",
+     "Datadog monitors and PagerDuty routing"],
     ["IM-01", "Incidents are logged, prioritised and resolved within the SLA for their priority; P1/P2 "
               "incidents receive a post-incident review, and affected customers are notified.", "CC7.3; CC7.4; CC7.5", "Ivan Petrov", "as_needed",
      "manual", "incident_management", "incidents", "", "ServiceNow incident records"],
@@ -1354,17 +1380,17 @@ CONTROLS = [
      "Nadia Karimi", "as_needed", "manual", "vendor_management", "vendors", "",
      "Vendor register and review notes"],
     ["BC-01", "The business continuity and disaster recovery plan is tested annually.", "CC9.1; A1.3",
-     "Ivan Petrov", "annual", "manual", "", "", "", "DR test report"],
+     "Ivan Petrov", "annual", "manual", "inspection", "", "", "DR test report"],
     ["BK-01", "Production databases and customer documents are backed up daily to a separate region; failed "
               "jobs are followed up.", "A1.2; CC9.1", "Ivan Petrov", "daily", "automated", "backup_monitoring",
      "backups", "ran_on_schedule;failure_followed_up;copied_to_other_region", "AWS Backup job report"],
-    ["BK-02", "Restores from backup are tested annually.", "A1.3", "Ivan Petrov", "annual", "manual", "", "",
-     "", "Restore test record"],
+    ["BK-02", "Restores from backup are tested annually.", "A1.3", "Ivan Petrov", "annual", "manual", "inspection",
+     "", "", "Restore test record"],
     ["CAP-01", "Capacity and availability are monitored against thresholds and reviewed monthly.", "A1.1",
-     "Ivan Petrov", "monthly", "manual", "", "", "", "Capacity review deck"],
+     "Ivan Petrov", "monthly", "manual", "inspection", "", "", "Capacity review deck"],
     ["CF-01", "Confidential customer data is identified, retained per the retention schedule and disposed of "
-              "securely on contract termination.", "C1.1; C1.2", "Victor Lang", "quarterly", "manual", "", "", "",
-     "Deletion tickets and certificates"],
+              "securely on contract termination.", "C1.1; C1.2", "Victor Lang", "quarterly", "manual", "inspection",
+     "", "", "Deletion tickets and certificates"],
 ]
 
 
@@ -1491,7 +1517,8 @@ def write_engagement(demo: "Demo", folder: Path, type1: bool) -> dict[tuple[str,
           received=recv, request="PBC-05", query="Course completion report, courses 'Security Awareness*', all users",
           columns=COLUMNS["training"])
     write_toml(folder / "engagement.toml", engagement_header(type1), w.pops, POLICY)
-    rows = [row[:9] + [RECORD_FILTERS.get(row[0], "")] + row[9:] for row in CONTROLS]
+    rows = [row[:9] + [RECORD_FILTERS.get(row[0], "")] + row[9:] + [MANUAL_ATTRIBUTES.get(row[0], "")]
+            for row in CONTROLS]
     write_xlsx(folder / "controls.xlsx", [("Controls", CONTROLS_HEADER, rows)])
     # planted exceptions whose record is in this folder's files
     present = {

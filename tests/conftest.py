@@ -92,7 +92,7 @@ def run_stages(folder: Path, control_id: str = "CM-01", seed: int | None = None)
     from workbench.judgements import choose_seed
     from workbench.policy import resolve_policy
     from workbench.population import load_populations
-    from workbench.procedures import get_procedure
+    from workbench.library import procedure_of
     from workbench.receipt import pin_populations
     from workbench.sample import plan_sample, sample_id, select_sample
     from workbench.scope import scope_control
@@ -101,7 +101,7 @@ def run_stages(folder: Path, control_id: str = "CM-01", seed: int | None = None)
 
     engagement = load_engagement(folder)
     control = engagement.control(control_id)
-    procedure = get_procedure(control.procedure)
+    procedure = procedure_of(engagement, control)
     policy = resolve_policy(engagement, control, procedure)
     populations = load_populations(engagement, control)
     reports = validate_populations(populations, engagement)

@@ -118,21 +118,23 @@ class BatchRun:
 CONTROL_NOTEBOOK = "control.ipynb"
 
 
-def notebook_for(procedure: str) -> Path | None:
+def notebook_for(procedure: str, *, implemented: bool | None = None) -> Path | None:
     """The notebook a control tested with ``procedure`` runs, from the checkout (``notebooks/``) or an installed
     wheel: ``notebooks/<procedure>.ipynb`` when a procedure has a notebook of its own, else the shared
-    ``notebooks/control.ipynb``; None for a procedure the library does not implement.
+    ``notebooks/control.ipynb``; None for a procedure the library does not implement (``implemented``: whether it
+    is, for a firm procedure the catalogue does not know; default the catalogue's answer).
 
     A wheel carries the notebooks inside the package as ``workbench/_notebooks`` (see
     ``pyproject.toml``); a checkout or editable install keeps them at the top level.
     """
     from workbench.procedures import is_implemented
 
+    testable = is_implemented(procedure) if implemented is None else implemented
     package = Path(__file__).resolve().parent
     for name in (f"{procedure}.ipynb", CONTROL_NOTEBOOK):
         for folder in (package / "_notebooks", package.parent / "notebooks"):
             candidate = folder / name
-            if candidate.is_file() and (name != CONTROL_NOTEBOOK or is_implemented(procedure)):
+            if candidate.is_file() and (name != CONTROL_NOTEBOOK or testable):
                 return candidate
     return None
 
@@ -270,7 +272,7 @@ def run_engagement(engagement_dir: str | os.PathLike[str], *, output_dir: str | 
         Before anything runs, for a bad engagement folder or bad options.
     """
     from workbench.engagement import load_engagement
-    from workbench.procedures import is_implemented
+    from workbench.library import is_testable
     from workbench.workpaper import write_summary
 
     engagement = load_engagement(engagement_dir)
@@ -293,8 +295,9 @@ def run_engagement(engagement_dir: str | os.PathLike[str], *, output_dir: str | 
     jobs: dict[str, dict[str, Any]] = {}
     runs: dict[str, ControlRun] = {}
     for control in controls:
-        notebook = notebook_for(control.procedure) if control.procedure else None
-        if not control.procedure or not is_implemented(control.procedure) or notebook is None:
+        testable = is_testable(engagement, control)
+        notebook = notebook_for(control.procedure, implemented=testable) if control.procedure else None
+        if not control.procedure or not testable or notebook is None:
             runs[control.id] = ControlRun(control.id, "not_yet_tested", control.procedure)
             continue
         parameters = {"engagement_dir": str(folder), "control_id": control.id, "output_dir": str(out)}

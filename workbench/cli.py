@@ -109,6 +109,18 @@ def build_parser() -> argparse.ArgumentParser:
                     "(entries and chain head) when intact; exit 1 naming the first bad entry when not; 2 for bad "
                     "input. Nothing is written (a store in an older layout is migrated first, as on any open).")
     verify.add_argument("engagement_dir", metavar="ENGAGEMENT_DIR", type=Path)
+
+    requests = commands.add_parser(
+        "request-list", help="write the evidence request list for the sampled items (to send to the client)",
+        description="Select each control's sample (as a run does, pinning populations; no notebook is run) and "
+                    "write FILE.xlsx: one request per sample (a shared sample once, with every control that uses it) "
+                    "and, for each sampled item, the evidence needed per manual attribute. Exit 0 when written, 1 "
+                    "when written without the controls whose test stopped (named on standard error), 2 for bad "
+                    "input.")
+    requests.add_argument("engagement_dir", metavar="ENGAGEMENT_DIR", type=Path)
+    requests.add_argument("--control", default=None, metavar="ID",
+                          help="one control (and the controls sharing its sample); default every tested control")
+    requests.add_argument("--out", required=True, type=Path, metavar="FILE.xlsx", help="the workbook to write")
     verify.add_argument("--head", action="append", default=[], type=_sha256, metavar="SHA256",
                         help="a chain head printed earlier (in a workpaper or the manifest) that must still be in "
                              "the chain; repeat for several")
@@ -215,6 +227,30 @@ def _receipts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _request_list(args: argparse.Namespace) -> int:
+    from workbench.engagement import load_engagement
+    from workbench.errors import ParameterError
+    from workbench.request_list import build_requests, tests_for_requests, write_request_list
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".xlsx":
+        raise ParameterError(f"--out {out}: give an .xlsx file name, e.g. --out requests.xlsx.")
+    if out.is_dir():
+        raise ParameterError(f"--out {out} is a folder; give the file to write, e.g. {out / 'requests.xlsx'}.")
+    engagement = load_engagement(args.engagement_dir)
+    tests, failures = tests_for_requests(engagement, args.control)
+    for control_id, message in failures:
+        print(f"workbench request-list: {control_id} left out: {message}", file=sys.stderr)
+    if not tests:
+        print("workbench request-list: no control could be tested, so nothing was written.", file=sys.stderr)
+        return 1
+    path = write_request_list(out, tests)
+    requests = build_requests(tests)
+    items = sum(len(r.items) for r in requests)
+    print(f"Request list: {path} ({len(requests)} request(s), {items} item(s), {len(tests)} control(s)).")
+    return 1 if failures else 0
+
+
 def _verify(args: argparse.Namespace) -> int:
     import warnings
 
@@ -257,6 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _receipts(args)
         if args.command == "verify":
             return _verify(args)
+        if args.command == "request-list":
+            return _request_list(args)
         return _check_population(args, parser)
     except USER_ERRORS as error:
         print(f"workbench {args.command}: {error}", file=sys.stderr)

@@ -13,7 +13,8 @@ conclusion rests on, kept per component so that a change can be named:
 ==================== =============================================================================
 component            what it covers
 ==================== =============================================================================
-``populations``      the SHA-256 of every population file the test read (tested, then second sources)
+``populations``      the SHA-256 of every population file the test read (tested, then second sources), and
+                     of the list of occurrences of a control with no client export (derived populations)
 ``control``          the control's row of the control matrix (not its row number)
 ``policy``           the engagement's report type, period, rounds, time zone and sampling policy, and the
                      control's policy settings with their values
@@ -192,7 +193,7 @@ class ControlTest:
         if self.evaluation.control_id != self.control.id or self.testing.control_id != self.control.id:
             raise ValueError(f"control {self.control.id}: the testing or evaluation is of another control.")
         pinned = {receipt.population_id for receipt in self.receipts}
-        missing = [p.name for p in self.populations if p.name not in pinned]
+        missing = [p.name for p in self.populations if p.name not in pinned and p.derived is None]
         if missing:
             raise ValueError(f"control {self.control.id}: no receipt for population(s) {', '.join(missing)}; run "
                              f"the receipt stage (pin_populations) on every population tested.")
@@ -221,8 +222,16 @@ class ControlTest:
         return self.receipt_of(self.population.name)
 
     def receipt_of(self, population_id: str) -> Receipt:
-        """The receipt of a population the test read."""
+        """The receipt of a population the test read (a derived population has none: StopIteration)."""
         return next(r for r in self.receipts if r.population_id == population_id)
+
+    def receipt_rows(self, population: Population) -> list[tuple[str, str]]:
+        """The receipt's rows for the Population sheet; for a derived population (no file received), where its
+        occurrences came from."""
+        if population.derived is not None:
+            return [("Receipt", f"none: no file was received; the occurrences are {population.source_relative} and "
+                                f"their SHA-256 is part of the inputs fingerprint")]
+        return self.receipt_of(population.name).to_table()
 
     @cached_property
     def fingerprint(self) -> InputsFingerprint:
@@ -230,7 +239,7 @@ class ControlTest:
         engagement, control, policy = self.engagement, self.control, self.engagement.sampling
         selection, evaluation = self.selection, self.evaluation
         results = self.testing.item_results
-        manual = results.loc[results["source"] == "results store"]
+        manual = results.loc[results["source"].isin(("results store", "recorded conclusions"))]
         recorded = sorted(
             [str(r["item_key"]), str(r["attribute_id"]), str(r["outcome"]), _text(r["evidence_ref"]),
              _text(r["comment"]), _text(r["tested_by"]), _text(r["tested_at"])]
@@ -245,7 +254,8 @@ class ControlTest:
                                 walkthrough.inspected, walkthrough.observed, walkthrough.design, walkthrough.notes,
                                 walkthrough.by, walkthrough.at])
         return InputsFingerprint.of({
-            "populations": {receipt.population_id: receipt.sha256 for receipt in self.receipts},
+            "populations": {**{receipt.population_id: receipt.sha256 for receipt in self.receipts},
+                            **{p.name: p.sha256 for p in self.populations if p.derived is not None}},
             "control": {
                 "id": control.id, "description": control.description, "criteria": list(control.criteria),
                 "owner": control.owner, "frequency": control.frequency, "nature": control.nature,
@@ -253,6 +263,7 @@ class ControlTest:
                 "attributes": list(control.attributes), "extra": dict(control.extra),
                 "record_filter": control.record_filter.text if control.record_filter else None,
                 "shared_sample": control.shared_sample,
+                **({"manual_attributes": list(control.manual_attributes)} if control.manual_attributes else {}),
             },
             "policy": {
                 "report_type": engagement.report_type,
@@ -266,7 +277,9 @@ class ControlTest:
                 "control_policy": dict(self.policy.values),
             },
             "procedure": {"name": self.procedure.name,
-                          "attributes": [attribute.id for attribute in self.testing.attributes]},
+                          "attributes": [attribute.id for attribute in self.testing.attributes],
+                          **({"source": self.procedure.source, "source_sha256": self.procedure.source_sha256}
+                             if self.procedure.source_sha256 else {})},
             "selection": {"sample": selection.sample_id, "stages": list(selection.stage_sizes),
                           "extension": selection.extension,
                           "parts": [{"round": round_, "seed": part.seed, "seed_set": seed.describe(),
@@ -291,8 +304,9 @@ class ControlTest:
     def summary(self) -> str:
         """The control's test in a few lines: what was tested, how many, the result."""
         plan, evaluation = self.sample_plan, self.evaluation
-        populations = "; ".join(f"{p.name}: {p.source_relative} (SHA-256 {p.sha256[:12]}..., receipt version "
-                                f"{self.receipt_of(p.name).version})" for p in self.populations)
+        populations = "; ".join(f"{p.name}: {p.source_relative} (SHA-256 {p.sha256[:12]}..., "
+                                + (f"receipt version {self.receipt_of(p.name).version})" if p.derived is None
+                                   else "no receipt: derived)") for p in self.populations)
         lines = [
             f"{self.control.id} ({self.procedure.title}) — {self.engagement.client}, "
             f"{self.engagement.report_label} {self.engagement.period_label}",

@@ -383,6 +383,8 @@ def _test_performed(testing: AttributeTesting, sample_plan: SamplePlan, engageme
                      f"(walkthrough)"
         elif census:
             extent = f"a sample of {n:,} of them" if not sample_plan.test_all else f"each of them"
+        elif sample_plan.test_all and n == 1:
+            extent = f"the one {described.replace(procedure.item_description_plural, procedure.item_description, 1)}"
         elif sample_plan.test_all:
             extent = f"all {n:,} {described}"
         else:
@@ -434,9 +436,10 @@ def _result_text(testing: AttributeTesting, sample_plan: SamplePlan, described: 
                                                                     f"{procedure.item_noun_plural}")
         texts.append(_deviation_sentence(sample_natures, lead))
     if no_instance:
+        how = {"annual": "annually", "as_needed": "as needed"}.get(sample_plan.frequency,
+                                                                   sample_plan.frequency.replace("_", " "))
         texts.append(f"No {procedure.item_noun_plural} were found for the period, although the control is "
-                     f"performed {sample_plan.frequency.replace('_', ' ')}: the control did not operate as "
-                     f"described.")
+                     f"performed {how}: the control did not operate as described.")
     if not testing.census_relied_on:
         mismatches = len(testing.accuracy_failures()["item_key"].unique())
         texts.append(f"For {mismatches:,} of {testing.sample_size:,} sampled {procedure.item_noun_plural}, the data "
@@ -539,9 +542,14 @@ def evaluate_control(engagement: Engagement, control: Control, sample_plan: Samp
 
     pending: list[str] = []
     untested = {a: c for a, c in testing.untested_by_attribute().items() if c}
-    if untested:
+    recorded_by_tester = {a: c for a, c in untested.items() if not procedure.attribute(a).relies_on}
+    if recorded_by_tester:
         pending.append("record the manual results: " + "; ".join(
-            f"{procedure.attribute(a).label.lower()} for {c} item(s)" for a, c in untested.items()))
+            f"{procedure.attribute(a).label.lower()} for {c} item(s)" for a, c in recorded_by_tester.items()))
+    for attribute_id in untested.keys() - recorded_by_tester.keys():   # decided by other controls' conclusions
+        waiting = testing.item_results.loc[testing.item_results["attribute_id"] == attribute_id, "reason"]
+        pending.append(f"conclude the controls {attribute_id} relies on first ({waiting.iloc[0]})" if len(waiting)
+                       else f"conclude the controls {attribute_id} relies on first")
     if extension is not None:
         pending.append(extension)
     if walkthrough is None and not sample_plan.not_occurring:

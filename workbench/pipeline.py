@@ -19,7 +19,7 @@ from workbench.errors import ParameterError
 from workbench.evaluation import evaluate_control
 from workbench.policy import resolve_policy
 from workbench.population import load_populations, load_related
-from workbench.procedures import get_procedure
+from workbench.library import procedure_of
 from workbench.receipt import pin_populations
 from workbench.sample import plan_sample, select_sample
 from workbench.scope import scope_control
@@ -43,7 +43,7 @@ def run_control_test(engagement: Engagement, control_id: str) -> ControlTest:
     control = engagement.control(control_id)
     if control.procedure is None:
         raise ParameterError(f"control {control_id} has no procedure: it is not tested by the workbench.")
-    procedure = get_procedure(control.procedure)
+    procedure = procedure_of(engagement, control)
     policy = resolve_policy(engagement, control, procedure)
     populations = load_populations(engagement, control)
     related = load_related(engagement, control)

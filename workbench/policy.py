@@ -19,7 +19,8 @@ from typing import Mapping
 
 from workbench.engagement import Control, Engagement, FrozenMapping
 from workbench.errors import ParameterError
-from workbench.procedures import Procedure, get_procedure
+from workbench.library import procedure_of
+from workbench.procedures import Procedure
 from workbench.procedures.base import PolicyParameter, PolicyValue
 
 __all__ = ["ControlPolicy", "resolve_policy", "PROCEDURE_DEFAULT"]
@@ -101,7 +102,7 @@ def resolve_policy(engagement: Engagement, control: Control, procedure: Procedur
     """
     if control.procedure is None:
         raise ParameterError(f"control {control.id} has no procedure, so it has no test policy.")
-    procedure = procedure or get_procedure(control.procedure)
+    procedure = procedure or procedure_of(engagement, control)
     engagement_values = engagement.policies.get(procedure.name, {})
     control_values = engagement.control_policies.get(control.id, {})
     values: dict[str, PolicyValue] = {}

@@ -8,6 +8,12 @@
     load_population_file(path, *, kind, format="auto", timezone=None, columns=None, name=None,
                          base_folder=None, declared=None) -> Population
 
+A control with no client export (a procedure of kind ``occurrences``: inspection, automated_control) has a
+*derived* population instead of a file: its occurrences, derived from its frequency over the period or listed
+in engagement.toml (:mod:`workbench.occurrences`). :func:`load_population` builds it; its SHA-256 is over the
+canonical list of occurrences (JSON), it has no receipt (nothing was received) and ``Population.derived`` says
+where it came from.
+
 Loading reads the file's bytes once: the SHA-256 is computed over exactly the bytes parsed (in a
 second thread for large files), the container and format are detected (:mod:`workbench.formats`), the
 columns are mapped onto the kind's canonical schema (:mod:`workbench.formats.schemas`), timestamps are
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import mmap
 import os
 import threading
@@ -38,13 +45,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workbench.engagement.model import Control, Engagement, PopulationSource
-from workbench.errors import PopulationError
+from workbench.engagement.model import OCCURRENCE_SOURCES, Control, Engagement, PopulationSource
+from workbench.errors import EngagementError, PopulationError
 from workbench.formats import FORMAT_NAMES, FORMATS, detect_format, map_columns
 from workbench.formats.spec import format_error, normalize_header, to_boolean
 from workbench.formats.dates import parse_timestamp_columns
 from workbench.formats.table import RawTable, read_raw
 from workbench.formats.schemas import KINDS, SCHEMAS, KindSchema
+from workbench.occurrences import derive_occurrences, occurrence_window
 
 __all__ = [
     "Population",
@@ -135,6 +143,12 @@ class Population:
         """The kind's canonical schema."""
         return SCHEMAS[self.kind]
 
+    @property
+    def derived(self) -> str | None:
+        """None for a client file; for the occurrences of a control with no client export, how they are known:
+        ``frequency``, ``period_end`` or ``listed`` (:data:`workbench.engagement.OCCURRENCE_SOURCES`)."""
+        return getattr(self.declared, "derived", None) if self.declared is not None else None
+
     def header_of(self, column: str) -> str:
         """The file's header that fed canonical ``column`` (or the canonical name)."""
         for canonical, header in self.column_sources:
@@ -145,6 +159,13 @@ class Population:
     def to_table(self, receipt_rows: Sequence[tuple[str, str]] = ()) -> list[tuple[str, str]]:
         """(label, value) rows for a workpaper's population sheet; ``receipt_rows`` (the pinned receipt's
         ``to_table()``) come after the client's declaration."""
+        if self.derived is not None:
+            rows = [("Population", self.name), ("Kind", self.kind), ("Source", self.source_relative),
+                    ("SHA-256 (of the list of occurrences)", self.sha256),
+                    ("Occurrences", f"{self.rows_received:,}"), ("Time zone", self.timezone)]
+            rows.extend(receipt_rows)
+            rows += [("Note", note) for note in self.notes]
+            return rows
         rows = [("Population", self.name), ("Kind", self.kind), ("Format", self.format),
                 ("Source file", self.source_relative), ("SHA-256", self.sha256),
                 ("Records received", f"{self.rows_received:,}"),
@@ -460,6 +481,8 @@ def load_population(engagement: Engagement, population_id: str, *, timezone: str
         The file cannot be read as the population.
     """
     source = engagement.population(population_id)
+    if getattr(source, "derived", None) is not None:
+        return _occurrences(engagement, source, timezone or engagement.timezone)
     return load_population_file(
         source.path, kind=source.kind, format=source.format or "auto",
         timezone=timezone or engagement.timezone, columns=dict(source.columns or {}), name=source.id,
@@ -481,3 +504,59 @@ def load_related(engagement: Engagement, control: Control) -> tuple[Population, 
     """Load the control's other populations (the listings and logs its checks join with). Reads only."""
     return tuple(load_population(engagement, population_id)
                  for population_id in engagement.related_populations(control))
+
+
+def _occurrences(engagement: Engagement, source: PopulationSource, timezone: str) -> Population:
+    """The derived population of a control with no client export: its occurrences as a canonical frame."""
+    control = engagement.control(source.control_id or "")
+    window_start, window_end = occurrence_window(engagement)
+    origin = OCCURRENCE_SOURCES.get(source.derived or "", str(source.derived))
+    records: list[tuple[str, str, object, object]] = []   # id, description, starts, due
+    if source.derived == "listed":
+        records = [(o.id, o.description or "", o.date, o.date) for o in source.occurrences]
+        note = (f"{len(records):,} occurrence(s) of {control.id} listed in engagement.toml "
+                f"([[controls.{control.id}.occurrences]]).")
+    elif source.derived == "period_end":
+        starts = window_start if engagement.report_type == "type2" else window_end
+        records = [(f"configuration-as-of-{window_end.isoformat()}",
+                    f"The configuration of {control.id} as of {window_end.isoformat()} "
+                    + ("(the end of the period)" if engagement.report_type == "type2" else "(the as-of date)"),
+                    starts, window_end)]
+        note = (f"One occurrence derived for {control.id}: the configuration as of {window_end.isoformat()} (an "
+                f"automated control is tested on one instance).")
+    else:
+        try:
+            derived = derive_occurrences(control.frequency, window_start, window_end,
+                                         backwards=engagement.report_type == "type1")
+        except EngagementError as error:  # a frequency that cannot be derived
+            raise PopulationError(f"control {control.id}: {error}", file=source.file) from None
+        records = [(o.id, o.description, o.starts, o.due) for o in derived]
+        window = (f"the period {window_start.isoformat()} to {window_end.isoformat()}"
+                  if engagement.report_type == "type2" else
+                  f"the look-back window {window_start.isoformat()} to {window_end.isoformat()} (counted back from "
+                  f"the as-of date)")
+        note = (f"{len(records):,} occurrence(s) derived from {control.id}'s frequency "
+                f"({control.frequency.replace('_', ' ')}) over {window}.")
+    canonical = [{"occurrence_id": oid, "control_id": control.id, "description": text,
+                  "starts_at": str(starts), "due_at": str(due), "source": origin}
+                 for oid, text, starts, due in records]
+    sha256 = hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+                            .encode("utf-8")).hexdigest()
+
+    def stamps(values: list[object]) -> pd.Series:
+        return pd.Series(pd.to_datetime([str(v) for v in values]), dtype="datetime64[us]").dt.tz_localize(timezone)
+
+    frame = pd.DataFrame({
+        "occurrence_id": pd.array([r[0] for r in records], dtype="str"),
+        "control_id": pd.array([control.id] * len(records), dtype="str"),
+        "description": pd.array([r[1] or None for r in records], dtype="str"),
+        "starts_at": stamps([r[2] for r in records]),
+        "due_at": stamps([r[3] for r in records]),
+        "source": pd.array([origin] * len(records), dtype="str"),
+    })
+    frame["source_row"] = np.arange(1, len(records) + 1, dtype=np.int64)
+    return Population(
+        name=source.id, kind=source.kind, format="derived", source=Path(source.path), source_relative=origin,
+        sha256=sha256, frame=frame, key=SCHEMAS[source.kind].key, rows_received=len(frame), timezone=timezone,
+        timezone_assumed=False, notes=(note,),
+        column_sources=tuple((c, "derived") for c in SCHEMAS[source.kind].columns), declared=source)

@@ -365,15 +365,18 @@ def pin_populations(engagement: Engagement, *populations: Population,
     Returns
     -------
     tuple of Receipt
-        One per population, in the order given.
+        One per population, in the order given; none for a derived population (the occurrences of a control
+        with no client export: nothing was received, so nothing is pinned; its SHA-256 is over the list of
+        occurrences and is part of the control's inputs fingerprint).
 
     Raises
     ------
     PopulationError
         A file's SHA-256 differs from its pin (both hashes and the deliver command named).
     """
-    unique = {population.name: population for population in reversed(populations)}   # first of each id wins
-    order = list(dict.fromkeys(population.name for population in populations))
+    files = [population for population in populations if population.derived is None]
+    unique = {population.name: population for population in reversed(files)}   # first of each id wins
+    order = list(dict.fromkeys(population.name for population in files))
     return tuple(pin_population(engagement, unique[name], pinned_by=pinned_by) for name in order)
 
 

@@ -77,7 +77,7 @@ from types import TracebackType
 import pandas as pd
 
 from workbench.engagement import Engagement, StaffMember
-from workbench.procedures import get_procedure, is_implemented
+from workbench.library import is_testable, procedure_of
 from workbench.errors import ResultsError, StoreIntegrityError
 from workbench.files import JsonRecord, JsonValue
 
@@ -710,8 +710,8 @@ def _controls_of(engagement: Engagement) -> dict[str, tuple[str, ...]]:
     controls: dict[str, tuple[str, ...]] = {}
     for control in engagement.controls:
         allowed: tuple[str, ...] = tuple(control.attributes or ())
-        if control.procedure and is_implemented(control.procedure):
-            allowed = tuple(a.id for a in get_procedure(control.procedure).select_attributes(control.attributes))
+        if is_testable(engagement, control):
+            allowed = tuple(a.id for a in procedure_of(engagement, control).select_attributes(control.attributes))
         controls[control.id] = allowed
     return controls
 

@@ -11,6 +11,8 @@ How the size is chosen (DESIGN.md §4; sampling.md §4; workflow.md §1.4, §1.6
 * Type 2, manual control operating periodically (annual ... many_times_a_day): the firm's frequency
   table from the engagement (:func:`sampling.plan_frequency`), labelled non-statistical with the
   confidence it achieves.
+* A procedure that tests every item and says why (:attr:`~workbench.procedures.base.Procedure.sample_basis`: an
+  automated control, tested on one instance of its configuration): every item in scope, Type 1 and Type 2.
 * Type 2, transaction-driven population (frequency ``as_needed``) or an automated control: a statistical
   attribute sample (:func:`sampling.plan`) at the engagement's confidence, tolerable and expected rates,
   with its model and the population size; planned in two stages when the control's policy says
@@ -54,7 +56,7 @@ from workbench.engagement import Control, Engagement, Round
 from workbench.errors import ParameterError, PopulationError
 from workbench.judgements import SampleDecisions, SeedChoice, sample_decisions
 from workbench.policy import ControlPolicy, resolve_policy
-from workbench.procedures import get_procedure, is_implemented
+from workbench.library import is_testable, procedure_of
 from workbench.scope import ControlScope
 
 __all__ = [
@@ -96,7 +98,7 @@ def sharing_controls(engagement: Engagement, control: Control) -> tuple[Control,
         return (control,)
     wanted = sample_id(engagement, control)
     return tuple(c for c in engagement.controls
-                 if c.procedure is not None and is_implemented(c.procedure) and c.populations and c.shared_sample
+                 if c.procedure is not None and is_testable(engagement, c) and c.populations and c.shared_sample
                  and sample_id(engagement, c) == wanted)
 
 
@@ -178,7 +180,7 @@ class SamplePlan:
 
     @property
     def kind(self) -> str:
-        """``statistical`` | ``frequency`` | ``two_stage`` | ``type1`` | ``not_occurring``."""
+        """``statistical`` | ``frequency`` | ``two_stage`` | ``type1`` | ``one_instance`` | ``not_occurring``."""
         return NOT_OCCURRING if self.plan is None else str(self.plan.kind)
 
     @property
@@ -240,6 +242,12 @@ def _own_plan(engagement: Engagement, control: Control, policy: ControlPolicy, c
                         f"Type 1 report: design and implementation are tested as of {engagement.as_of} by "
                         f"inspecting one instance of the control (a walkthrough) chosen at random from the "
                         f"{count:,} {plural} in scope.")
+    basis = procedure_of(engagement, control).sample_basis if control.procedure else ""
+    if basis:
+        one = Plan(sample_size=count, acceptance_number=0, model="none", achieved_risk=None, confidence=None,
+                   tolerable_rate=None, expected_rate=None, expected_deviations=None, population_size=count,
+                   kind="one_instance", statistical=False, test_all=True, notes=(basis,))
+        return _OwnPlan(one, count, f"{basis} In scope: {count:,} {plural}, every one tested.")
     tolerable_rate = sampling_policy.tolerable_rate
     table = sampling_policy.frequency_table
     periodic = tuple(table) if table else PERIODIC_FREQUENCIES
@@ -351,7 +359,7 @@ def plan_sample(engagement: Engagement, control: Control, scope: ControlScope,
     """
     policy = policy or resolve_policy(engagement, control)
     count = len(scope)
-    procedure = get_procedure(control.procedure) if control.procedure else None
+    procedure = procedure_of(engagement, control) if control.procedure else None
     key_column = procedure.key_column if procedure else scope.key
     date_column = procedure.date_column if procedure else (scope.date_column or "")
     plural = procedure.item_noun_plural if procedure else "items"
@@ -403,9 +411,17 @@ def plan_sample(engagement: Engagement, control: Control, scope: ControlScope,
     else:
         extension_items = 0
     if extension == "two_stage" and own.plan.kind != "two_stage":
-        notes.append("extension = two_stage applies to statistical samples; this size comes from "
-                     f"{'the frequency table' if own.plan.kind == 'frequency' else 'a Type 1 walkthrough'}, so "
+        source = {"frequency": "the frequency table", "one_instance": "the test of one instance"}.get(
+            str(own.plan.kind), "a Type 1 walkthrough")
+        notes.append(f"extension = two_stage applies to statistical samples; this size comes from {source}, so "
                      f"there is no second stage.")
+    months = sum(1 for _, n in scope.months if n)
+    if method == "stratified" and procedure is not None and procedure.population_kind == "occurrences" \
+            and size < months:
+        method = "random"
+        notes.append(f"Random selection over the {count:,} {plural}: they fall in {months} months, more than the "
+                     f"{size:,} to select, and a selection stratified by month gives the months of equal size to the "
+                     f"earliest (ties go to the earlier stratum); every occurrence has the same chance instead.")
     available = tuple(len(part) for part in scope.parts)
     shares = _allocate(size, scope.rounds, available)
     allocation = tuple((r.name, r.days, n) for r, n in zip(scope.rounds, shares))

@@ -6,7 +6,10 @@
 
 Automated attributes run once over the *full* population in scope (census analytics: every exception is
 listed with its id) and the sample reads its rows of that result; manual attributes come from the results store
-(:mod:`workbench.results`), and a sampled item without a recorded manual result is "not tested".
+(:mod:`workbench.results`), and a sampled item without a recorded manual result is "not tested". A manual
+attribute that relies on other controls (``Attribute.relies_on``: an automated control's reliance on the IT
+general controls) reads their recorded conclusions instead (:mod:`workbench.reliance`; source
+``recorded conclusions``).
 
 A control attribute that fails is a deviation of the control. An *accuracy* attribute (the sampled item's
 data agreed to the source system; :data:`workbench.procedures.base.ACCURACY`) that fails is a finding on
@@ -36,6 +39,7 @@ from workbench.procedures.base import (
     NOT_TESTED,
     PASS,
 )
+from workbench.reliance import Reliance, reliance_of
 from workbench.results import read_results
 from workbench.sample import ControlSelection
 from workbench.scope import ControlScope, scope_window
@@ -413,6 +417,15 @@ def test_attributes(procedure: Procedure, control: Control, scope: ControlScope,
         if record["attribute_id"] in manual_ids:
             lookup[(str(record["item_key"]), str(record["attribute_id"]))] = {str(k): v for k, v in record.items()}
 
+    # manual attributes decided by the recorded conclusions of the controls they rely on (once per control)
+    reliance: dict[str, Reliance] = {a.id: reliance_of(engagement, control, policy.text(a.relies_on))
+                                     for a in attributes if a.relies_on}
+    if reliance and len(recorded):
+        overridden = recorded["attribute_id"].isin(set(reliance))
+        if overridden.any():
+            notes.append(f"{int(overridden.sum())} recorded result(s) for {', '.join(sorted(reliance))} are not used: "
+                         f"the recorded conclusions of the controls relied on decide it.")
+
     # the per-item matrix, tidy
     item_dates = dates.iloc[rows].to_numpy()
     records: list[dict[str, Any]] = []
@@ -433,6 +446,14 @@ def test_attributes(procedure: Procedure, control: Control, scope: ControlScope,
                 entry["outcome"] = check.outcome.iloc[row]
                 entry["reason"] = check.reason.iloc[row]
                 entry["source"] = "automated"
+            elif attribute.id in reliance:
+                relied = reliance[attribute.id]
+                entry.update(outcome=relied.outcome, reason=relied.reason)
+                if relied.outcome == NOT_TESTED:
+                    entry["comment"] = relied.evidence or None
+                else:
+                    entry.update(evidence_ref=relied.evidence or None, tested_by="recorded conclusions",
+                                 tested_at=relied.at, source="recorded conclusions")
             else:
                 stored = lookup.get((key, attribute.id))
                 if stored is not None:

@@ -22,6 +22,7 @@ The package, by concern::
     model.py      the frozen objects: Engagement, Control, PopulationSource, SamplingPolicy, ...
     toml.py       reading engagement.toml, with line numbers in messages
     matrix.py     reading the control matrix (controls.xlsx or controls.csv)
+    firm.py       reading the firm's procedure files (procedures/*.toml, the firm library)
     criteria.py   the 2017 Trust Services Criteria
     problems.py   collecting problems and wording them
 
@@ -38,7 +39,7 @@ import hashlib
 import os
 import tomllib
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Mapping, TypeVar
 
 from workbench.engagement.matrix import read_control_matrix
 from workbench.engagement.model import (
@@ -50,6 +51,7 @@ from workbench.engagement.model import (
     MATRIX_FILES,
     MATRIX_SHEET,
     NATURES,
+    OCCURRENCE_SOURCES,
     POPULATION_FORMATS,
     POPULATION_KINDS,
     REPORT_TYPES,
@@ -62,15 +64,27 @@ from workbench.engagement.model import (
     Control,
     Engagement,
     FrozenMapping,
+    Occurrence,
     PopulationSource,
     Round,
     SamplingPolicy,
     StaffMember,
     SubserviceOrganization,
+    occurrences_population_id,
 )
+from workbench.engagement.firm import read_firm_procedures
 from workbench.engagement.problems import Problems
-from workbench.engagement.toml import read_control_policies, read_engagement_toml
+from workbench.engagement.toml import (
+    read_control_occurrences,
+    read_control_policies,
+    read_engagement_toml,
+    read_policies,
+)
 from workbench.errors import EngagementError
+from workbench.library import resolve_procedure
+from workbench.occurrences import DERIVABLE_FREQUENCIES
+from workbench.procedures import is_implemented
+from workbench.procedures.base import Procedure
 
 __all__ = [
     "load_engagement",
@@ -80,6 +94,9 @@ __all__ = [
     "SubserviceOrganization",
     "CUEC",
     "PopulationSource",
+    "Occurrence",
+    "OCCURRENCE_SOURCES",
+    "occurrences_population_id",
     "Control",
     "Round",
     "FrozenMapping",
@@ -159,15 +176,18 @@ def load_engagement(folder: str | os.PathLike[str]) -> Engagement:
 
     problems = Problems(label)
     parsed = read_engagement_toml(root, text, data, problems)
+    firm = read_firm_procedures(root, label, parsed.procedure_library, problems, parsed.notes)
+    policies = read_policies(root, text, data, problems, firm)
 
     # parsed.populations holds every [populations.<id>] id in file order (None for a bad entry); it is
     # None only when populations is not a table
     matrix_path, raw_matrix, controls = read_control_matrix(
         root, label, problems, scope=parsed.criteria,
         population_ids=None if parsed.populations is None else list(parsed.populations),
-        populations=parsed.populations, notes=parsed.notes)
+        populations=parsed.populations, notes=parsed.notes, procedures=firm)
 
-    control_policies = read_control_policies(root, text, data, controls, problems)
+    control_policies = read_control_policies(root, text, data, controls, problems, firm)
+    derived = _derived_populations(root, label, text, data, controls, problems, firm)
     if parsed.rounds and parsed.populations is not None and not problems.lines:
         named = {pid for r in parsed.rounds for pid in r.populations}
         for control in controls:
@@ -209,11 +229,54 @@ def load_engagement(folder: str | os.PathLike[str]) -> Engagement:
         engagement_sha256=hashlib.sha256(raw_toml).hexdigest(),
         matrix_sha256=hashlib.sha256(raw_matrix).hexdigest(),
         notes=tuple(parsed.notes),
-        policies=FrozenMapping({name: FrozenMapping(values)
-                                for name, values in present(parsed.policies, "policy").items()}),
+        policies=FrozenMapping({name: FrozenMapping(values) for name, values in policies.items()}),
         control_policies=FrozenMapping({cid: FrozenMapping(values) for cid, values in control_policies.items()}),
         rounds=present(parsed.rounds, "rounds"),
+        procedures=FrozenMapping(firm),
+        procedure_library=parsed.procedure_library,
+        derived_populations=FrozenMapping(derived),
     )
+
+
+def _derived_populations(root: Path, label: str, text: str, data: dict[str, Any], controls: list[Control],
+                         problems: Problems, procedures: Mapping[str, Procedure]) -> dict[str, PopulationSource]:
+    """The population of each control with no client export (a procedure of kind ``occurrences``): derived from its
+    frequency, one instance as of the period end, or listed in engagement.toml."""
+    kinds: dict[str, Procedure] = {}
+    for control in controls:
+        name = control.procedure
+        if name is None or not (name in procedures or is_implemented(name)):
+            continue
+        try:
+            procedure = resolve_procedure(name, procedures=procedures, manual_attributes=control.manual_attributes,
+                                          frequency=control.frequency)
+        except EngagementError:
+            continue   # reported by the matrix
+        if procedure.population_kind == "occurrences":
+            kinds[control.id] = procedure
+    listed = read_control_occurrences(root, text, data, controls, problems, set(kinds))
+    out: dict[str, PopulationSource] = {}
+    by_id = {c.id: c for c in controls}
+    for control_id, procedure in kinds.items():
+        control = by_id[control_id]
+        pid = occurrences_population_id(control_id)
+        if control_id in listed:
+            basis = "listed"
+        elif procedure.derived_occurrences == "period_end":
+            basis = "period_end"
+        elif control.frequency in DERIVABLE_FREQUENCIES:
+            basis = "frequency"
+        else:
+            problems.add(f"{label}/{ENGAGEMENT_FILE}: control {control_id} ({procedure.name}) operates "
+                         f"{control.frequency.replace('_', ' ')}, so its occurrences cannot be derived from its "
+                         f"frequency; list them: add [[controls.{control_id}.occurrences]] with id = \"...\" and "
+                         f"date = YYYY-MM-DD for each time it operated in the period (an empty list, occurrences = "
+                         f"[], records that it did not operate).")
+            continue
+        out[pid] = PopulationSource(id=pid, file=OCCURRENCE_SOURCES[basis], path=root / ENGAGEMENT_FILE,
+                                    kind="occurrences", format="derived", derived=basis, control_id=control_id,
+                                    occurrences=listed.get(control_id, ()))
+    return out
 
 
 T = TypeVar("T")

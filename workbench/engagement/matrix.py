@@ -33,7 +33,7 @@ import io
 import re
 from datetime import date, datetime
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from workbench.engagement.criteria import CATEGORY_LABELS, CRITERIA, normalize_criterion_id
 from workbench.engagement.model import (
@@ -46,11 +46,15 @@ from workbench.engagement.model import (
     Control,
     FrozenMapping,
     PopulationSource,
+    occurrences_population_id,
 )
 from workbench.engagement.problems import ID_PATTERN, Problems, criteria_ranges, criterion_hint, did_you_mean
 from workbench.engagement.record_filter import FilterSyntaxError, RecordFilter
+from workbench.errors import EngagementError
 from workbench.formats.schemas import SCHEMAS
-from workbench.procedures import KNOWN_PROCEDURES, get_procedure, is_implemented
+from workbench.library import resolve_procedure
+from workbench.procedures import KNOWN_PROCEDURES, Procedure, is_implemented
+from workbench.procedures.inspection import split_lines
 
 __all__ = ["read_control_matrix"]
 
@@ -152,7 +156,8 @@ def _read_csv(raw: bytes, label: str, problems: Problems, notes: list[str]) -> l
 
 def _parse_matrix(rows: list[tuple[int, list[str]]], label: str, problems: Problems, *,
                   scope: tuple[str, ...] | None, population_ids: set[str] | None,
-                  populations: dict[str, PopulationSource | None] | None) -> list[Control]:
+                  populations: dict[str, PopulationSource | None] | None,
+                  procedures: Mapping[str, Procedure]) -> list[Control]:
     """Check every row; report every problem; return the controls (only meaningful without problems)."""
     header_at = None
     for index, (_, cells) in enumerate(rows[:_HEADER_ROWS_SEARCHED]):
@@ -200,7 +205,7 @@ def _parse_matrix(rows: list[tuple[int, list[str]]], label: str, problems: Probl
     for number, cells in data_rows:
         row = _Row(number, cells, columns, label, problems)
         control = _parse_row(row, extra, seen_ids, scope=scope, population_ids=population_ids,
-                             populations=populations)
+                             populations=populations, procedures=procedures)
         if control is not None:
             controls.append(control)
     return controls
@@ -239,7 +244,8 @@ def _listed_once(row: _Row, column: str, noun: str,
 
 def _parse_row(row: _Row, extra: dict[int, str], seen_ids: dict[str, int], *, scope: tuple[str, ...] | None,
                population_ids: set[str] | None,
-               populations: dict[str, PopulationSource | None] | None) -> Control | None:
+               populations: dict[str, PopulationSource | None] | None,
+               procedures: Mapping[str, Procedure]) -> Control | None:
     """Check one data row, reporting every problem; the Control, or None when the row has a problem."""
     cell, problem, number = row.cell, row.problem, row.number
     ok = True
@@ -290,13 +296,30 @@ def _parse_row(row: _Row, extra: dict[int, str], seen_ids: dict[str, int], *, sc
         ok = False
 
     procedure = _normalize_name(cell("procedure")) or None
-    procedure_known = procedure in KNOWN_PROCEDURES
+    names = KNOWN_PROCEDURES + tuple(procedures)
+    procedure_known = procedure in names
     if procedure is not None and not procedure_known:
-        hint = did_you_mean(procedure, KNOWN_PROCEDURES)
+        hint = did_you_mean(procedure, names)
+        firm = f" (the firm's: {', '.join(procedures)})" if procedures else ""
         problem("procedure", f"{cell('procedure')!r} is not a known procedure.{hint} Use one of: "
-                             f"{', '.join(KNOWN_PROCEDURES)}; or leave it blank (the control reads "
-                             f"\"not yet tested\").")
+                             f"{', '.join(names)}{firm}; or leave it blank (the control reads "
+                             f"\"not yet tested\"). A firm procedure is a TOML file in the engagement's "
+                             f"procedures/ folder or the firm library.")
         ok = False
+    manual_lines = split_lines(cell("manual_attributes"))
+    resolved: Procedure | None = None
+    if procedure is not None and procedure_known and (procedure in procedures or is_implemented(procedure)):
+        try:
+            resolved = resolve_procedure(procedure, procedures=procedures, manual_attributes=manual_lines,
+                                         frequency=frequency)
+        except EngagementError as error:
+            problem("manual_attributes", f"{error}".removeprefix("Manual attributes: "))
+            ok = False
+    if manual_lines and procedure != "inspection":
+        problem("manual_attributes", "Manual attributes are the attributes of a control tested with procedure "
+                                     "inspection; set its procedure to inspection, or clear the cell.")
+        ok = False
+    derived = resolved is not None and resolved.population_kind == "occurrences"
 
     def defined(item: str) -> bool:
         if population_ids is None or item in population_ids:
@@ -309,7 +332,11 @@ def _parse_row(row: _Row, extra: dict[int, str], seen_ids: dict[str, int], *, sc
 
     pop_ids, populations_ok = _listed_once(row, "populations", "population", defined)
     ok = populations_ok and ok
-    if procedure_known and not pop_ids:
+    if derived:
+        # no client export: the control's occurrences are its population (derived, or listed in engagement.toml);
+        # populations the matrix names are related populations its checks may read
+        pop_ids = [occurrences_population_id(control_id)] + pop_ids
+    elif procedure_known and not pop_ids:
         defined_ids = ", ".join(sorted(population_ids or ())) or "none defined yet"
         problem("populations", f"is blank, but procedure {procedure!r} tests a population; give the id of a "
                                f"[populations.<id>] table of engagement.toml ({defined_ids}).")
@@ -322,10 +349,11 @@ def _parse_row(row: _Row, extra: dict[int, str], seen_ids: dict[str, int], *, sc
                               "attributes these are, or clear the attributes.")
         ok = False
 
-    if procedure is not None and procedure_known:
-        ok = _check_against_procedure(procedure, attributes, pop_ids, populations, problem) and ok
+    if resolved is not None:
+        ok = _check_against_procedure(resolved, attributes, pop_ids[1:] if derived else pop_ids, populations,
+                                      problem, derived=derived) and ok
 
-    record_filter, filter_ok = _record_filter_of(row, procedure if procedure_known else None)
+    record_filter, filter_ok = _record_filter_of(row, procedure if procedure_known else None, resolved)
     ok = filter_ok and ok
     shared_text = _normalize_name(cell("shared_sample"))
     shared = shared_text in ("", "yes", "y", "true", "1", "shared")
@@ -343,16 +371,17 @@ def _parse_row(row: _Row, extra: dict[int, str], seen_ids: dict[str, int], *, sc
         attributes=tuple(attributes), row=number,
         extra=FrozenMapping({header: (row.cells[pos] if pos < len(row.cells) else "")
                              for pos, header in extra.items()}),
-        record_filter=record_filter, shared_sample=shared,
+        record_filter=record_filter, shared_sample=shared, manual_attributes=manual_lines,
     )
 
 
-def _record_filter_of(row: _Row, procedure: str | None) -> tuple[RecordFilter | None, bool]:
+def _record_filter_of(row: _Row, procedure: str | None,
+                      resolved: Procedure | None) -> tuple[RecordFilter | None, bool]:
     """The row's record filter (its ``record_filter`` cell, else the procedure's default), checked."""
     text = row.cell("record_filter")
     written = bool(text)
-    if not text and procedure is not None and is_implemented(procedure):
-        text = get_procedure(procedure).record_filter
+    if not text and resolved is not None:
+        text = resolved.record_filter
     if not text:
         return None, True
     if procedure is None:
@@ -364,8 +393,8 @@ def _record_filter_of(row: _Row, procedure: str | None) -> tuple[RecordFilter | 
     except FilterSyntaxError as error:
         row.problem("record_filter", str(error))
         return None, False
-    if is_implemented(procedure):
-        kind = get_procedure(procedure).population_kind
+    if resolved is not None:
+        kind = resolved.population_kind
         columns = SCHEMAS[kind].columns
         if record_filter.column not in columns:
             where = "" if written else f" (the default of procedure {procedure!r})"
@@ -407,13 +436,12 @@ def _criteria_of(row: _Row, scope: tuple[str, ...] | None) -> tuple[list[str], b
     return criteria, ok
 
 
-def _check_against_procedure(name: str, attributes: list[str], pop_ids: list[str],
+def _check_against_procedure(procedure: Procedure, attributes: list[str], pop_ids: list[str],
                              populations: dict[str, PopulationSource | None] | None,
-                             problem: Callable[[str, str], None]) -> bool:
-    """For an implemented procedure: attribute ids exist, and the first population is of its kind."""
-    if not is_implemented(name):
-        return True  # known, not yet implemented: the control reads "not yet tested"
-    procedure = get_procedure(name)
+                             problem: Callable[[str, str], None], *, derived: bool = False) -> bool:
+    """For an implemented (or firm) procedure: attribute ids exist, and the first population is of its kind (a
+    procedure with ``derived`` occurrences has no client population to check)."""
+    name = procedure.name
     ok = True
     valid = procedure.attribute_ids
     for item in attributes:
@@ -423,7 +451,7 @@ def _check_against_procedure(name: str, attributes: list[str], pop_ids: list[str
                                   f"{', '.join(valid)} (leave the cell blank to test all of them).")
             ok = False
     kind = procedure.population_kind
-    if kind and pop_ids and populations is not None:
+    if kind and pop_ids and populations is not None and not derived:
         source = populations.get(pop_ids[0])
         if source is not None and source.kind != kind:
             problem("populations", f"procedure {name!r} samples a {kind!r} population, but the first population "
@@ -439,7 +467,8 @@ def _check_against_procedure(name: str, attributes: list[str], pop_ids: list[str
 def read_control_matrix(folder: Path, label: str, problems: Problems, *,
                         scope: tuple[str, ...] | None, population_ids: Sequence[str] | None,
                         populations: dict[str, PopulationSource | None] | None,
-                        notes: list[str]) -> tuple[Path | None, bytes, list[Control]]:
+                        notes: list[str],
+                        procedures: Mapping[str, Procedure] | None = None) -> tuple[Path | None, bytes, list[Control]]:
     """Find, read and check the control matrix of an engagement folder.
 
     Parameters
@@ -460,6 +489,9 @@ def read_control_matrix(folder: Path, label: str, problems: Problems, *,
     notes : list of str
         The engagement's notes; appended to (a CSV read as Windows-1252, populations no control names,
         controls without a procedure).
+    procedures : mapping, optional
+        The firm's procedures by name (:func:`workbench.engagement.firm.read_firm_procedures`): the matrix may
+        name them as well as the catalogue's.
 
     Returns
     -------
@@ -480,7 +512,7 @@ def read_control_matrix(folder: Path, label: str, problems: Problems, *,
         return matrix_path, raw_matrix, []
     declared = set(population_ids) if population_ids is not None else None
     controls = _parse_matrix(rows, matrix_label, problems, scope=scope,
-                             population_ids=declared, populations=populations)
+                             population_ids=declared, populations=populations, procedures=procedures or {})
     if population_ids and not problems.lines:
         used = {pid for control in controls for pid in control.populations}
         unused = [pid for pid in population_ids if pid not in used]

@@ -30,6 +30,8 @@ from workbench.errors import EngagementError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from workbench.procedures.base import Procedure
+
 __all__ = [
     "Engagement",
     "SamplingPolicy",
@@ -37,6 +39,9 @@ __all__ = [
     "SubserviceOrganization",
     "CUEC",
     "PopulationSource",
+    "Occurrence",
+    "OCCURRENCE_SOURCES",
+    "occurrences_population_id",
     "Control",
     "Round",
     "PolicyValue",
@@ -138,7 +143,7 @@ NATURES: tuple[str, ...] = ("manual", "automated")
 #: Control-matrix columns (canonical names), in the order a matrix usually has them.
 MATRIX_COLUMNS: tuple[str, ...] = (
     "control_id", "description", "criteria", "owner", "frequency", "nature", "procedure",
-    "populations", "attributes", "record_filter", "shared_sample",
+    "populations", "attributes", "record_filter", "shared_sample", "manual_attributes",
 )
 #: Columns that must be present (``procedure`` may be blank in a row: the control is not yet tested).
 REQUIRED_MATRIX_COLUMNS: tuple[str, ...] = (
@@ -262,9 +267,42 @@ class CUEC:
         return f"{self.id}{crit}: {self.description}"
 
 
+#: How the occurrences of a control without a client export are known (a population of kind ``occurrences``,
+#: no file): its ``derived`` value -> how the workpaper's Population sheet names the source.
+OCCURRENCE_SOURCES: Mapping[str, str] = FrozenMapping({
+    "frequency": "derived from the frequency over the period",
+    "period_end": "derived: one instance, the configuration as of the end of the period",
+    "listed": "listed in engagement.toml",
+})
+
+
+def occurrences_population_id(control_id: str) -> str:
+    """The id of the derived population of a control with no client export: ``<control id>-occurrences``."""
+    return f"{control_id}-occurrences"
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """An occurrence of a control the tester lists in engagement.toml (``[[controls.<id>.occurrences]]``).
+
+    Attributes
+    ----------
+    id : str
+        The occurrence's key (the DR test ``DR-2026-03``, the meeting ``2025-Q3``).
+    date : datetime.date
+        The day it was performed (or was due).
+    description : str or None
+    """
+
+    id: str
+    date: date
+    description: str | None = None
+
+
 @dataclass(frozen=True)
 class PopulationSource:
-    """One client population file as declared in ``[populations.<id>]`` (not yet read).
+    """One client population file as declared in ``[populations.<id>]`` (not yet read), or the occurrences of a
+    control with no client export (``derived`` set: no file; see :data:`OCCURRENCE_SOURCES`).
 
     Attributes
     ----------
@@ -287,6 +325,15 @@ class PopulationSource:
         When it was received.
     columns : Mapping[str, str]
         Column map: canonical column name -> header in the file (for the generic format).
+    derived : str or None
+        None for a client file. For the occurrences of a control with no client export (kind ``occurrences``):
+        ``frequency`` (one per interval of its frequency over the period), ``period_end`` (one: the
+        configuration as of the period end) or ``listed`` (``occurrences`` from engagement.toml). Such a
+        population has no file: ``file`` says where it comes from, ``path`` is engagement.toml.
+    control_id : str or None
+        The control whose occurrences these are (derived populations).
+    occurrences : tuple of Occurrence
+        The occurrences listed in engagement.toml (``derived == "listed"``).
     """
 
     id: str
@@ -301,11 +348,17 @@ class PopulationSource:
     request: str | None = None
     query: str | None = None
     columns: Mapping[str, str] = field(default_factory=FrozenMapping)
+    derived: str | None = None
+    control_id: str | None = None
+    occurrences: tuple[Occurrence, ...] = ()
 
     def to_table(self) -> list[tuple[str, str]]:
         """(label, value) rows for a workpaper's population block."""
         def text(value: object) -> str:
             return "" if value is None else str(value)
+        if self.derived is not None:
+            return [("Population", self.id), ("Source", OCCURRENCE_SOURCES.get(self.derived, self.derived)),
+                    ("Kind", self.kind), ("Control", text(self.control_id))]
         return [
             ("Population", self.id),
             ("Source file", self.file),
@@ -320,6 +373,8 @@ class PopulationSource:
         ]
 
     def summary(self) -> str:
+        if self.derived is not None:
+            return f"{self.id}: {OCCURRENCE_SOURCES.get(self.derived, self.derived)} ({self.kind} of {self.control_id})"
         stated = "" if self.stated_count is None else f", stated {self.stated_count:,} records"
         return f"{self.id}: {self.file} ({self.kind}, format {self.format}{stated})"
 
@@ -397,6 +452,16 @@ class Engagement:
         ``[controls.<id>.policy]``: control id -> policy parameter -> value for that control.
     rounds : tuple of Round
         ``[[rounds]]`` in date order; empty when the period is tested in one round (see :meth:`test_rounds`).
+    procedures : Mapping[str, Procedure]
+        The firm's procedures (TOML files in the engagement's ``procedures/`` folder or the firm library named
+        by ``[engagement] procedure_library``), by name; the built-in catalogue is
+        :data:`workbench.procedures.KNOWN_PROCEDURES`. Resolve a control's procedure with
+        :func:`workbench.library.procedure_of`.
+    procedure_library : pathlib.Path or None
+        The firm library folder (``[engagement] procedure_library``), when named.
+    derived_populations : Mapping[str, PopulationSource]
+        The occurrences of each control tested with a procedure of kind ``occurrences`` (no client file),
+        by population id (``<control id>-occurrences``); :meth:`population` finds them too.
     """
 
     folder: Path
@@ -422,6 +487,9 @@ class Engagement:
     policies: Mapping[str, Mapping[str, PolicyValue]] = field(default_factory=FrozenMapping)
     control_policies: Mapping[str, Mapping[str, PolicyValue]] = field(default_factory=FrozenMapping)
     rounds: tuple[Round, ...] = ()
+    procedures: Mapping[str, Procedure] = field(default_factory=FrozenMapping)
+    procedure_library: Path | None = None
+    derived_populations: Mapping[str, PopulationSource] = field(default_factory=FrozenMapping)
 
     # ---- look-ups ----------------------------------------------------------------------------
     def control(self, control_id: str) -> Control:
@@ -450,6 +518,8 @@ class Engagement:
         EngagementError
             If there is no such population; the message lists the defined ids.
         """
+        if population_id in self.derived_populations:
+            return self.derived_populations[population_id]
         try:
             return self.populations[population_id]
         except KeyError:
@@ -503,9 +573,11 @@ class Engagement:
         return (Round("as of", as_of, as_of),)
 
     def round_populations(self, round_: Round) -> tuple[str, ...]:
-        """The population ids usable in ``round_``: those it names, and those no round names."""
+        """The population ids usable in ``round_``: those it names, and those no round names (the derived
+        occurrences of a control belong to every round)."""
         named = {pid for r in self.rounds for pid in r.populations}
-        return tuple(pid for pid in self.populations if pid in round_.populations or pid not in named)
+        return tuple(pid for pid in self.populations if pid in round_.populations or pid not in named) + \
+            tuple(self.derived_populations)
 
     def tested_populations(self, control: Control) -> tuple[tuple[Round, str], ...]:
         """(round, population id) the control's procedure tests in each round.
@@ -520,11 +592,11 @@ class Engagement:
         """
         if not control.populations:
             raise EngagementError(f"control {control.id} names no population; give one in the control matrix.")
-        kind = self.populations[control.populations[0]].kind
+        kind = self.population(control.populations[0]).kind
         found = []
         for round_ in self.test_rounds():
             usable = self.round_populations(round_)
-            candidates = [pid for pid in control.populations if pid in usable and self.populations[pid].kind == kind]
+            candidates = [pid for pid in control.populations if pid in usable and self.population(pid).kind == kind]
             if not candidates:
                 raise EngagementError(
                     f"{self.folder.name}/{ENGAGEMENT_FILE}: control {control.id} tests {kind} populations, but "
@@ -644,6 +716,9 @@ class Control:
     shared_sample : bool
         Matrix column ``Shared sample`` (default yes): controls that test the same population with the same
         record filter in the same round share one selection; ``no`` gives this control its own.
+    manual_attributes : tuple of str
+        Matrix column ``Manual attributes`` (one attribute per line): the manual attributes of a control
+        tested with the ``inspection`` procedure, in its own words (docs/procedures-library.md).
     """
 
     id: str
@@ -659,6 +734,7 @@ class Control:
     extra: Mapping[str, str] = field(default_factory=FrozenMapping)
     record_filter: RecordFilter | None = None
     shared_sample: bool = True
+    manual_attributes: tuple[str, ...] = ()
 
     def to_table(self) -> list[tuple[str, str]]:
         """(label, value) rows for a workpaper's lead sheet."""

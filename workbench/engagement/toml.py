@@ -18,6 +18,10 @@ Decisions (documented in docs/engagement.md):
 Public API::
 
     read_engagement_toml(folder, text, problems) -> ParsedToml
+    read_policies(folder, text, data, problems, procedures) -> {procedure: {setting: value}}
+    read_control_policies(folder, text, data, controls, problems, procedures) -> {control id: {setting: value}}
+    read_control_occurrences(folder, text, data, controls, problems, occurrence_controls)
+        -> {control id: (Occurrence, ...)}
     ParsedToml, TomlLines
 """
 
@@ -29,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Mapping
 
 from sampling.errors import SamplingError
 from sampling.inputs import to_probability
@@ -37,6 +41,7 @@ from workbench.engagement.criteria import CATEGORIES, CRITERIA, normalize_criter
 from workbench.engagement.model import (
     CUEC,
     Control,
+    Occurrence,
     Round,
     DEFAULT_FREQUENCY_TABLE,
     ENGAGEMENT_FILE,
@@ -62,9 +67,10 @@ from workbench.engagement.problems import (
     did_you_mean,
 )
 from workbench.procedures import KNOWN_PROCEDURES, get_procedure, is_implemented
-from workbench.procedures.base import COMMON_POLICY, PolicyParameter, PolicyValue
+from workbench.procedures.base import COMMON_POLICY, PolicyParameter, PolicyValue, Procedure
 
-__all__ = ["read_engagement_toml", "read_control_policies", "policy_parameters_of", "ParsedToml", "TomlLines"]
+__all__ = ["read_engagement_toml", "read_policies", "read_control_policies", "read_control_occurrences",
+           "policy_parameters_of", "ParsedToml", "TomlLines"]
 
 _POPULATION_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -158,7 +164,7 @@ _TOP_KEYS = ("engagement", "sampling", "staff", "subservice_organizations", "cue
              "policy", "controls")
 _ROUND_KEYS = ("name", "start", "end", "populations")
 _ENGAGEMENT_KEYS = ("client", "report_type", "period_start", "period_end", "as_of", "timezone",
-                    "criteria", "firm", "engagement_id")
+                    "criteria", "firm", "engagement_id", "procedure_library")
 _SAMPLING_KEYS = ("model", "confidence", "tolerable_rate", "expected_rate", "method", "frequency_table")
 _STAFF_KEYS = ("name", "initials", "role")
 _SUBSERVICE_KEYS = ("name", "services", "method", "csocs")
@@ -368,6 +374,26 @@ def _relative_file(table: _Table, key: str, written: str, folder: Path, what: st
     return relative, path
 
 
+def _library_folder(table: _Table, written: str, folder: Path) -> Path | None:
+    """``[engagement] procedure_library``: a folder, relative to the engagement folder (it may lie beside it,
+    ``../firm-procedures``), that exists."""
+    text = written.replace("\\", "/")
+    if text.startswith("/") or re.match(r"^[A-Za-z]:", text):
+        table.problem("procedure_library", f"{written!r} is an absolute path; give the firm library's path relative to "
+                                           f"the engagement folder, e.g. procedure_library = \"../firm-procedures\".")
+        return None
+    path = (folder / text).resolve()
+    if not path.exists():
+        table.problem("procedure_library", f"folder {written!r} not found (looked for {path}); give the path of the "
+                                           f"firm's procedure library relative to the engagement folder.")
+        return None
+    if not path.is_dir():
+        table.problem("procedure_library", f"{written!r} is a file; name the folder that holds the firm's procedure "
+                                           f"files (*.toml).")
+        return None
+    return path
+
+
 @dataclass
 class ParsedToml:
     """What engagement.toml gave; None where a problem was reported."""
@@ -387,7 +413,7 @@ class ParsedToml:
     cuecs: tuple[CUEC, ...] | None = None
     populations: dict[str, PopulationSource | None] | None = None
     rounds: tuple[Round, ...] | None = ()
-    policies: dict[str, dict[str, PolicyValue]] | None = field(default_factory=dict)
+    procedure_library: Path | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -411,6 +437,9 @@ def _parse_engagement_table(ctx: _TomlContext, data: dict[str, Any], out: Parsed
                                    f"e.g. \"ACME-SOC2-T2-FY26\".")
         engagement_id = None
     out.engagement_id = engagement_id
+    library = t.string("procedure_library")
+    if library is not None:
+        out.procedure_library = _library_folder(t, library, ctx.folder)
     out.report_type = t.choice("report_type", REPORT_TYPES, required=True)
     period_start, period_end, as_of = t.day("period_start"), t.day("period_end"), t.day("as_of")
     if out.report_type == "type2":
@@ -705,7 +734,8 @@ def _parse_populations(ctx: _TomlContext, data: dict[str, Any], out: ParsedToml)
             continue
         result[pop_id] = PopulationSource(
             id=pop_id, file=located[0], path=located[1], kind=kind, format=fmt or "auto",
-            stated_count=stated, received=received, columns=FrozenMapping(columns), **optional,
+            stated_count=stated, received=received, columns=FrozenMapping(columns), system=optional["system"],
+            provided_by=optional["provided_by"], request=optional["request"], query=optional["query"],
         )
     out.populations = result
 
@@ -724,7 +754,6 @@ def _parse_toml(ctx: _TomlContext, data: dict[str, Any]) -> ParsedToml:
     _parse_cuecs(ctx, data, out)
     _parse_populations(ctx, data, out)
     _parse_rounds(ctx, data, out)
-    _parse_policies(ctx, data, out)
     return out
 
 
@@ -827,45 +856,54 @@ def _policy_values(ctx: _TomlContext, raw: dict[str, Any], path: str, display: s
     return values if ok else None
 
 
-def _parse_policies(ctx: _TomlContext, data: dict[str, Any], out: ParsedToml) -> None:
-    """``[policy.<procedure>]``: the engagement's policy for every control tested with a procedure."""
+def read_policies(folder: Path, text: str, data: dict[str, Any], problems: Problems,
+                  procedures: Mapping[str, Procedure] | None = None) -> dict[str, dict[str, PolicyValue]]:
+    """``[policy.<procedure>]``: the engagement's policy for every control tested with a procedure (a procedure of
+    the catalogue, or a firm procedure of ``procedures``), checked against the procedure's settings.
+
+    Every problem goes to ``problems`` with the line; the result is only meaningful when none was reported.
+    """
     if "policy" not in data:
-        return
+        return {}
+    ctx = _TomlContext(folder, text, problems)
     raw = data["policy"]
     if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
         ctx.problem("", None, "policy", "policy", "must hold one table per procedure: [policy.change_management] "
                                                   "with settings such as min_sample_size = 25.")
-        out.policies = None
-        return
+        return {}
+    firm = dict(procedures or {})
+    names = KNOWN_PROCEDURES + tuple(firm)
     policies: dict[str, dict[str, PolicyValue]] = {}
-    ok = True
     for name, table in raw.items():
-        if name not in KNOWN_PROCEDURES:
+        if name not in names:
             ctx.problem("policy", None, name, f"[policy.{name}]",
-                        f"{name!r} is not a procedure.{did_you_mean(name, KNOWN_PROCEDURES)} Use one of: "
-                        f"{', '.join(KNOWN_PROCEDURES)}.")
-            ok = False
+                        f"{name!r} is not a procedure.{did_you_mean(name, names)} Use one of: {', '.join(names)}.")
             continue
-        values = _policy_values(ctx, table, f"policy.{name}", f"[policy.{name}]", policy_parameters_of(name),
+        values = _policy_values(ctx, table, f"policy.{name}", f"[policy.{name}]", policy_parameters_of(name, firm),
                                 f"policy of procedure {name}")
-        if values is None:
-            ok = False
-        else:
+        if values is not None:
             policies[name] = values
-    out.policies = policies if ok else None
+    return policies
 
 
-def policy_parameters_of(procedure: str) -> tuple[PolicyParameter, ...]:
-    """The policy parameters of a procedure (the common ones for a procedure not implemented yet)."""
+def policy_parameters_of(procedure: str, procedures: Mapping[str, Procedure] | None = None
+                         ) -> tuple[PolicyParameter, ...]:
+    """The policy parameters of a procedure: a firm procedure's (``procedures``), the catalogue's, or the common ones
+    for a procedure not implemented yet."""
+    if procedures and procedure in procedures:
+        return procedures[procedure].policy_parameters
     return get_procedure(procedure).policy_parameters if is_implemented(procedure) else COMMON_POLICY
 
 
 def read_control_policies(folder: Path, text: str, data: dict[str, Any], controls: list[Control],
-                          problems: Problems) -> dict[str, dict[str, PolicyValue]]:
-    """``[controls.<id>.policy]``: one control's policy, checked against its procedure once the matrix is read.
+                          problems: Problems, procedures: Mapping[str, Procedure] | None = None
+                          ) -> dict[str, dict[str, PolicyValue]]:
+    """``[controls.<id>.policy]``: one control's policy, checked against its procedure once the matrix is read
+    (``procedures``: the firm's).
 
     Every problem (a control not in the matrix, a control without a procedure, an unknown setting, a bad
-    value) goes to ``problems`` with the line; the result is only meaningful when none was reported.
+    value) goes to ``problems`` with the line; the result is only meaningful when none was reported. A control's
+    ``occurrences`` are read by :func:`read_control_occurrences`.
     """
     raw = data.get("controls")
     if raw is None:
@@ -879,7 +917,7 @@ def read_control_policies(folder: Path, text: str, data: dict[str, Any], control
     result: dict[str, dict[str, PolicyValue]] = {}
     for control_id, table in raw.items():
         display = f"[controls.{control_id}]"
-        t = _Table(ctx, table, f"controls.{control_id}", display, ("policy",))
+        t = _Table(ctx, table, f"controls.{control_id}", display, ("policy", "occurrences"))
         control = by_id.get(control_id)
         if control is None:
             t.problem(None, f"no control {control_id!r} in the control matrix.{did_you_mean(control_id, by_id)}")
@@ -892,11 +930,79 @@ def read_control_policies(folder: Path, text: str, data: dict[str, Any], control
         if policy is None:
             continue
         values = _policy_values(ctx, policy, f"controls.{control_id}.policy", f"[controls.{control_id}.policy]",
-                                policy_parameters_of(control.procedure), f"policy of control {control_id}")
+                                policy_parameters_of(control.procedure, procedures), f"policy of control {control_id}")
         if values is not None:
             result[control_id] = values
     return result
 
+
+
+_OCCURRENCE_KEYS = ("id", "date", "description")
+
+
+def read_control_occurrences(folder: Path, text: str, data: dict[str, Any], controls: list[Control],
+                             problems: Problems, occurrence_controls: set[str]) -> dict[str, tuple[Occurrence, ...]]:
+    """``[[controls.<id>.occurrences]]`` (or ``occurrences = [{ id = ..., date = ... }]``): the occurrences the tester
+    lists for a control with no client export (``occurrence_controls``: the ids of the controls tested with a
+    procedure of kind ``occurrences``). Each has an ``id`` (unique), a ``date`` (a TOML date, no quotes) and an
+    optional ``description``. An empty list is a recorded zero.
+
+    Problems go to ``problems`` with the line; a control not in the matrix is reported by
+    :func:`read_control_policies`.
+    """
+    raw = data.get("controls")
+    if not isinstance(raw, dict):
+        return {}
+    ctx = _TomlContext(folder, text, problems)
+    by_id = {c.id: c for c in controls}
+    result: dict[str, tuple[Occurrence, ...]] = {}
+    for control_id, table in raw.items():
+        if not isinstance(table, dict) or "occurrences" not in table or control_id not in by_id:
+            continue
+        path = f"controls.{control_id}"
+        entries = table["occurrences"]
+        if control_id not in occurrence_controls:
+            procedure = by_id[control_id].procedure or "none"
+            ctx.problem(path, None, "occurrences", f"[controls.{control_id}] occurrences",
+                        f"control {control_id} is tested with procedure {procedure!r}, which samples a population of "
+                        f"the client's; occurrences are listed only for a control with no client export (procedure "
+                        f"inspection or automated_control, or a firm procedure of population_kind \"occurrences\"). "
+                        f"Remove them, or change the control's procedure.")
+            continue
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            ctx.problem(path, None, "occurrences", f"[controls.{control_id}] occurrences",
+                        f"must be a list of tables, each with id and date: write [[controls.{control_id}.occurrences]] "
+                        f"then id = \"DR-2026-03\" and date = 2026-03-14 on their own lines; got "
+                        f"{describe_value(entries)}.")
+            continue
+        listed: list[Occurrence] = []
+        ok = True
+        seen: dict[str, int] = {}
+        for i, entry in enumerate(entries):
+            display = f"[[controls.{control_id}.occurrences]] #{i + 1}"
+            t = _Table(ctx, entry, f"{path}.occurrences", display, _OCCURRENCE_KEYS, index=i)
+            ok = ok and all(key in _OCCURRENCE_KEYS for key in entry)
+            occurrence_id = t.string("id", required=True)
+            day = t.day("date")
+            if not t.has("date"):
+                t.missing("date", "required: the day the control was performed (date = 2026-03-14, no quotes)")
+            description = t.string("description")
+            if occurrence_id is not None and not ID_PATTERN.match(occurrence_id):
+                t.problem("id", f"{occurrence_id!r} may hold only letters, digits, '.', '_' and '-' (it is the "
+                                f"occurrence's key in the results store), e.g. id = \"DR-2026-03\".")
+                occurrence_id = None
+            if occurrence_id is not None and occurrence_id in seen:
+                t.problem("id", f"{occurrence_id!r} is also occurrence #{seen[occurrence_id] + 1}; give each "
+                                f"occurrence its own id.")
+                occurrence_id = None
+            if occurrence_id is None or day is None or (t.has("description") and description is None):
+                ok = False
+                continue
+            seen[occurrence_id] = i
+            listed.append(Occurrence(id=occurrence_id, date=day, description=description))
+        if ok:
+            result[control_id] = tuple(listed)
+    return result
 
 
 def read_engagement_toml(folder: Path, text: str, data: dict[str, Any], problems: Problems) -> ParsedToml:

@@ -191,6 +191,17 @@ SCHEMAS: dict[str, KindSchema] = {s.kind: s for s in (
         (("assigned_at", "completed_at", "completed before it was assigned"),),
         "a security-training assignment (blank completed_at = not completed); without a record id "
         "column the key is user_id|course", derived_key=("user_id", "course")),
+    KindSchema(
+        "occurrences", "occurrence_id",
+        ("occurrence_id", "control_id", "description", "starts_at", "due_at", "source"),
+        ("occurrence_id", "due_at"),
+        ("occurrence_id", "due_at"),
+        ("starts_at", "due_at"), (), (),
+        "due_at",
+        (("starts_at", "due_at", "due before it starts"),),
+        "an occurrence of a periodic control with no client export (a quarter of a quarterly review, the "
+        "annual DR test): derived from the control's frequency over the period, or listed by the tester in "
+        "engagement.toml; due_at is the last day of its interval (or the date listed)"),
 )}
 
 #: The kinds, in the order the README documents them.

@@ -345,6 +345,15 @@ class Attribute:
         Canonical columns the check reads (automated attributes).
     check : callable, optional
         The vectorised check (automated attributes only); see :data:`CheckFunction`.
+    relies_on : str
+        Manual attributes only: the name of a text policy parameter listing controls (ids, or procedure names
+        standing for every control tested with them) whose *recorded conclusions* decide this attribute
+        instead of a tester's result (:mod:`workbench.reliance`): pass when every one is concluded effective,
+        fail when one is not, not tested while one is not concluded yet. E.g. an automated control's reliance
+        on the IT general controls.
+    evidence_request : str
+        Manual attributes: what the client is asked for in the request list (``workbench request-list``), e.g.
+        ``"the committee's minutes for the meeting"``; default "evidence that <objective>".
     """
 
     id: str
@@ -363,6 +372,8 @@ class Attribute:
     depends_on: tuple[str, ...] = ()
     columns: tuple[str, ...] = ()
     check: CheckFunction | None = field(default=None, repr=False, compare=False)
+    relies_on: str = ""
+    evidence_request: str = ""
 
     def __post_init__(self) -> None:
         if not self.id or not self.id.replace("_", "").isalnum() or self.id != self.id.lower():
@@ -388,6 +399,11 @@ class Attribute:
         if self.over_records is not None and not self.over:
             raise ValueError(f"attribute {self.id!r}: over_records selects records of a related population; "
                              f"name its kind in over.")
+        if self.relies_on and self.kind != MANUAL:
+            raise ValueError(f"attribute {self.id!r}: an attribute decided by recorded conclusions (relies_on) is "
+                             f"manual.")
+        if not self.evidence_request and self.kind == MANUAL:
+            object.__setattr__(self, "evidence_request", f"evidence that {self.objective}")
 
     @property
     def automated(self) -> bool:
@@ -480,6 +496,18 @@ class Procedure:
     record_filter : str
         The records the procedure tests by default (``change_type = emergency``); "" for all. A control
         matrix's ``Record filter`` cell overrides it.
+    derived_occurrences : str
+        For a procedure of population kind ``occurrences`` (no client export): how the occurrences are derived
+        when engagement.toml does not list them: ``frequency`` (one per interval of the control's frequency
+        over the period) or ``period_end`` (one: the configuration as of the period end).
+    sample_basis : str
+        When set, every item in scope is tested (no sample is drawn) and this says why on the sampling sheet
+        (an automated control: one instance of the configuration, with reliance on the IT general controls).
+    source : str
+        A firm procedure: the TOML file it was read from (relative to the engagement folder, or the library's
+        path); "" for the package's own.
+    source_sha256 : str
+        A firm procedure: the SHA-256 of that file (part of the inputs fingerprint).
     """
 
     name: str
@@ -499,9 +527,16 @@ class Procedure:
     matrix_columns: tuple[str, ...] = ()
     policy: tuple[PolicyParameter, ...] = ()
     record_filter: str = ""
+    derived_occurrences: str = "frequency"
+    sample_basis: str = ""
+    source: str = ""
+    source_sha256: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "policy", tuple(self.policy))
+        if self.derived_occurrences not in ("frequency", "period_end"):
+            raise ValueError(f"procedure {self.name!r}: derived_occurrences must be 'frequency' or 'period_end', got "
+                             f"{self.derived_occurrences!r}.")
         names = [p.name for p in self.policy_parameters]
         if len(names) != len(set(names)):
             raise ValueError(f"procedure {self.name!r}: a policy parameter is declared twice: {names}.")
@@ -520,6 +555,9 @@ class Procedure:
                         f"procedure {self.name!r}: attribute {attribute.id!r} depends on {prerequisite!r}, "
                         f"which must be an attribute listed before it."
                     )
+            if attribute.relies_on and attribute.relies_on not in names:
+                raise ValueError(f"procedure {self.name!r}: attribute {attribute.id!r} relies on the controls named by "
+                                 f"policy setting {attribute.relies_on!r}, which the procedure does not declare.")
             seen.add(attribute.id)
 
     # -- lookups ----------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from openpyxl.styles import Alignment
 
 from workbench.control_test import ControlTest
 from workbench.evaluation import STATUS_TEXT, TYPE1_CONCLUSIONS
-from workbench.procedures import is_implemented
+from workbench.library import is_testable
 from workbench.engagement import Control, Engagement
 from workbench.validation import ValidationReport, covering_controls, covering_procedure
 from workbench.workpaper.cells import display_text
@@ -203,7 +203,7 @@ class _Workpaper:
                                                     test.scope.rounds):
             prefix = f"Round {round_.name}: " if many else ""
             s.section(f"{prefix}Source (as received from the client)")
-            s.pairs(_typed_pairs(population.to_table(receipt_rows=test.receipt_of(population.name).to_table())))
+            s.pairs(_typed_pairs(population.to_table(receipt_rows=test.receipt_rows(population))))
             s.section(f"{prefix}Scope")
             rows = _typed_pairs(part.to_table())
             if part.mode == "period" and not part.months_without_records:
@@ -462,7 +462,7 @@ def reconciliation_note(engagement: Engagement, report: ValidationReport, count:
     """Who answers a reconciliation difference: the control that covers it, never a bare warning."""
     covering = covering_controls(engagement, report)
     if covering:
-        ids = ", ".join(f"{c.id} ({c.procedure}{'' if c.procedure and is_implemented(c.procedure) else ', not yet tested'})"
+        ids = ", ".join(f"{c.id} ({c.procedure}{'' if is_testable(engagement, c) else ', not yet tested'})"
                         for c in covering)
         return (f"{count} reconciliation difference(s) above are exceptions of {ids}, which tests this "
                 f"reconciliation over the full population: see its workpaper for their evaluation.")
