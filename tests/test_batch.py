@@ -81,10 +81,10 @@ def test_summary_never_invents_a_clean_result(demo_run):
     assert rows["CM-02"]["status"] == "testing_in_progress"
     assert (rows["CM-02"]["deviations"], rows["CM-02"]["exceptions_distinct"]) == (0, 0)
     assert rows["CM-02"]["result_text"] == "Testing in progress (0 of 22 items tested)."
-    not_tested = [control for control, row in rows.items() if row["status"] == "not_yet_tested"]
-    assert "ENT-01" in not_tested and "CM-03" in not_tested      # no procedure / not implemented yet
-    assert all(rows[control]["result_text"] == "Not yet tested." for control in not_tested)
+    # every control of the matrix has a procedure; with no results recorded none reads anything but in progress
     assert len(rows) == 24
+    assert {row["status"] for row in rows.values()} == {"testing_in_progress"}
+    assert not [control for control, row in rows.items() if row["result_text"].startswith("No exceptions noted")]
 
 
 def test_workpaper_lists_every_planted_exception(demo_run):
@@ -106,7 +106,7 @@ def test_manifest_records_inputs_versions_and_outcomes(demo_run):
     assert runs["CM-01"]["started"] <= runs["CM-01"]["finished"]
     assert runs["CM-01"]["parameters"] == {"engagement_dir": str(folder.resolve()), "control_id": "CM-01",
                                            "output_dir": str(demo_run["out"].resolve())}
-    assert runs["ENT-01"]["status"] == "not_yet_tested"
+    assert runs["ENT-01"]["status"] == "ran"
     assert manifest["outputs_sha256"]["CM-01.xlsx"] == sha256(demo_run["out"] / "CM-01.xlsx")
 
 
@@ -180,6 +180,7 @@ def test_subprocess_run_of_one_control(type2_copy, tmp_path):
     assert "Testing controls" in done.stderr        # the progress bar
     assert "Traceback" not in done.stderr
     assert sorted(path.name for path in out.glob("*.xlsx")) == ["CM-01.xlsx", "summary.xlsx"]
+    assert sorted(path.name for path in (out / "requests").glob("*.xlsx")) == ["CM-01.xlsx"]
 
 
 def test_default_output_folder_is_inside_the_engagement(type2_copy):
@@ -232,14 +233,15 @@ def test_outputs_are_readable_by_colleagues_and_stale_workpapers_are_not_evidenc
     out = demo_run["out"]
     umask = os.umask(0)
     os.umask(umask)
-    for path in (out / "CM-01.xlsx", out / "summary.xlsx", out / "manifest.json", out / "records" / "CM-01.json"):
+    for path in (out / "CM-01.xlsx", out / "summary.xlsx", out / "manifest.json", out / "records" / "CM-01.json",
+                 out / "requests" / "CM-01.xlsx"):
         assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path   # as any new file, not mkstemp's 0600
     # a second run of one control into the same folder does not list the earlier run's CM-02 as its output
     folder, second = demo_run["folder"], tmp_path / "second"
     shutil.copytree(out, second)
     assert cli.main(["run", str(folder), "--out", str(second), "--controls", "ENT-01", "--no-progress"]) == 0
     manifest = json.loads((second / "manifest.json").read_text())
-    assert set(manifest["outputs_sha256"]) == {"summary.xlsx"}
+    assert set(manifest["outputs_sha256"]) == {"summary.xlsx", "ENT-01.xlsx", "requests/ENT-01.xlsx"}
 
 
 def test_bad_option_is_a_usage_error():

@@ -54,11 +54,10 @@ def test_catalogue_is_the_contract_list():
     )
 
 
-def test_only_change_management_is_implemented():
-    assert implemented_procedures() == ("change_management",)
-    assert is_implemented("change_management")
-    assert not is_implemented("user_provisioning")
-    assert is_known("user_provisioning")
+def test_every_catalogue_procedure_is_implemented():
+    assert implemented_procedures() == KNOWN_PROCEDURES
+    assert all(get_procedure(name).name == name for name in KNOWN_PROCEDURES)
+    assert is_known("user_provisioning") and is_implemented("user_provisioning")
     assert not is_known("change_mgmt")
     assert not is_implemented("change_mgmt")
 
@@ -81,10 +80,14 @@ def test_unknown_procedure_without_a_close_name_lists_the_catalogue():
         get_procedure("xyz")
 
 
-def test_known_but_unimplemented_procedure_reads_not_yet_tested():
-    with pytest.raises(ProcedureNotImplementedError, match=r"'access_review' is in the catalogue but not "
+def test_known_but_unimplemented_procedure_reads_not_yet_tested(monkeypatch):
+    # a name added to the catalogue before its module is written reads "not yet tested", never a traceback
+    import workbench.procedures as registry
+    monkeypatch.setattr(registry, "KNOWN_PROCEDURES", (*KNOWN_PROCEDURES, "change_freeze"))
+    assert registry.is_known("change_freeze") and not registry.is_implemented("change_freeze")
+    with pytest.raises(ProcedureNotImplementedError, match=r"'change_freeze' is in the catalogue but not "
                                                            r"implemented yet.*\"not yet tested\""):
-        get_procedure("access_review")
+        get_procedure("change_freeze")
 
 
 def test_procedure_errors_are_input_errors():

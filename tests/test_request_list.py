@@ -89,11 +89,14 @@ def test_client_text_is_written_as_text_never_a_formula(type2_copy, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--control", "NOPE-1"], "no control 'NOPE-1'"),
-    (["--control", "ENT-01"], "control ENT-01 has no procedure the workbench implements"),
+    (["--control", "GOV-09"], "control GOV-09 has no procedure the workbench implements"),
     (["--out-name"], None),
 ])
 def test_bad_input_is_one_message_and_exit_2(type2_copy, tmp_path, capsys, args, message):
     out = tmp_path / "r.xlsx"
+    book = openpyxl.load_workbook(type2_copy / "controls.xlsx")     # a control the matrix leaves untested
+    book["Controls"].append(["GOV-09", "Board oversight of security.", "CC1.2", "Grace Whitfield", "annual", "manual"])
+    book.save(type2_copy / "controls.xlsx")
     argv = ["request-list", str(type2_copy)] + [a for a in args if a != "--out-name"] + ["--out", str(out)]
     if "--out-name" in args:
         argv[-1] = str(tmp_path / "r.csv")

@@ -338,7 +338,8 @@ def run_engagement(engagement_dir: str | os.PathLike[str], *, output_dir: str | 
         "controls": [run.to_record() for run in ordered],
         # only what this run wrote: a workpaper left by an earlier run is not this run's evidence
         "outputs_sha256": {path.relative_to(out).as_posix(): sha256_file(path) for path in
-                           [out / f"{run.control_id}.xlsx" for run in ordered if run.status == "ran"]
+                           [out / name for run in ordered if run.status == "ran"
+                            for name in (f"{run.control_id}.xlsx", f"requests/{run.control_id}.xlsx")]
                            + [summary_path] if path.is_file()},
     })
     return BatchRun(folder, out, ordered, started, finished, summary_path, manifest_path)

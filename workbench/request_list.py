@@ -199,6 +199,7 @@ def write_requests(path: str | os.PathLike[str], engagement: Engagement, request
         raise ParameterError(f"--out {target}: give an .xlsx file name, e.g. --out requests.xlsx.")
     if target.is_dir():
         raise ParameterError(f"--out {target} is a folder; give the file to write, e.g. {target / 'requests.xlsx'}.")
+    target.parent.mkdir(parents=True, exist_ok=True)
     book = Workbook()
     book.remove(book.worksheets[0])
     header = header_from_engagement(engagement, f"{engagement.engagement_id}/requests")
