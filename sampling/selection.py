@@ -65,7 +65,8 @@ below one; the items left are shared in proportion to size: a stratum receives t
 share q_s = n' * N_s / N' (n' items left over the strata of total size N'), and the items still
 unallocated go one each to the strata with the largest fractional part of q_s (ties: earlier stratum
 first). When n < S the same largest-remainder rule runs without the minimum and some strata get no
-item (a note names them). Within each stratum the items are ordered by date, then key (by key alone
+item (a note names them); ties then go in the order of a Fisher-Yates shuffle of the S strata (in label
+order) with purpose ``stratified:ties:round{r}``, so that equal strata are drawn, not the earliest. Within each stratum the items are ordered by date, then key (by key alone
 when no dates are given), and drawn like ``random`` with purpose ``stratified:{label}``. The sample
 lists stratum by stratum, each in draw order.
 
@@ -589,9 +590,10 @@ def _stratum_order(order: NDArray[np.int64], codes: NDArray[np.int64],
     return order[by_stratum], starts
 
 
-def _allocate(n: int, sizes: list[int]) -> tuple[list[int], bool]:
+def _allocate(n: int, sizes: list[int], tie_rank: list[int] | None = None) -> tuple[list[int], bool]:
     """Largest-remainder proportional allocation of n over sizes; >= 1 each when n >= len(sizes).
 
+    Ties of the fractional part go to the lower ``tie_rank`` (default: the earlier stratum).
     Returns (allocation, minimum_applied).
     """
     count = len(sizes)
@@ -619,7 +621,8 @@ def _allocate(n: int, sizes: list[int]) -> tuple[list[int], bool]:
         for i in active:
             alloc[i] += int(quotas[i])  # floor: quotas are non-negative
         rest = left - sum(int(q) for q in quotas.values())
-        by_remainder = sorted(active, key=lambda i: (-(quotas[i] - int(quotas[i])), i))
+        rank = tie_rank if tie_rank is not None else list(range(count))
+        by_remainder = sorted(active, key=lambda i: (-(quotas[i] - int(quotas[i])), rank[i]))
         for i in by_remainder[:rest]:
             alloc[i] += 1
     return alloc, minimum
@@ -680,7 +683,8 @@ def _algorithm(method: str, seed: int) -> str:
                 "each date in its own zone, taken in code point order of the labels; n is allocated in proportion "
                 "to stratum size by largest remainder (ties: earlier stratum), each stratum getting at least one "
                 "item when n >= number of strata (strata whose share is below one get exactly one, then the "
-                "others share the rest); within a stratum order the items by date, then key (key alone "
+                "others share the rest; when n < number of strata, ties go in the order of a Fisher-Yates "
+                "shuffle of the strata with purpose 'stratified:ties:round{r}'); within a stratum order the items by date, then key (key alone "
                 "without dates), and draw "
                 "with purpose 'stratified:{label}' as in random selection: " + _FY_TEXT +
                 " The sample lists stratum by stratum, each in draw order.")
@@ -799,8 +803,16 @@ def _stratified_round(keys: _Keys, strata: _Strata, order: NDArray[np.int64], n:
         is_earlier[earlier_rows] = True
         taken_before = np.bincount(strata.codes[earlier_rows], minlength=count).tolist()
     remaining = [sizes[s] - taken_before[s] for s in range(count)]
-    alloc, minimum = _allocate(n, remaining)
     active = sum(1 for r in remaining if r > 0)
+    round_no = len(rounds) + 1
+    tie_rank = None
+    if n < active:
+        # Fewer items than strata: which equal-sized strata get an item is drawn, not "the earliest months".
+        order_of_strata = _fisher_yates(_Stream(seed, f"stratified:ties:round{round_no}"), count, count)
+        tie_rank = [0] * count
+        for position, stratum in enumerate(order_of_strata):
+            tie_rank[stratum] = position
+    alloc, minimum = _allocate(n, remaining, tie_rank)
     if not minimum:
         empty = [strata.labels[s] for s in range(count) if remaining[s] > 0 and alloc[s] == 0]
         notes.append(f"n = {n} is smaller than the number of strata ({active}): not every stratum can be covered; "
@@ -816,7 +828,6 @@ def _stratified_round(keys: _Keys, strata: _Strata, order: NDArray[np.int64], n:
             skip_pos = set(np.flatnonzero(is_earlier[members]).tolist())
         positions = _fisher_yates(_Stream(seed, f"stratified:{strata.labels[s]}"), sizes[s], alloc[s], skip_pos)
         selected.extend(_take_keys(keys, [int(members[p]) for p in positions]))
-    round_no = len(rounds) + 1
     allocation_text = ", ".join(f"{strata.labels[s]}: {alloc[s]} of {remaining[s]}" for s in range(count))
     notes.append(f"round {round_no} allocation (stratum: items drawn of items available): {allocation_text}.")
     totals = tuple((strata.labels[s], sizes[s], taken_before[s] + alloc[s]) for s in range(count))

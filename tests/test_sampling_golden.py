@@ -66,8 +66,10 @@ def ref_systematic(keys, dates, n, seed):
     return [items[p] for p in positions], start, interval
 
 
-def ref_allocate(n, sizes):
-    """Proportional, largest remainder, >= 1 per stratum when n >= number of strata (as documented)."""
+def ref_allocate(n, sizes, tie_rank=None):
+    """Proportional, largest remainder, >= 1 per stratum when n >= number of strata (as documented); ties of the
+    fraction go to the lower tie_rank (default the earlier stratum)."""
+    tie_rank = tie_rank or list(range(len(sizes)))
     alloc = [0] * len(sizes)
     others = list(range(len(sizes)))
     items = n
@@ -86,7 +88,7 @@ def ref_allocate(n, sizes):
     for i in others:
         alloc[i] += quotas[i].numerator // quotas[i].denominator
     left = items - sum(q.numerator // q.denominator for q in quotas.values())
-    by_fraction = sorted(others, key=lambda i: (-(quotas[i] - quotas[i].numerator // quotas[i].denominator), i))
+    by_fraction = sorted(others, key=lambda i: (-(quotas[i] - quotas[i].numerator // quotas[i].denominator), tie_rank[i]))
     for i in by_fraction[:left]:
         alloc[i] += 1
     return alloc
@@ -96,7 +98,11 @@ def ref_stratified(keys, dates, n, seed):
     months = [f"{d.year:04d}-{d.month:02d}" for d in dates]
     labels = sorted(set(months))
     members = {lab: sorted((d, k) for k, d, m in zip(keys, dates, months) if m == lab) for lab in labels}
-    alloc = ref_allocate(n, [len(members[lab]) for lab in labels])
+    tie_rank = None
+    if n < len(labels):   # fewer items than strata: the order of equal strata is a shuffle of the strata
+        shuffled = ref_fisher_yates(list(range(len(labels))), len(labels), seed, "stratified:ties:round1")
+        tie_rank = [shuffled.index(i) for i in range(len(labels))]
+    alloc = ref_allocate(n, [len(members[lab]) for lab in labels], tie_rank)
     out = []
     for lab, a in zip(labels, alloc):
         items = [k for _, k in members[lab]]

@@ -300,6 +300,20 @@ def test_stratified_fewer_items_than_strata_is_noted():
                for note in selection.notes)
 
 
+def test_stratified_fewer_items_than_equal_strata_draws_which_strata():
+    # 12 monthly occurrences, a sample of 2: the months are drawn, not "July and August" every time
+    keys = [f"M{month:02d}" for month in range(1, 13)]
+    dates = [dt.date(2025, month, 15) for month in range(1, 13)]
+    chosen = [select(keys, 2, seed=seed, method="stratified", dates=dates).keys for seed in range(120)]
+    assert all(len(set(keys_)) == 2 for keys_ in chosen)
+    counts = {key: sum(key in keys_ for keys_ in chosen) for key in keys}
+    assert all(counts.values())                          # every month is chosen under some seed
+    assert max(counts.values()) < 60                     # none is chosen by most seeds (the old bias: 120 of 120)
+    # and re-performable: the tie order is the documented stream
+    again = select(keys, 2, seed=7, method="stratified", dates=dates)
+    assert again.keys == select(keys, 2, seed=7, method="stratified", dates=dates).keys
+
+
 def test_stratified_minimum_one_for_small_strata():
     keys = [f"K{i:03d}" for i in range(103)]
     dates = [dt.date(2025, 7, 5)] + [dt.date(2025, 8, 5)] + [dt.date(2025, 9, 5)] + [dt.date(2025, 10, 5)] * 100

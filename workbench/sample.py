@@ -54,6 +54,7 @@ import sampling
 from sampling import Plan, Selection, format_percent
 from workbench.engagement import Control, Engagement, Round
 from workbench.errors import ParameterError, PopulationError
+from workbench.formats.schemas import SCHEMAS
 from workbench.judgements import SampleDecisions, SeedChoice, sample_decisions
 from workbench.policy import ControlPolicy, resolve_policy
 from workbench.library import is_testable, procedure_of
@@ -85,10 +86,20 @@ NOT_OCCURRING = "not_occurring"
 # ------------------------------------------------------------------------------------------------
 
 def sample_id(engagement: Engagement, control: Control) -> str:
-    """The id of the sample a control tests: its populations (one per round) and record filter, and the control
-    itself when it has a sample of its own: ``changes[change_type in standard, normal]``, ``changes/CM-05``."""
+    """The id of the sample a control tests: its populations (one per round), the date that places an item in
+    the period when it is not the population kind's own, its record filter, and the control itself when it has a
+    sample of its own: ``changes[change_type in standard, normal]``, ``hr_roster@hired_at``, ``changes/CM-05``.
+
+    Two controls share a sample only when their ids are equal, so that they scope the very same records: the
+    new hires of an HR roster (``hired_at``) are never one sample with its leavers (``terminated_at``)."""
     populations = "+".join(dict.fromkeys(pid for _, pid in engagement.tested_populations(control)))
-    text = populations + (f"[{control.record_filter.text}]" if control.record_filter is not None else "")
+    text = populations
+    if control.procedure is not None and is_testable(engagement, control):
+        procedure = procedure_of(engagement, control)
+        schema = SCHEMAS.get(procedure.population_kind)
+        if schema is not None and procedure.date_column and procedure.date_column != schema.date_column:
+            text += f"@{procedure.date_column}"
+    text += f"[{control.record_filter.text}]" if control.record_filter is not None else ""
     return text if control.shared_sample else f"{text}/{control.id}"
 
 
