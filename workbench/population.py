@@ -38,6 +38,7 @@ import pyarrow.compute as pc
 
 from workbench.engagement.model import Engagement, PopulationSource
 from workbench.errors import PopulationError
+from workbench.files import real_path_outside
 from workbench.formats import FORMAT_NAMES, FORMATS, detect_format, map_columns
 from workbench.formats.spec import format_error, normalize_header, to_boolean
 from workbench.formats.dates import parse_timestamp_columns
@@ -456,6 +457,11 @@ def load_population(engagement: Engagement, population_id: str, *, timezone: str
         The file cannot be read as the population.
     """
     source = engagement.population(population_id)
+    escaped = real_path_outside(engagement.folder, source.path)
+    if escaped is not None:    # checked when the engagement was loaded; a link may have changed since
+        raise format_error("file", f"leads outside the engagement folder through a symbolic link (its real path "
+                           f"is {escaped}); client files must be inside the folder: copy the file itself into "
+                           f"{engagement.folder.name}/populations/", Path(source.file))
     return load_population_file(
         source.path, kind=source.kind, format=source.format or "auto",
         timezone=timezone or engagement.timezone, columns=dict(source.columns or {}), name=source.id,

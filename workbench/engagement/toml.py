@@ -59,6 +59,7 @@ from workbench.engagement.problems import (
     describe_value,
     did_you_mean,
 )
+from workbench.files import real_path_outside
 
 __all__ = ["read_engagement_toml", "ParsedToml", "TomlLines"]
 
@@ -351,6 +352,12 @@ def _relative_file(table: _Table, key: str, written: str, folder: Path, what: st
         return None
     relative = "/".join(parts)
     path = folder.joinpath(*parts)
+    escaped = real_path_outside(folder, path)
+    if escaped is not None:
+        table.problem(key, f"{what}: {relative!r} leads outside the engagement folder through a symbolic link "
+                           f"(its real path is {escaped}); client files must be inside the folder: copy the "
+                           f"file itself into {folder.name}/populations/ (not a link to it) and give its path.")
+        return None
     if not path.exists():
         table.problem(key, f"{what}: file {relative!r} not found (looked for {folder.name}/{relative}); put "
                            f"the client's file under {folder.name}/populations/ and give its path relative "

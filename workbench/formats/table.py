@@ -31,7 +31,6 @@ import io
 import itertools
 import mmap
 import json
-import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -43,6 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from workbench.errors import PopulationError
+from workbench.workbooks import DAMAGED_WORKBOOK_ERRORS, archive_problem, damage_text
 
 if TYPE_CHECKING:
     from openpyxl.worksheet.worksheet import Worksheet
@@ -369,14 +369,26 @@ def _first_cells(ws: Worksheet) -> bool:
 
 
 def _read_xlsx(path: Path, data: bytes | mmap.mmap) -> RawTable:
-    import openpyxl
-    data = bytes(data)
+    problem = archive_problem(data)
+    if problem is not None:
+        what = "not a readable Excel workbook (corrupt or not an .xlsx)" if problem.damaged else \
+            "the workbook is refused before it is opened"
+        raise _err("file", f"{what}: {problem}", path)
     from openpyxl.utils.exceptions import InvalidFileException
+
+    damaged: tuple[type[BaseException], ...] = (InvalidFileException, *DAMAGED_WORKBOOK_ERRORS)
     try:
-        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError, TypeError,
-            EOFError, AttributeError, IndexError) as err:
-        raise _not_a_workbook(path, f"{type(err).__name__}: {err}") from None
+        return _read_sheet(path, bytes(data))
+    except PopulationError:
+        raise
+    except damaged as err:
+        raise _err("file", f"not a readable Excel workbook (damaged): {damage_text(err)}; open it in Excel and "
+                   f"save it again as .xlsx or CSV, or ask the client to export it again", path) from None
+
+
+def _read_sheet(path: Path, data: bytes) -> RawTable:
+    import openpyxl
+    book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     try:
         sheets = [ws for ws in book.worksheets if getattr(ws, "sheet_state", "visible") == "visible"] \
             or list(book.worksheets)
@@ -384,62 +396,55 @@ def _read_xlsx(path: Path, data: bytes | mmap.mmap) -> RawTable:
             raise PopulationError("the workbook has no worksheets", file=path)
         ws = sheets[0]
         notes = []
-        try:
-            if len(sheets) > 1 and not _first_cells(ws):
-                # the first sheet is empty: read the only sheet with data, or name the candidates
-                filled = [other for other in sheets[1:] if _first_cells(other)]
-                if len(filled) == 1:
-                    notes.append(f"the first sheet, {ws.title!r}, is empty; read the only sheet with data, "
-                                 f"{filled[0].title!r}")
-                    ws = filled[0]
-                elif filled:
-                    raise _err("file", f"the first sheet, {ws.title!r}, is empty and {len(filled)} other "
-                               f"sheets hold data ({', '.join(repr(o.title) for o in filled)}); ask the client "
-                               f"which one is the population, or save that sheet alone as .xlsx or CSV", path)
-        except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError, EOFError) as err:
-            raise _not_a_workbook(path, f"{type(err).__name__}: {err}") from None
+        if len(sheets) > 1 and not _first_cells(ws):
+            # the first sheet is empty: read the only sheet with data, or name the candidates
+            filled = [other for other in sheets[1:] if _first_cells(other)]
+            if len(filled) == 1:
+                notes.append(f"the first sheet, {ws.title!r}, is empty; read the only sheet with data, "
+                             f"{filled[0].title!r}")
+                ws = filled[0]
+            elif filled:
+                raise _err("file", f"the first sheet, {ws.title!r}, is empty and {len(filled)} other "
+                           f"sheets hold data ({', '.join(repr(o.title) for o in filled)}); ask the client "
+                           f"which one is the population, or save that sheet alone as .xlsx or CSV", path)
         if len(sheets) > 1 and not notes:
             notes.append(f"workbook has {len(sheets)} sheets; read the first, {ws.title!r}")
         headers: list[str] | None = None
         cols: list[list[str | None]] = []
         rows: list[int] = []
-        try:
-            records = ((number, [_cell_text(v) for v in values])
-                       for number, values in enumerate(ws.iter_rows(values_only=True), start=1))
-            # the header is the first row about as full as the fullest of the first rows (a title row
-            # above the table is allowed)
-            head: list[tuple[int, list[str | None]]] = []
-            for number, cells in records:
-                if any(c is not None for c in cells):
-                    head.append((number, cells))
-                if len(head) >= _XLSX_HEADER_SCAN:
-                    break
-            if head:
-                widths = [sum(c is not None for c in cells) for _, cells in head]
-                # first row nearly as full as the fullest: a header may leave a column unnamed
-                enough = max(1, -(-max(widths) * 4 // 5))
-                at = next(i for i, k in enumerate(widths) if k >= enough)
-                number, cells = head[at]
-                while cells and cells[-1] is None:
-                    cells.pop()
-                headers = ["" if c is None else c.strip() for c in cells]
-                if number != 1:
-                    notes.append(f"header found on row {number} of sheet {ws.title!r}")
-                cols = [[] for _ in headers]
-                width = len(headers)
-                for number, cells in itertools.chain(head[at + 1:], records):
-                    if all(c is None for c in cells):
-                        continue
-                    if len(cells) > width and any(c is not None for c in cells[width:]):
-                        raise _err("ragged_row", f"this row has values beyond the last header column "
-                                   f"({width} headers)", path, row=number)
-                    cells = (cells + [None] * width)[:width]
-                    for i, c in enumerate(cells):
-                        cols[i].append(c)
-                    rows.append(number)
-        except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError, EOFError) as err:
-            raise PopulationError(f"the workbook is damaged and cannot be read to the end "
-                                  f"({type(err).__name__}: {err}); ask the client to re-export", file=path) from None
+        records = ((number, [_cell_text(v) for v in values])
+                   for number, values in enumerate(ws.iter_rows(values_only=True), start=1))
+        # the header is the first row about as full as the fullest of the first rows (a title row
+        # above the table is allowed)
+        head: list[tuple[int, list[str | None]]] = []
+        for number, cells in records:
+            if any(c is not None for c in cells):
+                head.append((number, cells))
+            if len(head) >= _XLSX_HEADER_SCAN:
+                break
+        if head:
+            widths = [sum(c is not None for c in cells) for _, cells in head]
+            # first row nearly as full as the fullest: a header may leave a column unnamed
+            enough = max(1, -(-max(widths) * 4 // 5))
+            at = next(i for i, k in enumerate(widths) if k >= enough)
+            number, cells = head[at]
+            while cells and cells[-1] is None:
+                cells.pop()
+            headers = ["" if c is None else c.strip() for c in cells]
+            if number != 1:
+                notes.append(f"header found on row {number} of sheet {ws.title!r}")
+            cols = [[] for _ in headers]
+            width = len(headers)
+            for number, cells in itertools.chain(head[at + 1:], records):
+                if all(c is None for c in cells):
+                    continue
+                if len(cells) > width and any(c is not None for c in cells[width:]):
+                    raise _err("ragged_row", f"this row has values beyond the last header column "
+                               f"({width} headers)", path, row=number)
+                cells = (cells + [None] * width)[:width]
+                for i, c in enumerate(cells):
+                    cols[i].append(c)
+                rows.append(number)
     finally:
         book.close()
     if headers is None:
