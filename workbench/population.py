@@ -154,7 +154,8 @@ class Population:
             for label, value in (("Source system", declared.system), ("Provided by", declared.provided_by),
                                  ("Received", declared.received), ("Request", declared.request),
                                  ("Query / report", declared.query),
-                                 ("Count stated by the client", declared.stated_count)):
+                                 ("Count stated by the client", declared.stated_count),
+                                 ("Why the count differs (engagement)", declared.stated_count_note)):
                 if value is not None:
                     rows.append((label, str(value)))
         rows.extend(receipt_rows)

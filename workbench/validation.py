@@ -16,6 +16,8 @@ file, not_a_table,  the file cannot be read as an export (missing, a directory, 
 no_header, format,  no header row, not the format named, a corrupt workbook, a ragged row)
 required_column     a canonical column the kind needs is not in the file (and not mapped)
 duplicate_key       the key occurs more than once (every duplicate record listed)
+stated_count        the record count differs from the count the client stated, and the engagement records
+                    no explanation (``stated_count_note``; with one, the difference is a warning)
 required_value      a record lacks a value the kind requires (its key, its occurrence date ...)
 date_parse          a date/time that does not parse
 =================== =================================================================================
@@ -23,7 +25,7 @@ date_parse          a date/time that does not parse
 Warnings (carried into the workpaper; the population stays usable): ``date_order`` (resolved before
 opened, deployed before created, disabled before created, terminated before hired),
 ``out_of_period`` (records outside the period or as-of window: counted and excluded, never
-silently), ``stated_count`` (the record count differs from what the client stated), ``month_gap``
+silently), ``stated_count`` (a difference the engagement explains), ``month_gap``
 (a month of the period with no records), ``export_cap`` (exactly 1,000 or 10,000 rows: the default
 caps of Jira and ServiceNow exports, so the file may be truncated), ``reconciliation`` (a second
 source does not reconcile: a deployment with no change ticket, a change with no deployment, a
@@ -69,7 +71,8 @@ CHECKS: tuple[tuple[str, str, str], ...] = (
     ("date_order", "dates are in a possible order on every record", "warning"),
     ("out_of_period", "records outside the period / as-of window are counted and excluded", "warning"),
     ("month_gap", "every month of the period has records", "warning"),
-    ("stated_count", "the record count agrees with the count the client stated", "warning"),
+    ("stated_count", "the record count agrees with the count the client stated (or the difference is explained)",
+     "error"),
     ("export_cap", "the row count is not an export cap (1,000 / 10,000)", "warning"),
     ("reconciliation", "an independent second source reconciles both ways", "warning"),
 )
@@ -395,14 +398,26 @@ def validate(population: Population, engagement: Engagement | None = None, *, pe
     if scoped is not None and n == 0:
         applicable["month_gap"] = "not applicable (0 records)"
     # stated count ---------------------------------------------------------------------------
-    stated = expected_count
+    stated: int | None = expected_count
+    explained: str | None = None
+    where: str | None = None
     if stated is None and population.declared is not None:
         stated = getattr(population.declared, "stated_count", None)
+        explained = getattr(population.declared, "stated_count_note", None)
+        where = f"[populations.{getattr(population.declared, 'id', population.name)}] of engagement.toml"
     if stated is not None:
         if int(stated) != n:
-            f.add("stated_count", None, None, n, "warning",
-                  f"the file holds {n:,} record(s) but the client stated {int(stated):,} "
-                  f"({n - int(stated):+,}); ask the client to explain the difference or to re-run the report")
+            what = (f"the file holds {n:,} record(s) but the client stated {int(stated):,} "
+                    f"({n - int(stated):+,})")
+            if explained:
+                f.add("stated_count", None, None, n, "warning",
+                      f"{what}; the engagement records why: {explained}")
+            else:
+                f.add("stated_count", None, None, n, "error",
+                      f"{what}: the population may be incomplete, or not the file the count describes, so it "
+                      f"cannot be tested as complete. Ask the client to explain the difference or to re-run the "
+                      f"report" + (f"; once explained, record the explanation beside the count (stated_count_note "
+                                   f"in {where})" if where else ""))
     else:
         applicable["stated_count"] = "not applicable (no stated count)"
     if n in EXPORT_CAPS:

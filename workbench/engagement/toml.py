@@ -38,6 +38,7 @@ from workbench.engagement.model import (
     CUEC,
     DEFAULT_FREQUENCY_TABLE,
     ENGAGEMENT_FILE,
+    HISTORY_MODES,
     POPULATION_FORMATS,
     POPULATION_KINDS,
     REPORT_TYPES,
@@ -158,8 +159,8 @@ _SAMPLING_KEYS = ("model", "confidence", "tolerable_rate", "expected_rate", "met
 _STAFF_KEYS = ("name", "initials", "role")
 _SUBSERVICE_KEYS = ("name", "services", "method", "csocs")
 _CUEC_KEYS = ("id", "description", "criteria")
-_POPULATION_KEYS = ("file", "kind", "format", "stated_count", "system", "provided_by", "received",
-                    "request", "query", "columns")
+_POPULATION_KEYS = ("file", "kind", "format", "stated_count", "stated_count_note", "system", "provided_by",
+                    "received", "request", "query", "history", "records", "columns")
 
 
 class _Table:
@@ -682,7 +683,13 @@ def _parse_populations(ctx: _TomlContext, data: dict[str, Any], out: ParsedToml)
         kind = t.choice("kind", POPULATION_KINDS, required=True)
         fmt = t.choice("format", POPULATION_FORMATS)
         stated = t.integer("stated_count", minimum=0)
-        optional = {key: t.string(key) for key in ("system", "provided_by", "request", "query")}
+        optional = {key: t.string(key) for key in ("system", "provided_by", "request", "query", "stated_count_note",
+                                                   "records")}
+        note_alone = optional["stated_count_note"] is not None and not t.has("stated_count")
+        if note_alone:
+            t.problem("stated_count_note", "explains a difference from stated_count, which is not given; add "
+                                           "stated_count = <the count the client stated> or remove the note.")
+        history = t.choice("history", HISTORY_MODES)
         received = t.day("received")
         columns_raw = t.table("columns")
         columns: dict[str, str] = {}
@@ -698,13 +705,15 @@ def _parse_populations(ctx: _TomlContext, data: dict[str, Any], out: ParsedToml)
                     columns[canonical] = header
         failed = (bad_keys or located is None or kind is None or (t.has("format") and fmt is None)
                   or (t.has("stated_count") and stated is None) or (t.has("received") and received is None)
-                  or any(t.has(k) and v is None for k, v in optional.items()) or not columns_ok)
+                  or any(t.has(k) and v is None for k, v in optional.items()) or not columns_ok or note_alone
+                  or (t.has("history") and history is None))
         if failed or located is None or kind is None:
             result[pop_id] = None
             continue
         result[pop_id] = PopulationSource(
             id=pop_id, file=located[0], path=located[1], kind=kind, format=fmt or "auto",
-            stated_count=stated, received=received, columns=FrozenMapping(columns), **optional,
+            stated_count=stated, received=received, columns=FrozenMapping(columns), history=history or "all",
+            **optional,
         )
     out.populations = result
 
