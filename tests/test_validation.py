@@ -185,6 +185,7 @@ def test_second_source_that_fails_to_load_is_a_warning(tmp_path):
         def __init__(self, pid, path, kind, columns=None):
             self.id, self.path, self.kind, self.format, self.columns = pid, path, kind, "auto", columns or {}
             self.stated_count = None
+            self.records, self.history, self.file = None, "all", str(path)
 
     class Engagement:
         folder = tmp_path

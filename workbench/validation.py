@@ -14,12 +14,19 @@ rule                meaning
 =================== =================================================================================
 file, not_a_table,  the file cannot be read as an export (missing, a directory, empty, binary, HTML,
 no_header, format,  no header row, not the format named, a corrupt workbook, a ragged row)
-required_column     a canonical column the kind needs is not in the file (and not mapped)
+required_column     a canonical column the kind needs is not in the file (and not mapped), or is empty on
+                    every record
 duplicate_key       the key occurs more than once (every duplicate record listed)
+event_log           the keys repeat as in an event log (every key repeated, or a modification counter or
+                    update time): read it with ``history = "latest"`` / ``--latest-per-key``
+unread_value        a value the export holds could not be read (a GitHub person field of an unknown
+                    shape), or a typed column (``values_lost``) is empty on every record though the export
+                    holds values there
 stated_count        the record count differs from the count the client stated, and the engagement records
                     no explanation (``stated_count_note``; with one, the difference is a warning)
 required_value      a record lacks a value the kind requires (its key, its occurrence date ...)
 date_parse          a date/time that does not parse
+key_characters      a key holds a control character (a carriage return, a NUL ...), row by row
 =================== =================================================================================
 
 Warnings (carried into the workpaper; the population stays usable): ``date_order`` (resolved before
@@ -52,22 +59,32 @@ import pyarrow.compute as pc
 
 from workbench.engagement import Engagement
 from workbench.errors import PopulationError
-from workbench.population import FINDING_COLUMNS, Finding, Population, load_population, load_population_file
+from workbench.formats.spec import normalize_header
+from workbench.population import (
+    FINDING_COLUMNS,
+    UPDATE_TIMES,
+    VERSION_COUNTERS,
+    Finding,
+    Population,
+    load_population,
+    load_population_file,
+)
 from workbench.scope import NAT_MICROSECONDS, DateLike, ScopedPopulation, scope_population, utc_microseconds
 
 __all__ = ["ValidationReport", "validate", "check_population", "ensure_usable", "CHECKS", "EXPORT_CAPS"]
 
 #: Row counts that are the default export caps (Jira UI 1,000; ServiceNow CSV/Excel 10,000).
 EXPORT_CAPS = (1_000, 10_000)
-_MAX_LISTED = 1_000         # per rule; the rest are counted in one more finding
 
 #: Every check the report lists, in order: (rule, what it checks, severity when it fails).
 CHECKS: tuple[tuple[str, str, str], ...] = (
     ("file", "the file exists, is readable, and is a table with a header row in the format named", "error"),
     ("required_column", "every column the kind requires is present (directly or mapped)", "error"),
     ("duplicate_key", "the key identifies one record", "error"),
+    ("unread_value", "every value the export holds is read (none dropped silently)", "error"),
     ("required_value", "required values are present on every record", "error"),
     ("date_parse", "every date/time parses", "error"),
+    ("key_characters", "no key holds a control character (a carriage return, a tab ...)", "error"),
     ("date_order", "dates are in a possible order on every record", "warning"),
     ("out_of_period", "records outside the period / as-of window are counted and excluded", "warning"),
     ("month_gap", "every month of the period has records", "warning"),
@@ -76,7 +93,8 @@ CHECKS: tuple[tuple[str, str, str], ...] = (
     ("export_cap", "the row count is not an export cap (1,000 / 10,000)", "warning"),
     ("reconciliation", "an independent second source reconciles both ways", "warning"),
 )
-_LOAD_RULES = {"file", "empty", "not_a_table", "no_header", "ragged_row", "format", "kind", "column_map", "timezone"}
+_LOAD_RULES = {"file", "empty", "not_a_table", "no_header", "ragged_row", "format", "kind", "column_map", "timezone",
+               "records", "history"}
 
 _PRODUCTION = {"prod", "production", "prd", "live"}
 #: Kinds that occur continuously, so a month of the period without records is a completeness red flag.
@@ -163,12 +181,40 @@ class ValidationReport:
                          f"{self.scoped.date_column})")
         for check, outcome in zip(self.checks["check"], self.checks["outcome"]):
             lines.append(f"  [{outcome}] {check}")
-        shown = self.findings[self.findings["severity"] != "info"].head(20)
+        notable = self.findings[self.findings["severity"] != "info"]
+        shown = notable.head(_SHOWN)
         for severity, rule, message in zip(shown["severity"], shown["rule"], shown["message"]):
             lines.append(f"  {str(severity).upper()} {rule}: {message}")
-        if len(self.findings[self.findings["severity"] != "info"]) > 20:
-            lines.append("  ... (see the findings table for the rest)")
+        if len(notable) > _SHOWN:
+            lines.append(f"  ... and {len(notable) - _SHOWN:,} more of the {len(notable):,} errors and warnings: the "
+                         f"findings table (findings_by_rule(), to_frame()) holds every one")
         return "\n".join(lines)
+
+    def findings_by_rule(self) -> pd.DataFrame:
+        """The findings counted by severity, rule and column, with the first rows each concerns (exact counts).
+
+        Columns: severity, rule, column, findings, rows (the first rows, then "... (n in all)").
+        """
+        order = {"error": 0, "warning": 1, "info": 2}
+        counts: dict[tuple[str, str, str], list[int]] = {}       # findings, rows
+        shown: dict[tuple[str, str, str], list[str]] = {}
+        for severity, rule, column, row in zip(self.findings["severity"], self.findings["rule"],
+                                               self.findings["column"], self.findings["row"]):
+            group = (str(severity), str(rule), str(column) if _present(column) else "")
+            tally = counts.setdefault(group, [0, 0])
+            tally[0] += 1
+            if _present(row):
+                tally[1] += 1
+                first = shown.setdefault(group, [])
+                if len(first) < 5:
+                    first.append(str(row))
+        records = []
+        for group, (findings, with_rows) in counts.items():
+            first = shown.get(group, [])
+            text = ", ".join(first) + (f" ... ({with_rows:,} in all)" if with_rows > len(first) else "")
+            records.append((*group, findings, text))
+        table = pd.DataFrame(records, columns=["severity", "rule", "column", "findings", "rows"])
+        return table.sort_values("severity", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
 
     def __repr__(self) -> str:
         return (f"ValidationReport({self.population!r}, usable={self.usable}, errors={len(self.errors)}, "
@@ -190,15 +236,10 @@ class _Findings:
         self.rows.append((rule, column, place_row, None if value is None else str(value), severity, message))
 
     def listed(self, rule: str, column: str | None, rows: Iterable[object], values: Iterable[object],
-               severity: str, message: Callable[[Any, Any], str], total: int, more: str) -> None:
-        n = 0
+               severity: str, message: Callable[[Any, Any], str]) -> None:
+        """One finding per record, every one of them (the counts are exact; nothing is capped)."""
         for r, v in zip(rows, values):
-            if n >= _MAX_LISTED:
-                break
             self.add(rule, column, r, v, severity, message(r, v))
-            n += 1
-        if total > n:
-            self.add(rule, column, None, None, severity, f"{total - n:,} more {more}")
 
     def frame(self) -> pd.DataFrame:
         columns = list(zip(*self.rows)) if self.rows else [()] * len(FINDING_COLUMNS)
@@ -235,13 +276,18 @@ def _rows_text(rows: np.ndarray, limit: int = 10) -> str:
     return shown + (f" ... ({len(rows):,} in all)" if len(rows) > limit else "")
 
 
+#: Findings of these rules count toward the check named (the check's own rule counts too).
+_COUNTED_WITH = {"file": _LOAD_RULES, "duplicate_key": {"event_log", "history_order"},
+                 "unread_value": {"values_lost"}}
+
+
 def _checks_frame(findings: pd.DataFrame, applicable: Mapping[str, str]) -> pd.DataFrame:
     rows = []
     for rule, text, severity in CHECKS:
         if rule in applicable:
             outcome = applicable[rule]
         else:
-            rules = {rule} | (_LOAD_RULES if rule == "file" else set())
+            rules = {rule} | _COUNTED_WITH.get(rule, set())
             hits = findings[findings["rule"].isin(rules)]
             errors = int((hits["severity"] == "error").sum())
             warnings = int((hits["severity"] == "warning").sum())
@@ -316,13 +362,13 @@ def validate(population: Population, engagement: Engagement | None = None, *, pe
         dup = np.zeros(len(keys), dtype=bool)
     if dup.any():
         header = population.header_of(key)
+        _event_log(population, keys, dup, f)
         rows = frame["source_row"].to_numpy()[dup]
         values = keys.to_numpy()[dup]
         counts = keys[dup].value_counts()
         f.listed("duplicate_key", header, rows, values, "error",
                  lambda r, v: f"{key} {v!r} occurs {counts[v]} times (this is one of them); the key must "
-                              f"identify one record: ask the client why, or deliver a corrected export",
-                 len(rows), "duplicate record(s)")
+                              f"identify one record: ask the client why, or deliver a corrected export")
     # required values ------------------------------------------------------------------------
     # an unparseable date is reported as date_parse, not again as missing
     bad_rows = {r for (rule, _, r, *_rest) in population.findings if rule == "date_parse"}
@@ -341,8 +387,20 @@ def validate(population: Population, engagement: Engagement | None = None, *, pe
             f.listed("required_value", header, rows, ids, "error",
                      lambda r, v: (f"{column} is missing on the record {key} {v!r}" if column != key and
                                    not pd.isna(v) else f"the record has no {column}") +
-                                  f"; every {schema.kind} record needs it: ask the client to complete the export",
-                     len(rows), f"record(s) without {column}")
+                                  f"; every {schema.kind} record needs it: ask the client to complete the export")
+    # required columns empty on every record ------------------------------------------------
+    if n:
+        for column in schema.required_columns:
+            if column in schema.required_values or frame[column].notna().any():
+                continue     # (a required value missing is reported record by record above)
+            header = population.header_of(column)
+            source = dict(population.column_sources).get(column, column)
+            f.add("required_column", header, None, None, "error",
+                  f"{column} is empty on every one of the {n:,} records (source: {source}); the {schema.kind} "
+                  f"checks need it, so the export is incomplete or the wrong column feeds it"
+                  + (": GitHub list exports leave reviews out, so no approval can be read; export the reviews "
+                     "with the pull requests" if population.format == "github" and column in ("approver", "approved_at")
+                     else ": map the right column (a column map), or ask the client for an export that carries it"))
     # date order -----------------------------------------------------------------------------
     for earlier, later, meaning in schema.order:
         a, b = frame[earlier], frame[later]
@@ -352,11 +410,10 @@ def validate(population: Population, engagement: Engagement | None = None, *, pe
             rows = frame["source_row"].to_numpy()[wrong]
             ids = keys.to_numpy()[wrong]
             a_v, b_v = a.to_numpy()[wrong], b.to_numpy()[wrong]
-            lookup = {r: (x, y) for r, x, y in zip(rows[:_MAX_LISTED], a_v[:_MAX_LISTED], b_v[:_MAX_LISTED])}
+            lookup = {r: (x, y) for r, x, y in zip(rows, a_v, b_v)}
             f.listed("date_order", population.header_of(later), rows, ids, "warning",
                      lambda r, v: f"{key} {v!r} {meaning}: {later} {lookup[r][1]} is before {earlier} "
-                                  f"{lookup[r][0]}; confirm with the client",
-                     len(rows), f"record(s) {meaning}")
+                                  f"{lookup[r][0]}; confirm with the client")
     # scope: period / as-of ------------------------------------------------------------------
     if engagement is not None and period_start is None and period_end is None and as_of is None:
         period_start, period_end, as_of = engagement.period_start, engagement.period_end, engagement.as_of
@@ -437,7 +494,7 @@ def validate(population: Population, engagement: Engagement | None = None, *, pe
                      keys.to_numpy()[sci], "warning",
                      lambda r, v: f"{key} {v!r} looks like a number Excel rewrote in scientific notation; the "
                                   f"original id is lost: ask for the export as the system wrote it, not re-saved "
-                                  f"in Excel", int(sci.sum()), "key(s) in scientific notation")
+                                  f"in Excel")
     # second sources -------------------------------------------------------------------------
     others = _second_sources(population, engagement, second_sources, f)
     if others:
@@ -457,6 +514,28 @@ def validate(population: Population, engagement: Engagement | None = None, *, pe
     findings = f.frame()
     return ValidationReport(population.name, population.source_relative, population.sha256, n, findings,
                             _checks_frame(findings, applicable), scoped, tuple(others))
+
+
+def _event_log(population: Population, keys: pd.Series, dup: np.ndarray, f: _Findings) -> None:
+    """Repeated keys in an event log (every key repeated, or a modification counter or update time): say so,
+    and how to read it (the latest state of each record)."""
+    repeated = int(dup.sum())
+    every = repeated == int(keys.notna().sum())
+    distinct = int(keys.nunique())
+    if not ((every and distinct >= _EVENT_LOG_KEYS) or population.versioned_by):
+        return   # a few records repeated by mistake are duplicates, not a log
+    counters = [h for h in population.versioned_by if normalize_header(h) in VERSION_COUNTERS]
+    times = [h for h in population.versioned_by if normalize_header(h) in UPDATE_TIMES]
+    signs = ([f"a modification counter {counters[0]!r}"] if counters else []) + \
+        ([f"an update time {times[0]!r}"] if times else [])
+    f.add("event_log", population.header_of(population.key), None, repeated, "error",
+          f"{population.source_relative} looks like an event log (an audit trail: one row per update of a "
+          f"record), not one row per record: {len(keys):,} rows for {distinct:,} distinct {population.key} values, "
+          + ("every one repeated" if every else f"{repeated:,} rows with a repeated {population.key}")
+          + (f", with {' and '.join(signs)}" if signs else "")
+          + ". To test the latest state of each record, load it with --latest-per-key (check-population) or "
+            "history = \"latest\" in its [populations.<id>] table of engagement.toml (the earlier states are kept "
+            "for the workpaper); otherwise ask the client for a list with one row per record")
 
 
 def _silent_filters(population: Population, f: _Findings) -> None:
@@ -709,6 +788,8 @@ def ensure_usable(report: ValidationReport) -> None:
 
 
 _ERRORS_SHOWN = 5
+_SHOWN = 20          # errors and warnings a summary shows one by one
+_EVENT_LOG_KEYS = 10  # distinct keys, every one repeated, that make a file look like an event log
 
 
 def _present(value: object) -> bool:

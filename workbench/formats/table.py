@@ -47,7 +47,8 @@ from workbench.workbooks import DAMAGED_WORKBOOK_ERRORS, archive_problem, damage
 if TYPE_CHECKING:
     from openpyxl.worksheet.worksheet import Worksheet
 
-__all__ = ["MISSING_TOKENS", "RawTable", "flatten_record", "read_raw", "records_table", "sniff_container"]
+__all__ = ["MISSING_TOKENS", "MAX_COLUMNS", "RawTable", "flatten_record", "read_raw", "records_table", "sniff_container",
+           "select_records", "json_arrays", "describe_arrays", "utf16_without_bom", "decode_text"]
 
 
 def _err(rule: str, message: str, path: Path, *, row: int | str | None = None) -> PopulationError:
@@ -61,6 +62,9 @@ MISSING_TOKENS: tuple[str, ...] = (
 )
 
 _DELIMITERS = (",", ";", "\t", "|")
+_HEAD_SAMPLE = 262144       # bytes read for the delimiter and header (more when the first line is longer)
+#: The most columns a population may have: a spreadsheet's limit (Excel, 16,384 = XFD).
+MAX_COLUMNS = 16_384
 _XLSX_HEADER_SCAN = 10      # rows looked at for a workbook's header row
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 _WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
@@ -88,10 +92,32 @@ class RawTable:
     delimiter: str | None = None
     notes: list[str] = field(default_factory=list)
     json_data: object = None           # the parsed document (JSON formats map it themselves)
+    json_records: str | None = None    # the records array the user named (--records / records =), if any
+    json_prefix: str = "$"             # JSON path of ``json_data`` when it is the named records array
+    json_context: object = None        # the object that holds the named array (its siblings: reviews, repo)
+    #: values present in the source that the format could not read: (header, row or JSON path, raw value)
+    unread: list[tuple[str, int | str, str]] = field(default_factory=list)
 
     def column(self, position: int) -> pa.ChunkedArray:
         col = self.table.column(position)
         return col if isinstance(col, pa.ChunkedArray) else pa.chunked_array([col])
+
+
+def utf16_without_bom(head: bytes) -> str | None:
+    """``"utf-16-le"``/``"utf-16-be"`` when ``head`` looks like UTF-16 text written without a byte-order mark
+    (mostly Latin text: every other byte NUL), else None. Such a file is text, not "binary"."""
+    sample = head[:4096]
+    sample = sample[: len(sample) - len(sample) % 2]
+    half = len(sample) // 2
+    if half < 2:
+        return None
+    odd_nul = sample[1::2].count(0)
+    even_nul = sample[0::2].count(0)
+    if odd_nul >= 0.6 * half and even_nul <= 0.05 * half:
+        return "utf-16-le"
+    if even_nul >= 0.6 * half and odd_nul <= 0.05 * half:
+        return "utf-16-be"
+    return None
 
 
 def sniff_container(data: bytes | mmap.mmap) -> str:
@@ -103,6 +129,9 @@ def sniff_container(data: bytes | mmap.mmap) -> str:
     head = data[:65536]
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "text"
+    codec = utf16_without_bom(head) if b"\x00" in head[:4096] else None
+    if codec is not None:       # what it holds decides (JSON, HTML or delimited text)
+        return sniff_container(head[: len(head) - len(head) % 2].decode(codec, errors="replace").encode("utf-8"))
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not stripped:
         return "empty"
@@ -140,6 +169,10 @@ def decode_text(data: bytes | mmap.mmap, *, lazy: bool = False) -> tuple[str | N
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         text = bytes(data).decode("utf-16")
         return text, text.encode("utf-8"), "UTF-16"
+    codec = utf16_without_bom(bytes(data[:4096])) if data.find(b"\x00", 0, 4096) != -1 else None
+    if codec is not None:
+        text = bytes(data[: len(data) - len(data) % 2]).decode(codec, errors="replace")
+        return text, text.encode("utf-8"), f"UTF-16 {codec[-2:].upper()} without a byte-order mark (detected)"
     if lazy:
         return None, data, "UTF-8"
     whole = data if isinstance(data, bytes) else bytes(data)
@@ -189,7 +222,11 @@ def _null_mask_tokens(arr: pa.Array) -> pa.Array:
 
 def _read_csv(path: Path, data: bytes | mmap.mmap) -> RawTable:
     text, utf8, encoding = decode_text(data, lazy=True)
-    head = utf8[:262144]
+    # the sample read for the delimiter and the header: 256 KB, or the whole first line when it is longer
+    # (a header of a million columns is counted, not cut at the sample's end)
+    first_line_end = utf8.find(b"\n")
+    sample = max(_HEAD_SAMPLE, first_line_end + 1 if first_line_end >= 0 else len(utf8))
+    head = utf8[:sample]
     if head[:3] == b"\xef\xbb\xbf":
         head = head[3:]
     try:
@@ -197,12 +234,16 @@ def _read_csv(path: Path, data: bytes | mmap.mmap) -> RawTable:
     except UnicodeDecodeError as err:
         if err.start < len(head) - 4:          # not just a character cut at the end of the sample
             text, utf8, encoding = decode_text(data)
-            head_text = (text or "")[:262144]
+            head_text = (text or "")[:sample]
         else:
             head_text = head.decode("utf-8", errors="ignore")
     _allow_fields_of(len(utf8))
     delimiter = _sniff_delimiter(head_text)
     headers = [h.strip() for h in _first_record(head_text, delimiter)]
+    if len(headers) > MAX_COLUMNS:
+        raise _err("not_a_table", f"the header row has {len(headers):,} columns ({_DELIMITER_NAMES[delimiter]}-"
+                   f"separated); no export of records has that many (a spreadsheet holds at most {MAX_COLUMNS:,}): "
+                   f"is it the right file? Ask the client for the population export as CSV or .xlsx", path, row=1)
     if path.suffix.lower() in _WORKBOOK_SUFFIXES and len(headers) <= 1:
         raise _not_a_workbook(path, "its bytes are not a zip workbook and not delimited text")
     if not headers:
@@ -508,6 +549,54 @@ def records_table(records: list[dict[str, object]], prefix: str, *, encoding: st
     table = pa.table(cols, names=[str(i) for i in range(len(headers))]) if headers else pa.table({})
     rows = np.array([f"{prefix}[{i}]" for i in range(len(flats))], dtype=object)
     return RawTable(headers, table, rows, "json", encoding=encoding, notes=list(notes or ()))
+
+
+def json_arrays(document: object) -> list[tuple[str, int]]:
+    """(key, length) of every array of objects directly under a JSON object, for messages."""
+    if not isinstance(document, dict):
+        return []
+    return [(str(k), len(v)) for k, v in document.items()
+            if isinstance(v, list) and v and all(isinstance(o, dict) for o in v)]
+
+
+def describe_arrays(arrays: list[tuple[str, int]]) -> str:
+    """``'pulls' (120 objects), 'issues' (80 objects)``."""
+    return ", ".join(f"{k!r} ({n:,} object{'s' if n != 1 else ''})" for k, n in arrays) or "none"
+
+
+def select_records(raw: RawTable, records: str, path: Path) -> RawTable:
+    """Point a JSON document's table at the array of records the user named (a key, or a dotted path).
+
+    ``--records pulls`` / ``records = "pulls"``: ``raw.json_data`` becomes that array, ``json_prefix`` its JSON
+    path (``$.pulls``) and ``json_context`` the object holding it (formats read its siblings, e.g. GitHub's
+    separate ``reviews``). A name that is not there is an error listing the arrays that are.
+    """
+    if raw.container != "json":
+        raise _err("records", f"records = {records!r} names an array of a JSON document, but the file is "
+                   f"{raw.container.upper()}; remove it (or --records) for this file", path)
+    holder: object = None
+    node: object = raw.json_data
+    walked: list[str] = []
+    for part in records.split("."):
+        if not isinstance(node, dict) or part not in node:
+            arrays = json_arrays(node if isinstance(node, dict) else None)
+            where = "the top level" if not walked else "$." + ".".join(walked)
+            from difflib import get_close_matches
+            close = get_close_matches(part, [k for k, _ in arrays], n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise _err("records", f"the JSON has no {part!r} at {where}.{hint} Its arrays of records: "
+                       f"{describe_arrays(arrays)}; name one with --records NAME (or records = \"NAME\" in "
+                       f"[populations.<id>])", path)
+        holder, node = node, node[part]
+        walked.append(part)
+    if not isinstance(node, list) or not all(isinstance(o, dict) for o in node):
+        raise _err("records", f"$.{records} is not an array of objects (records), so it cannot be the population; "
+                   f"name an array of records with --records (or records = in [populations.<id>])", path)
+    raw.json_data, raw.json_prefix, raw.json_context, raw.json_records = node, f"$.{records}", holder, records
+    raw.notes.append(f"records read from the JSON array $.{records}"
+                     + (f" (the document also holds {describe_arrays([a for a in json_arrays(holder) if a[0] != walked[-1]])})"
+                        if len(json_arrays(holder)) > 1 else ""))
+    return raw
 
 
 def read_raw(path: Path, data: bytes | mmap.mmap) -> RawTable:
