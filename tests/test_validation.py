@@ -95,11 +95,11 @@ def test_out_of_period_counted_and_month_gaps(tmp_path):
 
 def test_stated_count_and_export_caps(tmp_path):
     rows = [change(i) for i in range(1000)]
-    report = validate(load_population_file(changes_file(tmp_path, rows), kind="changes", timezone=NY),
-                      expected_count=1200)
+    population = load_population_file(changes_file(tmp_path, rows), kind="changes", timezone=NY)
+    report = validate(population, expected_count=1200)
     stated = report.errors[report.errors["rule"] == "stated_count"]
     assert stated["message"].tolist() == [
-        "the file holds 1,000 record(s) but the client stated 1,200 (-200): the population may be incomplete, or "
+        f"{population.source_relative}: the file holds 1,000 record(s) but the client stated 1,200 (-200): the population may be incomplete, or "
         "not the file the count describes, so it cannot be tested as complete. Ask the client to explain the "
         "difference or to re-run the report"]
     cap = report.warnings[report.warnings["rule"] == "export_cap"]

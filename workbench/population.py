@@ -235,10 +235,14 @@ class Population:
     def summary(self) -> str:
         """A few lines for people."""
         zone = f"{self.timezone}, assumed for times without a zone" if self.timezone_assumed else self.timezone
+        received = (f"  {self.rows_received:,} record(s) received" if self.rows_received
+                    else "  0 records received (a recorded zero)")
+        if self.history is not None:
+            received = (f"  {self.history.rows:,} rows received: the states of {self.history.records:,} record(s), "
+                        f"the latest of each tested (event log)")
         lines = [f"Population {self.name!r} ({self.kind}, format {self.format}): {self.source_relative}",
                  f"  SHA-256 {self.sha256}",
-                 f"  {self.rows_received:,} record(s) received" if self.rows_received
-                 else "  0 records received (a recorded zero)",
+                 received,
                  f"  times in {zone}"]
         lines += [f"  note: {n}" for n in self.notes]
         errors = sum(1 for f in self.findings if f[4] == "error")

@@ -4,8 +4,9 @@
 
     validate(population, engagement=None, *, period_start=None, period_end=None, as_of=None,
              expected_count=None, second_sources=None) -> ValidationReport
-    check_population(path, *, kind, format="auto", engagement=None, timezone=None, period_start=None,
-                     period_end=None, as_of=None, expected_count=None) -> (Population | None, ValidationReport)
+    check_population(path=None, *, kind=None, format=None, engagement=None, population_id=None, columns=None,
+                     records=None, history=None, timezone=None, period_start=None, period_end=None, as_of=None,
+                     expected_count=None) -> (Population | None, ValidationReport)
 
 Errors (the population cannot be sampled until they are resolved):
 
@@ -48,7 +49,7 @@ in the other. Deployments are restricted to production when the log names enviro
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -58,7 +59,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from workbench.engagement import Engagement
-from workbench.errors import PopulationError
+from workbench.errors import ParameterError, PopulationError
 from workbench.formats.spec import normalize_header
 from workbench.population import (
     FINDING_COLUMNS,
@@ -170,7 +171,7 @@ class ValidationReport:
         received = "the file could not be loaded" if self.rows_received is None else (
             "0 records (a recorded zero)" if self.rows_received == 0 else f"{self.rows_received:,} records")
         verdict = "USABLE" if self.usable else "NOT USABLE"
-        head = f"{self.population} ({self.source}): {received}; {verdict}: {n_err} error(s), {n_warn} warning(s)"
+        head = f"{self.population} ({self.source}): {received}; {verdict}: {n_err:,} error(s), {n_warn:,} warning(s)"
         lines = [head]
         if self.sha256:
             lines.append(f"  SHA-256 {self.sha256}")
@@ -228,10 +229,12 @@ class _Findings:
 
     def add(self, rule: str, column: str | None, row: object, value: object, severity: str, message: str,
             *, where: bool = True) -> None:
-        """Record a finding; a record-level message is prefixed with the file, row and column."""
+        """Record a finding; a record-level message, and every error, is prefixed with the file (row, column)."""
         place_row = _plain(row)
-        if where and place_row is not None and self.source and not message.startswith(self.source):
-            place = f"{self.source}, row {place_row}" + (f", column {column!r}" if column else "")
+        if where and (place_row is not None or severity == "error") and self.source \
+                and not message.startswith(self.source):
+            place = self.source + (f", row {place_row}" if place_row is not None else "") + \
+                (f", column {column!r}" if column else "")
             message = f"{place}: {message}"
         self.rows.append((rule, column, place_row, None if value is None else str(value), severity, message))
 
@@ -277,7 +280,7 @@ def _rows_text(rows: np.ndarray, limit: int = 10) -> str:
 
 
 #: Findings of these rules count toward the check named (the check's own rule counts too).
-_COUNTED_WITH = {"file": _LOAD_RULES, "duplicate_key": {"event_log", "history_order"},
+_COUNTED_WITH = {"file": _LOAD_RULES, "duplicate_key": {"history_order"},
                  "unread_value": {"values_lost"}}
 
 
@@ -710,20 +713,30 @@ def _reconcile_terminations(terms: Population, listings: list[Population], t_in:
               f"{len(orphans):,} with no termination in {terms.source_relative}")
 
 
-def check_population(path: str | os.PathLike[str], *, kind: str, format: str = "auto",
-                     engagement: Engagement | None = None, timezone: str | None = None,
+def check_population(path: str | os.PathLike[str] | None = None, *, kind: str | None = None,
+                     format: str | None = None, engagement: Engagement | None = None,
+                     population_id: str | None = None, columns: Mapping[str, str] | None = None,
+                     records: str | None = None, history: str | None = None, timezone: str | None = None,
                      period_start: DateLike | None = None, period_end: DateLike | None = None,
                      as_of: DateLike | None = None,
                      expected_count: int | None = None) -> tuple[Population | None, ValidationReport]:
-    """Load and validate one file, for ``workbench check-population``: never raises for bad input.
+    """Load and validate one file, for ``workbench check-population``: never raises for a bad file.
 
     Parameters
     ----------
-    path : path-like
-    kind, format, timezone
-        As :func:`workbench.population.load_population_file` (the zone defaults to the engagement's).
+    path : path-like, optional
+        The file; default the file of ``population_id`` in the engagement.
+    kind, format, timezone, records, history
+        As :func:`workbench.population.load_population_file` (the zone defaults to the engagement's). Default:
+        the engagement's declaration of the population (named, or the one whose file ``path`` is), else
+        ``format="auto"``, ``history="all"``. ``kind`` is required without a declaration.
     engagement : Engagement, optional
         Supplies zone, period, stated count (when the file is one of its populations) and second sources.
+    population_id : str, optional
+        With ``engagement``: check ``path`` as this population (its kind, format, column map, records,
+        history and stated count), e.g. a new version received outside the folder.
+    columns : mapping, optional
+        Column map, canonical column -> header; wins over the declaration's map, column by column.
     period_start, period_end, as_of, expected_count
         As :func:`validate`.
 
@@ -732,30 +745,63 @@ def check_population(path: str | os.PathLike[str], *, kind: str, format: str = "
     (Population or None, ValidationReport)
         The population is None when the file could not be loaded; the report then holds one error
         finding naming the file (and row/column) and what to do.
+
+    Raises
+    ------
+    EngagementError
+        ``population_id`` is not declared in the engagement (the message lists the ids).
+    ParameterError
+        No file and no population to check; ``kind`` missing or not the declared population's kind.
     """
-    path = Path(path)
     declared = None
-    columns = None
     name = None
     base = None
+    notes: list[str] = []
     if engagement is not None:
         base = engagement.folder
-        for pid, source in engagement.populations.items():
-            try:
-                same = Path(source.path).resolve() == path.resolve()
-            except OSError:
-                same = False
-            if same:
-                declared, columns, name = source, dict(source.columns or {}), pid
-                if format == "auto" and source.format:
-                    format = source.format
-                break
+        if population_id is not None:
+            declared = engagement.population(population_id)
+        elif path is not None:
+            for source in engagement.populations.values():
+                try:
+                    same = Path(source.path).resolve() == Path(path).resolve()
+                except OSError:
+                    same = False
+                if same:
+                    declared = source
+                    break
+            else:
+                notes.append(f"{path} is not one of the engagement's populations, so no declaration applies (column "
+                             f"map, stated count); name one with --population ID to check the file as that population")
         timezone = timezone or engagement.timezone
+    elif population_id is not None:
+        raise ParameterError(f"population {population_id!r} names a population of an engagement; give the engagement "
+                             f"folder too (--engagement DIR)")
+    if path is None:
+        if declared is None:
+            raise ParameterError("no file to check: give the export's path, or --engagement DIR with --population ID")
+        path = declared.path
+    path = Path(path)
+    if declared is not None:
+        name = declared.id
+        if kind is not None and kind != declared.kind:
+            raise ParameterError(f"--kind {kind} contradicts population {declared.id!r}, which engagement.toml declares "
+                                 f"as kind {declared.kind!r}; leave --kind out to use the declaration")
+        kind = declared.kind
+        format = format or declared.format
+        records = records or declared.records
+        history = history or declared.history
+        columns = {**dict(declared.columns or {}), **dict(columns or {})}
+    if kind is None:
+        raise ParameterError("the population's kind is needed: give --kind KIND (or --engagement DIR --population ID)")
     try:
-        population = load_population_file(path, kind=kind, format=format, timezone=timezone, columns=columns,
-                                          name=name, base_folder=base, declared=declared)
+        population = load_population_file(path, kind=kind, format=format or "auto", timezone=timezone,
+                                          columns=columns or None, name=name, base_folder=base, declared=declared,
+                                          records=records, history=history or "all")
     except PopulationError as err:
         return None, _failed_report(name or path.name, str(path), err)
+    if notes:
+        population = replace(population, notes=population.notes + tuple(notes))
     report = validate(population, engagement, period_start=period_start, period_end=period_end, as_of=as_of,
                       expected_count=expected_count)
     return population, report

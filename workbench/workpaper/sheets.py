@@ -173,6 +173,11 @@ class _Workpaper:
         s = self.sheet("Population", "Population and completeness and accuracy (IPE)")
         s.section("Source (as received from the client)")
         s.pairs(_typed_pairs(p.to_table(receipt_rows=self.test.receipt.to_table())))
+        if p.history is not None:       # an event log read as its latest states: every record's states
+            s.section("States per record (event log; the latest state of each record is tested)")
+            states = p.history.states
+            s.table([str(c).replace("_", " ").capitalize() for c in states.columns],
+                    states.itertuples(index=False), empty="Every record has one state.")
         s.section("Scope")
         rows = _typed_pairs(sc.to_table())
         if sc.mode == "period" and not sc.months_without_records:
