@@ -295,9 +295,9 @@ def _checks_frame(findings: pd.DataFrame, applicable: Mapping[str, str]) -> pd.D
             errors = int((hits["severity"] == "error").sum())
             warnings = int((hits["severity"] == "warning").sum())
             if errors:
-                outcome = f"{errors} error(s)"
+                outcome = f"{errors:,} error(s)"
             elif warnings:
-                outcome = f"{warnings} warning(s)"
+                outcome = f"{warnings:,} warning(s)"
             else:
                 outcome = "passed"
         rows.append((rule, text, outcome, severity))
