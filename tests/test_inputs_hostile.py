@@ -267,3 +267,19 @@ def test_an_output_folder_linked_outside_is_refused_unless_named(type2_copy, tmp
         f"{outside}); the workbench writes nothing outside the folder unless told: remove the link, or name the "
         f"folder with --out.")
     assert list(outside.iterdir()) == []
+
+
+# --------------------------------------------------------------------------------------------------
+# Every file of the corpus through the command line: a report or one message, never a traceback
+# --------------------------------------------------------------------------------------------------
+KINDS = {"servicenow_audit_trail.csv": "incidents", "users_flags_unreadable.csv": "users",
+         "hr_terminations_empid.csv": "terminations", "hr_terminations_spaced.csv": "terminations",
+         "json_several_arrays.json": "backups"}
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in BAD.iterdir() if p.name not in ("README.md", "make_workbooks.py")))
+def test_no_file_of_the_corpus_gives_a_traceback(name):
+    done = workbench("check-population", str(BAD / name), "--kind", KINDS.get(name, "changes"))
+    assert done.returncode in (0, 1), done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert name in done.stdout + done.stderr
