@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import mmap
 import os
 import threading
 import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -42,7 +43,7 @@ from workbench.files import real_path_outside
 from workbench.formats import FORMAT_NAMES, FORMATS, Mapped, detect_format, map_columns
 from workbench.formats.spec import format_error, normalize_header, to_boolean
 from workbench.formats.dates import parse_timestamp_columns, parse_timestamps
-from workbench.formats.table import RawTable, read_raw, select_records
+from workbench.formats.table import STREAM_HEAD, RawTable, read_csv_stream, read_raw, select_records, sniff_container
 from workbench.formats.schemas import KINDS, SCHEMAS, KindSchema
 
 __all__ = [
@@ -266,8 +267,7 @@ def _check_timezone(timezone: str | None, path: Path | None) -> tuple[str, bool]
     return str(timezone), False
 
 
-def _read_bytes(path: Path) -> tuple[bytes | mmap.mmap, os.stat_result]:
-    """The file's content, read once: bytes, or a read-only memory map for a large file (no copy)."""
+def _check_file(path: Path) -> None:
     if not path.exists():
         parent = path.parent
         hint = ""
@@ -279,15 +279,84 @@ def _read_bytes(path: Path) -> tuple[bytes | mmap.mmap, os.stat_result]:
                      f"to the engagement folder)", path)
     if path.is_dir():
         raise format_error("file", "this is a directory, not a file; give the export file itself", path)
+
+
+class _HashingReader(io.RawIOBase):
+    """A file read once, front to back, hashed as it is read: the SHA-256 is of exactly the bytes parsed."""
+
+    def __init__(self, handle: io.BufferedReader) -> None:
+        super().__init__()
+        self.handle, self.digest = handle, hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.handle.readinto(buffer)
+        if n:
+            self.digest.update(memoryview(buffer)[:n])
+        return n or 0
+
+    def hexdigest(self) -> str:
+        """The SHA-256 of the whole file (what the parser left unread, if anything, is read and hashed too)."""
+        while chunk := self.handle.read(1 << 20):
+            self.digest.update(chunk)
+        return self.digest.hexdigest()
+
+
+def _read_and_hash(path: Path) -> tuple[RawTable, Callable[[], str]]:
+    """Read the export once and hash the same bytes: (raw table, a call that waits for the SHA-256).
+
+    Delimited UTF-8 text is streamed through the CSV parser and hashed as it is read, so the file is never
+    held in memory whole (:func:`~workbench.formats.table.read_csv_stream`); anything else (workbooks,
+    JSON, other encodings, files the fast parser cannot read) is read whole: bytes, or a read-only memory
+    map for a large file, hashed in a second thread while it is parsed.
+    """
+    _check_file(path)
     try:
         with open(path, "rb") as handle:
             stat = os.fstat(handle.fileno())
-            if stat.st_size >= _HASH_IN_THREAD:
-                return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ), stat
-            return handle.read(), stat
+            head = handle.read(STREAM_HEAD)
+            if sniff_container(head) == "text":
+                handle.seek(0)
+                reader = _HashingReader(handle)
+                streamed = read_csv_stream(path, head, reader)
+                if streamed is not None:
+                    streamed_digest = reader.hexdigest()
+
+                    def checked() -> str:
+                        _unchanged(path, stat)
+                        return streamed_digest
+                    return streamed, checked
+            handle.seek(0)
+            data: bytes | mmap.mmap = (mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+                                       if stat.st_size >= _HASH_IN_THREAD else handle.read())
     except OSError as err:
         raise format_error("file", f"the file cannot be read ({err.strerror or err}); check its permissions",
                      path) from None
+    hashed, thread = _hash(data)
+
+    def finish() -> str:
+        if thread is not None:       # hashing ran alongside parsing
+            thread.join()
+            _unchanged(path, stat)
+        return hashed[0]
+
+    try:
+        return read_raw(path, data), finish
+    except BaseException:
+        if thread is not None:
+            thread.join()
+        raise
+
+
+def _settle(finish: Callable[[], str] | None) -> None:
+    """Wait for a hashing thread before an error leaves the loader (the file's problem is reported, not this)."""
+    if finish is not None:
+        try:
+            finish()
+        except PopulationError:
+            pass
 
 
 def _unchanged(path: Path, stat: os.stat_result) -> None:
@@ -387,22 +456,19 @@ def load_population_file(path: str | os.PathLike[str], *, kind: str, format: str
     if history not in HISTORY_MODES:
         raise format_error("history", f"unknown history {history!r}; use one of: {', '.join(HISTORY_MODES)}", path)
     zone, zone_defaulted = _check_timezone(timezone, path)
-    data, stat = _read_bytes(path)
-    digest, thread = _hash(data)
+    finish_hash: Callable[[], str] | None = None
     try:
-        raw = read_raw(path, data)
+        raw, finish_hash = _read_and_hash(path)
         if records is not None:
             raw = select_records(raw, records, path)
         fmt, raw = _resolve_format(raw, format, path)
         mapped = map_columns(raw, fmt, kind, columns, path)
     except PopulationError:
-        if thread is not None:
-            thread.join()
+        _settle(finish_hash)
         raise
     except (csv.Error, UnicodeError, pa.ArrowException, ValueError, OverflowError, RecursionError) as err:
         # a malformed export the readers above did not anticipate: still one clear message, no traceback
-        if thread is not None:
-            thread.join()
+        _settle(finish_hash)
         raise format_error("file", f"the file cannot be read as a {kind} export ({type(err).__name__}: {err}); "
                      f"ask the client to export it again as CSV or .xlsx", path) from None
     schema = SCHEMAS[kind]
@@ -475,10 +541,7 @@ def load_population_file(path: str | os.PathLike[str], *, kind: str, format: str
     _control_characters(mapped.columns[schema.key], schema.key, mapped.sources.get(schema.key, schema.key), rows,
                         findings)
     _unread_values(raw, mapped, schema, data_cols, findings)
-    if thread is not None:       # hashing ran alongside parsing; it is needed from here on
-        thread.join()
-        _unchanged(path, stat)
-    del data
+    sha256 = finish_hash()          # hashing ran alongside parsing; it is needed from here on
     if zone_defaulted and zone_assumed:
         notes.append("no time zone given: times without a zone were read as UTC")
     frame = pd.DataFrame(data_cols, copy=False)
@@ -501,7 +564,7 @@ def load_population_file(path: str | os.PathLike[str], *, kind: str, format: str
             relative = resolved.as_posix()
     return Population(
         name=name or path.name, kind=kind, format=fmt, source=resolved, source_relative=relative,
-        sha256=digest[0], frame=frame, key=schema.key, rows_received=len(frame), timezone=zone,
+        sha256=sha256, frame=frame, key=schema.key, rows_received=len(frame), timezone=zone,
         timezone_assumed=zone_assumed, notes=tuple(notes), findings=tuple(findings),
         column_sources=tuple((c, mapped.sources.get(c, c)) for c in schema.columns),
         encoding=raw.encoding, delimiter=raw.delimiter, declared=declared, history=states,

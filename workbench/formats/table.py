@@ -48,7 +48,8 @@ if TYPE_CHECKING:
     from openpyxl.worksheet.worksheet import Worksheet
 
 __all__ = ["MISSING_TOKENS", "MAX_COLUMNS", "RawTable", "flatten_record", "read_raw", "records_table", "sniff_container",
-           "select_records", "json_arrays", "describe_arrays", "utf16_without_bom", "decode_text"]
+           "select_records", "json_arrays", "describe_arrays", "utf16_without_bom", "decode_text", "read_csv_stream",
+           "STREAM_HEAD"]
 
 
 def _err(rule: str, message: str, path: Path, *, row: int | str | None = None) -> PopulationError:
@@ -220,6 +221,103 @@ def _null_mask_tokens(arr: pa.Array) -> pa.Array:
     return pc.if_else(missing, pa.scalar(None, pa.string()), arr)
 
 
+def _csv_layout(path: Path, head_text: str) -> tuple[str, list[str]]:
+    """The delimiter and the header row, from the start of the text (which holds the whole first line)."""
+    delimiter = _sniff_delimiter(head_text)
+    headers = [h.strip() for h in _first_record(head_text, delimiter)]
+    if len(headers) > MAX_COLUMNS:
+        raise _err("not_a_table", f"the header row has {len(headers):,} columns ({_DELIMITER_NAMES[delimiter]}-"
+                   f"separated); no export of records has that many (a spreadsheet holds at most {MAX_COLUMNS:,}): "
+                   f"is it the right file? Ask the client for the population export as CSV or .xlsx", path, row=1)
+    if path.suffix.lower() in _WORKBOOK_SUFFIXES and len(headers) <= 1:
+        raise _not_a_workbook(path, "its bytes are not a zip workbook and not delimited text")
+    if not headers:
+        raise PopulationError("the file has no rows at all, not even a header; ask the client for the "
+                              "export again (an empty population still has its header row)", file=path)
+    return delimiter, headers
+
+
+def _csv_pool() -> pa.MemoryPool:
+    """The pool pyarrow's CSV reader allocates from: jemalloc where the build has it (its parse buffers are
+    returned to the system as the read goes on, which halves the peak on small and mid-sized files), else
+    the default pool."""
+    global _POOL
+    if _POOL is None:
+        try:
+            _POOL = pa.jemalloc_memory_pool()
+        except (NotImplementedError, pa.ArrowException):
+            _POOL = pa.default_memory_pool()
+    return _POOL
+
+
+_POOL: pa.MemoryPool | None = None
+
+
+def _pyarrow_csv(source: object, width: int, delimiter: str, quoted: bool, block_size: int | None) -> pa.Table:
+    """Every column as text, missing-value tokens as nulls; raises pyarrow's errors (the caller decides)."""
+    names = [str(i) for i in range(width)]
+    # With ignore_empty_lines=False a blank line is a ragged row, so a file with blank lines or ragged rows
+    # fails here and is read by the csv module, which numbers rows exactly.
+    return pacsv.read_csv(
+        source,
+        read_options=pacsv.ReadOptions(column_names=names, skip_rows=1,
+                                       **({"block_size": block_size} if block_size else {})),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=quoted, ignore_empty_lines=False),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in names}, null_values=list(MISSING_TOKENS),
+            strings_can_be_null=True, quoted_strings_can_be_null=True),
+        memory_pool=_csv_pool())
+
+
+def _csv_table(path: Path, headers: list[str], table: pa.Table, rows: np.ndarray, encoding: str,
+               delimiter: str) -> RawTable:
+    raw = RawTable(headers, table, rows, "csv", encoding=encoding, delimiter=delimiter)
+    if path.suffix.lower() in _WORKBOOK_SUFFIXES:
+        raw.notes.append(f"the file is named {path.suffix} but holds delimited text; read as CSV")
+    if delimiter != ",":
+        raw.notes.append(f"delimiter detected: {_DELIMITER_NAMES[delimiter]}")
+    return _finish_rows(path, raw)
+
+
+#: Bytes read before a streamed file is parsed: enough to tell its container, encoding, delimiter and header.
+STREAM_HEAD = 4 << 20
+
+
+def read_csv_stream(path: Path, head: bytes, stream: io.RawIOBase) -> RawTable | None:
+    """Read delimited UTF-8 text by streaming it through pyarrow, without holding the file in memory.
+
+    ``head`` is the file's first bytes (up to :data:`STREAM_HEAD`); ``stream`` gives the whole file from its
+    first byte (the caller hashes what it gives). Returns None when the fast path does not apply or fails
+    (not UTF-8, a first line longer than the head, quoted line breaks beyond the head, ragged rows, rows
+    longer than a block ...): the caller then reads the whole file with :func:`read_raw`, which handles all of
+    them. Raises :class:`PopulationError` for a header it refuses (too many columns, none at all).
+    """
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") or head.find(b"\x00", 0, 4096) != -1:
+        return None
+    first_line_end = head.find(b"\n")
+    if first_line_end < 0:
+        return None
+    text_head = head[3:] if head[:3] == b"\xef\xbb\xbf" else head
+    try:
+        head_text = text_head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        if err.start < len(text_head) - 4:
+            return None                                   # not UTF-8: read whole (Windows-1252 ...)
+        head_text = text_head[: err.start].decode("utf-8")
+    delimiter, headers = _csv_layout(path, head_text[:max(_HEAD_SAMPLE, first_line_end + 1)])
+    width = len(headers)
+    if width == 1:
+        return None
+    quoted = head.find(b'"') != -1
+    try:
+        table = _pyarrow_csv(pa.PythonFile(stream, mode="r"), width, delimiter, quoted, None)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowException):
+        return None
+    rows = np.arange(2, table.num_rows + 2, dtype=np.int64)
+    encoding = "UTF-8 with BOM" if head[:3] == b"\xef\xbb\xbf" else "UTF-8"
+    return _csv_table(path, headers, table, rows, encoding, delimiter)
+
+
 def _read_csv(path: Path, data: bytes | mmap.mmap) -> RawTable:
     text, utf8, encoding = decode_text(data, lazy=True)
     # the sample read for the delimiter and the header: 256 KB, or the whole first line when it is longer
@@ -238,38 +336,16 @@ def _read_csv(path: Path, data: bytes | mmap.mmap) -> RawTable:
         else:
             head_text = head.decode("utf-8", errors="ignore")
     _allow_fields_of(len(utf8))
-    delimiter = _sniff_delimiter(head_text)
-    headers = [h.strip() for h in _first_record(head_text, delimiter)]
-    if len(headers) > MAX_COLUMNS:
-        raise _err("not_a_table", f"the header row has {len(headers):,} columns ({_DELIMITER_NAMES[delimiter]}-"
-                   f"separated); no export of records has that many (a spreadsheet holds at most {MAX_COLUMNS:,}): "
-                   f"is it the right file? Ask the client for the population export as CSV or .xlsx", path, row=1)
-    if path.suffix.lower() in _WORKBOOK_SUFFIXES and len(headers) <= 1:
-        raise _not_a_workbook(path, "its bytes are not a zip workbook and not delimited text")
-    if not headers:
-        raise PopulationError("the file has no rows at all, not even a header; ask the client for the "
-                              "export again (an empty population still has its header row)", file=path)
+    delimiter, headers = _csv_layout(path, head_text)
     width = len(headers)
-    names = [str(i) for i in range(width)]
     table = None
     # quoted line breaks need pyarrow's slower newlines_in_values mode: look for quotes in the first 4 MB
     # (a quoted line break further on makes the fast mode fail, and the next attempt uses the slow one)
     quoted = utf8.find(b'"', 0, 4 << 20) != -1 or (width == 1 and utf8.find(b'"') != -1)
     block_size = None         # pyarrow's default (1 MB); a longer row is retried with a larger block
     for _attempt in range(4):
-        # pyarrow first (multi-threaded). With ignore_empty_lines=False a blank line is a ragged row, so a
-        # file with blank lines or ragged rows falls back to the csv module, which numbers rows exactly.
         try:
-            table = pacsv.read_csv(
-                pa.BufferReader(pa.py_buffer(utf8)),
-                read_options=pacsv.ReadOptions(column_names=names, skip_rows=1,
-                                               **({"block_size": block_size} if block_size else {})),
-                parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=quoted,
-                                                 ignore_empty_lines=False),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={n: pa.string() for n in names}, null_values=list(MISSING_TOKENS),
-                    strings_can_be_null=True, quoted_strings_can_be_null=True),
-            )
+            table = _pyarrow_csv(pa.BufferReader(pa.py_buffer(utf8)), width, delimiter, quoted, block_size)
             rows = np.arange(2, table.num_rows + 2, dtype=np.int64)
             break
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowException) as err:
@@ -292,12 +368,7 @@ def _read_csv(path: Path, data: bytes | mmap.mmap) -> RawTable:
                 text, utf8, encoding = decode_text(data)
         table, rows = _read_csv_python(path, text if text is not None else bytes(utf8).decode("utf-8"),
                                        delimiter, width)
-    raw = RawTable(headers, table, rows, "csv", encoding=encoding, delimiter=delimiter)
-    if path.suffix.lower() in _WORKBOOK_SUFFIXES:
-        raw.notes.append(f"the file is named {path.suffix} but holds delimited text; read as CSV")
-    if delimiter != ",":
-        raw.notes.append(f"delimiter detected: {_DELIMITER_NAMES[delimiter]}")
-    return _finish_rows(path, raw)
+    return _csv_table(path, headers, table, rows, encoding, delimiter)
 
 
 def _read_csv_python(path: Path, text: str, delimiter: str, width: int) -> tuple[pa.Table, np.ndarray]:
