@@ -574,12 +574,25 @@ def load_population_file(path: str | os.PathLike[str], *, kind: str, format: str
 _CONTROL_NAMES = {"\r": "a carriage return", "\n": "a line feed", "\t": "a tab", "\x00": "a NUL byte"}
 
 
+def _has_control_bytes(chunk: pa.Array) -> bool:
+    """True when the chunk's character data holds a byte below 0x20 or 0x7F (UTF-8 never uses them otherwise)."""
+    data = chunk.buffers()[2]
+    if data is None or chunk.offset or len(chunk) == 0:
+        return chunk.offset > 0 and len(chunk) > 0      # a sliced chunk: let the regex decide
+    offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32, count=len(chunk) + 1)
+    text = np.frombuffer(data, dtype=np.uint8, count=int(offsets[-1]) - int(offsets[0]), offset=int(offsets[0]))
+    return bool((text < 0x20).any() or (text == 0x7F).any())
+
+
 def _control_characters(keys: pa.Array | pa.ChunkedArray, key: str, header: str, rows: np.ndarray,
                         findings: list[Finding]) -> None:
     """Keys holding control characters (a carriage return, a NUL ...) are errors at load, row by row: nobody
     sees them, yet ``'CHG-1\\r'`` is another record than ``'CHG-1'`` wherever keys are compared."""
     if not pa.types.is_string(keys.type) or len(keys) == 0:
         return
+    chunks = keys.chunks if isinstance(keys, pa.ChunkedArray) else [keys]
+    if not any(_has_control_bytes(chunk) for chunk in chunks):
+        return                  # one pass over the bytes; the regex below only runs when there is one
     hits = pc.fill_null(pc.match_substring_regex(keys, r"[\x00-\x1f\x7f]"), False)
     if not pc.any(hits).as_py():
         return
