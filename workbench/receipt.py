@@ -637,7 +637,7 @@ def deliver_population(engagement: Engagement, population_id: str, new_file: str
     # the new file must be readable as this population before anything changes
     load_population_file(new_path, kind=source.kind, format=source.format or "auto",
                          timezone=engagement.timezone, columns=dict(source.columns or {}),
-                         name=source.id)
+                         name=source.id, records=source.records, history=source.history)
 
     stem, suffix = Path(current.file).stem, Path(current.file).suffix
     kept_relative = f"{SUPERSEDED_FOLDER}/{stem}.v{current.version}.{current.sha256[:12]}{suffix}"
