@@ -4,14 +4,18 @@
 
     load_population(engagement, population_id, *, timezone=None) -> Population
     load_population_file(path, *, kind, format="auto", timezone=None, columns=None, name=None,
-                         base_folder=None, declared=None) -> Population
+                         base_folder=None, declared=None, records=None, history="all") -> Population
 
-Loading reads the file's bytes once: the SHA-256 is computed over exactly the bytes parsed (in a
-second thread for large files), the container and format are detected (:mod:`workbench.formats`), the
+Loading hashes exactly the bytes it parses: delimited UTF-8 text is streamed through the CSV parser and
+hashed as it is read (never held in memory whole); anything else is read once whole and hashed in a
+second thread while it is parsed (and a streamed file the fast parser cannot read is read again that way).
+The container and format are detected (:mod:`workbench.formats`), the
 columns are mapped onto the kind's canonical schema (:mod:`workbench.formats.schemas`), timestamps are
 parsed vectorised into tz-aware datetimes in the engagement's zone (times without a zone take that
 zone and the assumption is recorded), and every record keeps ``source_row`` (the row a spreadsheet
-shows, header = 1, or the JSON path). Problems that make the file unreadable raise
+shows, header = 1, or the JSON path). A value the export holds is never dropped silently (an unreadable
+one is an error finding on its record); an event log can be read as its records' latest states
+(``history="latest"``, :class:`PopulationHistory`). Problems that make the file unreadable raise
 :class:`~workbench.errors.PopulationError` naming the file (and row/column); problems with values
 (a date that does not parse) become findings that :func:`workbench.validation.validate` reports.
 

@@ -368,7 +368,7 @@ def validate(population: Population, engagement: Engagement | None = None, *, pe
         _event_log(population, keys, dup, f)
         rows = frame["source_row"].to_numpy()[dup]
         values = keys.to_numpy()[dup]
-        counts = keys[dup].value_counts()
+        counts = keys[dup].value_counts().to_dict()
         f.listed("duplicate_key", header, rows, values, "error",
                  lambda r, v: f"{key} {v!r} occurs {counts[v]} times (this is one of them); the key must "
                               f"identify one record: ask the client why, or deliver a corrected export")

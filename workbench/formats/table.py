@@ -1,8 +1,11 @@
 """Reading the bytes of an export into a raw table of strings (before any column mapping).
 
-A file is read from disk once; the same bytes are hashed (SHA-256) and parsed, so the hash is the hash
-of exactly what was parsed. The container is told from the bytes, not trusted from the extension:
-``PK`` = an xlsx workbook, ``{``/``[`` = JSON, NUL bytes = binary (refused), otherwise delimited text.
+The bytes parsed are the bytes hashed (SHA-256), so the hash is the hash of exactly what was parsed:
+:func:`read_raw` parses bytes the caller read whole, :func:`read_csv_stream` parses delimited UTF-8 text
+from a stream the caller hashes as it goes (the file is never held in memory whole). The container is told
+from the bytes, not trusted from the extension: ``PK`` = an xlsx workbook (checked from its zip directory
+before it is opened: :mod:`workbench.workbooks`), ``{``/``[`` = JSON, NUL bytes = binary (refused; UTF-16
+without a byte-order mark is recognised as text), otherwise delimited text.
 
 Delimited text
     Encoding: UTF-8, UTF-8 with a BOM, UTF-16 with a BOM (Excel "Unicode text"), and anything else as
