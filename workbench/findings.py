@@ -87,7 +87,7 @@ def _write_xlsx(report: ValidationReport, population: Population | None, name: s
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
 
-    from workbench.workpaper.cells import write_value
+    from workbench.workpaper.cells import clean_text, is_formula_like, write_value
 
     book = Workbook(write_only=True)
 
@@ -95,11 +95,17 @@ def _write_xlsx(report: ValidationReport, population: Population | None, name: s
         ws = book.create_sheet(title)
         ws.append(list(header))
         for row in rows:
-            cells = []
+            cells: list[object] = []
             for value in row:
-                cell = WriteOnlyCell(ws)
-                write_value(cell, value)
-                cells.append(cell)
+                if isinstance(value, float) and value != value:
+                    value = None                   # a missing value in the findings table (NaN)
+                if value is None or isinstance(value, int) and not isinstance(value, bool) or (
+                        isinstance(value, str) and not is_formula_like(value) and clean_text(value) == value):
+                    cells.append(value)            # plain text or a row number: nothing to guard against
+                else:                              # a formula look-alike, control characters, NaN ...
+                    cell = WriteOnlyCell(ws)
+                    write_value(cell, value)
+                    cells.append(cell)
             ws.append(cells)
 
     sheet("Findings", [c.capitalize() for c in FINDING_COLUMNS], _finding_rows(report))
