@@ -283,3 +283,35 @@ def test_no_file_of_the_corpus_gives_a_traceback(name):
     assert done.returncode in (0, 1), done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     assert name in done.stdout + done.stderr
+
+
+# --------------------------------------------------------------------------------------------------
+# Fuzzing workbooks: any damage gives a Population or one PopulationError, never anything else
+# --------------------------------------------------------------------------------------------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+sys.path.insert(0, str(BAD))
+from make_workbooks import valid_workbook  # noqa: E402
+
+from workbench.population import Population  # noqa: E402
+
+VALID = valid_workbook()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, len(VALID) - 1), st.integers(0, 255)), min_size=1, max_size=8),
+       st.one_of(st.none(), st.integers(30, len(VALID))))
+def test_damaged_workbooks_never_raise_anything_else(tmp_path_factory, flips, cut):
+    data = bytearray(VALID)
+    for at, byte in flips:
+        data[at] = byte
+    path = tmp_path_factory.mktemp("fuzz") / "changes.xlsx"
+    path.write_bytes(bytes(data[:cut]))
+    try:
+        population = load_population_file(path, kind="changes", timezone="UTC")
+    except PopulationError as error:
+        assert str(path) in str(error)
+        return
+    assert isinstance(population, Population)
