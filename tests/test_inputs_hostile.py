@@ -315,3 +315,20 @@ def test_damaged_workbooks_never_raise_anything_else(tmp_path_factory, flips, cu
         assert str(path) in str(error)
         return
     assert isinstance(population, Population)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 4000), st.integers(0, 255)), min_size=1, max_size=6))
+def test_a_damaged_control_matrix_never_raises_anything_else(tmp_path_factory, flips):
+    from test_engagement import make_folder
+
+    folder = make_folder(tmp_path_factory.mktemp("matrix"))
+    data = bytearray((folder / "controls.xlsx").read_bytes())
+    for at, byte in flips:
+        data[at % len(data)] = byte
+    (folder / "controls.xlsx").write_bytes(bytes(data))
+    try:
+        load_engagement(folder)
+    except EngagementError as error:
+        assert "acme-type2/controls.xlsx" in str(error) or "acme-type2" in str(error)
