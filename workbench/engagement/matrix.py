@@ -49,7 +49,6 @@ from workbench.engagement.model import (
 )
 from workbench.engagement.problems import ID_PATTERN, Problems, criteria_ranges, criterion_hint, did_you_mean
 from workbench.procedures import KNOWN_PROCEDURES, get_procedure, is_implemented
-from workbench.workbooks import DAMAGED_WORKBOOK_ERRORS, archive_problem, damage_text
 
 __all__ = ["read_control_matrix"]
 
@@ -105,6 +104,8 @@ def _find_matrix(folder: Path, problems: Problems) -> Path | None:
 
 def _read_xlsx(path: Path, raw: bytes, label: str, problems: Problems) -> list[tuple[int, list[str]]] | None:
     from openpyxl.utils.exceptions import InvalidFileException
+
+    from workbench.workbooks import DAMAGED_WORKBOOK_ERRORS, archive_problem, damage_text
 
     damaged: tuple[type[BaseException], ...] = (InvalidFileException, *DAMAGED_WORKBOOK_ERRORS)
 

@@ -45,7 +45,6 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from workbench.errors import PopulationError
-from workbench.workbooks import DAMAGED_WORKBOOK_ERRORS, archive_problem, damage_text
 
 if TYPE_CHECKING:
     from openpyxl.worksheet.worksheet import Worksheet
@@ -484,6 +483,8 @@ def _first_cells(ws: Worksheet) -> bool:
 
 
 def _read_xlsx(path: Path, data: bytes | mmap.mmap) -> RawTable:
+    from workbench.workbooks import DAMAGED_WORKBOOK_ERRORS, archive_problem, damage_text  # workbooks only
+
     problem = archive_problem(data)
     if problem is not None:
         what = "not a readable Excel workbook (corrupt or not an .xlsx)" if problem.damaged else \
