@@ -95,10 +95,13 @@ def test_out_of_period_counted_and_month_gaps(tmp_path):
 
 def test_stated_count_and_export_caps(tmp_path):
     rows = [change(i) for i in range(1000)]
-    report = validate(load_population_file(changes_file(tmp_path, rows), kind="changes", timezone=NY),
-                      expected_count=1200)
-    stated = report.warnings[report.warnings["rule"] == "stated_count"]
-    assert "holds 1,000 record(s) but the client stated 1,200 (-200)" in stated["message"].iloc[0]
+    population = load_population_file(changes_file(tmp_path, rows), kind="changes", timezone=NY)
+    report = validate(population, expected_count=1200)
+    stated = report.errors[report.errors["rule"] == "stated_count"]
+    assert stated["message"].tolist() == [
+        f"{population.source_relative}: the file holds 1,000 record(s) but the client stated 1,200 (-200): the population may be incomplete, or "
+        "not the file the count describes, so it cannot be tested as complete. Ask the client to explain the "
+        "difference or to re-run the report"]
     cap = report.warnings[report.warnings["rule"] == "export_cap"]
     assert "Jira (1,000 issues)" in cap["message"].iloc[0]
 
@@ -182,6 +185,7 @@ def test_second_source_that_fails_to_load_is_a_warning(tmp_path):
         def __init__(self, pid, path, kind, columns=None):
             self.id, self.path, self.kind, self.format, self.columns = pid, path, kind, "auto", columns or {}
             self.stated_count = None
+            self.records, self.history, self.file = None, "all", str(path)
 
     class Engagement:
         folder = tmp_path

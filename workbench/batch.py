@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from workbench.errors import ParameterError
-from workbench.files import sha256_file, write_json_atomic
+from workbench.files import real_path_outside, sha256_file, write_json_atomic
 from workbench.outcome import load_outcome, outcome_path
 
 __all__ = ["ControlRun", "BatchRun", "run_engagement", "notebook_for", "check_parameters", "NOTEBOOK_PARAMETERS"]
@@ -277,6 +277,12 @@ def run_engagement(engagement_dir: str | os.PathLike[str], *, output_dir: str | 
 
     engagement = load_engagement(engagement_dir)
     folder = Path(engagement.folder).resolve()
+    if output_dir is None:
+        escaped = real_path_outside(folder, folder / "output")
+        if escaped is not None:
+            raise ParameterError(f"{folder.name}/output leads outside the engagement folder through a symbolic "
+                                 f"link (its real path is {escaped}); the workbench writes nothing outside the "
+                                 f"folder unless told: remove the link, or name the folder with --out.")
     out = (Path(output_dir) if output_dir is not None else folder / "output").resolve()
     if workers is None:
         workers = os.cpu_count() or 1

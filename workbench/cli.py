@@ -12,9 +12,12 @@ import datetime as dt
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from workbench.errors import USER_ERRORS, PopulationError
+from workbench.errors import USER_ERRORS, ParameterError, PopulationError
+
+if TYPE_CHECKING:
+    from workbench.validation import ValidationReport
 
 __all__ = ["main", "build_parser"]
 
@@ -56,6 +59,14 @@ def _count(text: str) -> int:
     return value
 
 
+def _column_mapping(text: str) -> tuple[str, str]:
+    canonical, sep, source = text.partition("=")
+    if not sep or not canonical.strip() or not source.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not CANONICAL=SOURCE; write the canonical column, '=' and the "
+                                         f"header in the file, e.g. --map opened_by=caller_id")
+    return canonical.strip(), source.strip()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="workbench", description="SOC 2 control-testing workbench.")
@@ -76,10 +87,22 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check-population", help="load a client export and print its completeness and accuracy checks",
         description="Exit 0 when the population is usable (warnings allowed), 1 when it is not, 2 for a usage error.")
-    check.add_argument("file", metavar="FILE", type=Path)
-    check.add_argument("--kind", required=True)
-    check.add_argument("--format", default="auto")
-    check.add_argument("--engagement", type=Path, default=None, help="engagement folder (period, zone)")
+    check.add_argument("file", metavar="FILE", type=Path, nargs="?", default=None,
+                       help="the export (default with --engagement and --population: the population's file)")
+    check.add_argument("--kind", default=None, help="population kind (default: the --population's kind)")
+    check.add_argument("--format", default=None, help="export format (default auto, or the --population's)")
+    check.add_argument("--engagement", type=Path, default=None,
+                       help="engagement folder (period, zone, second sources, the file's declaration)")
+    check.add_argument("--population", default=None, metavar="ID",
+                       help="with --engagement: check FILE as this population (its column map, stated count ...)")
+    check.add_argument("--map", action="append", default=[], metavar="CANONICAL=SOURCE", type=_column_mapping,
+                       help="column map entry, canonical column = header in the file (repeatable)")
+    check.add_argument("--records", default=None, metavar="NAME",
+                       help="JSON holding several arrays: the one with the records (e.g. pulls)")
+    check.add_argument("--latest-per-key", action="store_true",
+                       help="an event log (one row per update): test the latest state of each record")
+    check.add_argument("--report", type=Path, default=None, metavar="FILE.csv|FILE.xlsx",
+                       help="write every finding to this file")
     check.add_argument("--timezone", type=_timezone, default=None, help="IANA zone for times without an offset")
     check.add_argument("--period-start", type=_date, default=None)
     check.add_argument("--period-end", type=_date, default=None)
@@ -153,29 +176,82 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check_population(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from workbench.engagement.problems import did_you_mean
+    from workbench.formats import FORMAT_NAMES
+    from workbench.formats.schemas import KINDS
     from workbench.validation import check_population
 
     if args.as_of and (args.period_start or args.period_end):
         parser.error("check-population: give either --period-start/--period-end or --as-of, not both")
     if bool(args.period_start) != bool(args.period_end):
         parser.error("check-population: --period-start and --period-end go together")
+    for option, value, names in (("--kind", args.kind, KINDS), ("--format", args.format, ("auto",) + FORMAT_NAMES)):
+        if value is not None and value not in names:
+            raise ParameterError(f"{option} {value!r} is not known.{did_you_mean(value, names)} Use one of: "
+                                 f"{', '.join(names)}.")
+    if args.population is not None and args.engagement is None:
+        parser.error("check-population: --population ID names a population of an engagement; give --engagement DIR")
+    if args.file is None and args.population is None:
+        parser.error("check-population: give the FILE to check (or --engagement DIR --population ID)")
+    if args.kind is None and args.population is None:
+        parser.error(f"check-population: --kind is required (one of: {', '.join(KINDS)}), unless --population names "
+                     f"a population of the engagement")
+    columns: dict[str, str] = {}
+    for canonical, source in args.map:
+        if canonical in columns and columns[canonical] != source:
+            parser.error(f"check-population: --map {canonical} is given twice ({columns[canonical]!r} and {source!r})")
+        columns[canonical] = source
+    if args.report is not None:
+        from workbench.findings import REPORT_SUFFIXES
+        if args.report.suffix.lower() not in REPORT_SUFFIXES:
+            parser.error(f"check-population: --report {args.report}: write the report as .csv or .xlsx")
     engagement = None
     if args.engagement is not None:
         from workbench.engagement import load_engagement
         engagement = load_engagement(args.engagement)
     try:
         population, report = check_population(
-            args.file, kind=args.kind, format=args.format, engagement=engagement, timezone=args.timezone,
-            period_start=args.period_start, period_end=args.period_end, as_of=args.as_of,
+            args.file, kind=args.kind, format=args.format, engagement=engagement, population_id=args.population,
+            columns=columns or None, records=args.records, history="latest" if args.latest_per_key else None,
+            timezone=args.timezone, period_start=args.period_start, period_end=args.period_end, as_of=args.as_of,
             expected_count=args.expected_count)
     except PopulationError as error:  # the file itself cannot be read as a population
         print(f"workbench check-population: {error}", file=sys.stderr)
         return 1
     if population is not None:
         print(population.summary())
+        print("  columns (canonical <- the file's):")
+        width = max(len(canonical) for canonical, _ in population.column_sources)
+        for canonical, source in population.column_sources:
+            print(f"    {canonical:<{width}} <- {source}")
         print()
     print(report.summary())
+    print()
+    print(_findings_table(report))
+    if args.report is not None:
+        from workbench.findings import write_findings
+        written = write_findings(report, args.report, population)
+        print(f"\nEvery finding ({len(report.findings):,}) written to {written}")
     return 0 if report.usable else 1
+
+
+def _findings_table(report: "ValidationReport") -> str:
+    """The findings counted by severity, rule and column (exact counts), as a fixed-width table."""
+    table = report.findings_by_rule()
+    if table.empty:
+        return "Findings: none."
+    counts = {severity: int(table.loc[table["severity"] == severity, "findings"].sum())
+              for severity in ("error", "warning", "info")}
+    lines = [f"Findings: {len(report.findings):,} ({counts['error']:,} error(s), {counts['warning']:,} warning(s), "
+             f"{counts['info']:,} info), by rule:"]
+    rule_w = max(4, *(len(r) for r in table["rule"]))
+    col_w = min(30, max(6, *(len(c) for c in table["column"])))
+    lines.append(f"  {'severity':<8} {'rule':<{rule_w}} {'column':<{col_w}} {'findings':>9}  rows")
+    for severity, rule, column, findings, rows in table.itertuples(index=False):
+        lines.append(f"  {severity:<8} {rule:<{rule_w}} {column[:col_w]:<{col_w}} {findings:>9,}  {rows}")
+    if len(report.findings) > 20:
+        lines.append("  every finding, with its message: --report FILE.csv or --report FILE.xlsx")
+    return "\n".join(lines)
 
 
 def _deliver_population(args: argparse.Namespace) -> int:

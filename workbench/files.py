@@ -6,6 +6,7 @@ Public API::
     write_json_atomic(path, payload)             JSON, the same way
     sha256_file(path) -> str                     SHA-256 of a file's bytes, streamed
     shared_file_mode() -> int                    the mode a new file gets from the user's umask
+    real_path_outside(folder, path) -> Path | None   where ``path`` really is, when that leaves ``folder``
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["replace_atomically", "write_json_atomic", "sha256_file", "shared_file_mode", "JsonValue", "JsonRecord"]
+__all__ = ["replace_atomically", "write_json_atomic", "sha256_file", "shared_file_mode", "real_path_outside",
+           "JsonValue", "JsonRecord"]
 
 #: A value as JSON holds it, and a JSON object (what ``to_record()`` methods return).
 JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
@@ -63,3 +65,14 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         while block := stream.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
+
+
+def real_path_outside(folder: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path | None:
+    """``path``'s real path (symbolic links followed) when it is not inside ``folder``'s real path, else None.
+
+    A client file or an output reached through a symbolic link that leads out of the engagement folder
+    is refused wherever the workbench reads or writes it; this says where the link leads.
+    """
+    real = Path(os.path.realpath(path))
+    root = Path(os.path.realpath(folder))
+    return None if real == root or root in real.parents else real

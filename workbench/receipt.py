@@ -52,7 +52,7 @@ from pathlib import Path
 
 from workbench.engagement import RESULTS_FILE, Engagement, PopulationSource
 from workbench.errors import ParameterError, PopulationError
-from workbench.files import JsonRecord, shared_file_mode
+from workbench.files import JsonRecord, real_path_outside, shared_file_mode
 from workbench.population import Population, load_population_file
 from workbench.results import RECEIPT_KIND, Entry, ResultsStore
 
@@ -173,7 +173,19 @@ class Receipt:
 # The store
 # --------------------------------------------------------------------------------------------------
 def _store_path(engagement: Engagement) -> Path:
-    return engagement.folder / RESULTS_FILE
+    return _inside(engagement, engagement.folder / RESULTS_FILE, "the results store")
+
+
+def _inside(engagement: Engagement, path: Path, what: str) -> Path:
+    """``path``, after checking that its real path stays in the engagement folder (no symbolic link out)."""
+    escaped = real_path_outside(engagement.folder, path)
+    if escaped is not None:
+        relative = path.relative_to(engagement.folder).as_posix() if path.is_relative_to(engagement.folder) \
+            else str(path)
+        raise PopulationError(f"{what} leads outside the engagement folder through a symbolic link (its real "
+                              f"path is {escaped}); nothing is written outside the folder. Replace the link "
+                              f"with a real file or folder inside {engagement.folder.name}", file=relative)
+    return path
 
 
 def _receipt(entry: Entry) -> Receipt:
@@ -532,7 +544,8 @@ def deliver_population(engagement: Engagement, population_id: str, new_file: str
             f"identical to version {current.version} of population {population_id!r} (SHA-256 {new_sha256}, "
             f"pinned {current.pinned_on}): nothing to deliver.", file=new_path)
 
-    old_path = folder / current.file
+    old_path = _inside(engagement, folder / current.file, "the pinned file")
+    _inside(engagement, Path(source.path), "the population's file")
     old_state = "is missing"
     if old_path.is_file():
         old_sha256 = _sha256_of(old_path)[0]
@@ -552,11 +565,12 @@ def deliver_population(engagement: Engagement, population_id: str, new_file: str
     # the new file must be readable as this population before anything changes
     load_population_file(new_path, kind=source.kind, format=source.format or "auto",
                          timezone=engagement.timezone, columns=dict(source.columns or {}),
-                         name=source.id)
+                         name=source.id, records=source.records, history=source.history)
 
     stem, suffix = Path(current.file).stem, Path(current.file).suffix
     kept_relative = f"{SUPERSEDED_FOLDER}/{stem}.v{current.version}.{current.sha256[:12]}{suffix}"
-    _keep(old_path, folder / kept_relative, current.sha256, kept_relative)
+    _keep(old_path, _inside(engagement, folder / kept_relative, "the folder of superseded versions"),
+          current.sha256, kept_relative)
 
     target = Path(source.path)
     temp = _copy_to_temp(new_path, target.parent, new_sha256)

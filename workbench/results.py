@@ -79,7 +79,7 @@ import pandas as pd
 from workbench.engagement import Engagement, StaffMember
 from workbench.library import is_testable, procedure_of
 from workbench.errors import ResultsError, StoreIntegrityError
-from workbench.files import JsonRecord, JsonValue
+from workbench.files import JsonRecord, JsonValue, real_path_outside
 
 __all__ = [
     "RESULTS_FILE",
@@ -895,6 +895,11 @@ class ResultsStore:
         if not folder.is_dir():
             raise ResultsError(f"{folder}: the engagement folder does not exist; give the folder that holds "
                                f"engagement.toml.")
+        escaped = real_path_outside(folder, folder / RESULTS_FILE)
+        if escaped is not None:   # recorded judgements never land outside the engagement folder
+            raise ResultsError(f"{folder / RESULTS_FILE}: the results store leads outside the engagement folder "
+                               f"through a symbolic link (its real path is {escaped}); nothing is read or written "
+                               f"there. Replace the link with the real file inside {folder.name}.")
         if engagement_id is None:
             engagement_id = _engagement_id_of(folder)
         return cls(folder / RESULTS_FILE, engagement_id, controls=controls, staff=staff, roles=roles,

@@ -4,8 +4,9 @@
 
     validate(population, engagement=None, *, period_start=None, period_end=None, as_of=None,
              expected_count=None, second_sources=None) -> ValidationReport
-    check_population(path, *, kind, format="auto", engagement=None, timezone=None, period_start=None,
-                     period_end=None, as_of=None, expected_count=None) -> (Population | None, ValidationReport)
+    check_population(path=None, *, kind=None, format=None, engagement=None, population_id=None, columns=None,
+                     records=None, history=None, timezone=None, period_start=None, period_end=None, as_of=None,
+                     expected_count=None) -> (Population | None, ValidationReport)
 
 Errors (the population cannot be sampled until they are resolved):
 
@@ -14,16 +15,25 @@ rule                meaning
 =================== =================================================================================
 file, not_a_table,  the file cannot be read as an export (missing, a directory, empty, binary, HTML,
 no_header, format,  no header row, not the format named, a corrupt workbook, a ragged row)
-required_column     a canonical column the kind needs is not in the file (and not mapped)
+required_column     a canonical column the kind needs is not in the file (and not mapped), or is empty on
+                    every record
 duplicate_key       the key occurs more than once (every duplicate record listed)
+event_log           the keys repeat as in an event log (every key repeated, or a modification counter or
+                    update time): read it with ``history = "latest"`` / ``--latest-per-key``
+unread_value        a value the export holds could not be read (a GitHub person field of an unknown
+                    shape), or a typed column (``values_lost``) is empty on every record though the export
+                    holds values there
+stated_count        the record count differs from the count the client stated, and the engagement records
+                    no explanation (``stated_count_note``; with one, the difference is a warning)
 required_value      a record lacks a value the kind requires (its key, its occurrence date ...)
 date_parse          a date/time that does not parse
+key_characters      a key holds a control character (a carriage return, a NUL ...), row by row
 =================== =================================================================================
 
 Warnings (carried into the workpaper; the population stays usable): ``date_order`` (resolved before
 opened, deployed before created, disabled before created, terminated before hired),
 ``out_of_period`` (records outside the period or as-of window: counted and excluded, never
-silently), ``stated_count`` (the record count differs from what the client stated), ``month_gap``
+silently), ``stated_count`` (a difference the engagement explains), ``month_gap``
 (a month of the period with no records), ``export_cap`` (exactly 1,000 or 10,000 rows: the default
 caps of Jira and ServiceNow exports, so the file may be truncated), ``reconciliation`` (a second
 source does not reconcile: a deployment with no change ticket, a change with no deployment, a
@@ -39,7 +49,7 @@ in the other. Deployments are restricted to production when the log names enviro
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -49,8 +59,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from workbench.engagement import Control, Engagement, Round
-from workbench.errors import PopulationError
-from workbench.population import FINDING_COLUMNS, Finding, Population, load_population, load_population_file
+from workbench.errors import ParameterError, PopulationError
+from workbench.formats.spec import normalize_header
+from workbench.population import (
+    FINDING_COLUMNS,
+    UPDATE_TIMES,
+    VERSION_COUNTERS,
+    Finding,
+    Population,
+    load_population,
+    load_population_file,
+)
 from workbench.scope import NAT_MICROSECONDS, DateLike, ScopedPopulation, scope_population, utc_microseconds
 
 __all__ = ["ValidationReport", "validate", "validate_populations", "check_population", "ensure_usable", "CHECKS",
@@ -58,23 +77,26 @@ __all__ = ["ValidationReport", "validate", "validate_populations", "check_popula
 
 #: Row counts that are the default export caps (Jira UI 1,000; ServiceNow CSV/Excel 10,000).
 EXPORT_CAPS = (1_000, 10_000)
-_MAX_LISTED = 1_000         # per rule; the rest are counted in one more finding
 
 #: Every check the report lists, in order: (rule, what it checks, severity when it fails).
 CHECKS: tuple[tuple[str, str, str], ...] = (
     ("file", "the file exists, is readable, and is a table with a header row in the format named", "error"),
     ("required_column", "every column the kind requires is present (directly or mapped)", "error"),
     ("duplicate_key", "the key identifies one record", "error"),
+    ("unread_value", "every value the export holds is read (none dropped silently)", "error"),
     ("required_value", "required values are present on every record", "error"),
     ("date_parse", "every date/time parses", "error"),
+    ("key_characters", "no key holds a control character (a carriage return, a tab ...)", "error"),
     ("date_order", "dates are in a possible order on every record", "warning"),
     ("out_of_period", "records outside the period / as-of window are counted and excluded", "warning"),
     ("month_gap", "every month of the period has records", "warning"),
-    ("stated_count", "the record count agrees with the count the client stated", "warning"),
+    ("stated_count", "the record count agrees with the count the client stated (or the difference is explained)",
+     "error"),
     ("export_cap", "the row count is not an export cap (1,000 / 10,000)", "warning"),
     ("reconciliation", "an independent second source reconciles both ways", "warning"),
 )
-_LOAD_RULES = {"file", "empty", "not_a_table", "no_header", "ragged_row", "format", "kind", "column_map", "timezone"}
+_LOAD_RULES = {"file", "empty", "not_a_table", "no_header", "ragged_row", "format", "kind", "column_map", "timezone",
+               "records", "history"}
 
 _PRODUCTION = {"prod", "production", "prd", "live"}
 #: Kinds that occur continuously, so a month of the period without records is a completeness red flag.
@@ -150,7 +172,7 @@ class ValidationReport:
         received = "the file could not be loaded" if self.rows_received is None else (
             "0 records (a recorded zero)" if self.rows_received == 0 else f"{self.rows_received:,} records")
         verdict = "USABLE" if self.usable else "NOT USABLE"
-        head = f"{self.population} ({self.source}): {received}; {verdict}: {n_err} error(s), {n_warn} warning(s)"
+        head = f"{self.population} ({self.source}): {received}; {verdict}: {n_err:,} error(s), {n_warn:,} warning(s)"
         lines = [head]
         if self.sha256:
             lines.append(f"  SHA-256 {self.sha256}")
@@ -161,12 +183,40 @@ class ValidationReport:
                          f"{self.scoped.date_column})")
         for check, outcome in zip(self.checks["check"], self.checks["outcome"]):
             lines.append(f"  [{outcome}] {check}")
-        shown = self.findings[self.findings["severity"] != "info"].head(20)
+        notable = self.findings[self.findings["severity"] != "info"]
+        shown = notable.head(_SHOWN)
         for severity, rule, message in zip(shown["severity"], shown["rule"], shown["message"]):
             lines.append(f"  {str(severity).upper()} {rule}: {message}")
-        if len(self.findings[self.findings["severity"] != "info"]) > 20:
-            lines.append("  ... (see the findings table for the rest)")
+        if len(notable) > _SHOWN:
+            lines.append(f"  ... and {len(notable) - _SHOWN:,} more of the {len(notable):,} errors and warnings: the "
+                         f"findings table (findings_by_rule(), to_frame()) holds every one")
         return "\n".join(lines)
+
+    def findings_by_rule(self) -> pd.DataFrame:
+        """The findings counted by severity, rule and column, with the first rows each concerns (exact counts).
+
+        Columns: severity, rule, column, findings, rows (the first rows, then "... (n in all)").
+        """
+        order = {"error": 0, "warning": 1, "info": 2}
+        counts: dict[tuple[str, str, str], list[int]] = {}       # findings, rows
+        shown: dict[tuple[str, str, str], list[str]] = {}
+        for severity, rule, column, row in zip(self.findings["severity"], self.findings["rule"],
+                                               self.findings["column"], self.findings["row"]):
+            group = (str(severity), str(rule), str(column) if _present(column) else "")
+            tally = counts.setdefault(group, [0, 0])
+            tally[0] += 1
+            if _present(row):
+                tally[1] += 1
+                first = shown.setdefault(group, [])
+                if len(first) < 5:
+                    first.append(str(row))
+        records = []
+        for group, (findings, with_rows) in counts.items():
+            first = shown.get(group, [])
+            text = ", ".join(first) + (f" ... ({with_rows:,} in all)" if with_rows > len(first) else "")
+            records.append((*group, findings, text))
+        table = pd.DataFrame(records, columns=["severity", "rule", "column", "findings", "rows"])
+        return table.sort_values("severity", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
 
     def __repr__(self) -> str:
         return (f"ValidationReport({self.population!r}, usable={self.usable}, errors={len(self.errors)}, "
@@ -180,23 +230,20 @@ class _Findings:
 
     def add(self, rule: str, column: str | None, row: object, value: object, severity: str, message: str,
             *, where: bool = True) -> None:
-        """Record a finding; a record-level message is prefixed with the file, row and column."""
+        """Record a finding; a record-level message, and every error, is prefixed with the file (row, column)."""
         place_row = _plain(row)
-        if where and place_row is not None and self.source and not message.startswith(self.source):
-            place = f"{self.source}, row {place_row}" + (f", column {column!r}" if column else "")
+        if where and (place_row is not None or severity == "error") and self.source \
+                and not message.startswith(self.source):
+            place = self.source + (f", row {place_row}" if place_row is not None else "") + \
+                (f", column {column!r}" if column else "")
             message = f"{place}: {message}"
         self.rows.append((rule, column, place_row, None if value is None else str(value), severity, message))
 
     def listed(self, rule: str, column: str | None, rows: Iterable[object], values: Iterable[object],
-               severity: str, message: Callable[[Any, Any], str], total: int, more: str) -> None:
-        n = 0
+               severity: str, message: Callable[[Any, Any], str]) -> None:
+        """One finding per record, every one of them (the counts are exact; nothing is capped)."""
         for r, v in zip(rows, values):
-            if n >= _MAX_LISTED:
-                break
             self.add(rule, column, r, v, severity, message(r, v))
-            n += 1
-        if total > n:
-            self.add(rule, column, None, None, severity, f"{total - n:,} more {more}")
 
     def frame(self) -> pd.DataFrame:
         columns = list(zip(*self.rows)) if self.rows else [()] * len(FINDING_COLUMNS)
@@ -233,20 +280,25 @@ def _rows_text(rows: np.ndarray, limit: int = 10) -> str:
     return shown + (f" ... ({len(rows):,} in all)" if len(rows) > limit else "")
 
 
+#: Findings of these rules count toward the check named (the check's own rule counts too).
+_COUNTED_WITH = {"file": _LOAD_RULES, "duplicate_key": {"history_order"},
+                 "unread_value": {"values_lost"}}
+
+
 def _checks_frame(findings: pd.DataFrame, applicable: Mapping[str, str]) -> pd.DataFrame:
     rows = []
     for rule, text, severity in CHECKS:
         if rule in applicable:
             outcome = applicable[rule]
         else:
-            rules = {rule} | (_LOAD_RULES if rule == "file" else set())
+            rules = {rule} | _COUNTED_WITH.get(rule, set())
             hits = findings[findings["rule"].isin(rules)]
             errors = int((hits["severity"] == "error").sum())
             warnings = int((hits["severity"] == "warning").sum())
             if errors:
-                outcome = f"{errors} error(s)"
+                outcome = f"{errors:,} error(s)"
             elif warnings:
-                outcome = f"{warnings} warning(s)"
+                outcome = f"{warnings:,} warning(s)"
             else:
                 outcome = "passed"
         rows.append((rule, text, outcome, severity))
@@ -318,13 +370,13 @@ def validate(population: Population, engagement: Engagement | None = None, *, pe
         dup = np.zeros(len(keys), dtype=bool)
     if dup.any():
         header = population.header_of(key)
+        _event_log(population, keys, dup, f)
         rows = frame["source_row"].to_numpy()[dup]
         values = keys.to_numpy()[dup]
-        counts = keys[dup].value_counts()
+        counts = keys[dup].value_counts().to_dict()
         f.listed("duplicate_key", header, rows, values, "error",
                  lambda r, v: f"{key} {v!r} occurs {counts[v]} times (this is one of them); the key must "
-                              f"identify one record: ask the client why, or deliver a corrected export",
-                 len(rows), "duplicate record(s)")
+                              f"identify one record: ask the client why, or deliver a corrected export")
     # required values ------------------------------------------------------------------------
     # an unparseable date is reported as date_parse, not again as missing
     bad_rows = {r for (rule, _, r, *_rest) in population.findings if rule == "date_parse"}
@@ -343,8 +395,20 @@ def validate(population: Population, engagement: Engagement | None = None, *, pe
             f.listed("required_value", header, rows, ids, "error",
                      lambda r, v: (f"{column} is missing on the record {key} {v!r}" if column != key and
                                    not pd.isna(v) else f"the record has no {column}") +
-                                  f"; every {schema.kind} record needs it: ask the client to complete the export",
-                     len(rows), f"record(s) without {column}")
+                                  f"; every {schema.kind} record needs it: ask the client to complete the export")
+    # required columns empty on every record ------------------------------------------------
+    if n:
+        for column in schema.required_columns:
+            if column in schema.required_values or frame[column].notna().any():
+                continue     # (a required value missing is reported record by record above)
+            header = population.header_of(column)
+            source = dict(population.column_sources).get(column, column)
+            f.add("required_column", header, None, None, "error",
+                  f"{column} is empty on every one of the {n:,} records (source: {source}); the {schema.kind} "
+                  f"checks need it, so the export is incomplete or the wrong column feeds it"
+                  + (": GitHub list exports leave reviews out, so no approval can be read; export the reviews "
+                     "with the pull requests" if population.format == "github" and column in ("approver", "approved_at")
+                     else ": map the right column (a column map), or ask the client for an export that carries it"))
     # date order -----------------------------------------------------------------------------
     for earlier, later, meaning in schema.order:
         a, b = frame[earlier], frame[later]
@@ -354,11 +418,10 @@ def validate(population: Population, engagement: Engagement | None = None, *, pe
             rows = frame["source_row"].to_numpy()[wrong]
             ids = keys.to_numpy()[wrong]
             a_v, b_v = a.to_numpy()[wrong], b.to_numpy()[wrong]
-            lookup = {r: (x, y) for r, x, y in zip(rows[:_MAX_LISTED], a_v[:_MAX_LISTED], b_v[:_MAX_LISTED])}
+            lookup = {r: (x, y) for r, x, y in zip(rows, a_v, b_v)}
             f.listed("date_order", population.header_of(later), rows, ids, "warning",
                      lambda r, v: f"{key} {v!r} {meaning}: {later} {lookup[r][1]} is before {earlier} "
-                                  f"{lookup[r][0]}; confirm with the client",
-                     len(rows), f"record(s) {meaning}")
+                                  f"{lookup[r][0]}; confirm with the client")
     # scope: period / as-of ------------------------------------------------------------------
     if engagement is not None and round_ is not None and engagement.rounds and period_start is None \
             and period_end is None and as_of is None:
@@ -403,14 +466,26 @@ def validate(population: Population, engagement: Engagement | None = None, *, pe
     if scoped is not None and n == 0:
         applicable["month_gap"] = "not applicable (0 records)"
     # stated count ---------------------------------------------------------------------------
-    stated = expected_count
+    stated: int | None = expected_count
+    explained: str | None = None
+    where: str | None = None
     if stated is None and population.declared is not None:
         stated = getattr(population.declared, "stated_count", None)
+        explained = getattr(population.declared, "stated_count_note", None)
+        where = f"[populations.{getattr(population.declared, 'id', population.name)}] of engagement.toml"
     if stated is not None:
         if int(stated) != n:
-            f.add("stated_count", None, None, n, "warning",
-                  f"the file holds {n:,} record(s) but the client stated {int(stated):,} "
-                  f"({n - int(stated):+,}); ask the client to explain the difference or to re-run the report")
+            what = (f"the file holds {n:,} record(s) but the client stated {int(stated):,} "
+                    f"({n - int(stated):+,})")
+            if explained:
+                f.add("stated_count", None, None, n, "warning",
+                      f"{what}; the engagement records why: {explained}")
+            else:
+                f.add("stated_count", None, None, n, "error",
+                      f"{what}: the population may be incomplete, or not the file the count describes, so it "
+                      f"cannot be tested as complete. Ask the client to explain the difference or to re-run the "
+                      f"report" + (f"; once explained, record the explanation beside the count (stated_count_note "
+                                   f"in {where})" if where else ""))
     else:
         applicable["stated_count"] = "not applicable (no stated count)"
     if n in EXPORT_CAPS:
@@ -430,7 +505,7 @@ def validate(population: Population, engagement: Engagement | None = None, *, pe
                      keys.to_numpy()[sci], "warning",
                      lambda r, v: f"{key} {v!r} looks like a number Excel rewrote in scientific notation; the "
                                   f"original id is lost: ask for the export as the system wrote it, not re-saved "
-                                  f"in Excel", int(sci.sum()), "key(s) in scientific notation")
+                                  f"in Excel")
     # second sources -------------------------------------------------------------------------
     others = _second_sources(population, engagement, second_sources, f, round_)
     if others:
@@ -450,6 +525,28 @@ def validate(population: Population, engagement: Engagement | None = None, *, pe
     findings = f.frame()
     return ValidationReport(population.name, population.source_relative, population.sha256, n, findings,
                             _checks_frame(findings, applicable), scoped, tuple(others))
+
+
+def _event_log(population: Population, keys: pd.Series, dup: np.ndarray, f: _Findings) -> None:
+    """Repeated keys in an event log (every key repeated, or a modification counter or update time): say so,
+    and how to read it (the latest state of each record)."""
+    repeated = int(dup.sum())
+    every = repeated == int(keys.notna().sum())
+    distinct = int(keys.nunique())
+    if not ((every and distinct >= _EVENT_LOG_KEYS) or population.versioned_by):
+        return   # a few records repeated by mistake are duplicates, not a log
+    counters = [h for h in population.versioned_by if normalize_header(h) in VERSION_COUNTERS]
+    times = [h for h in population.versioned_by if normalize_header(h) in UPDATE_TIMES]
+    signs = ([f"a modification counter {counters[0]!r}"] if counters else []) + \
+        ([f"an update time {times[0]!r}"] if times else [])
+    f.add("event_log", population.header_of(population.key), None, repeated, "error",
+          f"{population.source_relative} looks like an event log (an audit trail: one row per update of a "
+          f"record), not one row per record: {len(keys):,} rows for {distinct:,} distinct {population.key} values, "
+          + ("every one repeated" if every else f"{repeated:,} rows with a repeated {population.key}")
+          + (f", with {' and '.join(signs)}" if signs else "")
+          + ". To test the latest state of each record, load it with --latest-per-key (check-population) or "
+            "history = \"latest\" in its [populations.<id>] table of engagement.toml (the earlier states are kept "
+            "for the workpaper); otherwise ask the client for a list with one row per record")
 
 
 def _silent_filters(population: Population, f: _Findings) -> None:
@@ -626,20 +723,30 @@ def _reconcile_terminations(terms: Population, listings: list[Population], t_in:
               f"{len(orphans):,} with no termination in {terms.source_relative}")
 
 
-def check_population(path: str | os.PathLike[str], *, kind: str, format: str = "auto",
-                     engagement: Engagement | None = None, timezone: str | None = None,
+def check_population(path: str | os.PathLike[str] | None = None, *, kind: str | None = None,
+                     format: str | None = None, engagement: Engagement | None = None,
+                     population_id: str | None = None, columns: Mapping[str, str] | None = None,
+                     records: str | None = None, history: str | None = None, timezone: str | None = None,
                      period_start: DateLike | None = None, period_end: DateLike | None = None,
                      as_of: DateLike | None = None,
                      expected_count: int | None = None) -> tuple[Population | None, ValidationReport]:
-    """Load and validate one file, for ``workbench check-population``: never raises for bad input.
+    """Load and validate one file, for ``workbench check-population``: never raises for a bad file.
 
     Parameters
     ----------
-    path : path-like
-    kind, format, timezone
-        As :func:`workbench.population.load_population_file` (the zone defaults to the engagement's).
+    path : path-like, optional
+        The file; default the file of ``population_id`` in the engagement.
+    kind, format, timezone, records, history
+        As :func:`workbench.population.load_population_file` (the zone defaults to the engagement's). Default:
+        the engagement's declaration of the population (named, or the one whose file ``path`` is), else
+        ``format="auto"``, ``history="all"``. ``kind`` is required without a declaration.
     engagement : Engagement, optional
         Supplies zone, period, stated count (when the file is one of its populations) and second sources.
+    population_id : str, optional
+        With ``engagement``: check ``path`` as this population (its kind, format, column map, records,
+        history and stated count), e.g. a new version received outside the folder.
+    columns : mapping, optional
+        Column map, canonical column -> header; wins over the declaration's map, column by column.
     period_start, period_end, as_of, expected_count
         As :func:`validate`.
 
@@ -648,30 +755,63 @@ def check_population(path: str | os.PathLike[str], *, kind: str, format: str = "
     (Population or None, ValidationReport)
         The population is None when the file could not be loaded; the report then holds one error
         finding naming the file (and row/column) and what to do.
+
+    Raises
+    ------
+    EngagementError
+        ``population_id`` is not declared in the engagement (the message lists the ids).
+    ParameterError
+        No file and no population to check; ``kind`` missing or not the declared population's kind.
     """
-    path = Path(path)
     declared = None
-    columns = None
     name = None
     base = None
+    notes: list[str] = []
     if engagement is not None:
         base = engagement.folder
-        for pid, source in engagement.populations.items():
-            try:
-                same = Path(source.path).resolve() == path.resolve()
-            except OSError:
-                same = False
-            if same:
-                declared, columns, name = source, dict(source.columns or {}), pid
-                if format == "auto" and source.format:
-                    format = source.format
-                break
+        if population_id is not None:
+            declared = engagement.population(population_id)
+        elif path is not None:
+            for source in engagement.populations.values():
+                try:
+                    same = Path(source.path).resolve() == Path(path).resolve()
+                except OSError:
+                    same = False
+                if same:
+                    declared = source
+                    break
+            else:
+                notes.append(f"{path} is not one of the engagement's populations, so no declaration applies (column "
+                             f"map, stated count); name one with --population ID to check the file as that population")
         timezone = timezone or engagement.timezone
+    elif population_id is not None:
+        raise ParameterError(f"population {population_id!r} names a population of an engagement; give the engagement "
+                             f"folder too (--engagement DIR)")
+    if path is None:
+        if declared is None:
+            raise ParameterError("no file to check: give the export's path, or --engagement DIR with --population ID")
+        path = declared.path
+    path = Path(path)
+    if declared is not None:
+        name = declared.id
+        if kind is not None and kind != declared.kind:
+            raise ParameterError(f"--kind {kind} contradicts population {declared.id!r}, which engagement.toml declares "
+                                 f"as kind {declared.kind!r}; leave --kind out to use the declaration")
+        kind = declared.kind
+        format = format or declared.format
+        records = records or declared.records
+        history = history or declared.history
+        columns = {**dict(declared.columns or {}), **dict(columns or {})}
+    if kind is None:
+        raise ParameterError("the population's kind is needed: give --kind KIND (or --engagement DIR --population ID)")
     try:
-        population = load_population_file(path, kind=kind, format=format, timezone=timezone, columns=columns,
-                                          name=name, base_folder=base, declared=declared)
+        population = load_population_file(path, kind=kind, format=format or "auto", timezone=timezone,
+                                          columns=columns or None, name=name, base_folder=base, declared=declared,
+                                          records=records, history=history or "all")
     except PopulationError as err:
         return None, _failed_report(name or path.name, str(path), err)
+    if notes:
+        population = replace(population, notes=population.notes + tuple(notes))
     report = validate(population, engagement, period_start=period_start, period_end=period_end, as_of=as_of,
                       expected_count=expected_count)
     return population, report
@@ -722,6 +862,8 @@ def ensure_usable(*reports: ValidationReport) -> None:
 
 
 _ERRORS_SHOWN = 5
+_SHOWN = 20          # errors and warnings a summary shows one by one
+_EVENT_LOG_KEYS = 10  # distinct keys, every one repeated, that make a file look like an event log
 
 
 def _present(value: object) -> bool:

@@ -108,18 +108,30 @@ def _find_matrix(folder: Path, problems: Problems) -> Path | None:
     return found[0]
 
 
-def _read_xlsx(path: Path, label: str, problems: Problems) -> list[tuple[int, list[str]]] | None:
-    import zipfile
-
-    from openpyxl import load_workbook
+def _read_xlsx(path: Path, raw: bytes, label: str, problems: Problems) -> list[tuple[int, list[str]]] | None:
     from openpyxl.utils.exceptions import InvalidFileException
 
+    from workbench.workbooks import DAMAGED_WORKBOOK_ERRORS, archive_problem, damage_text
+
+    damaged: tuple[type[BaseException], ...] = (InvalidFileException, *DAMAGED_WORKBOOK_ERRORS)
+
+    problem = archive_problem(raw)
+    if problem is not None:
+        what = "cannot be read as an Excel workbook" if problem.damaged else "refused before it is opened"
+        problems.add(f"{label}: {what}: {problem.what}; {problem.fix} (or save the matrix as controls.csv).")
+        return None
     try:
-        workbook = load_workbook(path, data_only=True)  # a matrix is small; full mode needs no dimensions
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
-        problems.add(f"{label}: cannot be read as an Excel workbook ({type(error).__name__}: {error}); save it "
+        return _read_sheet_rows(raw, label, problems)
+    except damaged as error:
+        problems.add(f"{label}: cannot be read as an Excel workbook (damaged): {damage_text(error)}; save it "
                      f"from Excel as an .xlsx workbook, or as controls.csv.")
         return None
+
+
+def _read_sheet_rows(raw: bytes, label: str, problems: Problems) -> list[tuple[int, list[str]]] | None:
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(io.BytesIO(raw), data_only=True)  # a matrix is small; full mode needs no dimensions
     try:
         names = workbook.sheetnames
         sheet = next((n for n in names if n == MATRIX_SHEET), None) or \
@@ -505,7 +517,7 @@ def read_control_matrix(folder: Path, label: str, problems: Problems, *,
     matrix_label = f"{label}/{matrix_path.name}"
     raw_matrix = matrix_path.read_bytes()
     if matrix_path.suffix.lower() == ".xlsx":
-        rows = _read_xlsx(matrix_path, matrix_label, problems)
+        rows = _read_xlsx(matrix_path, raw_matrix, matrix_label, problems)
     else:
         rows = _read_csv(raw_matrix, matrix_label, problems, notes)
     if rows is None:

@@ -55,6 +55,7 @@ __all__ = [
     "SUBSERVICE_METHODS",
     "POPULATION_KINDS",
     "POPULATION_FORMATS",
+    "HISTORY_MODES",
     "DEFAULT_FREQUENCY_TABLE",
     "MATRIX_FILES",
     "MATRIX_SHEET",
@@ -127,6 +128,8 @@ POPULATION_KINDS: tuple[str, ...] = (
 POPULATION_FORMATS: tuple[str, ...] = (
     "auto", "generic", "jira", "servicenow", "github", "aws-iam", "okta", "entra",
 )
+#: ``history`` of a population: every row a record, or the latest state of each record (an event log).
+HISTORY_MODES: tuple[str, ...] = ("all", "latest")
 
 #: The default non-statistical sizes per control frequency: ``sampling.DEFAULT_FREQUENCY_TABLE``
 #: (annual 1, quarterly 2, monthly 2, weekly 5, daily 25, many_times_a_day 40; DESIGN.md §4).
@@ -318,7 +321,11 @@ class PopulationSource:
     format : str
         One of :data:`POPULATION_FORMATS` (default ``"auto"``).
     stated_count : int or None
-        The record count the client stated, for the completeness check.
+        The record count the client stated, for the completeness check: a file that holds another count
+        is an error for the controls that use it, unless ``stated_count_note`` explains the difference.
+    stated_count_note : str or None
+        Why the file's count may differ from ``stated_count`` (e.g. "the client's count includes 12 drafts
+        the export leaves out"); the difference is then a warning that quotes the note.
     system, provided_by, request, query : str or None
         Source system, who provided it, PBC request id, and the query or report that produced it.
     received : datetime.date or None
@@ -334,6 +341,12 @@ class PopulationSource:
         The control whose occurrences these are (derived populations).
     occurrences : tuple of Occurrence
         The occurrences listed in engagement.toml (``derived == "listed"``).
+    history : str
+        ``"all"`` (default: every row is a record) or ``"latest"`` (an event log or audit trail, one row per
+        update: the latest state of each record is tested, by its modification counter or update time, and
+        the earlier states are kept for the workpaper).
+    records : str or None
+        A JSON document holding several arrays: the key (or dotted path) of the array of records.
     """
 
     id: str
@@ -351,6 +364,9 @@ class PopulationSource:
     derived: str | None = None
     control_id: str | None = None
     occurrences: tuple[Occurrence, ...] = ()
+    stated_count_note: str | None = None
+    history: str = "all"
+    records: str | None = None
 
     def to_table(self) -> list[tuple[str, str]]:
         """(label, value) rows for a workpaper's population block."""

@@ -45,6 +45,7 @@ from workbench.engagement.model import (
     Round,
     DEFAULT_FREQUENCY_TABLE,
     ENGAGEMENT_FILE,
+    HISTORY_MODES,
     POPULATION_FORMATS,
     POPULATION_KINDS,
     REPORT_TYPES,
@@ -68,6 +69,7 @@ from workbench.engagement.problems import (
 )
 from workbench.procedures import KNOWN_PROCEDURES, get_procedure, is_implemented
 from workbench.procedures.base import COMMON_POLICY, PolicyParameter, PolicyValue, Procedure
+from workbench.files import real_path_outside
 
 __all__ = ["read_engagement_toml", "read_policies", "read_control_policies", "read_control_occurrences",
            "policy_parameters_of", "ParsedToml", "TomlLines"]
@@ -169,8 +171,8 @@ _SAMPLING_KEYS = ("model", "confidence", "tolerable_rate", "expected_rate", "met
 _STAFF_KEYS = ("name", "initials", "role")
 _SUBSERVICE_KEYS = ("name", "services", "method", "csocs")
 _CUEC_KEYS = ("id", "description", "criteria")
-_POPULATION_KEYS = ("file", "kind", "format", "stated_count", "system", "provided_by", "received",
-                    "request", "query", "columns")
+_POPULATION_KEYS = ("file", "kind", "format", "stated_count", "stated_count_note", "system", "provided_by",
+                    "received", "request", "query", "history", "records", "columns")
 
 
 class _Table:
@@ -363,6 +365,12 @@ def _relative_file(table: _Table, key: str, written: str, folder: Path, what: st
         return None
     relative = "/".join(parts)
     path = folder.joinpath(*parts)
+    escaped = real_path_outside(folder, path)
+    if escaped is not None:
+        table.problem(key, f"{what}: {relative!r} leads outside the engagement folder through a symbolic link "
+                           f"(its real path is {escaped}); client files must be inside the folder: copy the "
+                           f"file itself into {folder.name}/populations/ (not a link to it) and give its path.")
+        return None
     if not path.exists():
         table.problem(key, f"{what}: file {relative!r} not found (looked for {folder.name}/{relative}); put "
                            f"the client's file under {folder.name}/populations/ and give its path relative "
@@ -712,7 +720,13 @@ def _parse_populations(ctx: _TomlContext, data: dict[str, Any], out: ParsedToml)
         kind = t.choice("kind", POPULATION_KINDS, required=True)
         fmt = t.choice("format", POPULATION_FORMATS)
         stated = t.integer("stated_count", minimum=0)
-        optional = {key: t.string(key) for key in ("system", "provided_by", "request", "query")}
+        optional = {key: t.string(key) for key in ("system", "provided_by", "request", "query", "stated_count_note",
+                                                   "records")}
+        note_alone = optional["stated_count_note"] is not None and not t.has("stated_count")
+        if note_alone:
+            t.problem("stated_count_note", "explains a difference from stated_count, which is not given; add "
+                                           "stated_count = <the count the client stated> or remove the note.")
+        history = t.choice("history", HISTORY_MODES)
         received = t.day("received")
         columns_raw = t.table("columns")
         columns: dict[str, str] = {}
@@ -728,14 +742,16 @@ def _parse_populations(ctx: _TomlContext, data: dict[str, Any], out: ParsedToml)
                     columns[canonical] = header
         failed = (bad_keys or located is None or kind is None or (t.has("format") and fmt is None)
                   or (t.has("stated_count") and stated is None) or (t.has("received") and received is None)
-                  or any(t.has(k) and v is None for k, v in optional.items()) or not columns_ok)
+                  or any(t.has(k) and v is None for k, v in optional.items()) or not columns_ok or note_alone
+                  or (t.has("history") and history is None))
         if failed or located is None or kind is None:
             result[pop_id] = None
             continue
         result[pop_id] = PopulationSource(
             id=pop_id, file=located[0], path=located[1], kind=kind, format=fmt or "auto",
-            stated_count=stated, received=received, columns=FrozenMapping(columns), system=optional["system"],
-            provided_by=optional["provided_by"], request=optional["request"], query=optional["query"],
+            stated_count=stated, received=received, columns=FrozenMapping(columns), history=history or "all",
+            system=optional["system"], provided_by=optional["provided_by"], request=optional["request"],
+            query=optional["query"], stated_count_note=optional["stated_count_note"], records=optional["records"],
         )
     out.populations = result
 

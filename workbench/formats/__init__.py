@@ -124,6 +124,14 @@ def map_columns(raw: RawTable, format_name: str, kind: str, column_map: Mapping[
             return None
         return _join_duplicates([raw.column(p) for p in found])
 
+    def as_written(header: str) -> str:
+        """The header as the file writes it (``EmpID`` for the alias ``empid``), for "canonical <- header"."""
+        found = exact.get(header) or positions.get(normalize_header(header)) or []
+        if not found:
+            return header
+        written = raw.headers[found[0]]
+        return written if len(found) == 1 else f"{written} ({len(found)} columns joined)"
+
     columns: dict[str, pa.Array] = {}
     sources: dict[str, str] = {}
     for canonical in schema.columns:
@@ -138,7 +146,7 @@ def map_columns(raw: RawTable, format_name: str, kind: str, column_map: Mapping[
                              f"header; its headers are: {_show_headers(raw.headers)}. Fix the column map "
                              f"in engagement.toml", path, column=header)
             columns[canonical] = array
-            sources[canonical] = header
+            sources[canonical] = as_written(header)
             continue
         names = tuple(candidates.get(canonical, ())) + ((canonical,) if format_name == "generic" or
                                                         canonical not in candidates else ())
@@ -146,7 +154,7 @@ def map_columns(raw: RawTable, format_name: str, kind: str, column_map: Mapping[
             array = lookup(header)
             if array is not None:
                 columns[canonical] = array
-                sources[canonical] = header
+                sources[canonical] = as_written(header)
                 break
     hook = spec.finish.get(kind)
     n = raw.table.num_rows

@@ -3,6 +3,8 @@ or through the engagement's column map (``[populations.<id>.columns]``, canonica
 
 A JSON file is read as a list of records: an array of objects, or an object holding exactly one such
 array (``{"jobs": [...]}``); nested keys become dotted headers (:func:`~workbench.formats.table.records_table`).
+A document holding several arrays of records is an error naming them, unless the user names one
+(``--records pulls``, ``records = "pulls"``).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from workbench.formats.spec import FormatSpec, format_error
-from workbench.formats.table import RawTable, records_table
+from workbench.formats.table import RawTable, describe_arrays, json_arrays, records_table
 
 __all__ = ["FORMAT", "ALIASES"]
 
@@ -18,7 +20,8 @@ __all__ = ["FORMAT", "ALIASES"]
 ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
     "changes": {"change_id": ("change", "change_number", "ticket", "id", "key"), "title": ("summary",),
                 "change_type": ("type",), "author": ("requested_by", "developer", "assignee"),
-                "approver": ("approved_by",), "created_at": ("created", "opened_at"),
+                "approver": ("approved_by",), "deployed_by": ("merged_by", "implemented_by"),
+                "created_at": ("created", "opened_at"),
                 "approved_at": ("approved",), "deployed_at": ("deployed", "implemented_at")},
     "deployments": {"deployment_id": ("deploy_id", "id", "run_id"), "change_id": ("change", "ticket"),
                     "deployed_at": ("deployed", "timestamp", "finished_at"),
@@ -37,10 +40,16 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
                         "access": ("role", "group"), "requested_at": ("requested", "created", "opened_at"),
                         "approved_at": ("approved", "approval_set"),
                         "provisioned_at": ("provisioned", "granted_at", "fulfilled_at")},
-    "terminations": {"employee_id": ("employee_number", "worker_id", "id"), "name": ("worker_name",),
-                     "email": ("work_email",), "title": ("job_title",), "status": ("worker_status",),
-                     "terminated_at": ("termination_date", "term_date", "terminated", "last_day"),
-                     "hired_at": ("hire_date", "start_date", "hired")},
+    # HR systems and the widely used HR sample dataset (EmpID, Employee ID, DateofHire, DateofTermination)
+    "terminations": {"employee_id": ("employee_number", "employee_no", "empid", "emp_id", "employeeid",
+                                     "worker_id", "id"),
+                     "name": ("employee_name", "worker_name"), "email": ("work_email",),
+                     "title": ("job_title", "position"), "status": ("employmentstatus", "employment_status",
+                                                                    "worker_status"),
+                     "manager": ("managername", "manager_name"),
+                     "terminated_at": ("termination_date", "dateoftermination", "date_of_termination", "term_date",
+                                       "terminated", "last_day"),
+                     "hired_at": ("hire_date", "dateofhire", "date_of_hire", "start_date", "hired")},
     "access_reviews": {"review_id": ("id",), "review_period": ("quarter", "period"), "due_at": ("due_date", "due"),
                        "completed_at": ("completed", "completion_date", "signed_off_at"),
                        "started_at": ("started",), "accounts_reviewed": ("users_in_scope",),
@@ -60,8 +69,13 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
 
 def _to_table(raw: RawTable, path: Path) -> RawTable:
     document = raw.json_data
-    prefix = "$"
-    if isinstance(document, dict):
+    prefix = raw.json_prefix
+    if isinstance(document, dict) and raw.json_records is None:
+        arrays = json_arrays(document)
+        if len(arrays) > 1:
+            raise format_error("records", f"JSON holding several arrays of records: {describe_arrays(arrays)}; name "
+                               f"the one that is the population: --records {arrays[0][0]} on the command line, or "
+                               f"records = \"{arrays[0][0]}\" in [populations.<id>] of engagement.toml", path)
         lists = [(k, v) for k, v in document.items() if isinstance(v, list)]
         if len(lists) != 1:
             raise format_error("not_a_table", "JSON, but not a list of records (expected an array of objects, or an "

@@ -13,17 +13,23 @@ Accepted shapes:
 
 Mapping: change_id = ``<repo>#<number>`` (or the number when no repository is named); deployed_at =
 merged time (a closed, unmerged or open PR has none and falls outside any period); author = the PR
-author's login; approver / approved_at = the last APPROVED review by someone other than the author
+author's login; deployed_by = who merged it (``merged_by``/``mergedBy``; REST list endpoints leave it
+out); approver / approved_at = the last APPROVED review by someone other than the author
 submitted at or before the merge (any later approval does not count; without one both are missing);
 status = merged | closed | open; change_type = ``normal``. ``source_row`` is the JSON path of the PR.
-Deleted accounts (``user: null``) have no login.
+
+People are read from every shape GitHub exports use: a plain login string (archive tools, some GraphQL
+exports), an object with ``login`` (REST ``user``, GraphQL ``author``), under ``user``, ``author``,
+``merged_by`` or ``mergedBy``. Deleted accounts (``user: null``, GitHub's ``ghost``) have no login. A
+person field that holds something else is never dropped silently: each one is an ``unread_value`` error
+naming the PR's JSON path and the raw value.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any  # JSON documents: any shape until checked
 
 import numpy as np
@@ -35,20 +41,22 @@ from workbench.formats.table import RawTable
 __all__ = ["FORMAT"]
 
 _HEADERS = ["change_id", "title", "change_type", "status", "author", "approver", "created_at", "approved_at",
-            "deployed_at", "system"]
+            "deployed_at", "deployed_by", "system"]
+#: Where a PR's people are, in the order tried: (header, fields).
+_PEOPLE = (("author", ("user", "author")), ("deployed_by", ("merged_by", "mergedBy")))
 
 
 def _pull_list(document: object) -> tuple[list[Any], str, object]:
-    """(list of PR objects, JSON path prefix, separate reviews mapping or None)."""
+    """(list of PR objects, JSON path prefix, the object holding them, for its ``reviews`` and ``repo``)."""
     if isinstance(document, list):
         return document, "$", None
     if isinstance(document, dict):
         for key in ("pulls", "pull_requests", "pullRequests"):
             value = document.get(key)
             if isinstance(value, list):
-                return value, f"$.{key}", document.get("reviews")
+                return value, f"$.{key}", document
             if isinstance(value, dict) and isinstance(value.get("nodes"), list):
-                return value["nodes"], f"$.{key}.nodes", None
+                return value["nodes"], f"$.{key}.nodes", document
         repo = (document.get("data") or {}).get("repository") if isinstance(document.get("data"), dict) else None
         if isinstance(repo, dict) and isinstance(repo.get("pullRequests"), dict):
             prs = repo["pullRequests"]
@@ -65,11 +73,45 @@ def _json_signature(document: object) -> bool:
         "merged_at" in pulls[0] or "mergedAt" in pulls[0] or "state" in pulls[0])
 
 
-def _login(obj: object) -> str | None:
+_UNREAD = object()   # a person field that holds a value that is not a login
+
+
+def _login(obj: object) -> object:
+    """The login in a person field: a string, or an object's ``login``; None when empty or a deleted account;
+    :data:`_UNREAD` when the field holds something else (never dropped silently)."""
+    if obj is None:
+        return None
+    if isinstance(obj, str):
+        return obj.strip() or None
     if isinstance(obj, dict):
         login = obj.get("login")
-        return str(login) if login else None
-    return None
+        if isinstance(login, str) and login.strip():
+            return login.strip()
+        if login is None and not obj:
+            return None
+        nested = obj.get("user")              # {"user": {"login": ...}}, as some exports nest it
+        if isinstance(nested, (dict, str)):
+            return _login(nested)
+    return _UNREAD
+
+
+def _person(pr: dict[str, Any], fields: tuple[str, ...]) -> tuple[str | None, object]:
+    """(login, or None; the raw value when a field held something that is not a login)."""
+    unread = None
+    for name in fields:
+        if name not in pr:
+            continue
+        found = _login(pr[name])
+        if isinstance(found, str):
+            return found, None
+        if found is _UNREAD and unread is None:
+            unread = pr[name]
+    return None, unread
+
+
+def _raw_text(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 120 else text[:119] + "…"
 
 
 def _time(value: object) -> datetime | None:
@@ -91,19 +133,26 @@ def _reviews(pr: dict[str, Any], separate: object) -> list[dict[str, Any]]:
 
 
 def _to_table(raw: RawTable, path: Path) -> RawTable:
-    pulls, prefix, separate = _pull_list(raw.json_data)
+    if raw.json_records is not None:       # the records array the user named: PRs, with the object holding them
+        pulls, prefix, holder = raw.json_data, raw.json_prefix, raw.json_context
+        pulls = pulls if isinstance(pulls, list) else []
+    else:
+        pulls, prefix, holder = _pull_list(raw.json_data)
     if not all(isinstance(p, dict) for p in pulls):
         raise format_error("format", "not a list of GitHub pull requests: expected JSON objects with number, title "
                      "and merged_at (REST) or mergedAt (GraphQL)", path)
+    separate = holder.get("reviews") if isinstance(holder, dict) else None
     repo_default = None
-    if isinstance(raw.json_data, dict):
+    if isinstance(holder, dict):
         for key in ("repo", "repository"):
-            if isinstance(raw.json_data.get(key), str):
-                repo_default = raw.json_data[key]
+            if isinstance(holder.get(key), str):
+                repo_default = holder[key]
     cols: dict[str, list[object]] = {h: [] for h in _HEADERS}
     rows = []
+    unread: list[tuple[str, int | str, str]] = []
     for i, pr in enumerate(pulls):
-        rows.append(f"{prefix}[{i}]" if "[*]" not in prefix else prefix.replace("[*]", f"[{i}]"))
+        row = f"{prefix}[{i}]" if "[*]" not in prefix else prefix.replace("[*]", f"[{i}]")
+        rows.append(row)
         repo = None
         base = pr.get("base")
         if isinstance(base, dict) and isinstance(base.get("repo"), dict):
@@ -116,14 +165,21 @@ def _to_table(raw: RawTable, path: Path) -> RawTable:
         created = pr.get("created_at", pr.get("createdAt"))
         state = str(pr.get("state") or "").lower()
         status = "merged" if merged or state == "merged" else state or None
-        author = _login(pr.get("user")) or _login(pr.get("author"))
+        people: dict[str, str | None] = {}
+        for header, fields in _PEOPLE:
+            people[header], raw_value = _person(pr, fields)
+            if raw_value is not None:
+                unread.append((header, row, _raw_text(raw_value)))
+        author = people["author"]
         merged_time = _time(merged)
         approver = approved_at = None
         best = None
-        for review in _reviews(pr, separate):
+        for j, review in enumerate(_reviews(pr, separate)):
             if str(review.get("state", "")).upper() != "APPROVED":
                 continue
-            who = _login(review.get("user")) or _login(review.get("author"))
+            who, raw_value = _person(review, ("user", "author"))
+            if raw_value is not None:
+                unread.append(("approver", f"{row}.reviews[{j}]", _raw_text(raw_value)))
             when_text = review.get("submitted_at") or review.get("submittedAt") or review.get("createdAt")
             when = _time(when_text)
             if who is None or when is None or (author and who.lower() == author.lower()):
@@ -141,10 +197,12 @@ def _to_table(raw: RawTable, path: Path) -> RawTable:
         cols["created_at"].append(created)
         cols["approved_at"].append(approved_at)
         cols["deployed_at"].append(merged)
+        cols["deployed_by"].append(people["deployed_by"])
         cols["system"].append(repo)
     table = pa.table([pa.array([None if v is None else str(v) for v in cols[h]], pa.string()) for h in _HEADERS],
                      names=[str(i) for i in range(len(_HEADERS))])
-    return RawTable(list(_HEADERS), table, np.array(rows, dtype=object), "json", encoding=raw.encoding)
+    return RawTable(list(_HEADERS), table, np.array(rows, dtype=object), "json", encoding=raw.encoding,
+                    notes=list(raw.notes), unread=unread)
 
 
 FORMAT = FormatSpec(

@@ -67,7 +67,7 @@ def _to_table(raw: RawTable, path: Path) -> RawTable:
     document = raw.json_data
     if not isinstance(document, list) or not all(isinstance(o, dict) for o in document):
         raise format_error("format", "not an Okta user list: expected a JSON array of user objects", path)
-    return records_table(document, "$", encoding=raw.encoding, notes=raw.notes, cell=_cell)
+    return records_table(document, raw.json_prefix, encoding=raw.encoding, notes=raw.notes, cell=_cell)
 
 
 FORMAT = FormatSpec(

@@ -68,7 +68,7 @@ SCHEMAS: dict[str, KindSchema] = {s.kind: s for s in (
     KindSchema(
         "changes", "change_id",
         ("change_id", "title", "change_type", "status", "author", "approver", "created_at",
-         "approved_at", "deployed_at", "system"),
+         "approved_at", "deployed_at", "deployed_by", "system"),
         ("change_id", "created_at", "approved_at", "deployed_at", "author", "approver"),
         ("change_id", "created_at"),
         ("created_at", "approved_at", "deployed_at"), (), (),
@@ -76,7 +76,8 @@ SCHEMAS: dict[str, KindSchema] = {s.kind: s for s in (
         (("created_at", "deployed_at", "deployed before it was created"),
          ("created_at", "approved_at", "approved before it was created")),
         "a change ticket (request, approval, deployment to production); change_type is "
-        "standard | normal | emergency; author and approver are comparable user ids"),
+        "standard | normal | emergency; author, approver and deployed_by (who deployed or merged it) are "
+        "comparable user ids"),
     KindSchema(
         "deployments", "deployment_id",
         ("deployment_id", "change_id", "deployed_at", "deployed_by", "service", "environment"),

@@ -12,7 +12,8 @@ id                         kind      passes when
 ticket_before_deployment   automated created_at present and not after deployed_at
 approved_before_deployment automated approved_at present and not after deployed_at
 approver_not_author        automated approver present and not the author (user ids compared
-                                     case-insensitively, surrounding spaces ignored)
+                                     case-insensitively, surrounding spaces ignored); a change its
+                                     author deployed (merged) without an approver says so
 testing_evidenced          manual    the tester inspected evidence of testing before deployment
 agreed_to_source           manual    (accuracy) the sampled change's ticket history and deployment record
                                      agree with the export the full-population analysis used
@@ -80,6 +81,14 @@ def _approver_not_author(frame: pd.DataFrame, context: CheckContext) -> pd.DataF
     same = ~no_approver & ~no_author & (approver.str.lower() == author.str.lower()).fillna(False).astype(bool)
     reason = pd.Series("", index=frame.index, dtype=object)
     reason[no_approver.to_numpy()] = "no approver recorded"
+    if "deployed_by" in frame.columns:      # who merged (GitHub) or deployed it: an author deploying alone
+        deployer = normalised_text(frame["deployed_by"])
+        alone = no_approver & ~(author.isna() | (author == "")).fillna(True).astype(bool) & \
+            (deployer.str.lower() == author.str.lower()).fillna(False).astype(bool)
+        if alone.any():
+            reason[alone.to_numpy()] = ("no approver recorded: deployed (merged) by its author ("
+                                        + author[alone].astype(object) + ") without an independent approval"
+                                        ).to_numpy()
     reason[no_author.to_numpy()] = "no author recorded, so independence cannot be evidenced"
     if same.any():
         reason[same.to_numpy()] = ("approved by its author (" + approver[same].astype(object) + ")").to_numpy()

@@ -204,6 +204,11 @@ class _Workpaper:
             prefix = f"Round {round_.name}: " if many else ""
             s.section(f"{prefix}Source (as received from the client)")
             s.pairs(_typed_pairs(population.to_table(receipt_rows=test.receipt_rows(population))))
+            if population.history is not None:   # an event log read as its latest states: every record's states
+                s.section(f"{prefix}States per record (event log; the latest state of each record is tested)")
+                states = population.history.states
+                s.table([str(c).replace("_", " ").capitalize() for c in states.columns],
+                        states.itertuples(index=False), empty="Every record has one state.")
             s.section(f"{prefix}Scope")
             rows = _typed_pairs(part.to_table())
             if part.mode == "period" and not part.months_without_records:
