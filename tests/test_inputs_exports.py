@@ -17,6 +17,7 @@ import pytest
 from event_logs import write_event_log
 from workbench.population import load_population_file
 from workbench.procedures import get_procedure
+from workbench.procedures.base import CheckContext
 from workbench.validation import check_population, validate
 
 BAD = Path(__file__).resolve().parent / "bad_inputs"
@@ -55,7 +56,7 @@ def test_a_github_archive_with_login_strings_loses_nobody():
 def test_an_author_merging_their_own_pr_without_review_is_seen():
     population = load_population_file(BAD / "github_archive_author_strings.json", kind="changes", timezone="UTC")
     attribute = next(a for a in get_procedure("change_management").attributes if a.id == "approver_not_author")
-    result = attribute.check(population.frame)
+    result = attribute.check(population.frame, CheckContext())
     reasons = dict(zip(population.frame["change_id"], result["reason"]))
     assert reasons["example-org/payments-api#2"] == ("no approver recorded: deployed (merged) by its author (ana) "
                                                       "without an independent approval")

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from workbench.engagement import load_engagement
-from workbench.errors import EngagementError, ParameterError, PopulationError
+from workbench.errors import EngagementError, ParameterError, PopulationError, ResultsError
 from workbench.population import load_population, load_population_file
 from workbench.receipt import deliver_population, pin_populations
 from workbench.workbooks import (
@@ -249,7 +249,7 @@ def test_a_results_store_linked_outside_is_refused(type2_copy, tmp_path):
     outside.write_bytes(b"")
     (type2_copy / "results.sqlite").symlink_to(outside)
     engagement = load_engagement(type2_copy)
-    with pytest.raises(PopulationError, match="the results store leads outside the engagement folder"):
+    with pytest.raises(ResultsError, match="the results store leads outside the engagement folder"):
         pin_populations(engagement, load_population(engagement, "deployments"), pinned_by="DR")
     assert outside.read_bytes() == b""
 
