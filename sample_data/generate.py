@@ -405,6 +405,8 @@ class Demo:
         self.engineers = [p for p in self.people if p.dept == "Engineering"]
         self.planted: dict[tuple[str, str], list[tuple[str, str]]] = {}
         self.dated: dict[tuple[str, str, str], date] = {}
+        #: Emergency changes approved retroactively by the next business day: CM-03's window is met (no exception).
+        self.retro_within_window: set[str] = set()
         self._pick_access_plants()
         self.changes, self.deploy_rows = self._changes()
         self.incidents = self._incidents()
@@ -480,6 +482,7 @@ class Demo:
                        f"{c.ctype} change approved {jira_dt(c.approved)}, after deployment {jira_dt(c.deployed)}")
         for n, c in enumerate(retro):
             if n < 2:   # approved retroactively by the next business day (CM-03 met, CM-01 not)
+                self.retro_within_window.add(c.key)
                 c.approved = c.deployed + timedelta(minutes=rng.randint(150, 15 * 60))
                 if in_dst_gap(c.approved):
                     c.approved += timedelta(hours=2)
@@ -488,9 +491,9 @@ class Demo:
                 self.plant("changes", "emergency_approval_late", c.key,
                            f"Emergency change deployed {jira_dt(c.deployed)}, approved only {jira_dt(c.approved)} "
                            f"(policy: by the next business day)")
-            self.plant("changes", "approved_before_deployment", c.key,
-                       f"Emergency change approved retroactively {jira_dt(c.approved)} "
-                       f"(deployed {jira_dt(c.deployed)})")
+            # An emergency change is judged by CM-03's retroactive window, never by "approved before deployment"
+            # (CM-01 and CM-02 test standard and normal changes): the two approved by the next business day are
+            # not exceptions of any control, so they are not planted (sample_data/README.md names them).
         for c in self_appr:
             author = rng.choice([a for a in approvers if a.employed_on(c.created.date())])
             c.author = author
@@ -607,7 +610,8 @@ class Demo:
         """Self-check: only planted changes break the CM-01 rules."""
         planted = {rid for (pop, _c), items in self.planted.items() if pop == "changes" for rid, _ in items}
         for c in changes:
-            ok = (c.approver is not None and c.approved is not None and c.approved <= c.deployed
+            ok = (c.approver is not None and c.approved is not None
+                  and (c.approved <= c.deployed or c.key in self.retro_within_window)
                   and c.created < c.deployed and c.approver is not c.author)
             assert ok or c.key in planted, c.key
         assert len({c.key for c in changes}) == len(changes)
