@@ -91,7 +91,7 @@ def run_stages(folder: Path, control_id: str = "CM-01", seed: int | None = None)
     from workbench.evaluation import evaluate_control
     from workbench.judgements import choose_seed
     from workbench.policy import resolve_policy
-    from workbench.population import load_populations
+    from workbench.population import load_populations, load_related
     from workbench.library import procedure_of
     from workbench.receipt import pin_populations
     from workbench.sample import plan_sample, sample_id, select_sample
@@ -104,9 +104,10 @@ def run_stages(folder: Path, control_id: str = "CM-01", seed: int | None = None)
     procedure = procedure_of(engagement, control)
     policy = resolve_policy(engagement, control, procedure)
     populations = load_populations(engagement, control)
+    related = load_related(engagement, control)
     reports = validate_populations(populations, engagement)
-    receipts = pin_populations(engagement, *populations_read(populations, reports))
-    scope = scope_control(engagement, control, populations, date_column=procedure.date_column)
+    receipts = pin_populations(engagement, *populations_read(populations, reports), *related)
+    scope = scope_control(engagement, control, populations, related, date_column=procedure.date_column)
     sample_plan = plan_sample(engagement, control, scope, policy)
     if seed is not None:
         choose_seed(engagement, sample_id(engagement, control), seed, by="DR", reason="chosen by the test")

@@ -294,3 +294,20 @@ def test_a_procedure_added_through_a_toml_file_alone_runs_end_to_end(tmp_path):
     assert exceptions
     lead = [str(c) for r in book["Lead"].iter_rows(values_only=True) for c in r if c]
     assert f"Emergency change approval (firm procedure) ({NAME})" in lead
+
+
+def test_a_periodic_control_acting_on_every_record_is_sized_over_the_records(type2_copy):
+    # the same firm procedure for a "weekly" control: the frequency table gives 5; flagged sample_per_record, the
+    # 33 emergency changes are sized as a transaction population (binomial, 90 %, 10 %, 0 %: 22)
+    with_procedure(type2_copy, example_toml())
+    add_matrix_row(type2_copy, frequency="weekly")
+    assert run_control_test(load_engagement(type2_copy), "FIRM-01").sample_plan.plan.sample_size == 5
+    with_procedure(type2_copy, example_toml().replace('population_kind = "changes"',
+                                                      'population_kind = "changes"\nsample_per_record = true'))
+    plan = run_control_test(load_engagement(type2_copy), "FIRM-01").sample_plan
+    assert plan.plan is not None and plan.plan.sample_size == 22
+    assert "operating weekly on each of its" in dict(plan.to_table())["Why this size"]
+    with_procedure(type2_copy, example_toml().replace('population_kind = "changes"',
+                                                      'population_kind = "changes"\nsample_per_record = "yes"'))
+    with pytest.raises(EngagementError, match=r"sample_per_record: must be true or false \(no quotes\), got "):
+        load_engagement(type2_copy)

@@ -14,6 +14,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from conftest import run_stages
 from workbench.procedures import get_procedure
 from workbench.procedures.base import CheckContext, RelatedFrame
 from workbench.procedures.security_training import required_people
@@ -247,3 +248,12 @@ def test_the_roster_attribute_reads_not_applicable_per_sampled_enrollment(demo_t
                 if r["Termination Date"] == "N/A-StillEmployed"
                 and date.fromisoformat(r["Hire Date"]) <= end - timedelta(days=30)]
     assert (related["population"], related["fail"]) == (len(required), 1) == (350, 1)
+
+
+def test_ent03_annual_training_is_sized_over_the_enrollments(type2_copy):
+    # "annual" is how often each person trains, not one occurrence a year: the frequency table's 1 would test one
+    # enrollment of 412; the sample is a statistical one over the enrollments (binomial, 90 %, 10 %, 0 %: 22)
+    plan = run_stages(type2_copy, "ENT-03")["sample_plan"]
+    assert plan.sample_size == 22
+    assert dict(plan.to_table())["Why this size"].startswith(
+        "Statistical attribute sample for a control operating annually on each of its training enrollments")

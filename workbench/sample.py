@@ -13,7 +13,9 @@ How the size is chosen (DESIGN.md §4; sampling.md §4; workflow.md §1.4, §1.6
   confidence it achieves.
 * A procedure that tests every item and says why (:attr:`~workbench.procedures.base.Procedure.sample_basis`: an
   automated control, tested on one instance of its configuration): every item in scope, Type 1 and Type 2.
-* Type 2, transaction-driven population (frequency ``as_needed``) or an automated control: a statistical
+* Type 2, transaction-driven population (frequency ``as_needed``), a periodic control whose procedure acts on
+  each record (:attr:`~workbench.procedures.base.Procedure.sample_per_record`: each person's annual training)
+  or an automated control: a statistical
   attribute sample (:func:`sampling.plan`) at the engagement's confidence, tolerable and expected rates,
   with its model and the population size; planned in two stages when the control's policy says
   ``extension = "two_stage"`` (:func:`sampling.plan_two_stage`).
@@ -243,6 +245,18 @@ class _OwnPlan:
     basis: str
 
 
+_ADVERBS = {"annual": "annually", "many_times_a_day": "many times a day"}
+
+
+def _adverb(frequency: str) -> str:
+    """How a frequency reads in a sentence: "operating annually", "operating many times a day"."""
+    return _ADVERBS.get(frequency, frequency.replace("_", " "))
+
+
+def _items(count: int) -> str:
+    return f"{count:,} item" if count == 1 else f"{count:,} items"
+
+
 def _own_plan(engagement: Engagement, control: Control, policy: ControlPolicy, count: int,
               plural: str) -> _OwnPlan:
     """The plan a control would need on its own for ``count`` items in scope (count > 0)."""
@@ -253,7 +267,9 @@ def _own_plan(engagement: Engagement, control: Control, policy: ControlPolicy, c
                         f"Type 1 report: design and implementation are tested as of {engagement.as_of} by "
                         f"inspecting one instance of the control (a walkthrough) chosen at random from the "
                         f"{count:,} {plural} in scope.")
-    basis = procedure_of(engagement, control).sample_basis if control.procedure else ""
+    procedure = procedure_of(engagement, control) if control.procedure else None
+    basis = procedure.sample_basis if procedure is not None else ""
+    per_record = procedure is not None and procedure.sample_per_record
     if basis:
         one = Plan(sample_size=count, acceptance_number=0, model="none", achieved_risk=None, confidence=None,
                    tolerable_rate=None, expected_rate=None, expected_deviations=None, population_size=count,
@@ -262,15 +278,15 @@ def _own_plan(engagement: Engagement, control: Control, policy: ControlPolicy, c
     tolerable_rate = sampling_policy.tolerable_rate
     table = sampling_policy.frequency_table
     periodic = tuple(table) if table else PERIODIC_FREQUENCIES
-    if nature == "manual" and frequency in periodic and frequency not in TRANSACTION_FREQUENCIES:
+    if nature == "manual" and frequency in periodic and frequency not in TRANSACTION_FREQUENCIES and not per_record:
         plan = sampling.plan_frequency(frequency, tolerable_rate=tolerable_rate, population_size=count,
                                        table=dict(table) if table else None)
         if plan.test_all:
-            basis = (f"Manual control operating {frequency}: the firm's frequency table gives "
+            basis = (f"Manual control operating {_adverb(frequency)}: the firm's frequency table gives "
                      f"{_table_size(table, frequency)}, at least the {count:,} {plural} in scope, so every item "
                      f"is tested.")
         else:
-            basis = (f"Manual control operating {frequency}: {plan.sample_size} items from the firm's frequency "
+            basis = (f"Manual control operating {_adverb(frequency)}: {_items(plan.sample_size)} from the firm's frequency "
                      f"table (non-statistical, judgemental size). With no deviation they give "
                      f"{plan.confidence:.1%} confidence that the deviation rate is below "
                      f"{format_percent(plan.tolerable_rate)} ({plan.model}, N = {count:,}).")
@@ -281,7 +297,10 @@ def _own_plan(engagement: Engagement, control: Control, policy: ControlPolicy, c
             f"({', '.join(periodic)}) nor as_needed; fix the control matrix's frequency column."
         )
     confidence, expected_rate, model = sampling_policy.confidence, sampling_policy.expected_rate, sampling_policy.model
-    why = ("an automated control" if nature == "automated" else "a transaction-driven control (as needed)")
+    why = ("an automated control" if nature == "automated" else
+           f"a control operating {_adverb(frequency)} on each of its {plural} (sized over the records it "
+           f"acts on, not from the frequency table)" if per_record and frequency in periodic else
+           "a transaction-driven control (as needed)")
     parameters = (f"{model} model, confidence {format_percent(confidence)}, tolerable deviation rate "
                   f"{format_percent(tolerable_rate)}, expected deviation rate {format_percent(expected_rate)}")
     if policy.text("extension") == "two_stage":

@@ -82,7 +82,8 @@ FIRM_PROCEDURES_FOLDER = "procedures"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _TOP_KEYS = ("name", "title", "criteria", "population_kind", "key_column", "date_column", "item_noun",
              "item_noun_plural", "item_description", "item_description_plural", "occurred", "inspection",
-             "description", "matrix_columns", "record_filter", "derived_occurrences", "policy", "attributes")
+             "description", "matrix_columns", "record_filter", "derived_occurrences", "sample_per_record", "policy",
+             "attributes")
 _REQUIRED_TOP = ("title", "population_kind", "item_noun", "item_noun_plural", "inspection")
 _RULE_KEYS: dict[str, tuple[str, ...]] = {
     "present": ("column",), "before": ("column", "reference", "within_business_days"),
@@ -170,6 +171,15 @@ class _Table:
             self.problem(key, f"must be text in quotes, got {describe_value(value)}; write {example}.")
             return default
         return value.strip()
+
+    def flag(self, key: str) -> bool:
+        if key not in self.data:
+            return False
+        value = self.data[key]
+        if not isinstance(value, bool):
+            self.problem(key, f"must be true or false (no quotes), got {describe_value(value)}; write {key} = true.")
+            return False
+        return value
 
     def texts(self, key: str) -> tuple[str, ...]:
         if key not in self.data:
@@ -313,6 +323,7 @@ def _read_file(path: Path, label: str, problems: Problems, notes: list[str]) -> 
     elif top.has("derived_occurrences") and kind != "occurrences":
         top.problem("derived_occurrences", "only a procedure of population_kind \"occurrences\" has derived "
                                            "occurrences; remove the key.")
+    per_record = top.flag("sample_per_record")
     declared = _policy(file, data, name)
     policy = {n: p for n, p in declared.items() if p is not None}
     attributes = _attributes(file, data, schema.kind, columns, schema.timestamps, declared)
@@ -333,7 +344,8 @@ def _read_file(path: Path, label: str, problems: Problems, notes: list[str]) -> 
             occurred=top.text("occurred", default=_OCCURRED.get(kind, "recorded")),
             inspection=top.text("inspection"), attributes=tuple(attributes),
             description=top.text("description"), matrix_columns=matrix_columns, policy=tuple(policy.values()),
-            record_filter=record_filter, derived_occurrences=derived, source=label,
+            record_filter=record_filter, derived_occurrences=derived, sample_per_record=per_record,
+            source=label,
             source_sha256=hashlib.sha256(raw).hexdigest())
     except ValueError as error:
         top.problem(None, f"{error} Fix the file.")

@@ -503,6 +503,10 @@ class Procedure:
     sample_basis : str
         When set, every item in scope is tested (no sample is drawn) and this says why on the sampling sheet
         (an automated control: one instance of the configuration, with reliance on the IT general controls).
+    sample_per_record : bool
+        The population's records are what a periodic control acts on, many per occurrence (each person's
+        annual training, each privileged account): the sample is sized over the records as for a
+        transaction-driven control, never from the frequency table (which sizes occurrences: "annual" -> 1).
     source : str
         A firm procedure: the TOML file it was read from (relative to the engagement folder, or the library's
         path); "" for the package's own.
@@ -529,6 +533,7 @@ class Procedure:
     record_filter: str = ""
     derived_occurrences: str = "frequency"
     sample_basis: str = ""
+    sample_per_record: bool = False
     source: str = ""
     source_sha256: str = ""
 

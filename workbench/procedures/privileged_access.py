@@ -175,6 +175,7 @@ def _access_keys_rotated(frame: pd.DataFrame, context: CheckContext) -> pd.DataF
 
 PROCEDURE = Procedure(
     name="privileged_access",
+    sample_per_record=True,    # a periodic control acting on every record: sized over the records
     title="Privileged access",
     criteria=("CC6.1", "CC6.3"),
     population_kind="users",

@@ -153,6 +153,7 @@ def _enrolled_per_policy(people: pd.DataFrame, context: CheckContext) -> pd.Data
 
 PROCEDURE = Procedure(
     name="security_training",
+    sample_per_record=True,    # a periodic control acting on every record: sized over the records
     title="Security awareness training",
     criteria=("CC1.4", "CC2.2"),
     population_kind="training",

@@ -143,6 +143,7 @@ def _dpa_in_place(frame: pd.DataFrame, context: CheckContext) -> pd.DataFrame:
 
 PROCEDURE = Procedure(
     name="vendor_management",
+    sample_per_record=True,    # a periodic control acting on every record: sized over the records
     title="Vendor management",
     criteria=("CC9.2",),
     population_kind="vendors",
