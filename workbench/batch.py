@@ -703,7 +703,9 @@ def _clean_up_after(run: _Run, e: _Engagement, stale: Any) -> None:
                f"({stale.describe()}, {'no longer running' if stale.alive() is False else 'not holding it'})"
                + (f"; its manifest says {state!r}" if state and state != "complete" else "")
                + (f"; stopped {len(left)} of its processes still running" if left else "")
-               + ". Its finished controls keep their results; this run tests the rest (see --rerun-failed).")
+               + (". Its finished controls keep their results; this run tests the rest." if run.rerun_failed else
+                  ". Its finished controls keep their results unless their inputs changed." if run.changed else
+                  ". This run tests every control again (--rerun-failed would test only what it did not finish)."))
 
 
 def run_batch(paths: Sequence[str | os.PathLike[str]], *, output_dir: str | os.PathLike[str] | None = None,
