@@ -474,7 +474,7 @@ def _plan(run: _Run, e: _Engagement) -> None:
         reasons: list[str] = []
         keep: ControlRun | None = None
         if run.rerun_failed or run.changed:
-            keep, reasons = _keep(run, e, previous.get(control.id), digest, previous_version)
+            keep, reasons = _keep(run, e, previous.get(control.id), digest, previous_version, parameters)
         if keep is None:
             e.runs[control.id] = replace(pending, reasons=tuple(reasons))
             e.jobs[control.id] = _job(run, e, control.id, notebook, text, digest, parameters)
@@ -489,33 +489,52 @@ def _plan(run: _Run, e: _Engagement) -> None:
 
 
 def _keep(run: _Run, e: _Engagement, record: dict[str, Any] | None, digest: str,
-          previous_version: str | None) -> tuple[ControlRun | None, list[str]]:
-    """The last run's result of a control when it can stand (with no reasons), or None with why it cannot."""
-    if record is None:
-        return None, ["not in the last run"]
-    if record.get("status") != "ran":
-        return None, [f"{record.get('status', 'no result').replace('_', ' ')} in the last run"]
-    outputs = record.get("outputs_sha256") or {}
-    changed_files = [name for name, expected in sorted(outputs.items())
-                     if not (e.out / name).is_file() or sha256_file(e.out / name) != expected]
-    outcome = load_outcome(e.out, record["control_id"])
-    if not outputs or changed_files or outcome is None:
-        listed = ", ".join(changed_files) or "its outcome record"
-        return None, [f"{listed} changed or missing since the last run"]
-    reasons = []
-    if run.changed:
-        if record.get("notebook_sha256") != digest:
-            reasons.append("the notebook changed")
-        if previous_version != run.version:
-            reasons.append(f"workbench {previous_version} -> {run.version}")
+          previous_version: str | None, parameters: dict[str, Any]) -> tuple[ControlRun | None, list[str]]:
+    """The last run's result of a control when it can stand (and no reasons), or None and why it cannot."""
+    reasons = run_reasons(record, e.out, parameters=parameters, notebook_sha256=digest,
+                          previous_version=previous_version, version=run.version, changed=run.changed)
+    outcome = load_outcome(e.out, str(record["control_id"])) if record is not None and not reasons else None
+    if record is None or reasons or outcome is None:
+        return None, reasons or ["its outcome record is missing"]
     keep = ControlRun(
         record["control_id"], "ran", record.get("procedure"), dict(record.get("parameters") or {}),
         record.get("notebook"), record.get("started"), record.get("finished"), record.get("seconds"), None,
         outcome, record.get("notebook_sha256"), bool(record.get("timed_out")), record.get("kernel_starts"),
-        record.get("host"), record.get("reused_from") or (e.previous or {}).get("started"), (), dict(outputs))
-    if reasons:
-        return None, reasons
+        record.get("host"), record.get("reused_from") or (e.previous or {}).get("started"), (),
+        dict(record.get("outputs_sha256") or {}))
     return keep, []
+
+
+def run_reasons(record: dict[str, Any] | None, out: Path, *, parameters: dict[str, Any], notebook_sha256: str,
+                previous_version: str | None, version: str, changed: bool) -> list[str]:
+    """Why ``--rerun-failed`` (and ``--changed``, when ``changed``) must run a control again; empty when its
+    result in the last manifest (``record``) can stand, as far as files and versions tell (``--changed``
+    then compares inputs fingerprints).
+
+    A result stands when the control ran, with the same parameters (engagement and output folder), and its
+    workpaper and outcome record still have the SHA-256s the manifest recorded; with ``changed``, also when
+    the notebook and the workbench version are the same.
+    """
+    if record is None:
+        return ["not in the last run"]
+    if record.get("status") != "ran":
+        return [f"{str(record.get('status') or 'no result').replace('_', ' ')} in the last run"]
+    if dict(record.get("parameters") or {}) != parameters:
+        return ["the last run tested it with other parameters (another engagement or output folder)"]
+    outputs = record.get("outputs_sha256") or {}
+    if not outputs:
+        return ["the last run recorded no SHA-256 of its workpaper"]
+    altered = [name for name, expected in sorted(outputs.items())
+               if not (out / name).is_file() or sha256_file(out / name) != expected]
+    if altered:
+        return [f"{', '.join(altered)} changed or missing since the last run"]
+    reasons = []
+    if changed:
+        if record.get("notebook_sha256") != notebook_sha256:
+            reasons.append("the notebook changed")
+        if previous_version != version:
+            reasons.append(f"workbench {previous_version} -> {version}")
+    return reasons
 
 
 def _job(run: _Run, e: _Engagement, control_id: str, notebook: Path, text: str, digest: str,

@@ -257,9 +257,12 @@ class WarmNotebookClient(PapermillNotebookClient):  # type: ignore[misc]
             raise timeout from None
 
 
-def _error_output(name: str, value: str) -> dict[str, Any]:
+def _error_output(name: str, value: str) -> Any:
     """An ``error`` output, as a kernel would send it."""
-    return {"output_type": "error", "ename": name, "evalue": value, "traceback": [f"{name}: {value}"]}
+    from nbformat import v4
+
+    new_output: Any = v4.new_output      # nbformat is not annotated
+    return new_output("error", ename=name, evalue=value, traceback=[f"{name}: {value}"])
 
 
 class WarmEngine(NBClientEngine):  # type: ignore[misc]
