@@ -69,3 +69,46 @@ def test_a_scheduler_without_the_dask_executor_is_a_usage_error(type2_copy, caps
     with pytest.raises(SystemExit) as exit_:
         cli.main(["run", str(type2_copy), "--scheduler", "tcp://127.0.0.1:1"])
     assert exit_.value.code == 2 and "--scheduler goes with --executor dask" in capsys.readouterr().err
+
+
+def test_a_cancelled_task_stops_its_kernel(cluster, tmp_path):
+    """The run that submitted a notebook is gone (stopped, killed): the scheduler cancels its tasks, and the
+    worker's watch stops the kernel instead of letting it write on into the output folder."""
+    import hashlib
+    import os
+    import time
+
+    import nbformat
+    from distributed import Client
+
+    from workbench.executors import NotebookJob, execute_notebook_job
+
+    pid_file = tmp_path / "kernel.pid"
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(
+        f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)")]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    text = nbformat.writes(notebook)
+    path = tmp_path / "sleepy.ipynb"
+    path.write_text(text)
+    job = NotebookJob(key="sleepy/X-1", control_id="X-1", notebook=str(path),
+                      notebook_sha256=hashlib.sha256(text.encode()).hexdigest(), notebook_text=text, parameters={},
+                      output_notebook=str(tmp_path / "out.ipynb"), log=str(tmp_path / "out.log"), cwd=str(tmp_path),
+                      fallback_cwd=str(tmp_path))
+    with Client(cluster.scheduler_address) as client:
+        future = client.submit(execute_notebook_job, job, pure=False)
+        deadline = time.monotonic() + 120
+        while not (pid_file.is_file() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        kernel = int(pid_file.read_text())
+        os.kill(kernel, 0)                                   # running
+        future.cancel()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            os.kill(kernel, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"kernel {kernel} still running 20 s after its task was cancelled")
