@@ -69,6 +69,27 @@ def interleaved(commands: dict[str, Sequence[str]], repeat: int = 7) -> dict[str
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+def interleaved_calls(actions: dict[str, Callable[[], object]], repeat: int = 5) -> dict[str, float]:
+    """Median time of each action (in this process), the actions run in turn so that load hits them alike."""
+    times: dict[str, list[float]] = {name: [] for name in actions}
+    for _ in range(repeat):
+        for name, action in actions.items():
+            start = time.perf_counter()
+            action()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def best_of(action: Callable[[], object], repeat: int = 3) -> float:
+    """Shortest wall time of ``action`` over ``repeat`` runs."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        action()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def table(lines: Sequence[Line]) -> str:
     """The lines as a fixed-width table."""
     head = f"{'what':<58} {'workbench':>11} {'baseline':>11} {'ratio':>7} {'target':>7}  baseline"

@@ -823,13 +823,18 @@ def run_batch(paths: Sequence[str | os.PathLike[str]], *, output_dir: str | os.P
 
     batch_path: Path | None = None
     batch_lock: Any = None
+    batch_written = False
     if several:
         batch_path = Path(batch_manifest) if batch_manifest else (
             Path(output_dir).resolve() / BATCH_MANIFEST if output_dir is not None else
             Path(os.path.commonpath([str(f.resolve().parent) for f in folders])) / BATCH_MANIFEST)
 
     try:
-        # 1. output folders and their locks (nothing is written before a folder is locked)
+        if batch_path is not None:       # a second run of the same batch is refused before anything else
+            batch_path.parent.mkdir(parents=True, exist_ok=True)
+            batch_lock = OutputLock(batch_path.parent).acquire(LockHolder.current(run.run_id, run.started)) \
+                if batch_path.parent.resolve() not in {e.out for e in run.engagements} else None
+        # output folders and their locks (nothing is written in a folder before it is locked)
         for e in list(run.engagements):
             try:
                 try:
@@ -848,15 +853,15 @@ def run_batch(paths: Sequence[str | os.PathLike[str]], *, output_dir: str | os.P
             if e.lock.stale is not None:
                 _clean_up_after(run, e, e.lock.stale)
         if batch_path is not None:
-            batch_path.parent.mkdir(parents=True, exist_ok=True)
-            batch_lock = OutputLock(batch_path.parent).acquire(LockHolder.current(run.run_id, run.started)) \
-                if batch_path.parent.resolve() not in {e.out for e in run.engagements} else None
             _write_batch_manifest(run, batch_path, not_run, "in_progress")
+            batch_written = True
 
         with _signals_interrupt():
             for e in run.engagements:
                 e.started = run.started
                 _plan(run, e)
+            if any(e.jobs for e in run.engagements):
+                run.start_executor()     # the kernel template imports while the summaries are written
             _check_fingerprints(run)
             for e in run.engagements:
                 _mark_in_progress(run, e)
@@ -874,8 +879,9 @@ def run_batch(paths: Sequence[str | os.PathLike[str]], *, output_dir: str | os.P
                         _finish(run, e, "interrupted")
                 e.lock.release()
         if batch_path is not None and batch_lock is not None:
-            with contextlib.suppress(Exception):
-                _write_batch_manifest(run, batch_path, not_run, "interrupted")
+            if batch_written:
+                with contextlib.suppress(Exception):
+                    _write_batch_manifest(run, batch_path, not_run, "interrupted")
             batch_lock.release()
         raise
     finally:

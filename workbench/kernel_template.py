@@ -138,6 +138,7 @@ def serve_template() -> None:
     os.close(null)
     os.dup2(2, 1)          # a stray print during an import goes to the template's log, nowhere else
     failed = _import_warm_modules(modules)
+    template = os.getpid()
     children: set[int] = set()
 
     def reap(*_: object) -> None:
@@ -171,7 +172,7 @@ def serve_template() -> None:
         try:
             pid = os.fork()
             if pid == 0:
-                _child(request, fds, channel)
+                _child(request, fds, channel, template)
             pidfd = os.pidfd_open(pid)
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
@@ -207,11 +208,10 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _child(request: dict[str, Any], fds: list[int], channel: socket.socket) -> NoReturn:
-    """In a forked child of the template: become a kernel, or run a call; never returns."""
+def _child(request: dict[str, Any], fds: list[int], channel: socket.socket, parent: int) -> NoReturn:
+    """In a forked child of the template (``parent``): become a kernel, or run a call; never returns."""
     code: int = 1
     try:
-        parent = os.getppid()
         for number in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
             signal.signal(number, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
