@@ -21,7 +21,7 @@ def cluster():
     from distributed import LocalCluster
 
     started = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None)
+                           dashboard_address=":0")
     yield started
     started.close()
 

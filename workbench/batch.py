@@ -356,10 +356,6 @@ def find_engagements(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return list(unique.values())
 
 
-def _hash_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 # ----------------------------------------------------------------------------------------------------------
 # One engagement within a batch
 
@@ -441,8 +437,8 @@ class _Run:
         """(text, SHA-256) of a notebook, read once per run."""
         key = str(path)
         if key not in self._notebooks:
-            text = path.read_text(encoding="utf-8")
-            self._notebooks[key] = (text, _hash_text(text))
+            data = path.read_bytes()
+            self._notebooks[key] = (data.decode("utf-8"), hashlib.sha256(data).hexdigest())
         return self._notebooks[key]
 
     def check(self, notebook: Path, parameters: dict[str, Any]) -> None:

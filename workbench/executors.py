@@ -211,8 +211,8 @@ def _notebook_here(job: NotebookJob) -> tuple[str, str | None]:
         if hashlib.sha256(path.read_bytes()).hexdigest() == job.notebook_sha256:
             return str(path), None
     handle, temporary = tempfile.mkstemp(prefix=f"{path.stem}-", suffix=".ipynb")
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        stream.write(job.notebook_text)
+    with os.fdopen(handle, "wb") as stream:
+        stream.write(job.notebook_text.encode("utf-8"))
     return temporary, temporary
 
 
@@ -444,7 +444,7 @@ class DaskExecutor(Executor):
                                      f"cluster.") from None
         else:
             self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                        host="127.0.0.1", dashboard_address=None)
+                                        host="127.0.0.1", dashboard_address=":0")
             self.client = Client(self.cluster)
         versions = self.client.run(workbench_version)
         mine = workbench_version()
