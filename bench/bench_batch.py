@@ -12,7 +12,7 @@ process. Both start from copies without a results store, so both pin every popul
 Beside them, in the same run, the same batch with ``--executor dask`` (a local Dask cluster of 2 worker
 processes, started by the run and included in its time) against the local executor.
 
-Run: ``.venv/bin/python bench/bench_batch.py [--quick] [--copies 12]`` (``--quick``: 3 copies, 6 notebooks)
+Run: ``.venv/bin/python bench/bench_batch.py [--quick] [--copies 12]`` (``--quick``: 2 copies, 4 notebooks)
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def workbench_run(folder: Path, *options: str) -> float:
 
 
 def measure(quick: bool = False, copies: int | None = None) -> list[Line]:
-    copies = copies or (3 if quick else 12)
+    copies = copies or (2 if quick else 12)
     notebooks = copies * len(CONTROLS)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -79,7 +79,7 @@ def measure(quick: bool = False, copies: int | None = None) -> list[Line]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 copies of the demo engagement (6 notebooks)")
+    parser.add_argument("--quick", action="store_true", help="2 copies of the demo engagement (4 notebooks)")
     parser.add_argument("--copies", type=int, default=None, help="copies of the demo engagement (default 12)")
     arguments = parser.parse_args()
     print(table(measure(arguments.quick, arguments.copies)))

@@ -49,7 +49,7 @@ def measure(quick: bool = False) -> list[Line]:
     from workbench.kernel_template import KernelTemplate, use_template
     from workbench.kernels import ENGINE_NAME
 
-    repeat = 3 if quick else 7
+    repeat = 2 if quick else 7
     with tempfile.TemporaryDirectory() as tmp:
         folder = copy_demo(Path(tmp) / "acme-type2")
         empty = empty_notebook(Path(tmp) / "empty.ipynb")

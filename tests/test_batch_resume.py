@@ -193,15 +193,16 @@ def sleepy_notebook(tmp_path, monkeypatch) -> Path:
 
 @pytest.mark.slow
 def test_timeout_stops_the_cell_and_fails_the_control(type2_copy, sleepy_notebook, capsys):
+    """With --fresh-kernels too: the time limit is the engine's, whichever way its kernel started."""
     clock = time.monotonic()
-    code, manifest = run(type2_copy, "--controls", "CM-01", "--timeout", "3")
+    code, manifest = run(type2_copy, "--controls", "CM-01", "--timeout", "3", "--fresh-kernels")
     assert time.monotonic() - clock < 45                 # the sleeping cell was stopped, not waited for
     assert code == 1
     record = by_control(manifest)["CM-01"]
     assert record["status"] == "failed" and record["timed_out"] is True
     assert record["error"] == ("CM-01: cell [3] `import time`: timed out: the notebook ran longer than its limit "
                                "of 3 s (--timeout); this cell was stopped")
-    assert manifest["run"]["timeout"] == 3.0
+    assert manifest["run"]["timeout"] == 3.0 and manifest["run"]["kernels"] == "new process each"
     executed = nbformat.read(type2_copy / "output" / "notebooks" / "CM-01.ipynb", as_version=4)
     sleeping = executed.cells[3]                          # after the parameters papermill injects
     assert sleeping.outputs[-1]["ename"] == "TimeoutError" and "time limit of 3 s" in sleeping.outputs[-1]["evalue"]

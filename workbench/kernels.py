@@ -251,6 +251,7 @@ class WarmNotebookClient(PapermillNotebookClient):  # type: ignore[misc]
         try:
             return super().execute_cell(cell, cell_index, execution_count, store_history)
         except CellTimeoutError:
+            _cancel_pending_tasks()     # nbclient leaves the cell's output poller waiting on a dead kernel
             if self.time_limit is None:
                 raise
             timeout = NotebookTimeout(
@@ -260,6 +261,22 @@ class WarmNotebookClient(PapermillNotebookClient):  # type: ignore[misc]
             cell.outputs.append(_error_output("TimeoutError", f"stopped: {timeout}"))
             self.nb_man.cell_exception(cell, cell_index=cell_index, exception=timeout)
             raise timeout from None
+
+
+def _cancel_pending_tasks() -> None:
+    """Cancel what is left on this thread's event loop (nbclient's; it is not running between cells)."""
+    import asyncio
+
+    from jupyter_core.utils import ensure_event_loop
+
+    loop = ensure_event_loop()
+    if loop.is_running():
+        return
+    tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
 
 
 def _error_output(name: str, value: str) -> Any:
