@@ -6,7 +6,7 @@ Issue 13: a control notebook may cost at most 2.5x an empty notebook (aim 1.5x).
 its kernel is forked from a kernel template that has imported the workbench (what ``workbench run`` does).
 The baseline is an empty notebook (one cell, ``x = 1``) through ``papermill.execute_notebook`` with papermill's
 own engine: a new kernel process, as papermill starts it. Beside them, in the same run: the control notebook
-through papermill's own engine (how ``workbench run`` executed notebooks before issue 13) and the empty notebook
+through papermill's own engine (a new kernel, as ``workbench run`` ran notebooks before issue 13) and the empty notebook
 through the workbench engine.
 
 Each notebook is run once first (the populations' first use pins them; the template imports), then the four
@@ -83,7 +83,7 @@ def measure(quick: bool = False) -> list[Line]:
     baseline = "empty notebook, papermill's engine (new kernel)"
     return [
         Line("control notebook, workbench engine (warm kernel)", times["control_warm"], baseline, times["empty"], 2.5),
-        Line("control notebook, papermill's engine (before issue 13)", times["control_new"], baseline, times["empty"]),
+        Line("control notebook, papermill's engine (new kernel)", times["control_new"], baseline, times["empty"]),
         Line("empty notebook, workbench engine (warm kernel)", times["empty_warm"], baseline, times["empty"]),
     ]
 
