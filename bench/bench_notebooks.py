@@ -6,8 +6,8 @@ Issue 13: a control notebook may cost at most 2.5x an empty notebook (aim 1.5x).
 its kernel is forked from a kernel template that has imported the workbench (what ``workbench run`` does).
 The baseline is an empty notebook (one cell, ``x = 1``) through ``papermill.execute_notebook`` with papermill's
 own engine: a new kernel process, as papermill starts it. Beside them, in the same run: the control notebook
-through papermill's own engine (a new kernel, as ``workbench run`` ran notebooks before issue 13) and the empty notebook
-through the workbench engine.
+through papermill's own engine (a new kernel, as ``workbench run`` ran notebooks before issue 13) and the
+empty notebook through the workbench engine.
 
 Each notebook is run once first (the populations' first use pins them; the template imports), then the four
 are timed in turn, median of the runs. The template is started once, as in a batch, and not timed.
