@@ -10,7 +10,8 @@ copies with ``papermill.execute_notebook`` (papermill's engine, a new kernel eac
 process. Both start from copies without a results store, so both pin every population on first use.
 
 Beside them, in the same run, the same batch with ``--executor dask`` (a local Dask cluster of 2 worker
-processes, started by the run and included in its time) against the local executor.
+processes, started by the run and included in its time) against the local executor: the two run in turn,
+twice each (once with ``--quick``), on fresh copies, and the median of each is taken.
 
 Run: ``.venv/bin/python bench/bench_batch.py [--quick] [--copies 12]`` (``--quick``: 2 copies, 4 notebooks)
 """
@@ -18,6 +19,7 @@ Run: ``.venv/bin/python bench/bench_batch.py [--quick] [--copies 12]`` (``--quic
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import tempfile
 import time
@@ -62,13 +64,15 @@ def workbench_run(folder: Path, *options: str) -> float:
 def measure(quick: bool = False, copies: int | None = None) -> list[Line]:
     copies = copies or (2 if quick else 12)
     notebooks = copies * len(CONTROLS)
+    runs: dict[str, list[float]] = {"local": [], "dask": []}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         baseline = one_at_a_time(clients(root / "baseline", copies))
-        clients(root / "local", copies)
-        local = workbench_run(root / "local")
-        clients(root / "dask", copies)
-        dask = workbench_run(root / "dask", "--executor", "dask")
+        for turn in range(1 if quick else 2):          # in turn, so that load on the machine hits both alike
+            for name, options in (("local", ()), ("dask", ("--executor", "dask"))):
+                clients(root / f"{name}-{turn}", copies)
+                runs[name].append(workbench_run(root / f"{name}-{turn}", *options))
+    local, dask = statistics.median(runs["local"]), statistics.median(runs["dask"])
     return [
         Line(f"{notebooks} control notebooks, workbench run --workers 2", local,
              f"the same {notebooks}, one at a time, papermill API, one process", baseline, 0.6),
