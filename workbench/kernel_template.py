@@ -69,6 +69,8 @@ __all__ = ["KernelTemplate", "ForkedProcess", "TemplateError", "shared_template"
 #: A module that fails to import is left out (the notebook that needs it then fails as it would anyway).
 WARM_MODULES: tuple[str, ...] = (
     "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger",
+    "IPython.core.debugger", "IPython.core.completerlib", "IPython.core.oinspect", "IPython.extensions.storemagic",
+    "psutil", "tornado.platform.asyncio",
     "numpy", "pandas", "pandas.io.formats.html", "pandas.io.formats.string", "pyarrow", "scipy.stats",
     "openpyxl", "openpyxl.drawing.image", "PIL.Image", "PIL.PngImagePlugin", "matplotlib.figure",
     "matplotlib.backends.backend_agg", "matplotlib_inline.backend_inline",
