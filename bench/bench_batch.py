@@ -28,7 +28,7 @@ from pathlib import Path
 import papermill
 
 from bench_notebooks import NOTEBOOK, copy_demo
-from harness import WORKBENCH, Line, table
+from harness import WORKBENCH, Line, stderr_to, table
 
 CONTROLS = ("CM-01", "CM-02")
 
@@ -67,7 +67,8 @@ def measure(quick: bool = False, copies: int | None = None) -> list[Line]:
     runs: dict[str, list[float]] = {"local": [], "dask": []}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        baseline = one_at_a_time(clients(root / "baseline", copies))
+        with stderr_to(root / "stderr.log"):
+            baseline = one_at_a_time(clients(root / "baseline", copies))
         for turn in range(1 if quick else 2):          # in turn, so that load on the machine hits both alike
             for name, options in (("local", ()), ("dask", ("--executor", "dask"))):
                 clients(root / f"{name}-{turn}", copies)

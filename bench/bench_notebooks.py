@@ -25,7 +25,7 @@ from pathlib import Path
 import nbformat
 import papermill
 
-from harness import ROOT, Line, interleaved_calls, table
+from harness import ROOT, Line, interleaved_calls, stderr_to, table
 
 NOTEBOOK = ROOT / "notebooks" / "change_management.ipynb"
 
@@ -73,9 +73,10 @@ def measure(quick: bool = False) -> list[Line]:
                 "control_new": lambda: run(NOTEBOOK, {}, parameters=parameters, cwd=str(NOTEBOOK.parent)),
                 "control_warm": lambda: run(NOTEBOOK, warm, parameters=parameters),
             }
-            for action in actions.values():
-                action()                                             # first use: pins, caches, the template
-            times = interleaved_calls(actions, repeat=repeat)
+            with stderr_to(Path(tmp) / "stderr.log"):
+                for action in actions.values():
+                    action()                                         # first use: pins, caches, the template
+                times = interleaved_calls(actions, repeat=repeat)
         finally:
             use_template(previous)
             template.close()

@@ -8,11 +8,13 @@ nothing here asserts a time.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,6 +90,22 @@ def best_of(action: Callable[[], object], repeat: int = 3) -> float:
         action()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+@contextlib.contextmanager
+def stderr_to(path: Path) -> Iterator[None]:
+    """Send this process's standard error (file descriptor 2, so the kernels papermill starts too) to ``path``:
+    new kernels print a warning each on start-up, which would bury the benchmark's own output."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def table(lines: Sequence[Line]) -> str:

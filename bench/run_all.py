@@ -8,7 +8,7 @@ together, with the date and the machine. Nothing here asserts a time: a line ove
 Run: ``.venv/bin/python bench/run_all.py [--quick] [--only NAME ...]``
 
 ``--quick`` keeps the whole run to a few minutes for smoke-testing (fewer rows, copies and repetitions: its
-figures are not the ones to quote). The full run takes about 15 minutes on 2 cores.
+figures are not the ones to quote). The full run takes about 10 minutes on 2 cores.
 """
 
 from __future__ import annotations
