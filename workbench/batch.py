@@ -72,7 +72,7 @@ from typing import Any
 
 from workbench.changes import fingerprint_changes
 from workbench.errors import ParameterError
-from workbench.files import JsonRecord, sha256_file, write_json_atomic
+from workbench.files import sha256_file, write_json_atomic
 from workbench.outcome import load_outcome, outcome_path
 
 __all__ = ["ControlRun", "BatchRun", "Batch", "RunInterrupted", "run_batch", "run_engagement", "find_engagements",

@@ -40,7 +40,7 @@ from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
 from papermill.utils import merge_kwargs, remove_args
 
-from workbench.kernel_template import TemplateError, shared_template, warm_kernels_available
+from workbench.kernel_template import TemplateError, shared_template
 
 __all__ = ["WarmProvisioner", "WarmKernelManager", "FreshKernelManager", "WarmNotebookClient", "WarmEngine",
            "ThrottledExecutionManager", "KernelObserver", "KernelStartError", "NotebookTimeout", "ENGINE_NAME",
