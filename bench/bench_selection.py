@@ -9,6 +9,8 @@ methods. A benchmark, not a test: nothing here asserts a time.
 Usage::
 
     python bench/bench_selection.py [--rows 10000000] [--n 60] [--repeat 3]
+
+``measure(quick)`` gives the same two lines to ``bench/run_all.py`` (``quick``: 1,000,000 keys, one run each).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 import sampling
+from harness import Line
 
 
 def make_keys(rows: int, seed: int = 7) -> pd.Series:
@@ -50,6 +53,20 @@ def best_of(repeat: int, func) -> tuple[float, object]:
         result = func()
         best = min(best, time.perf_counter() - t0)
     return best, result
+
+
+def measure(quick: bool = False, rows: int | None = None, n: int = 60, seed: int = 20260630) -> list[Line]:
+    """Random and stratified selection of ``n`` from ``rows`` keys against ``Series.sort_values()`` (best of 3)."""
+    rows = rows or (1_000_000 if quick else 10_000_000)
+    repeat = 1 if quick else 3
+    keys, dates = make_keys(rows), make_dates(rows)
+    baseline, _ = best_of(repeat, keys.sort_values)
+    lines = []
+    for method, kwargs in (("random", {}), ("stratified", {"dates": dates})):
+        took, _ = best_of(repeat, functools.partial(sampling.select, keys, n, seed=seed, method=method, **kwargs))
+        lines.append(Line(f"select {n} of {rows:,} keys, {method}", took, "Series.sort_values() on the keys",
+                          baseline, 3.0))
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,11 +8,13 @@ nothing here asserts a time.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +69,43 @@ def interleaved(commands: dict[str, Sequence[str]], repeat: int = 7) -> dict[str
             subprocess.run(list(argv), capture_output=True, check=False)
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+def interleaved_calls(actions: dict[str, Callable[[], object]], repeat: int = 5) -> dict[str, float]:
+    """Median time of each action (in this process), the actions run in turn so that load hits them alike."""
+    times: dict[str, list[float]] = {name: [] for name in actions}
+    for _ in range(repeat):
+        for name, action in actions.items():
+            start = time.perf_counter()
+            action()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def best_of(action: Callable[[], object], repeat: int = 3) -> float:
+    """Shortest wall time of ``action`` over ``repeat`` runs."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        action()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+@contextlib.contextmanager
+def stderr_to(path: Path) -> Iterator[None]:
+    """Send this process's standard error (file descriptor 2, so the kernels papermill starts too) to ``path``:
+    new kernels print a warning each on start-up, which would bury the benchmark's own output."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def table(lines: Sequence[Line]) -> str:

@@ -1,7 +1,9 @@
 """The ``workbench`` command line: thin; it parses, validates and calls the package.
 
 Exit codes: 0 success; 1 the work ran but something failed (a notebook, an unusable
-population); 2 bad input or usage (a wrong option, an engagement folder with errors).
+population; an engagement of a batch left out); 2 bad input or usage (a wrong option, an engagement
+folder with errors); 3 ``workbench run``: the output folder is in use by another run; 128 + the signal
+number when a run was stopped by a signal (130 for Ctrl-C).
 Bad input never shows a traceback: the message names the file, key, row or column and the fix.
 """
 
@@ -49,6 +51,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds > 0")
+    return value
+
+
 def _count(text: str) -> int:
     try:
         value = int(text)
@@ -74,15 +86,38 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
-        "run", help="test every control of an engagement (papermill, in parallel) and write workpapers",
+        "run", help="test every control of one or more engagements (papermill, in parallel) and write workpapers",
         description="Execute each control's notebook with papermill and write OUT/<control>.xlsx, "
-                    "OUT/notebooks/, OUT/summary.xlsx and OUT/manifest.json.")
-    run.add_argument("engagement_dir", metavar="ENGAGEMENT_DIR", type=Path)
-    run.add_argument("--out", type=Path, default=None, help="output folder (default ENGAGEMENT_DIR/output)")
+                    "OUT/notebooks/, OUT/summary.xlsx and OUT/manifest.json, for each engagement. "
+                    "See docs/batch.md.")
+    run.add_argument("engagement_dirs", metavar="ENGAGEMENT_DIR", type=Path, nargs="+",
+                     help="an engagement folder, or a folder of engagement folders (several may be given)")
+    run.add_argument("--out", type=Path, default=None,
+                     help="output folder (default ENGAGEMENT_DIR/output; with several engagements, "
+                          "OUT/<engagement folder name>)")
     run.add_argument("--workers", type=_positive_int, default=None,
                      help="notebooks executed at once (default: the number of cores)")
     run.add_argument("--controls", default=None, help="comma-separated control ids (default: all)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--rerun-failed", action="store_true",
+                     help="run only the controls without a good result in the last run (failed, interrupted, "
+                          "not reached); keep the others' results")
+    run.add_argument("--changed", action="store_true",
+                     help="run only the controls whose inputs fingerprint, notebook or workbench version "
+                          "changed since the last run; keep the others' results")
+    run.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                     help="seconds each notebook may take (its cells, in all); the cell running then is "
+                          "stopped and the control fails")
+    run.add_argument("--executor", choices=("local", "dask"), default="local",
+                     help="where notebooks run: this machine (default) or a Dask cluster")
+    run.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                     help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: a local cluster)")
+    run.add_argument("--fresh-kernels", action="store_true",
+                     help="start every notebook's kernel as a new process, as papermill does (slower; the "
+                          "default forks it from a kernel template that has imported the workbench)")
+    run.add_argument("--batch-manifest", type=Path, default=None, metavar="PATH",
+                     help="where the batch manifest of several engagements goes (default OUT/batch-manifest.json, "
+                          "or beside the engagement folders)")
 
     check = commands.add_parser(
         "check-population", help="load a client export and print its completeness and accuracy checks",
@@ -165,12 +200,25 @@ def _version() -> str:
         return "unknown"
 
 
-def _run(args: argparse.Namespace) -> int:
-    from workbench.batch import run_engagement
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from workbench.batch import RunInterrupted, run_batch
+    from workbench.runlock import OutputFolderInUse
 
+    if args.scheduler and args.executor != "dask":
+        parser.error("run: --scheduler goes with --executor dask")
     controls = args.controls.split(",") if args.controls else None
-    result = run_engagement(args.engagement_dir, output_dir=args.out, workers=args.workers,
-                            control_ids=controls, progress=not args.no_progress)
+    try:
+        result = run_batch(args.engagement_dirs, output_dir=args.out, workers=args.workers, control_ids=controls,
+                           progress=not args.no_progress, rerun_failed=args.rerun_failed, changed=args.changed,
+                           timeout=args.timeout, executor=args.executor, scheduler=args.scheduler,
+                           warm_kernels=not args.fresh_kernels, batch_manifest=args.batch_manifest)
+    except OutputFolderInUse as error:
+        print(f"workbench run: {error}", file=sys.stderr)
+        return 3
+    except RunInterrupted as stopped:
+        print(f"workbench run: {stopped}; unfinished controls are marked interrupted "
+              f"(workbench run --rerun-failed runs them)", file=sys.stderr)
+        return 128 + stopped.signal_number
     print(result.summary())
     return 0 if result.ok else 1
 
@@ -362,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
-            return _run(args)
+            return _run(args, parser)
         if args.command == "deliver-population":
             return _deliver_population(args)
         if args.command == "receipts":

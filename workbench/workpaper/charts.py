@@ -18,14 +18,24 @@ The chart lays out what the stage results hold; it recomputes nothing they alrea
 Figures are built with :class:`matplotlib.figure.Figure` on an Agg canvas, never through ``pyplot``:
 no global figure registry, no GUI backend, so it is safe in batch (papermill) workers and threads.
 The figure returned also renders itself in Jupyter (``_repr_png_``) even when ``pyplot`` was never imported.
+
+Drawn once: a notebook shows the chart, then writes the workpaper, which needs the same chart. Drawing it
+(constrained layout, every tick label measured) is about a third of a small control's notebook, so a
+:class:`CoverageFigure` keeps the PNG of its last drawing until something in it changes (matplotlib tells
+the figure of every change to its artists), and :func:`coverage_chart` called again with the very same scoped population and selection
+objects, the same title and the same ``rcParams`` returns the figure it built last, if that was drawn and
+nothing in it changed since it was built. The bytes are the same as a new drawing's
+(``tests/test_charts_drawn_once.py``).
 """
 
 from __future__ import annotations
 
 import io
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
+import matplotlib
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -181,9 +191,38 @@ class CoverageFigure(Figure):
     """
 
     coverage: PeriodCoverage | None = None
+    #: The PNG of its last drawing (valid until something in the figure changes).
+    drawn_png: bytes | None = None
+    #: Something changed after :func:`coverage_chart` built it (it is no longer the chart of its inputs alone).
+    changed: bool = False
+    _changed_since_drawn: bool = True
+    _drawing: bool = False
 
     def _repr_png_(self) -> bytes:
         return chart_png(self)
+
+
+def _note_change(figure: Any, stale: bool) -> None:
+    """matplotlib's stale callback (every artist's change reaches the figure): a change, unless it is
+    :func:`chart_png`'s own drawing moving things (constrained layout, the dpi set and restored)."""
+    if stale and not figure._drawing:
+        figure.changed = figure._changed_since_drawn = True
+
+
+#: The last chart :func:`coverage_chart` built: what it was built from, and the figure.
+_last_chart: tuple[weakref.ref[Any], weakref.ref[Any], str, dict[str, Any], CoverageFigure] | None = None
+
+
+def _drawn_before(scoped: Any, selection: Any, title: str) -> CoverageFigure | None:
+    """The last chart, when built from these very objects, title and ``rcParams``, drawn and unchanged since."""
+    last = _last_chart
+    if last is None:
+        return None
+    scoped_ref, selection_ref, last_title, params, figure = last
+    if (scoped_ref() is scoped and selection_ref() is selection and last_title == title and not figure.changed
+            and figure.drawn_png is not None and params == dict(matplotlib.rcParams.items())):
+        return figure
+    return None
 
 
 def _month_tick(label: str) -> str:
@@ -216,12 +255,17 @@ def coverage_chart(scope: ControlScope | ScopedPopulation, selection: ControlSel
         record is sampled (test all) both axes share one scale. An empty population reads
         "No records in scope". ``figure.coverage`` holds the numbers (:class:`PeriodCoverage`).
     """
+    global _last_chart
+    name = scope.populations[0].name if isinstance(scope, ControlScope) else scope.population.name
+    title = title or f"{name}: population and sample by month"
+    drawn = _drawn_before(scope, selection, title)
+    if drawn is not None:
+        return drawn
     coverage = coverage_by_month(scope, selection)
     figure = CoverageFigure(figsize=CHART_SIZE_INCHES, dpi=CHART_DPI, layout="constrained")
     FigureCanvasAgg(figure)
     figure.coverage = coverage
-    name = scope.populations[0].name if isinstance(scope, ControlScope) else scope.population.name
-    figure.suptitle(title or f"{name}: population and sample by month", fontweight="bold")
+    figure.suptitle(title, fontweight="bold")
 
     ax = figure.add_subplot()
     x = list(range(len(coverage.labels)))
@@ -269,6 +313,8 @@ def coverage_chart(scope: ControlScope | ScopedPopulation, selection: ControlSel
                 color="#555555", zorder=4)
     figure.legend(handles=[bars, line], labels=[RECORDS_LABEL, SAMPLED_LABEL], loc="outside lower center",
                   ncols=2, fontsize=8, frameon=False)
+    figure.stale_callback = _note_change
+    _last_chart = (weakref.ref(scope), weakref.ref(selection), title, dict(matplotlib.rcParams.items()), figure)
     return figure
 
 
@@ -278,8 +324,19 @@ def chart_png(figure: Figure) -> bytes:
     matplotlib writes no timestamp into a PNG; with the software chunk removed, the same figure drawn
     by the same matplotlib and fonts gives the same bytes.
     """
+    if isinstance(figure, CoverageFigure) and figure.drawn_png is not None and not figure._changed_since_drawn:
+        return figure.drawn_png             # drawn before and unchanged since: the same bytes
     if not isinstance(figure.canvas, FigureCanvasAgg):
         FigureCanvasAgg(figure)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=CHART_DPI, metadata={"Software": None})
-    return buffer.getvalue()
+    if isinstance(figure, CoverageFigure):
+        figure._drawing = True          # drawing moves things (constrained layout): not a change
+    try:
+        figure.savefig(buffer, format="png", dpi=CHART_DPI, metadata={"Software": None})
+    finally:
+        if isinstance(figure, CoverageFigure):
+            figure._drawing = False
+    data = buffer.getvalue()
+    if isinstance(figure, CoverageFigure):
+        figure.drawn_png, figure._changed_since_drawn = data, False
+    return data
