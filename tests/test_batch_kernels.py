@@ -162,3 +162,19 @@ def test_a_kernel_start_up_race_is_retried(template, tmp_path, monkeypatch):
     assert observer.kernel_starts == 2
     text = log.read_text()
     assert "Address already in use" in text and "[workbench] kernel start-up 1 failed" in text
+
+
+def test_the_template_imports_what_the_notebook_and_every_procedure_import():
+    # a module left out is imported again by every notebook (the cost the template exists to save)
+    import ast
+
+    from workbench.kernel_template import WARM_MODULES
+    from workbench.procedures import KNOWN_PROCEDURES
+
+    notebook = nbformat.read(ROOT / "notebooks" / "control.ipynb", as_version=4)
+    imported = {node.module for cell in notebook.cells if cell.cell_type == "code"
+                for node in ast.walk(ast.parse("\n".join(line for line in cell.source.splitlines()
+                                                          if not line.lstrip().startswith(("%", "!")))))
+                if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("workbench")}
+    assert imported and imported <= set(WARM_MODULES)
+    assert {f"workbench.procedures.{name}" for name in KNOWN_PROCEDURES} <= set(WARM_MODULES)

@@ -123,11 +123,12 @@ def test_changed_runs_only_the_control_whose_inputs_changed(type2_copy, capsys):
     assert sha256(out / "CM-01.xlsx") == workpaper
     assert "reused_from" not in records["CM-02"] and records["CM-02"]["status"] == "ran"
     assert records["CM-02"]["reasons"] == ["inputs changed: results"]
-    assert second["reused_outputs_sha256"] == {"CM-01.xlsx": workpaper}
-    assert set(second["outputs_sha256"]) == {"CM-02.xlsx", "summary.xlsx"}
+    assert second["reused_outputs_sha256"] == {"CM-01.xlsx": workpaper,
+                                               "requests/CM-01.xlsx": sha256(out / "requests" / "CM-01.xlsx")}
+    assert set(second["outputs_sha256"]) == {"CM-02.xlsx", "requests/CM-02.xlsx", "summary.xlsx"}
     assert "1 kept from the run of" in capsys.readouterr().out
     rows = {row["control_id"]: row for row in read_summary(out / "summary.xlsx")}
-    assert rows["CM-01"]["status"] == "exceptions"                            # the kept result is in the summary
+    assert rows["CM-01"]["status"] == "testing_in_progress"                   # the kept result is in the summary
     assert rows["CM-02"]["result_text"] == "Testing in progress (1 of 22 items tested)."
 
 
@@ -155,7 +156,7 @@ def test_rerun_failed_runs_only_what_failed(engagement_with_broken_control):
     folder = engagement_with_broken_control
     code, first = run(folder, "--controls", "CM-99,CM-01,ENT-01")
     assert code == 1 and {r["control_id"]: r["status"] for r in first["controls"]} == {
-        "CM-99": "failed", "CM-01": "ran", "ENT-01": "not_yet_tested"}
+        "CM-99": "failed", "CM-01": "ran", "ENT-01": "ran"}
     # the client delivers a corrected export (the rejected one was pinned: a new version is delivered)
     assert cli.main(["deliver-population", str(folder), "changes_broken",
                      str(folder / "populations" / "jira_changes_FY26.csv"), "--reason", "PBC-07 duplicate removed",
@@ -165,14 +166,14 @@ def test_rerun_failed_runs_only_what_failed(engagement_with_broken_control):
     assert code == 0
     records = by_control(second)
     assert records["CM-99"]["status"] == "ran" and records["CM-99"]["reasons"] == ["failed in the last run"]
-    assert records["CM-99"]["result_status"] == "exceptions"
+    assert records["CM-99"]["result_status"] == "testing_in_progress"
     assert records["CM-01"]["reused_from"] == first["started"] and records["CM-01"]["started"] == \
         by_control(first)["CM-01"]["started"]
     assert sha256(folder / "output" / "CM-01.xlsx") == workpaper
-    assert records["ENT-01"]["status"] == "not_yet_tested"
+    assert records["ENT-01"]["status"] == "ran" and records["ENT-01"]["reused_from"] == first["started"]
     assert second["failed"] == 0 and second["state"] == "complete"
     rows = {row["control_id"]: row["status"] for row in read_summary(folder / "output" / "summary.xlsx")}
-    assert rows == {"CM-99": "exceptions", "CM-01": "exceptions", "ENT-01": "not_yet_tested"}
+    assert rows == {"CM-99": "testing_in_progress", "CM-01": "testing_in_progress", "ENT-01": "testing_in_progress"}
 
     # nothing failed now: a second --rerun-failed runs no notebook at all
     code, third = run(folder, "--controls", "CM-99,CM-01,ENT-01", "--rerun-failed")
