@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -40,7 +41,10 @@ def _batch_run(name: str, tmp_path_factory) -> dict:
     from workbench import cli
     from workbench.workpaper import read_summary
 
-    shared = tmp_path_factory.getbasetemp().parent / "demo-runs"   # common to all workers of a session
+    # common to all workers of one session (under xdist each worker's basetemp is a child of the session's),
+    # never to later sessions: a folder outside the session would hand a stale or half-written run to the next
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "demo-runs"
     shared.mkdir(exist_ok=True)
     folder = shared / name
     out = folder / "output"

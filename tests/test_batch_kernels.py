@@ -47,9 +47,22 @@ def new(notebook, output, **options):
                                       **options)
 
 
+def merged_streams(outputs: list) -> list:
+    """Consecutive stream outputs of one name joined, as a front end shows them: how a kernel's writes are cut
+    into messages depends on timing (``print`` writes the text and the newline separately), not on the notebook."""
+    merged: list = []
+    for output in outputs:
+        if (output.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream"
+                and merged[-1]["name"] == output["name"]):
+            merged[-1] = {**merged[-1], "text": merged[-1]["text"] + output["text"]}
+        else:
+            merged.append(dict(output))
+    return merged
+
+
 def outputs_of(notebook, replace: dict[str, str]) -> list:
     """Every code cell's execution count and outputs (paths of the run replaced), as JSON text."""
-    text = json.dumps([[cell.get("execution_count"), cell.get("outputs")] for cell in notebook.cells
+    text = json.dumps([[cell.get("execution_count"), merged_streams(cell.get("outputs"))] for cell in notebook.cells
                        if cell.cell_type == "code"], sort_keys=True)
     for old, new_text in replace.items():
         text = text.replace(old, new_text)

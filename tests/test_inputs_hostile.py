@@ -2,7 +2,7 @@
 
 Each case gives one message naming the file and what to do, never a traceback: through the library, through
 ``workbench check-population`` and through ``workbench run`` (exit 2 when the engagement folder itself is bad).
-The small files are in ``tests/bad_inputs/`` (``make_workbooks.py`` wrote the damaged ones); the large ones
+The small files are in ``tests/bad_inputs/`` (``tests/damaged_workbooks.py`` wrote the damaged ones); the large ones
 are made here.
 """
 
@@ -277,7 +277,7 @@ KINDS = {"servicenow_audit_trail.csv": "incidents", "users_flags_unreadable.csv"
          "json_several_arrays.json": "backups"}
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in BAD.iterdir() if p.name not in ("README.md", "make_workbooks.py")))
+@pytest.mark.parametrize("name", sorted(p.name for p in BAD.iterdir() if p.name != "README.md"))
 def test_no_file_of_the_corpus_gives_a_traceback(name):
     done = workbench("check-population", str(BAD / name), "--kind", KINDS.get(name, "changes"))
     assert done.returncode in (0, 1), done.stderr
@@ -291,8 +291,7 @@ def test_no_file_of_the_corpus_gives_a_traceback(name):
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-sys.path.insert(0, str(BAD))
-from make_workbooks import valid_workbook  # noqa: E402
+from damaged_workbooks import valid_workbook  # noqa: E402
 
 from workbench.population import Population  # noqa: E402
 

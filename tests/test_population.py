@@ -209,7 +209,7 @@ def test_bad_input_is_one_clear_error(name, capsys):
 
 #: the corpus of issue 12 (real exports and hostile files), asserted in tests/test_inputs_*.py; README.md lists all
 ISSUE_12 = {
-    "README.md", "make_workbooks.py", "damaged_truncated_sheet.xlsx", "damaged_encrypted_entry.xlsx",
+    "README.md", "damaged_truncated_sheet.xlsx", "damaged_encrypted_entry.xlsx",
     "damaged_unknown_compression.xlsx", "github_archive_author_strings.json", "github_author_unreadable.json",
     "github_rest_list_without_reviews.json", "json_several_arrays.json", "servicenow_audit_trail.csv",
     "hr_terminations_empid.csv", "hr_terminations_spaced.csv", "key_carriage_return.csv", "utf16_without_bom.csv",

@@ -1,6 +1,6 @@
 """Writes the damaged workbooks of this corpus (run once; the files are committed).
 
-    .venv/bin/python tests/bad_inputs/make_workbooks.py
+    .venv/bin/python tests/damaged_workbooks.py
 
 Each starts from the same small, valid change population (3 changes) written by openpyxl, then is
 damaged the way real files were found damaged (issue 12, "hostile files"):
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from openpyxl import Workbook
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent / "bad_inputs"
 HEADER = ["change_id", "title", "author", "approver", "created_at", "approved_at", "deployed_at"]
 
 
