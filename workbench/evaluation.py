@@ -290,7 +290,7 @@ class ControlEvaluation:
         rows.append(("Exceptions evaluated", f"{self.distinct_exceptions - len(self.unevaluated):,} of "
                                              f"{self.distinct_exceptions:,}"))
         if not self.census_relied_on:
-            rows.append(("Population data relied on", f"no: {self.accuracy_mismatches} sampled item(s) did not agree "
+            rows.append(("Population data relied on", f"no: {_counted(self.accuracy_mismatches, 'sampled item')} did not agree "
                                                       f"to the source"))
         if self.upper_limit is not None:
             rows.append(("Upper deviation limit (sample-only attributes)", f"{self.upper_limit:.2%}"))
@@ -312,7 +312,7 @@ class ControlEvaluation:
             lines.append(f"  items with a deviation: {shown}" + (f" and {more} more (Exceptions sheet)" if more > 0
                                                                   else ""))
         lines.append(f"  {self.deviations} deviation(s) in {self.items_tested} of {self.sample_size} sampled items "
-                     f"tested; {self.distinct_exceptions:,} distinct item(s) with a deviation of "
+                     f"tested; {_counted(self.distinct_exceptions, 'distinct item')} with a deviation of "
                      f"{self.population_count:,} in scope.")
         lines.append(f"  {self.conclusion}")
         lines += [f"  pending: {item}" for item in self.pending]
@@ -342,6 +342,11 @@ def _json_value(value: object) -> JsonValue:
 # ------------------------------------------------------------------------------------------------
 # Wording
 # ------------------------------------------------------------------------------------------------
+
+def _counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 item``, ``2 items``, ``1,500 records``: the sentence reads as written, not "1 item(s)"."""
+    return f"{count:,} {noun if count == 1 else (plural or noun + 's')}"
+
 
 def _join(parts: list[str]) -> str:
     parts = [p for p in parts if p]
@@ -545,17 +550,17 @@ def evaluate_control(engagement: Engagement, control: Control, sample_plan: Samp
     recorded_by_tester = {a: c for a, c in untested.items() if not procedure.attribute(a).relies_on}
     if recorded_by_tester:
         pending.append("record the manual results: " + "; ".join(
-            f"{procedure.attribute(a).label.lower()} for {c} item(s)" for a, c in recorded_by_tester.items()))
+            f"{procedure.attribute(a).label.lower()} for {_counted(c, 'item')}" for a, c in recorded_by_tester.items()))
     for attribute_id in untested.keys() - recorded_by_tester.keys():   # decided by other controls' conclusions
         waiting = testing.item_results.loc[testing.item_results["attribute_id"] == attribute_id, "reason"]
-        pending.append(f"conclude the controls {attribute_id} relies on first ({waiting.iloc[0]})" if len(waiting)
-                       else f"conclude the controls {attribute_id} relies on first")
+        relied_on = f"first conclude the controls that {procedure.attribute(attribute_id).label.lower()} relies on"
+        pending.append(f"{relied_on} ({waiting.iloc[0]})" if len(waiting) else relied_on)
     if extension is not None:
         pending.append(extension)
     if walkthrough is None and not sample_plan.not_occurring:
         pending.append("record the walkthrough of one instance and the design evaluation")
     if unevaluated:
-        pending.append(f"evaluate {len(unevaluated):,} exception(s) (type, isolated or systematic and why, root "
+        pending.append(f"evaluate {_counted(len(unevaluated), 'exception')} (type, isolated or systematic and why, root "
                        f"cause, compensating control, effect on the criteria, management's response)")
 
     result_text = _result_text(testing, sample_plan, described, census_natures, sample_natures, no_instance)
@@ -577,9 +582,9 @@ def evaluate_control(engagement: Engagement, control: Control, sample_plan: Samp
     if report_type == "type1":
         result_text = ""    # a Type 1 report gives no results of tests
     if population_ids:
-        notes.append(f"The full-population analysis found {len(population_ids):,} record(s) failing an automated "
-                     f"attribute, {len(outside_ids):,} of them outside the sample; each is listed on the "
-                     f"Exceptions sheet.")
+        notes.append(f"The full-population analysis found {_counted(len(population_ids), 'record')} failing an automated "
+                     f"attribute, {len(outside_ids):,} of them outside the sample; "
+                     + ("it is" if len(population_ids) == 1 else "each is") + " listed on the Exceptions sheet.")
     return ControlEvaluation(
         control_id=control.id,
         report_type=report_type,
@@ -715,7 +720,7 @@ def _propose(report_type: str, engagement: Engagement, sample_plan: SamplePlan, 
     design_failed = walkthrough is not None and not walkthrough.suitably_designed
     if exception_items and unevaluated:
         return "evaluation_pending", (
-            f"{len(exception_items):,} item(s) with a deviation ({census_count:,} found by the full-population "
+            f"{_counted(len(exception_items), 'item')} with a deviation ({census_count:,} found by the full-population "
             f"analysis of {population_count:,}); {len(unevaluated):,} not evaluated yet. Known deviations are not "
             f"compared with the tolerable rate: each is evaluated (type, isolated or systematic and why, root cause, "
             f"compensating control, effect on the criteria) before the control is concluded.")
@@ -726,11 +731,12 @@ def _propose(report_type: str, engagement: Engagement, sample_plan: SamplePlan, 
             return "not_suitably_designed", ("The walkthrough's design evaluation or an exception of design type shows "
                                              "the control is not suitably designed.")
         if systematic:
-            return "not_implemented", (f"{len(systematic):,} exception(s) evaluated as systematic: the control is not "
+            return "not_implemented", (f"{_counted(len(systematic), 'exception')} evaluated as systematic: the control is not "
                                        f"implemented as described.")
         as_of = engagement.as_of
         why = (f"The walkthrough found the control suitably designed and implemented as of {as_of}"
-               + (f"; the {len(exception_items):,} exception(s) in the window were evaluated as isolated."
+               + (f"; the {_counted(len(exception_items), 'exception')} in the window "
+                  + ("was" if len(exception_items) == 1 else "were") + " evaluated as isolated."
                   if exception_items else "."))
         return "suitably_designed_and_implemented", why
     if design_failed:
@@ -738,13 +744,13 @@ def _propose(report_type: str, engagement: Engagement, sample_plan: SamplePlan, 
                                              "designed, so it cannot operate effectively.")
     if systematic or design:
         count = len(set(e.item_key for e in systematic + design))
-        return "not_operating_effectively", (f"{count:,} exception(s) evaluated as systematic or of design type: the "
+        return "not_operating_effectively", (f"{_counted(count, 'exception')} evaluated as systematic or of design type: the "
                                              f"control did not meet its objective.")
     if supports is False:
         return "not_operating_effectively", (f"{statistics_text} What only the sample tested does not support "
                                              f"reliance.")
     if exception_items:
-        return "exceptions_noted", (f"{len(exception_items):,} exception(s), each evaluated as isolated: the control "
+        return "exceptions_noted", (f"{_counted(len(exception_items), 'exception')}, " + ("evaluated" if len(exception_items) == 1 else "each evaluated") + " as isolated: the control "
                                     f"still meets its objective. " + statistics_text).strip()
     return "no_exceptions_noted", ("No deviation found by the full-population analysis or the sample. "
                                    + statistics_text).strip()

@@ -117,7 +117,10 @@ class PolicyParameter:
         """A value with its unit: ``5 business days``, ``two_stage``."""
         if isinstance(value, bool):
             return "yes" if value else "no"
-        return f"{value} {self.unit}" if self.unit else str(value)
+        if not self.unit:
+            return str(value)
+        unit = self.unit[:-1] if value == 1 and self.unit.endswith("s") else self.unit   # "1 business day"
+        return f"{value} {unit}"
 
 
 #: Policy parameters every procedure has (DESIGN.md §4; sampling.md §4.5; workflow.md §1.10).
