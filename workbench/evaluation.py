@@ -237,6 +237,23 @@ class ControlEvaluation:
         """Distinct items with a deviation, every procedure together."""
         return len(self.exception_items)
 
+    def exception_extent(self) -> str:
+        """``5 of 60 users terminated during the period``; when some items come from a related population (an
+        account on a user listing beside terminated users), each population's share: ``5: 4 of 60 users ...;
+        1 of 525 accounts on the user listings``."""
+        whole = f"{self.distinct_exceptions:,} of {self.population_count:,} {self.population_description}"
+        related = [n for n in self.census_natures if n.over and n.records]
+        if not related:
+            return whole
+        elsewhere: dict[tuple[int, str], set[str]] = {}
+        for nature in related:
+            elsewhere.setdefault((nature.records, nature.noun or nature.over), set()).update(nature.items)
+        outside = set().union(*elsewhere.values())
+        own = [item for item in self.exception_items if item not in outside]
+        parts = [f"{len(own):,} of {self.population_count:,} {self.population_description}"]
+        parts += [f"{len(items):,} of {records:,} {noun}" for (records, noun), items in elsewhere.items()]
+        return f"{self.distinct_exceptions:,}: " + "; ".join(parts)
+
     def to_record(self) -> JsonRecord:
         """A JSON-safe dict for the batch summary and the outcome record (no pandas, no numpy, no NaN)."""
         return {
@@ -311,9 +328,8 @@ class ControlEvaluation:
             more = len(self.exception_items) - IDS_ON_CONSOLE
             lines.append(f"  items with a deviation: {shown}" + (f" and {more} more (Exceptions sheet)" if more > 0
                                                                   else ""))
-        lines.append(f"  {self.deviations} deviation(s) in {self.items_tested} of {self.sample_size} sampled items "
-                     f"tested; {_counted(self.distinct_exceptions, 'distinct item')} with a deviation of "
-                     f"{self.population_count:,} in scope.")
+        lines.append(f"  {_counted(self.deviations, 'deviation')} in {self.items_tested} of {self.sample_size} sampled "
+                     f"items tested; items with a deviation: {self.exception_extent()}.")
         lines.append(f"  {self.conclusion}")
         lines += [f"  pending: {item}" for item in self.pending]
         lines += [f"  - {note}" for note in self.notes]

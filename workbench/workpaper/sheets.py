@@ -380,7 +380,7 @@ class _Workpaper:
         e = self.evaluation
         s = self.sheet("Exceptions", "Exceptions and their evaluation")
         s.pairs([
-            ("Items with a deviation", f"{e.distinct_exceptions:,} of {e.population_count:,} {e.population_description}"),
+            ("Items with a deviation", e.exception_extent()),
             ("Evaluated", f"{e.distinct_exceptions - len(e.unevaluated):,}; pending {len(e.unevaluated):,}"),
         ])
         s.text("Every exception is listed, one row per item and attribute; the evaluation is the preparer's, recorded "
