@@ -21,6 +21,7 @@ from workbench.recording import (
     items_to_test,
     manual_attributes,
     record_result,
+    record_evaluation,
     record_results,
 )
 from workbench.results import ResultsStore
@@ -326,6 +327,13 @@ def test_an_override_is_stored_with_its_reason_and_marked_on_the_workpaper(type2
     row = again.testing.item_results.set_index(["item_key", "attribute_id"]).loc[(key, "approved_before_deployment")]
     assert (row["outcome"], row["source"], row["tested_by"]) == (outcome, "override", "DR")
     assert row["reason"].startswith(f"overridden by DR: approved by email outside Jira; computed {computed}")
+    # the exceptions follow the override: a computed pass overridden to a fail is a deviation of the sample
+    listed = again.evaluation.exceptions
+    found = listed.loc[(listed["item"] == key) & (listed["attribute_id"] == "approved_before_deployment")]
+    if outcome == "fail":
+        assert found["found_by"].tolist() == ["sample"] and again.testing.deviations == test.testing.deviations + 1
+    else:
+        assert found.empty
     book = load_workbook(write_workpaper(tmp_path, again))
     cells = [c.value for r in book["Testing"].iter_rows() for c in r]
     assert ("O✓" if outcome == "pass" else "OX") in cells
@@ -379,3 +387,28 @@ def test_cli_record_of_an_unknown_control_exits_2_without_a_traceback(folder, ca
 def test_the_cli_records_only_through_recording():
     source = Path(cli.__file__).read_text(encoding="utf-8")
     assert "record_result(test, proposed" in source and "store.record(" not in source
+
+
+# ------------------------------------------------------------------------------------------------
+# Exception evaluations
+# ------------------------------------------------------------------------------------------------
+
+def test_an_evaluation_concerns_an_item_of_the_population_in_scope(type2_copy):
+    test = run_control_test(load_engagement(type2_copy), "CM-01")
+    census = test.testing.full_population_exceptions
+    key = str(census.loc[~census["in_sample"].astype(bool), "item_key"].iloc[0])   # a census exception
+    fields = dict(type="operating", extent="isolated", why="one approver on leave", root_cause="leave cover",
+                  effect_on_criteria="none: approved next day")
+    evaluation = record_evaluation(test, key, by="DR", **fields)
+    assert (evaluation.item_key, evaluation.type, evaluation.by) == (key, "operating", "DR")
+    with pytest.raises(RecordRefused) as refused:
+        record_evaluation(test, "CHG-0000", by="DR", **fields)
+    assert [(p.field, p.message) for p in refused.value.problems] == [
+        ("item_key", "CM-01 / CHG-0000 / exception evaluation: item 'CHG-0000' is not in the population in scope of "
+                     "CM-01; an evaluation concerns one of its exceptions (the Exceptions sheet lists them).")]
+    with pytest.raises(RecordRefused) as refused:
+        record_evaluation(test, key, by="DR", **{**fields, "type": "bad luck"})
+    assert [p.field for p in refused.value.problems] == ["type"]
+    with pytest.raises(RecordRefused) as refused:
+        record_evaluation(test, key, by="ME", **fields)
+    assert [p.field for p in refused.value.problems] == ["tester"]
