@@ -504,6 +504,6 @@ def record_evaluation(test: ControlTest, item_key: str, *, by: str, type: str, e
     except ResultsError as error:
         text = str(error)
         detail = f" {text.split(':', 1)[-1]} "
-        field = "tester" if "staff" in detail else next(
-            (f for f in ("type", "extent", "why", "root_cause", "effect_on_criteria") if f" {f} " in detail), "item_key")
+        named = [f for f in ("type", "extent", "why", "root_cause", "effect_on_criteria") if f" {f} " in detail]
+        field = "tester" if "staff" in detail else (named[0] if named else "item_key")
         raise RecordRefused([ResultProblem(field, f"{described}: {text}")]) from None
