@@ -327,6 +327,13 @@ def test_an_override_is_stored_with_its_reason_and_marked_on_the_workpaper(type2
     row = again.testing.item_results.set_index(["item_key", "attribute_id"]).loc[(key, "approved_before_deployment")]
     assert (row["outcome"], row["source"], row["tested_by"]) == (outcome, "override", "DR")
     assert row["reason"].startswith(f"overridden by DR: approved by email outside Jira; computed {computed}")
+    # a new reason for the same outcome is a new entry; the same again writes nothing
+    length = trail_length(type2_copy)
+    proposed = ProposedResult(key, "approved_before_deployment", outcome, "email of 2025-07-01",
+                              override_reason="approved by email outside Jira (CAB chair)")
+    assert record_result(again, proposed, tester="DR").override_reason == "approved by email outside Jira (CAB chair)"
+    record_result(again, proposed, tester="DR")
+    assert trail_length(type2_copy) == length + 1
     # the exceptions follow the override: a computed pass overridden to a fail is a deviation of the sample
     listed = again.evaluation.exceptions
     found = listed.loc[(listed["item"] == key) & (listed["attribute_id"] == "approved_before_deployment")]
