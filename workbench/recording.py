@@ -230,8 +230,10 @@ def _day(value: object) -> _dt.date | str:
 
 def _compared_day(test: ControlTest, key: str, column: str) -> _dt.date | None:
     """The item's date in ``column`` as a calendar date in the engagement's zone (None when it has none)."""
-    frame = test.scope.frame
     key_column = test.testing.key_column
+    frame = test.testing.items     # the selected items (small), else every record in scope
+    if column not in frame.columns or key_column not in frame.columns:
+        frame = test.scope.frame
     if column not in frame.columns or key_column not in frame.columns:
         return None
     found = frame.loc[frame[key_column].astype(str) == key, column]
