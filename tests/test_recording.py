@@ -309,6 +309,17 @@ def test_record_results_is_all_or_nothing(folder, cm02):
     assert seqs == list(range(seqs[0], seqs[0] + 3))
 
 
+def test_one_item_and_attribute_proposed_twice_differently_is_refused(folder, cm02):
+    key = items_to_test(cm02)[8]
+    length = trail_length(folder)
+    with pytest.raises(RecordRefused) as refused:
+        record_results(cm02, [ProposedResult(key, "testing_evidenced", "n/a"),
+                              ProposedResult(key, "testing_evidenced", "n/a", comment="other")], tester="DR")
+    assert [(p.field, p.message) for p in refused.value.problems] == [
+        ("item_key", f"CM-02 / {key} / testing_evidenced: proposed twice with different values; keep one.")]
+    assert trail_length(folder) == length
+
+
 def test_an_override_is_stored_with_its_reason_and_marked_on_the_workpaper(type2_copy, tmp_path):
     engagement = load_engagement(type2_copy)
     test = run_control_test(engagement, "CM-01")

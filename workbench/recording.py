@@ -432,8 +432,14 @@ def record_results(test: ControlTest, proposed: Sequence[ProposedResult], *, tes
         The results store's chain is broken: it refuses to record.
     """
     problems: list[ResultProblem] = []
+    seen: dict[tuple[str, str], ProposedResult] = {}
     for one in proposed:
         problems += check_result(test, one, tester=tester)
+        name = (_text(one.item_key) or "", _text(one.attribute_id) or "")
+        if name in seen and seen[name] != one:   # which one holds? the tester says, not the order of rows
+            problems.append(ResultProblem("item_key", f"{test.control.id} / {name[0]} / {name[1]}: proposed twice with "
+                                                      f"different values; keep one."))
+        seen.setdefault(name, one)
     folder = test.engagement.folder
     owners = _evidence_owners(test)
     items = list(dict.fromkeys(_text(one.item_key) or "" for one in proposed))
