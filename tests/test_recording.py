@@ -292,11 +292,12 @@ def test_record_result_writes_once_and_is_idempotent(folder, cm02):
 
 def test_record_results_is_all_or_nothing(folder, cm02):
     keys = items_to_test(cm02)[2:5]
+    bad = items_to_test(cm02)[5]
     good = [ProposedResult(k, "testing_evidenced", "n/a", comment="not deployed") for k in keys]
     length = trail_length(folder)
     with pytest.raises(RecordRefused) as refused:
-        record_results(cm02, [*good, ProposedResult(keys[0], "testing_evidenced", "passed")], tester="DR")
-    assert refused.value.problems == (ResultProblem("outcome", f"CM-02 / {keys[0]} / testing_evidenced: outcome "
+        record_results(cm02, [*good, ProposedResult(bad, "testing_evidenced", "passed")], tester="DR")
+    assert refused.value.problems == (ResultProblem("outcome", f"CM-02 / {bad} / testing_evidenced: outcome "
                                                                f"'passed' is not allowed; write pass, fail or n/a "
                                                                f"(any case)."),)
     assert str(refused.value) == refused.value.problems[0].message
