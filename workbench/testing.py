@@ -25,8 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.display import SummaryText, escape, html_card, html_details, html_table, short_date, stale_note
 from workbench.engagement import Control, Engagement
 from workbench.errors import PopulationError
+from workbench.freshness import StoreMark, mark_store
 from workbench.procedures import Attribute, Procedure
 from workbench.formats.schemas import SCHEMAS
 from workbench.policy import resolve_policy
@@ -59,7 +61,7 @@ MATRIX_OUTCOMES: tuple[str, ...] = (PASS, FAIL, NOT_APPLICABLE, NOT_PERFORMED, N
 # ------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, eq=False)
-class AttributeTesting:
+class AttributeTesting(SummaryText):
     """The attributes tested for one control: sample matrix and full-population analytics.
 
     Attributes
@@ -103,6 +105,8 @@ class AttributeTesting:
     population_results: pd.DataFrame = field(repr=False)
     full_population_exceptions: pd.DataFrame = field(repr=False)
     notes: tuple[str, ...] = ()
+    #: the results store's last entry about the control when the manual results were read (stale display)
+    store_mark: StoreMark | None = field(default=None, repr=False)
 
     # -- per item --------------------------------------------------------------------------------
     @property
@@ -250,6 +254,46 @@ class AttributeTesting:
         lines += [f"  - {note}" for note in self.notes]
         return "\n".join(lines)
 
+    def _repr_html_(self) -> str:
+        """The testing matrix fitting a laptop: item, each attribute, deviation and reason first; short dates; no
+        index; the item's other fields folded below; what is still untested; stale when results were recorded
+        since it was computed."""
+        matrix = self.to_frame()
+        colours = {PASS: "#2e7d32", FAIL: "#c62828", NOT_TESTED: "#9e9e9e", NOT_PERFORMED: "#ef6c00"}
+        attribute_ids = [a.id for a in self.attributes]
+        recorded = [(name, label) for name, label in (("evidence_ref", "evidence"), ("comment", "comment"),
+                                                     ("tested_by", "tested by"))
+                    if matrix[name].astype(str).str.strip().ne("").any()]
+        rest = [c for c in matrix.columns if c not in ("sample_no", self.key_column, *attribute_ids, "deviation",
+                                                       "reason", "evidence_ref", "comment", "tested_by")]
+        columns = ["#", "item", *(a.label for a in self.attributes), "deviation", "reason",
+                   *(label for _, label in recorded)]
+        rows, fields = [], []
+        for record in matrix.to_dict("records"):
+            outcomes = [f"<span style='color:{colours.get(str(record[a]), '#333')};white-space:nowrap'>"
+                        f"{escape(record[a])}</span>" for a in attribute_ids]
+            deviation = str(record["deviation"])
+            flagged = (f"<b style='color:#c62828'>{escape(deviation)}</b>" if deviation == "yes"
+                       else escape(deviation))
+            rows.append([str(record["sample_no"]), escape(record[self.key_column]), *outcomes, flagged,
+                         escape(record["reason"]), *(escape(record[name]) for name, _ in recorded)])
+            fields.append([str(record["sample_no"]), str(record[self.key_column]),
+                           *(short_date(record[c]) for c in rest)])
+        table = html_table(rows, columns, html_cells=range(len(columns)),
+                           nowrap=(0, 1, 2 + len(attribute_ids)), css_class="wb-matrix")
+        more = html_details(f"The items' fields ({', '.join(rest)})",
+                            html_table(fields, ["#", "item", *rest], nowrap=range(len(rest) + 2))) if rest else ""
+        untested = {a: n for a, n in self.untested_by_attribute().items() if n}
+        pending = ("; ".join(f"{self.procedure.attribute(a).label}: {n} item(s)" for a, n in untested.items())
+                   if untested else "nothing: every sampled item is tested")
+        head = [("Tested", f"{self.items_tested} of {self.sample_size} sampled items; {self.deviations} with a "
+                           f"deviation; full population {self.population_count:,} "
+                           f"{escape(self.procedure.item_noun_plural)}"),
+                ("Still untested", escape(pending))]
+        notes = "".join(f"<div style='color:#555'>{escape(note)}</div>" for note in self.notes)
+        return html_card(f"{self.control_id}: testing matrix", head, body=f"{table}{more}{notes}",
+                         note=stale_note(self.store_mark, "testing matrix"), css_class="wb-testing")
+
 
 def _joined(results: pd.DataFrame, column: str, *, with_attribute: bool = False) -> np.ndarray:
     """Per sample_no, the non-empty values of ``column`` joined with '; ' (prefixed with the attribute id)."""
@@ -395,6 +439,7 @@ def test_attributes(procedure: Procedure, control: Control, scope: ControlScope,
         "fail_outside_sample"])
 
     # manual results from the results store
+    store_mark = mark_store(engagement.folder, str(control.id))   # before reading: later entries make it stale
     recorded = read_results(engagement, control.id)
     manual_ids = {a.id for a in attributes if not a.automated}
     automated_ids = {a.id for a in attributes if a.automated}
@@ -487,7 +532,7 @@ def test_attributes(procedure: Procedure, control: Control, scope: ControlScope,
                             key_column=key_column, date_column=date_column, population_count=int(len(frame)),
                             sample_keys=sample_keys, items=items, item_results=item_results,
                             population_results=population_results, full_population_exceptions=exceptions,
-                            notes=tuple(notes))
+                            notes=tuple(notes), store_mark=store_mark)
 
 
 def _engagement_window(engagement: Engagement) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
