@@ -17,6 +17,7 @@ Public API::
 
     install() -> None
     show(*objects) -> None
+    show_path(path, label) -> None              a written file as a link that opens it
     refresh_displays(*objects) -> None
     display_id_of(obj) -> str | None
     html_card, html_table, html_details, html_badge, stale_note, short_date, escape
@@ -26,14 +27,16 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
+import os
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from sampling.errors import SamplingError
 
 from workbench.errors import WorkbenchError
 
-__all__ = ["Mark", "SummaryText", "summary_card", "install", "show", "refresh_displays", "display_id_of", "html_card", "html_table", "html_details",
+__all__ = ["Mark", "SummaryText", "summary_card", "install", "show", "show_path", "refresh_displays", "display_id_of", "html_card", "html_table", "html_details",
            "html_badge", "stale_note", "short_date", "escape", "MAX_WIDTH", "SEVERITY_COLOURS", "STATUS_COLOURS"]
 
 #: The widest a display gets: a laptop's notebook pane (about 1,150 px) without horizontal scrolling.
@@ -161,6 +164,12 @@ class SummaryText:
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(getattr(self, "summary")())
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # IPython's printer takes the first class in the MRO with its own _repr_pretty_ or __repr__, and a
+        # dataclass has its own __repr__: the subclass gets _repr_pretty_ in its own namespace
+        super().__init_subclass__(**kwargs)
+        cls._repr_pretty_ = SummaryText._repr_pretty_  # type: ignore[method-assign]
+
 
 def summary_card(summary: str, *, css_class: str = "wb-card", stale: str = "") -> str:
     """A card from a plain summary: its first line the title, each further line a row (``label: value`` split).
@@ -199,6 +208,24 @@ def show(*objects: object) -> None:
             display(obj)  # type: ignore[no-untyped-call]
         else:
             display(obj, display_id=display_id)  # type: ignore[no-untyped-call]
+
+
+def show_path(path: str | os.PathLike[str], label: str = "File") -> None:
+    """Display a file written by the notebook as a link that opens it (its full path as the text form).
+
+    The link is relative to the kernel's folder (the notebook's, in JupyterLab), which resolves it.
+    """
+    from IPython.display import display
+
+    target = Path(path).resolve()
+    try:
+        href = Path(os.path.relpath(target, Path.cwd())).as_posix()
+    except ValueError:   # another drive (Windows)
+        href = target.as_uri()
+    text = f"{label}: {target}"
+    link = (f"<div class='wb-path'>{escape(label)}: <a href='{escape(href)}' target='_blank' download>"
+            f"{escape(target.name)}</a> <code style='color:#555'>{escape(target)}</code></div>")
+    display({"text/plain": text, "text/html": link}, raw=True)  # type: ignore[no-untyped-call]
 
 
 def refresh_displays(*objects: object) -> None:

@@ -312,7 +312,7 @@ def _joined(results: pd.DataFrame, column: str, *, with_attribute: bool = False)
 
 
 def test_attributes(procedure: Procedure, control: Control, scope: ControlScope, selection: ControlSelection,
-                    engagement: Engagement) -> AttributeTesting:
+                    engagement: Engagement, *, since: AttributeTesting | None = None) -> AttributeTesting:
     """Test the control's attributes: automated ones over the full population, all of them for the sample.
 
     Parameters
@@ -326,6 +326,10 @@ def test_attributes(procedure: Procedure, control: Control, scope: ControlScope,
         The selected keys in selection order, round by round.
     engagement : Engagement
         Its folder holds the results store (read, never created here).
+    since : AttributeTesting, optional
+        An earlier result of the same test: returned as it is when nothing about the control was recorded since
+        it was computed (a notebook's evaluation cell passes the testing above it, so that running the cell
+        again after recording shows the results recorded since).
 
     Returns
     -------
@@ -338,6 +342,9 @@ def test_attributes(procedure: Procedure, control: Control, scope: ControlScope,
     EngagementError
         The control names an attribute the procedure does not have.
     """
+    if (since is not None and since.store_mark is not None and since.control_id == control.id
+            and since.sample_keys == tuple(str(k) for k in selection.keys) and not since.store_mark.entries_since()):
+        return since
     frame = scope.frame
     attributes = procedure.select_attributes(control.attributes)
     key_column, date_column = procedure.key_column, procedure.date_column
