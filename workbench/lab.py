@@ -105,7 +105,10 @@ def working_copy(source: Path, target: Path, parameters: dict[str, str]) -> bool
                 text = _set_parameter(text, name, value)
             cell["source"] = text.splitlines(keepends=True)
             break
-    notebook.setdefault("metadata", {})["workbench"] = {
+    metadata = notebook.setdefault("metadata", {})
+    # the package notebook names no kernel (papermill is told); JupyterLab would ask for one
+    metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"})
+    metadata["workbench"] = {
         "source_sha256": digest, "parameters": parameters,
         "note": "working copy written by `workbench lab`; the package notebook is the original"}
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -161,6 +164,8 @@ def prepare_lab(engagement_dir: str | os.PathLike[str], *, port: int | None = No
         command.append(f"--port={port}")
     if not open_browser:
         command.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:   # containers and CI run as root; the server is loopback-only
+        command.append("--allow-root")
     environment = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings)}
     return LabSetup(engagement_dir=folder, command=tuple(command), environment=environment,
                     notebooks=tuple(notebooks), url_path=url_path)
