@@ -29,6 +29,8 @@ Public API::
     record_results(test, proposed, *, tester) -> tuple[Result, ...]
     manual_attributes(test) -> tuple[Attribute, ...]
     items_to_test(test) -> tuple[str, ...]
+    record_evaluation(test, item_key, *, by, type, extent, why, root_cause, effect_on_criteria,
+                      compensating_control=None, management_response=None) -> ExceptionEvaluation
 """
 
 from __future__ import annotations
@@ -42,9 +44,10 @@ import pandas as pd
 
 from workbench.control_test import ControlTest
 from workbench.errors import ResultsError, StoreIntegrityError
+from workbench.evidence import item_folder, pin_evidence, scan_evidence
 from workbench.procedures.base import ON_OR_AFTER, Attribute
 from workbench.engagement import RESULTS_FILE
-from workbench.judgements import SampleDecisions, SeedChoice
+from workbench.judgements import ExceptionEvaluation, SampleDecisions, SeedChoice, evaluate_exception
 from workbench.results import OUTCOMES, TESTER_ROLES, Result, ResultsStore
 from workbench.sample import derive_seed, select_sample
 
@@ -58,6 +61,7 @@ __all__ = [
     "record_results",
     "manual_attributes",
     "items_to_test",
+    "record_evaluation",
 ]
 
 #: The fields of a proposed result a problem can concern (and ``tester``), in the order they are checked.
@@ -138,6 +142,11 @@ def manual_attributes(test: ControlTest) -> tuple[Attribute, ...]:
 def items_to_test(test: ControlTest) -> tuple[str, ...]:
     """The item keys of the control's current selection (round, seed, population SHA-256), in sample order."""
     return tuple(str(key) for key in test.selection.keys)
+
+
+def _evidence_owners(test: ControlTest) -> tuple[str, ...]:
+    """The evidence folders of the control's items: ``evidence/<control id>/`` and its shared sample's."""
+    return tuple(dict.fromkeys((test.control.id, test.selection.sample_id)))
 
 
 def _selection_words(test: ControlTest) -> str:
@@ -423,6 +432,16 @@ def record_results(test: ControlTest, proposed: Sequence[ProposedResult], *, tes
     problems: list[ResultProblem] = []
     for one in proposed:
         problems += check_result(test, one, tester=tester)
+    folder = test.engagement.folder
+    owners = _evidence_owners(test)
+    items = list(dict.fromkeys(_text(one.item_key) or "" for one in proposed))
+    populations = [p.name for p in test.populations]
+    for key in [k for k in items if k]:   # evidence a result would cite must stay inside the engagement folder
+        for owner in owners:
+            for file in scan_evidence(folder, item_folder(folder, owner, key)):
+                if file.refused:
+                    problems.append(ResultProblem("evidence_ref", f"{test.control.id} / {key}: evidence file "
+                                                                  f"{file.path}: {file.refused}"))
     if problems:
         raise RecordRefused(problems)
     if not proposed:
@@ -437,6 +456,8 @@ def record_results(test: ControlTest, proposed: Sequence[ProposedResult], *, tes
                     tested_by=tester, evidence_ref=_text(one.evidence_ref),
                     evidence_date=day if isinstance(day, _dt.date) else _text(day), comment=_text(one.comment),
                     override_reason=_text(one.override_reason)))
+            # the files the results cite, as they are now: a later change is flagged (workpaper, verify)
+            pin_evidence(store, folder, owners=owners, item_keys=items, population_ids=populations, who=tester)
     except StoreIntegrityError:
         raise
     except RecordRefused:
@@ -444,3 +465,45 @@ def record_results(test: ControlTest, proposed: Sequence[ProposedResult], *, tes
     except ResultsError as error:   # what only the store can know (e.g. a control the store was not opened for)
         raise RecordRefused([ResultProblem("item_key", str(error))]) from None
     return tuple(written)
+
+
+# ------------------------------------------------------------------------------------------------
+# Exception evaluations
+# ------------------------------------------------------------------------------------------------
+
+def record_evaluation(test: ControlTest, item_key: str, *, by: str, type: str, extent: str, why: str,
+                      root_cause: str, effect_on_criteria: str, compensating_control: str | None = None,
+                      management_response: str | None = None) -> ExceptionEvaluation:
+    """Record the evaluation of one exception of the control, checked against its test first.
+
+    An evaluation may concern any item of the population in scope (a census exception as well as a sampled
+    one), not only the selection; the fields are checked by :func:`workbench.judgements.evaluate_exception`.
+
+    Raises
+    ------
+    RecordRefused
+        The item is not in the population in scope (``item_key``), or a field is missing or not allowed (its
+        message names the field); nothing is written.
+    """
+    key = _text(item_key) or ""
+    described = f"{test.control.id} / {key or '(no item)'} / exception evaluation"
+    key_column = test.testing.key_column
+    in_scope = any(key_column in part.frame.columns and (part.frame[key_column].astype(str) == key).any()
+                   for part in test.scope.parts)
+    exceptions = set(test.evaluation.exceptions["item"].astype(str)) if len(test.evaluation.exceptions) else set()
+    if not key or not (in_scope or key in exceptions):
+        raise RecordRefused([ResultProblem("item_key", f"{described}: item {key!r} is not in the population in scope "
+                                                       f"of {test.control.id}; an evaluation concerns one of its "
+                                                       f"exceptions (the Exceptions sheet lists them).")])
+    try:
+        return evaluate_exception(test.engagement, test.control.id, key, by=by, type=type, extent=extent, why=why,
+                                  root_cause=root_cause, effect_on_criteria=effect_on_criteria,
+                                  compensating_control=compensating_control, management_response=management_response)
+    except StoreIntegrityError:
+        raise
+    except ResultsError as error:
+        text = str(error)
+        detail = f" {text.split(':', 1)[-1]} "
+        field = "tester" if "staff" in detail else next(
+            (f for f in ("type", "extent", "why", "root_cause", "effect_on_criteria") if f" {f} " in detail), "item_key")
+        raise RecordRefused([ResultProblem(field, f"{described}: {text}")]) from None
