@@ -11,7 +11,8 @@ the evidence reference, the evidence date and a comment; who tested (the engagem
 Previous; and the progress ("12 of 25 tested"). Save goes through the one validated recording function
 (:func:`workbench.recording.record_results`: every result of the item in one transaction, written at once); a
 refused result shows each problem beside its field, never a traceback. A Fail opens the exception evaluation
-fields (:func:`workbench.judgements.evaluate_exception`) in the same form. After a save the testing and
+fields (:func:`workbench.recording.record_evaluation`, the parameters of
+:func:`workbench.judgements.evaluate_exception`) in the same form. After a save the testing and
 evaluation displays of the notebook (shown with :func:`workbench.display.show`) are computed again and
 redrawn in place.
 
@@ -43,7 +44,8 @@ import pandas as pd
 from workbench.control_test import ControlTest
 from workbench.display import refresh_displays
 from workbench.errors import WorkbenchError
-from workbench.judgements import EXCEPTION_EXTENTS, EXCEPTION_TYPES, evaluate_exception, exception_evaluations
+from workbench.evidence import item_folder
+from workbench.judgements import EXCEPTION_EXTENTS, EXCEPTION_TYPES, exception_evaluations
 from workbench.pipeline import retest
 from workbench.procedures import Attribute
 from workbench.recording import (
@@ -53,6 +55,7 @@ from workbench.recording import (
     check_result,
     items_to_test,
     manual_attributes,
+    record_evaluation,
     record_results,
 )
 from workbench.results import TESTER_ROLES, read_results
@@ -281,8 +284,11 @@ class TestingForm(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no type
                  for r in automated.to_dict("records")]
         cells = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(name)}</th>"
                         f"<td>{html.escape(value)}</td></tr>" for name, value in fields + found)
-        folder = evidence_folder(test.engagement, test.control.id, item)
-        link = _link(folder)
+        folders = [item_folder(test.engagement.folder, test.control.id, item)]
+        shared = item_folder(test.engagement.folder, test.selection.sample_id, item)
+        if shared.exists() and shared != folders[0]:   # a shared sample's evidence folder is read too
+            folders.append(shared)
+        link = " or ".join(_link(folder) for folder in folders)
         self.header.value = (
             f"<h4 style='margin:4px 0'>{title} — item {self.index + 1} of {len(self.items)}: "
             f"<code>{html.escape(item)}</code></h4>"
@@ -378,12 +384,16 @@ class TestingForm(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no type
         if not failing or not any(given.values()):
             return " The exception evaluation is still to be recorded." if failing else ""
         try:
-            evaluate_exception(self.test.engagement, self.test.control.id, item, by=tester,
-                               type=given["type"] or "", extent=given["extent"] or "", why=given["why"] or "",
-                               root_cause=given["root_cause"] or "",
-                               effect_on_criteria=given["effect_on_criteria"] or "",
-                               compensating_control=given["compensating_control"] or None,
-                               management_response=given["management_response"] or None)
+            record_evaluation(self.test, item, by=tester,
+                              type=given["type"] or "", extent=given["extent"] or "", why=given["why"] or "",
+                              root_cause=given["root_cause"] or "",
+                              effect_on_criteria=given["effect_on_criteria"] or "",
+                              compensating_control=given["compensating_control"] or None,
+                              management_response=given["management_response"] or None)
+        except RecordRefused as refused:
+            self.evaluation_message.value = "".join(_message(f"Exception evaluation not saved: {problem.message}")
+                                                    for problem in refused.problems)
+            return " The exception evaluation was not saved (see its message)."
         except WorkbenchError as error:
             self.evaluation_message.value = _message(f"Exception evaluation not saved: {error}")
             return " The exception evaluation was not saved (see its message)."
@@ -406,17 +416,6 @@ class TestingForm(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no type
 
 def _redraw(test: ControlTest) -> None:
     refresh_displays(test.testing, test.evaluation)
-
-
-def evidence_folder(engagement: Any, control_id: str, item_key: str) -> Path:
-    """``evidence/<control>/<item>/`` under the engagement folder, the item key made safe for a folder name.
-
-    NOTE: a stand-in until the evidence module (recording issue) is merged: it uses that module's rule then.
-    Characters other than letters, digits, ``.``, ``-`` and ``_`` are written as ``%XX`` (``/``, ``|``, ``#``).
-    """
-    safe = "".join(ch if ch.isalnum() or ch in "._-" else "".join(f"%{b:02X}" for b in ch.encode("utf-8"))
-                   for ch in item_key)
-    return Path(engagement.folder) / "evidence" / control_id / safe
 
 
 def _initials_of(tester: str | None, preparers: list[Any]) -> str | None:
