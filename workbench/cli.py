@@ -447,21 +447,23 @@ def _verify(args: argparse.Namespace) -> int:
 def _lab(args: argparse.Namespace) -> int:
     import subprocess
 
-    from workbench.lab import prepare_lab   # heavy (nbformat, the engagement): only for this command
+    from workbench.lab import prepare_lab   # heavy (the engagement, the batch runner): only for this command
 
     setup = prepare_lab(args.engagement_dir, port=args.port, open_browser=not args.no_browser)
     print(f"workbench lab: {len(setup.notebooks)} control notebook(s) in "
           f"{setup.notebooks[0].parent if setup.notebooks else setup.engagement_dir}; interactive output goes to "
           f"{setup.engagement_dir / 'output' / 'interactive'}", file=sys.stderr)
+    sys.stderr.flush()
+    sys.stdout.flush()
+    if os.name == "posix":   # become the server: Ctrl-C, SIGTERM and its process id reach it, no orphan left
+        os.chdir(setup.engagement_dir)
+        os.execve(setup.command[0], list(setup.command), setup.environment)
     server = subprocess.Popen(setup.command, env=setup.environment, cwd=setup.engagement_dir)
     try:
         return server.wait()
-    except KeyboardInterrupt:   # Ctrl-C reached the server too (same process group): let it shut down
-        try:
-            return server.wait(timeout=10)
-        except (KeyboardInterrupt, subprocess.TimeoutExpired):
-            server.terminate()
-            return 130
+    except KeyboardInterrupt:
+        server.terminate()
+        return server.wait()
 
 
 def _record(args: argparse.Namespace) -> int:
