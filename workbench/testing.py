@@ -263,29 +263,36 @@ class AttributeTesting(SummaryText):
         since it was computed."""
         matrix = self.to_frame()
         colours = {PASS: "#2e7d32", FAIL: "#c62828", NOT_TESTED: "#9e9e9e", NOT_PERFORMED: "#ef6c00"}
+        names = list(matrix.columns)
+        width = len(self.items.columns)      # the item's own columns come first (a name may recur after them)
+
+        def last(name: str) -> int:
+            return len(names) - 1 - names[::-1].index(name)
+
         attribute_ids = [a.id for a in self.attributes]
-        recorded = [(name, label) for name, label in (("evidence_ref", "evidence"), ("comment", "comment"),
-                                                     ("tested_by", "tested by"))
-                    if matrix[name].astype(str).str.strip().ne("").any()]
-        rest = [c for c in matrix.columns if c not in ("sample_no", self.key_column, *attribute_ids, "deviation",
-                                                       "reason", "evidence_ref", "comment", "tested_by")]
+        cells = matrix.to_numpy()
+        recorded = [(last(name), label) for name, label in (("evidence_ref", "evidence"), ("comment", "comment"),
+                                                           ("tested_by", "tested by"))
+                    if any(str(value or "").strip() for value in cells[:, last(name)])]
+        key_at = names.index(self.key_column)
+        rest = [i for i in range(width) if names[i] not in ("sample_no", self.key_column)]
         columns = ["#", "item", *(a.label for a in self.attributes), "deviation", "reason",
                    *(label for _, label in recorded)]
         rows, fields = [], []
-        for record in matrix.to_dict("records"):
-            outcomes = [f"<span style='color:{colours.get(str(record[a]), '#333')};white-space:nowrap'>"
-                        f"{escape(record[a])}</span>" for a in attribute_ids]
-            deviation = str(record["deviation"])
+        for row in cells:
+            outcomes = [f"<span style='color:{colours.get(str(row[last(a)]), '#333')};white-space:nowrap'>"
+                        f"{escape(row[last(a)])}</span>" for a in attribute_ids]
+            deviation = str(row[last("deviation")])
             flagged = (f"<b style='color:#c62828'>{escape(deviation)}</b>" if deviation == "yes"
                        else escape(deviation))
-            rows.append([str(record["sample_no"]), escape(record[self.key_column]), *outcomes, flagged,
-                         escape(record["reason"]), *(escape(record[name]) for name, _ in recorded)])
-            fields.append([str(record["sample_no"]), str(record[self.key_column]),
-                           *(short_date(record[c]) for c in rest)])
+            rows.append([str(row[names.index("sample_no")]), escape(row[key_at]), *outcomes, flagged,
+                         escape(row[last("reason")]), *(escape(row[i]) for i, _ in recorded)])
+            fields.append([str(row[names.index("sample_no")]), str(row[key_at]), *(short_date(row[i]) for i in rest)])
+        rest_names = [names[i] for i in rest]
         table = html_table(rows, columns, html_cells=range(len(columns)),
                            nowrap=(0, 1, 2 + len(attribute_ids)), css_class="wb-matrix")
-        more = html_details(f"The items' fields ({', '.join(rest)})",
-                            html_table(fields, ["#", "item", *rest], nowrap=range(len(rest) + 2))) if rest else ""
+        more = html_details(f"The items' fields ({', '.join(rest_names)})",
+                            html_table(fields, ["#", "item", *rest_names], nowrap=range(len(rest) + 2))) if rest else ""
         untested = {a: n for a, n in self.untested_by_attribute().items() if n}
         pending = ("; ".join(f"{self.procedure.attribute(a).label}: {n} item(s)" for a, n in untested.items())
                    if untested else "nothing: every sampled item is tested")
