@@ -285,8 +285,8 @@ def pin_evidence(store: ResultsStore, folder: str | os.PathLike[str], *, owners:
         raise ResultsError("; ".join(f"{f.path}: {f.refused}" for f in refused))
     with store.transaction():
         for file in scanned:
-            store.append(EVIDENCE_KIND.name, {"path": file.path}, {"sha256": file.sha256, "size_bytes": file.size_bytes},
-                         who=who)
+            store.append(EVIDENCE_KIND.name, {"path": file.path},
+                         {"sha256": file.sha256, "size_bytes": file.size_bytes}, who=who)
     return tuple(scanned)
 
 

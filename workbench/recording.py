@@ -230,8 +230,10 @@ def _day(value: object) -> _dt.date | str:
 
 def _compared_day(test: ControlTest, key: str, column: str) -> _dt.date | None:
     """The item's date in ``column`` as a calendar date in the engagement's zone (None when it has none)."""
-    frame = test.scope.frame
     key_column = test.testing.key_column
+    frame = test.testing.items     # the selected items (small), else every record in scope
+    if column not in frame.columns or key_column not in frame.columns:
+        frame = test.scope.frame
     if column not in frame.columns or key_column not in frame.columns:
         return None
     found = frame.loc[frame[key_column].astype(str) == key, column]
@@ -430,8 +432,14 @@ def record_results(test: ControlTest, proposed: Sequence[ProposedResult], *, tes
         The results store's chain is broken: it refuses to record.
     """
     problems: list[ResultProblem] = []
+    seen: dict[tuple[str, str], ProposedResult] = {}
     for one in proposed:
         problems += check_result(test, one, tester=tester)
+        name = (_text(one.item_key) or "", _text(one.attribute_id) or "")
+        if name in seen and seen[name] != one:   # which one holds? the tester says, not the order of rows
+            problems.append(ResultProblem("item_key", f"{test.control.id} / {name[0]} / {name[1]}: proposed twice with "
+                                                      f"different values; keep one."))
+        seen.setdefault(name, one)
     folder = test.engagement.folder
     owners = _evidence_owners(test)
     items = list(dict.fromkeys(_text(one.item_key) or "" for one in proposed))
@@ -504,6 +512,6 @@ def record_evaluation(test: ControlTest, item_key: str, *, by: str, type: str, e
     except ResultsError as error:
         text = str(error)
         detail = f" {text.split(':', 1)[-1]} "
-        field = "tester" if "staff" in detail else next(
-            (f for f in ("type", "extent", "why", "root_cause", "effect_on_criteria") if f" {f} " in detail), "item_key")
+        named = [f for f in ("type", "extent", "why", "root_cause", "effect_on_criteria") if f" {f} " in detail]
+        field = "tester" if "staff" in detail else (named[0] if named else "item_key")
         raise RecordRefused([ResultProblem(field, f"{described}: {text}")]) from None
