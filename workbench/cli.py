@@ -200,6 +200,17 @@ def build_parser() -> argparse.ArgumentParser:
     requests.add_argument("--control", default=None, metavar="ID",
                           help="one control (and the controls sharing its sample); default every tested control")
     requests.add_argument("--out", required=True, type=Path, metavar="FILE.xlsx", help="the workbook to write")
+    lab = commands.add_parser(
+        "lab", help="start JupyterLab on the engagement, its control notebooks ready to run",
+        description="Write a working copy of each control's notebook under ENGAGEMENT_DIR/output/interactive/"
+                    "notebooks/ with its parameters set to the engagement and control (nothing the inputs "
+                    "fingerprint covers is changed), then start JupyterLab on 127.0.0.1 opened on them, with "
+                    "news and update checks off. Interactive runs write to output/interactive/. Stop it with "
+                    "Ctrl-C. Exit 2 for bad input.")
+    lab.add_argument("engagement_dir", metavar="ENGAGEMENT_DIR", type=Path)
+    lab.add_argument("--port", type=_positive_int, default=None, help="the server's port (default 8888 or the "
+                                                                      "next free one)")
+    lab.add_argument("--no-browser", action="store_true", help="do not open a browser; print the URL")
     verify.add_argument("--head", action="append", default=[], type=_sha256, metavar="SHA256",
                         help="a chain head printed earlier (in a workpaper or the manifest) that must still be in "
                              "the chain; repeat for several")
@@ -433,6 +444,28 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lab(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from workbench.lab import prepare_lab   # heavy (the engagement, the batch runner): only for this command
+
+    setup = prepare_lab(args.engagement_dir, port=args.port, open_browser=not args.no_browser)
+    print(f"workbench lab: {len(setup.notebooks)} control notebook(s) in "
+          f"{setup.notebooks[0].parent if setup.notebooks else setup.engagement_dir}; interactive output goes to "
+          f"{setup.engagement_dir / 'output' / 'interactive'}", file=sys.stderr)
+    sys.stderr.flush()
+    sys.stdout.flush()
+    if os.name == "posix":   # become the server: Ctrl-C, SIGTERM and its process id reach it, no orphan left
+        os.chdir(setup.engagement_dir)
+        os.execve(setup.command[0], list(setup.command), setup.environment)
+    server = subprocess.Popen(setup.command, env=setup.environment, cwd=setup.engagement_dir)
+    try:
+        return server.wait()
+    except KeyboardInterrupt:
+        server.terminate()
+        return server.wait()
+
+
 def _record(args: argparse.Namespace) -> int:
     from workbench.engagement import load_engagement
     from workbench.pipeline import run_control_test
@@ -477,6 +510,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _verify(args)
         if args.command == "request-list":
             return _request_list(args)
+        if args.command == "lab":
+            return _lab(args)
         if args.command == "record":
             return _record(args)
         return _check_population(args, parser)

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Mapping
 
+from workbench.display import STATUS_COLOURS, SummaryText, escape, html_badge, html_card
 from workbench.engagement import Control, Engagement
 from workbench.evaluation import STATUS_TEXT, ControlEvaluation
 from workbench.evidence import EvidenceIndex, index_evidence
@@ -152,7 +153,7 @@ class Conclusion:
 
 
 @dataclass(frozen=True, eq=False)
-class ControlTest:
+class ControlTest(SummaryText):
     """A control's test, every stage's result in flow order.
 
     Attributes
@@ -332,6 +333,19 @@ class ControlTest:
             lines.append(f"  result: {evaluation.result_text}")
         lines.append(f"  inputs fingerprint {self.fingerprint.sha256}")
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """A card of the tested control: populations, sample, the conclusion and the inputs fingerprint."""
+        plan, evaluation, conclusion = self.sample_plan, self.evaluation, self.conclusion
+        rows = [("Populations", escape("; ".join(f"{p.name}: {p.source_relative} (SHA-256 {p.sha256[:12]}...)"
+                                                 for p in self.populations)) + f"; {len(self.scope):,} in scope"),
+                ("Sample", escape(f"{plan.sample_size:,} ({plan.kind}, {plan.method}, seed {self.selection.seed}); "
+                                  f"{evaluation.items_tested} tested, {evaluation.deviations} deviation(s)")),
+                ("Conclusion", escape(conclusion.text)),
+                ("Inputs fingerprint", f"<code>{self.fingerprint.sha256[:16]}...</code>")]
+        return html_card(f"{self.control.id} ({self.procedure.title}): {self.engagement.client}", rows,
+                         badge=html_badge(STATUS_TEXT.get(conclusion.status, conclusion.status),
+                                          STATUS_COLOURS.get(conclusion.status, "#757575")), css_class="wb-control-test")
 
     def __repr__(self) -> str:
         return (f"ControlTest({self.control.id!r}, populations={[p.name for p in self.populations]}, "

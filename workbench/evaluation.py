@@ -39,8 +39,10 @@ import pandas as pd
 
 import sampling
 from sampling import Evaluation, format_percent
+from workbench.display import STATUS_COLOURS, SummaryText, escape, html_badge, html_card, html_details, stale_note
 from workbench.engagement import Control, Engagement
 from workbench.files import JsonRecord, JsonValue
+from workbench.freshness import StoreMark, mark_store
 from workbench.judgements import (
     ExceptionEvaluation,
     RecordedConclusion,
@@ -118,7 +120,7 @@ class Nature:
 
 
 @dataclass(frozen=True, eq=False)
-class ControlEvaluation:
+class ControlEvaluation(SummaryText):
     """The evaluated result of one control's test: what the workpaper's conclusion and the summary show.
 
     Attributes
@@ -221,6 +223,8 @@ class ControlEvaluation:
     exceptions: pd.DataFrame = field(repr=False)
     recorded: RecordedConclusion | None = None
     notes: tuple[str, ...] = ()
+    #: the results store's last entry about the control when the evaluation read it (stale display)
+    store_mark: StoreMark | None = field(default=None, repr=False)
 
     @property
     def status_text(self) -> str:
@@ -335,6 +339,28 @@ class ControlEvaluation:
         lines += [f"  - {note}" for note in self.notes]
         return "\n".join(lines)
 
+
+    def _repr_html_(self) -> str:
+        """The proposed conclusion and its status, the deviations, and what is still pending; stale when recorded
+        work changed since it was computed."""
+        badge = html_badge(self.status_text, STATUS_COLOURS.get(self.status, "#757575"))
+        items = ", ".join(self.exception_items[:IDS_ON_CONSOLE]) + (
+            f" and {len(self.exception_items) - IDS_ON_CONSOLE} more" if len(self.exception_items) > IDS_ON_CONSOLE
+            else "")
+        rows = [("Deviations", escape(f"{self.deviations} in {self.items_tested} of {self.sample_size} sampled items "
+                                      f"tested; {self.distinct_exceptions:,} distinct item(s) with a deviation of "
+                                      f"{self.population_count:,} in scope")),
+                ("Proposed", escape(self.conclusion))]
+        if self.exception_items:
+            rows.insert(1, ("Items with a deviation", f"<code>{escape(items)}</code>"))
+        if self.result_text:
+            rows.append(("Section 4 result", escape(self.result_text)))
+        pending = "".join(f"<li>{escape(p)}</li>" for p in self.pending)
+        rows.append(("Pending", f"<ul style='margin:0;padding-left:1.2em'>{pending}</ul>" if pending else "nothing"))
+        notes = "".join(f"<div>{escape(note)}</div>" for note in self.notes)
+        return html_card(f"{self.control_id} ({', '.join(self.criteria)}): evaluation", rows, badge=badge,
+                         body=html_details("Notes", notes) if notes else "",
+                         note=stale_note(self.store_mark, "evaluation"), css_class="wb-evaluation")
 
 def _finite(value: float | None) -> float | None:
     if value is None or not math.isfinite(float(value)):
@@ -550,6 +576,8 @@ def evaluate_control(engagement: Engagement, control: Control, sample_plan: Samp
     population_ids = set(population["item_key"].astype(str)) if len(population) else set()
     outside_ids = (set(population.loc[~population["in_sample"].astype(bool), "item_key"].astype(str))
                    if len(population) else set())
+    # the testing's mark (it read the store first): anything recorded since it ran makes both stale
+    store_mark = testing.store_mark if testing.store_mark is not None else mark_store(engagement.folder, control.id)
     recorded = exception_evaluations(engagement, control.id)
     evaluations = {item: recorded[item] for item in exception_items if item in recorded}
     unevaluated = tuple(item for item in exception_items if item not in recorded)
@@ -649,6 +677,7 @@ def evaluate_control(engagement: Engagement, control: Control, sample_plan: Samp
         exceptions=exceptions,
         recorded=recorded_conclusion(engagement, control.id),
         notes=tuple(notes),
+        store_mark=store_mark,
     )
 
 

@@ -9,9 +9,12 @@ calls the same functions in the same order (a test asserts that both give the sa
 Public API::
 
     run_control_test(engagement, control_id) -> ControlTest
+    retest(test) -> ControlTest          the testing and evaluation read again (results recorded since)
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from workbench.control_test import ControlTest
 from workbench.engagement import Engagement
@@ -26,7 +29,7 @@ from workbench.scope import scope_control
 from workbench.testing import test_attributes
 from workbench.validation import ensure_usable, populations_read, validate_populations
 
-__all__ = ["run_control_test"]
+__all__ = ["run_control_test", "retest"]
 
 
 def run_control_test(engagement: Engagement, control_id: str) -> ControlTest:
@@ -58,3 +61,27 @@ def run_control_test(engagement: Engagement, control_id: str) -> ControlTest:
     return ControlTest(engagement=engagement, control=control, procedure=procedure, policy=policy,
                        populations=populations, receipts=receipts, reports=reports, scope=scope,
                        sample_plan=sample_plan, selection=selection, testing=testing, evaluation=evaluation)
+
+
+def retest(test: ControlTest) -> ControlTest:
+    """The same test with its testing and evaluation read again from the results store.
+
+    What a recorded result changes (the testing matrix and the evaluation) is computed again over the same
+    populations, scope and selection; the earlier stages are kept as they are. The testing form calls it after
+    each save, and a notebook before it writes the workpaper.
+
+    Parameters
+    ----------
+    test : ControlTest
+
+    Returns
+    -------
+    ControlTest
+        ``test`` itself when nothing about the control was recorded since its testing ran; otherwise a new one.
+    """
+    mark = test.testing.store_mark
+    if mark is not None and not mark.entries_since():
+        return test
+    testing = test_attributes(test.procedure, test.control, test.scope, test.selection, test.engagement)
+    evaluation = evaluate_control(test.engagement, test.control, test.sample_plan, test.selection, testing)
+    return dataclasses.replace(test, testing=testing, evaluation=evaluation)

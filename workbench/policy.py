@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
+from workbench.display import SummaryText, summary_card
 from workbench.engagement import Control, Engagement, FrozenMapping
 from workbench.errors import ParameterError
 from workbench.library import procedure_of
@@ -30,7 +31,7 @@ PROCEDURE_DEFAULT = "procedure default"
 
 
 @dataclass(frozen=True)
-class ControlPolicy:
+class ControlPolicy(SummaryText):
     """The policy settings a control is tested under.
 
     Attributes
@@ -91,6 +92,10 @@ class ControlPolicy:
         head = f"{self.control_id}: policy of {self.procedure}"
         return head + (": " + "; ".join(changed) if changed else ": every setting at the procedure default")
 
+
+    def _repr_html_(self) -> str:
+        """The summary as a compact card."""
+        return summary_card(self.summary(), css_class="wb-policy")
 
 def resolve_policy(engagement: Engagement, control: Control, procedure: Procedure | None = None) -> ControlPolicy:
     """The policy ``control`` is tested under: procedure defaults, then the engagement's, then the control's.

@@ -50,6 +50,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from workbench.display import SummaryText, summary_card
 from workbench.engagement.model import HISTORY_MODES, OCCURRENCE_SOURCES, Control, Engagement, PopulationSource
 from workbench.errors import EngagementError, PopulationError
 from workbench.files import real_path_outside
@@ -144,7 +145,7 @@ class PopulationHistory:
 
 
 @dataclass(frozen=True, eq=False)
-class Population:
+class Population(SummaryText):
     """A client population loaded into its kind's canonical schema.
 
     Attributes
@@ -279,6 +280,10 @@ class Population:
         if errors:
             lines.append(f"  {errors} problem(s) found while loading; run validate() for the report")
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The summary as a compact card (the SHA-256 and notes included)."""
+        return summary_card(self.summary(), css_class="wb-population")
 
     def __repr__(self) -> str:
         return (f"Population(name={self.name!r}, kind={self.kind!r}, format={self.format!r}, "

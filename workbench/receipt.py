@@ -50,6 +50,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbench.display import SummaryText, summary_card
 from workbench.engagement import RESULTS_FILE, Engagement, PopulationSource
 from workbench.errors import ParameterError, PopulationError
 from workbench.files import JsonRecord, real_path_outside, shared_file_mode
@@ -84,7 +85,7 @@ _CHUNK = 1 << 20
 # The receipt
 # --------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Receipt:
+class Receipt(SummaryText):
     """One pinned version of a population file.
 
     Attributes
@@ -168,6 +169,10 @@ class Receipt:
             lines.append(f"  reason: {self.reason}")
         return "\n".join(lines)
 
+
+    def _repr_html_(self) -> str:
+        """The summary as a compact card."""
+        return summary_card(self.summary(), css_class="wb-receipt")
 
 # --------------------------------------------------------------------------------------------------
 # The store

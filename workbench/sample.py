@@ -54,6 +54,7 @@ import pyarrow as pa
 
 import sampling
 from sampling import Plan, Selection, format_percent
+from workbench.display import SummaryText, escape, html_card, html_details, summary_card
 from workbench.engagement import Control, Engagement, Round
 from workbench.errors import ParameterError, PopulationError
 from workbench.formats.schemas import SCHEMAS
@@ -120,7 +121,7 @@ def sharing_controls(engagement: Engagement, control: Control) -> tuple[Control,
 # ------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class SamplePlan:
+class SamplePlan(SummaryText):
     """How many items a control's test takes, and why.
 
     Attributes
@@ -229,6 +230,17 @@ class SamplePlan:
                      + (f", shared with {', '.join(self.shared_with)}" if self.shared_with else "") + ").")
         return "\n".join([head, f"  {self.basis}"] + [f"  - {note}" for note in self.notes])
 
+
+    def _repr_html_(self) -> str:
+        """The size and why, with the plan's statistics folded away."""
+        rows = self.to_table()
+        main = ("Sample", "Shared with", "Population in scope", "Sample size", "Why this size", "Selection method")
+        shown = [(label, escape(value)) for label, value in rows if label in main]
+        rest = "".join(f"<div><b>{escape(label)}</b>: {escape(value)}</div>" for label, value in rows
+                       if label not in main)
+        return html_card(f"{self.control_id}: test {self.sample_size:,} of {self.population_count:,} "
+                         f"{self.item_noun_plural}", shown, body=html_details("The plan in full", rest),
+                         css_class="wb-plan")
 
 def _period_words(engagement: Engagement) -> str:
     if engagement.period_start is not None and engagement.period_end is not None:
@@ -466,7 +478,7 @@ def plan_sample(engagement: Engagement, control: Control, scope: ControlScope,
 # ------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class ControlSelection:
+class ControlSelection(SummaryText):
     """The items a control tests: one :class:`sampling.Selection` per round, together the control's sample.
 
     Attributes
@@ -553,6 +565,23 @@ class ControlSelection:
                 lines.append(f"    {shown}")
         return "\n".join(lines)
 
+
+    def _repr_html_(self) -> str:
+        """The items selected and the seed; the algorithm (re-performance) folded in a details block."""
+        rows: list[tuple[str, str]] = []
+        algorithm: list[tuple[str, str]] = []
+        for label, value in self.to_table():
+            plain = label.split(": ")[-1]
+            if plain in ("Sample", "Items selected", "Stages", "Seed", "Method", "Population size", "Selected"):
+                rows.append((label, escape(value)))
+            else:
+                algorithm.append((label, value))
+        keys = ", ".join(self.keys[:12]) + (f" ... ({len(self.keys):,} in all)" if len(self.keys) > 12 else "")
+        rows.append(("Items", f"<code>{escape(keys)}</code>"))
+        folded = "".join(f"<div><b>{escape(label)}</b>: {escape(value)}</div>" for label, value in algorithm)
+        return html_card(f"Selection {self.sample_id}", rows,
+                         body=html_details("How it was selected (algorithm, key-set SHA-256: re-performance)", folded),
+                         css_class="wb-selection")
 
 def derive_seed(engagement: Engagement, sample: str, population_sha256: str, round_name: str) -> int:
     """The derived seed of a sample's selection in a round.

@@ -30,6 +30,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from pandas.api.typing import NaTType
 
+from workbench.display import SummaryText, summary_card
 from workbench.engagement.model import Control, Round
 from workbench.engagement.record_filter import RecordFilter
 from workbench.errors import PopulationError
@@ -379,7 +380,7 @@ def scope_population(population: Population, engagement: Engagement | None = Non
 
 
 @dataclass(frozen=True, eq=False)
-class ControlScope:
+class ControlScope(SummaryText):
     """The records a control's procedure tests: its population in scope in each testing round.
 
     One part for an engagement tested in one round; with ``[[rounds]]``, one part per round, each the
@@ -485,6 +486,10 @@ class ControlScope:
             lines.append(f"  record filter: {self.record_filter.text} ({self.counts['filtered']:,} record(s) in the "
                          f"window left to other controls)")
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The summary as a compact card."""
+        return summary_card(self.summary(), css_class="wb-scope")
 
     def __repr__(self) -> str:
         return f"ControlScope({self.control_id!r}, rounds={[r.name for r in self.rounds]}, in_scope={len(self)})"

@@ -25,8 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.display import SummaryText, escape, html_card, html_details, html_table, short_date, stale_note
 from workbench.engagement import Control, Engagement
 from workbench.errors import PopulationError
+from workbench.freshness import StoreMark, mark_store
 from workbench.procedures import Attribute, Procedure
 from workbench.formats.schemas import SCHEMAS
 from workbench.policy import resolve_policy
@@ -62,7 +64,7 @@ MATRIX_OUTCOMES: tuple[str, ...] = (PASS, FAIL, NOT_APPLICABLE, NOT_PERFORMED, N
 # ------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, eq=False)
-class AttributeTesting:
+class AttributeTesting(SummaryText):
     """The attributes tested for one control: sample matrix and full-population analytics.
 
     Attributes
@@ -106,6 +108,8 @@ class AttributeTesting:
     population_results: pd.DataFrame = field(repr=False)
     full_population_exceptions: pd.DataFrame = field(repr=False)
     notes: tuple[str, ...] = ()
+    #: the results store's last entry about the control when the manual results were read (stale display)
+    store_mark: StoreMark | None = field(default=None, repr=False)
 
     # -- per item --------------------------------------------------------------------------------
     @property
@@ -253,6 +257,53 @@ class AttributeTesting:
         lines += [f"  - {note}" for note in self.notes]
         return "\n".join(lines)
 
+    def _repr_html_(self) -> str:
+        """The testing matrix fitting a laptop: item, each attribute, deviation and reason first; short dates; no
+        index; the item's other fields folded below; what is still untested; stale when results were recorded
+        since it was computed."""
+        matrix = self.to_frame()
+        colours = {PASS: "#2e7d32", FAIL: "#c62828", NOT_TESTED: "#9e9e9e", NOT_PERFORMED: "#ef6c00"}
+        names = list(matrix.columns)
+        width = len(self.items.columns)      # the item's own columns come first (a name may recur after them)
+
+        def last(name: str) -> int:
+            return len(names) - 1 - names[::-1].index(name)
+
+        attribute_ids = [a.id for a in self.attributes]
+        cells = matrix.to_numpy()
+        recorded = [(last(name), label) for name, label in (("evidence_ref", "evidence"), ("comment", "comment"),
+                                                           ("tested_by", "tested by"))
+                    if any(str(value or "").strip() for value in cells[:, last(name)])]
+        key_at = names.index(self.key_column)
+        rest = [i for i in range(width) if names[i] not in ("sample_no", self.key_column)]
+        columns = ["#", "item", *(a.label for a in self.attributes), "deviation", "reason",
+                   *(label for _, label in recorded)]
+        rows, fields = [], []
+        for row in cells:
+            outcomes = [f"<span style='color:{colours.get(str(row[last(a)]), '#333')};white-space:nowrap'>"
+                        f"{escape(row[last(a)])}</span>" for a in attribute_ids]
+            deviation = str(row[last("deviation")])
+            flagged = (f"<b style='color:#c62828'>{escape(deviation)}</b>" if deviation == "yes"
+                       else escape(deviation))
+            rows.append([str(row[names.index("sample_no")]), escape(row[key_at]), *outcomes, flagged,
+                         escape(row[last("reason")]), *(escape(row[i]) for i, _ in recorded)])
+            fields.append([str(row[names.index("sample_no")]), str(row[key_at]), *(short_date(row[i]) for i in rest)])
+        rest_names = [names[i] for i in rest]
+        table = html_table(rows, columns, html_cells=range(len(columns)),
+                           nowrap=(0, 1, 2 + len(attribute_ids)), css_class="wb-matrix")
+        more = html_details(f"The items' fields ({', '.join(rest_names)})",
+                            html_table(fields, ["#", "item", *rest_names], nowrap=range(len(rest) + 2))) if rest else ""
+        untested = {a: n for a, n in self.untested_by_attribute().items() if n}
+        pending = ("; ".join(f"{self.procedure.attribute(a).label}: {n} item(s)" for a, n in untested.items())
+                   if untested else "nothing: every sampled item is tested")
+        head = [("Tested", f"{self.items_tested} of {self.sample_size} sampled items; {self.deviations} with a "
+                           f"deviation; full population {self.population_count:,} "
+                           f"{escape(self.procedure.item_noun_plural)}"),
+                ("Still untested", escape(pending))]
+        notes = "".join(f"<div style='color:#555'>{escape(note)}</div>" for note in self.notes)
+        return html_card(f"{self.control_id}: testing matrix", head, body=f"{table}{more}{notes}",
+                         note=stale_note(self.store_mark, "testing matrix"), css_class="wb-testing")
+
 
 def _joined(results: pd.DataFrame, column: str, *, with_attribute: bool = False) -> np.ndarray:
     """Per sample_no, the non-empty values of ``column`` joined with '; ' (prefixed with the attribute id)."""
@@ -268,7 +319,7 @@ def _joined(results: pd.DataFrame, column: str, *, with_attribute: bool = False)
 
 
 def test_attributes(procedure: Procedure, control: Control, scope: ControlScope, selection: ControlSelection,
-                    engagement: Engagement) -> AttributeTesting:
+                    engagement: Engagement, *, since: AttributeTesting | None = None) -> AttributeTesting:
     """Test the control's attributes: automated ones over the full population, all of them for the sample.
 
     Parameters
@@ -282,6 +333,10 @@ def test_attributes(procedure: Procedure, control: Control, scope: ControlScope,
         The selected keys in selection order, round by round.
     engagement : Engagement
         Its folder holds the results store (read, never created here).
+    since : AttributeTesting, optional
+        An earlier result of the same test: returned as it is when nothing about the control was recorded since
+        it was computed (a notebook's evaluation cell passes the testing above it, so that running the cell
+        again after recording shows the results recorded since).
 
     Returns
     -------
@@ -294,6 +349,9 @@ def test_attributes(procedure: Procedure, control: Control, scope: ControlScope,
     EngagementError
         The control names an attribute the procedure does not have.
     """
+    if (since is not None and since.store_mark is not None and since.control_id == control.id
+            and since.sample_keys == tuple(str(k) for k in selection.keys) and not since.store_mark.entries_since()):
+        return since
     frame = scope.frame
     attributes = procedure.select_attributes(control.attributes)
     key_column, date_column = procedure.key_column, procedure.date_column
@@ -398,6 +456,7 @@ def test_attributes(procedure: Procedure, control: Control, scope: ControlScope,
         "fail_outside_sample"])
 
     # manual results from the results store
+    store_mark = mark_store(engagement.folder, str(control.id))   # before reading: later entries make it stale
     recorded = read_results(engagement, control.id)
     manual_ids = {a.id for a in attributes if not a.automated}
     automated_ids = {a.id for a in attributes if a.automated}
@@ -504,7 +563,7 @@ def test_attributes(procedure: Procedure, control: Control, scope: ControlScope,
                             key_column=key_column, date_column=date_column, population_count=int(len(frame)),
                             sample_keys=sample_keys, items=items, item_results=item_results,
                             population_results=population_results, full_population_exceptions=exceptions,
-                            notes=tuple(notes))
+                            notes=tuple(notes), store_mark=store_mark)
 
 
 def _engagement_window(engagement: Engagement) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:

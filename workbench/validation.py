@@ -58,6 +58,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from workbench.display import SEVERITY_COLOURS, SummaryText, escape, html_badge, html_card, html_details, html_table
 from workbench.engagement import Control, Engagement, Round
 from workbench.errors import ParameterError, PopulationError
 from workbench.formats.spec import normalize_header
@@ -106,7 +107,7 @@ _OPTIONAL_DATE = {"terminations": "still employed"}
 
 
 @dataclass(frozen=True, eq=False)
-class ValidationReport:
+class ValidationReport(SummaryText):
     """The completeness and accuracy checks of one population.
 
     Attributes
@@ -191,6 +192,38 @@ class ValidationReport:
             lines.append(f"  ... and {len(notable) - _SHOWN:,} more of the {len(notable):,} errors and warnings: the "
                          f"findings table (findings_by_rule(), to_frame()) holds every one")
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The verdict, then every error and warning once, in full, coloured by severity; the checks folded."""
+        n_err, n_warn = len(self.errors), len(self.warnings)
+        received = "could not be loaded" if self.rows_received is None else f"{self.rows_received:,} records"
+        badge = html_badge("usable" if self.usable else "NOT USABLE", "#2e7d32" if self.usable else "#c62828")
+        rows = [("File", escape(f"{self.source} ({received})")),
+                ("Findings", f"{n_err:,} error(s), {n_warn:,} warning(s)")]
+        if self.scoped is not None:
+            c = self.scoped.counts
+            rows.append(("In scope", escape(f"{c['in_scope']:,}; excluded {c['received'] - c['in_scope']:,} "
+                                            f"({c['before']:,} before, {c['after']:,} after, {c['no_date']:,} "
+                                            f"without {self.scoped.date_column})")))
+        notable = self.findings[self.findings["severity"] != "info"]
+        table = html_table([(str(sev), str(rule), "" if not _present(row) else str(row),
+                             "" if not _present(col) else str(col), str(msg))
+                            for sev, rule, row, col, msg in zip(notable["severity"], notable["rule"], notable["row"],
+                                                                notable["column"], notable["message"])],
+                           ["severity", "rule", "row", "column", "message"],
+                           row_colours=[SEVERITY_COLOURS.get(str(s), "") for s in notable["severity"]],
+                           nowrap=(0, 1, 2), css_class="wb-findings") if len(notable) else ""
+        info = self.findings[self.findings["severity"] == "info"]
+        checks = html_table([(str(check), str(outcome)) for check, outcome in zip(self.checks["check"],
+                                                                                 self.checks["outcome"])],
+                            ["check", "outcome"],
+                            row_colours=[SEVERITY_COLOURS["passed"] if str(o) == "passed" else "" for o in
+                                         self.checks["outcome"]])
+        notes = "".join(f"<div>{escape(m)}</div>" for m in info["message"])
+        body = table + html_details(f"The {len(self.checks)} checks" + (f" and {len(info)} note(s)" if len(info) else ""),
+                                    checks + notes)
+        return html_card(f"Completeness and accuracy: {self.population}", rows, badge=badge, body=body,
+                         css_class="wb-validation")
 
     def findings_by_rule(self) -> pd.DataFrame:
         """The findings counted by severity, rule and column, with the first rows each concerns (exact counts).

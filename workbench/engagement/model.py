@@ -26,6 +26,7 @@ from workbench.engagement.problems import did_you_mean
 from workbench.engagement.record_filter import RecordFilter
 from workbench.procedures.base import PolicyValue
 from workbench.errors import EngagementError
+from workbench.display import SummaryText, escape, html_badge, html_card, html_details, html_table, STATUS_COLOURS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -428,7 +429,7 @@ class Round:
 
 
 @dataclass(frozen=True)
-class Engagement:
+class Engagement(SummaryText):
     """A loaded, validated engagement folder. Build it with :func:`load_engagement`.
 
     Attributes
@@ -697,10 +698,56 @@ class Engagement:
             lines.extend(f"  - {note}" for note in self.notes)
         return "\n".join(lines)
 
+    def control_statuses(self) -> dict[str, str]:
+        """Control id -> the status of its last run (``output/records/<id>.json``, an interactive run's
+        ``output/interactive/records/`` when newer), or ``not run yet``."""
+        import json
+
+        statuses = {}
+        for control in self.controls:
+            found: tuple[float, str] | None = None
+            for folder in (self.folder / "output" / "records", self.folder / "output" / "interactive" / "records"):
+                path = folder / f"{control.id}.json"
+                try:
+                    stamp = path.stat().st_mtime
+                    status = str(json.loads(path.read_text(encoding="utf-8")).get("conclusion_status")
+                                 or "not run yet")
+                except (OSError, ValueError, AttributeError):
+                    continue
+                if found is None or stamp > found[0]:
+                    found = (stamp, status)
+            statuses[control.id] = found[1] if found else ("not tested by the workbench" if control.procedure is None
+                                                           else "not run yet")
+        return statuses
+
+    def _repr_html_(self) -> str:
+        """One screen: who, what, when, and the controls counted by the status of their last run."""
+        statuses = self.control_statuses()
+        counts: dict[str, int] = {}
+        for status in statuses.values():
+            counts[status] = counts.get(status, 0) + 1
+        badges = " ".join(html_badge(f"{status.replace('_', ' ')}: {n}", STATUS_COLOURS.get(status, "#757575"))
+                          for status, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+        staff = "; ".join(f"{escape(m.name)} ({escape(m.initials)}, {escape(m.role)})" for m in self.staff)
+        rows = [("Client", escape(f"{self.client}, {self.report_label}, {self.period_label} ({self.timezone})")),
+                ("Criteria", escape(", ".join(CATEGORY_LABELS[c] for c in self.criteria))
+                 + f" ({len(self.in_scope_criteria)} criteria)"),
+                ("Sampling", escape(self.sampling.summary())),
+                ("Staff", staff),
+                ("Populations", f"{len(self.populations)}"),
+                ("Controls", f"{len(self.controls)}: {badges}")]
+        table = html_table([(c.id, "; ".join(c.criteria), c.frequency.replace("_", " "), c.nature,
+                             statuses[c.id].replace("_", " "), c.description) for c in self.controls],
+                           ["control", "criteria", "frequency", "nature", "last run", "control activity"],
+                           nowrap=(0, 2, 4))
+        body = html_details(f"Every control ({len(self.controls)}) and population ({len(self.populations)})",
+                            table + html_table([(p.summary(),) for p in self.populations.values()], ["population"]))
+        return html_card(f"Engagement {self.engagement_id}", rows, body=body, css_class="wb-engagement")
+
 
 
 @dataclass(frozen=True)
-class Control:
+class Control(SummaryText):
     """One row of the control matrix.
 
     Attributes
@@ -776,4 +823,9 @@ class Control:
             noun = "population" if len(self.populations) == 1 else "populations"
             parts.append(f"{noun} {', '.join(self.populations)}")
         return f"{self.id} [{'; '.join(self.criteria)}] ({'; '.join(parts)}): {self.description}"
+
+    def _repr_html_(self) -> str:
+        """A compact card of the control under test."""
+        rows = [(label, escape(value)) for label, value in self.to_table()[1:] if value]
+        return html_card(f"Control {self.id}", rows, css_class="wb-control")
 
