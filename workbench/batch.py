@@ -810,6 +810,9 @@ def run_batch(paths: Sequence[str | os.PathLike[str]], *, output_dir: str | os.P
     from workbench.runlock import LockHolder, OutputLock
 
     say = notify or (lambda message: print(message, file=sys.stderr))
+    # a batch never shows the testing form, even when started from a notebook's kernel (whose environment names
+    # a Jupyter session): workers and kernels inherit this
+    os.environ["WORKBENCH_INTERACTIVE"] = "0"
     if workers is None:
         workers = os.cpu_count() or 1
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
