@@ -758,6 +758,21 @@ def _clean_up_after(run: _Run, e: _Engagement, stale: Any) -> None:
                   ". This run tests every control again (--rerun-failed would test only what it did not finish)."))
 
 
+@contextlib.contextmanager
+def _not_interactive() -> Iterator[None]:
+    """A batch never shows the testing form, even when started from a notebook's kernel (whose environment names a
+    Jupyter session): its workers and kernels inherit this variable; the caller's environment is restored after."""
+    before = os.environ.get("WORKBENCH_INTERACTIVE")
+    os.environ["WORKBENCH_INTERACTIVE"] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("WORKBENCH_INTERACTIVE", None)
+        else:
+            os.environ["WORKBENCH_INTERACTIVE"] = before
+
+
 def run_batch(paths: Sequence[str | os.PathLike[str]], *, output_dir: str | os.PathLike[str] | None = None,
               workers: int | None = None, control_ids: Iterable[str] | None = None, progress: bool = True,
               rerun_failed: bool = False, changed: bool = False, timeout: float | None = None,
@@ -810,9 +825,6 @@ def run_batch(paths: Sequence[str | os.PathLike[str]], *, output_dir: str | os.P
     from workbench.runlock import LockHolder, OutputLock
 
     say = notify or (lambda message: print(message, file=sys.stderr))
-    # a batch never shows the testing form, even when started from a notebook's kernel (whose environment names
-    # a Jupyter session): workers and kernels inherit this
-    os.environ["WORKBENCH_INTERACTIVE"] = "0"
     if workers is None:
         workers = os.cpu_count() or 1
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -896,7 +908,7 @@ def run_batch(paths: Sequence[str | os.PathLike[str]], *, output_dir: str | os.P
             _write_batch_manifest(run, batch_path, not_run, "in_progress")
             batch_written = True
 
-        with _signals_interrupt():
+        with _signals_interrupt(), _not_interactive():
             for e in run.engagements:
                 e.started = run.started
                 _plan(run, e)
