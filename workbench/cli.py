@@ -168,6 +168,26 @@ def build_parser() -> argparse.ArgumentParser:
                     "input. Nothing is written (a store in an older layout is migrated first, as on any open).")
     verify.add_argument("engagement_dir", metavar="ENGAGEMENT_DIR", type=Path)
 
+    record = commands.add_parser(
+        "record", help="record one tested result (validated, like the form and the Excel import)",
+        description="Record the outcome of one attribute of one sampled item in ENGAGEMENT's results store, through "
+                    "workbench.recording (the same checks as the form and the Excel import: tester, outcome, "
+                    "evidence, evidence date, the item in the current selection). Exit 0 printing what was "
+                    "recorded (or that it was already recorded); 1 with every problem, one a line; 2 for bad "
+                    "input. See docs/recording.md.")
+    record.add_argument("engagement_dir", metavar="ENGAGEMENT", type=Path)
+    record.add_argument("--control", required=True, metavar="ID", help="the control id, e.g. CM-02")
+    record.add_argument("--item", required=True, metavar="KEY", help="the sampled item's key, e.g. CHG-1042")
+    record.add_argument("--attribute", required=True, metavar="A", help="the attribute id, e.g. testing_evidenced")
+    record.add_argument("--result", required=True, metavar="pass|fail|n/a", help="the outcome (any case)")
+    record.add_argument("--evidence", default=None, metavar="REF",
+                        help="where the evidence is (required for pass and fail)")
+    record.add_argument("--evidence-date", default=None, metavar="YYYY-MM-DD", help="the date the evidence shows")
+    record.add_argument("--comment", default=None, metavar="TEXT")
+    record.add_argument("--override-reason", default=None, metavar="TEXT",
+                        help="automated attributes only: why this item's computed outcome is replaced")
+    record.add_argument("--tester", required=True, metavar="INITIALS", help="the preparer who performed the test")
+
     requests = commands.add_parser(
         "request-list", help="write the evidence request list for the sampled items (to send to the client)",
         description="Select each control's sample (as a run does, pinning populations; no notebook is run) and "
@@ -452,6 +472,35 @@ def _import_results(args: argparse.Namespace) -> int:
     return 0
 
 
+def _record(args: argparse.Namespace) -> int:
+    from workbench.engagement import load_engagement
+    from workbench.pipeline import run_control_test
+    from workbench.recording import ProposedResult, RecordRefused, record_result
+    from workbench.results import RESULTS_FILE, ResultsStore
+
+    engagement = load_engagement(args.engagement_dir)
+    test = run_control_test(engagement, args.control)
+    proposed = ProposedResult(item_key=args.item, attribute_id=args.attribute, outcome=args.result,
+                              evidence_ref=args.evidence, evidence_date=args.evidence_date, comment=args.comment,
+                              override_reason=args.override_reason)
+    before = None
+    if (engagement.folder / RESULTS_FILE).is_file():
+        with ResultsStore.open(engagement) as store:
+            before = store.get(test.control.id, args.item.strip(), args.attribute.strip())
+    try:
+        result = record_result(test, proposed, tester=args.tester)
+    except RecordRefused as refused:
+        print(f"workbench record: not recorded ({len(refused.problems)} problem(s)):", file=sys.stderr)
+        for problem in refused.problems:
+            print(problem.message, file=sys.stderr)
+        return 1
+    if before is not None and before.tested_at == result.tested_at:
+        print(f"Already recorded, nothing changed: {result.summary()}")
+    else:
+        print(f"Recorded: {result.summary()}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``workbench`` console script; returns the exit code."""
     parser = build_parser()
@@ -471,6 +520,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _template(args)
         if args.command == "import-results":
             return _import_results(args)
+        if args.command == "record":
+            return _record(args)
         return _check_population(args, parser)
     except USER_ERRORS as error:
         print(f"workbench {args.command}: {error}", file=sys.stderr)

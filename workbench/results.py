@@ -124,7 +124,8 @@ ZERO_SHA256 = "0" * 64
 #: Outcomes a tester may record for an attribute of an item.
 OUTCOMES: tuple[str, ...] = ("pass", "fail", "n/a")
 RESULT_COLUMNS: tuple[str, ...] = ("engagement", "control_id", "item_key", "attribute_id", "outcome",
-                                   "evidence_ref", "evidence_date", "comment", "tested_by", "tested_at")
+                                   "evidence_ref", "evidence_date", "comment", "tested_by", "tested_at",
+                                   "override_reason")
 TRAIL_COLUMNS: tuple[str, ...] = ("seq", "engagement", "control_id", "item_key", "attribute_id", "action",
                                   "old_value", "new_value", "who", "at", "sha256")
 #: Staff roles allowed to record a result unless the store is opened with other ``roles``.
@@ -675,13 +676,15 @@ class Result:
     comment: str | None
     tested_by: str
     tested_at: str
+    override_reason: str | None = None
 
     def summary(self) -> str:
         """One line: control / item / attribute = outcome, by whom and when."""
         evidence = f", evidence {self.evidence_ref}" if self.evidence_ref else ""
         dated = f" dated {self.evidence_date}" if self.evidence_date else ""
+        override = f", overriding the computed outcome: {self.override_reason}" if self.override_reason else ""
         return (f"{self.control_id} / {self.item_key} / {self.attribute_id} = {self.outcome} "
-                f"(by {self.tested_by} at {self.tested_at}{evidence}{dated})")
+                f"(by {self.tested_by} at {self.tested_at}{evidence}{dated}{override})")
 
 
 def _now() -> str:
@@ -1391,8 +1394,12 @@ class ResultsStore:
     # -- results ----------------------------------------------------------------------------------
     def record(self, control_id: str, item_key: str, attribute_id: str, outcome: str, *, tested_by: str,
                evidence_ref: str | None = None, evidence_date: str | _dt.date | None = None,
-               comment: str | None = None) -> Result:
+               comment: str | None = None, override_reason: str | None = None) -> Result:
         """Record (or change) the outcome of one attribute for one item, in one committed transaction.
+
+        This is the low-level write: it checks what the store itself knows. Testers, notebooks, the command
+        line and the Excel import record through :mod:`workbench.recording`, which also checks the item
+        against the control's current selection, the attribute's kind and the evidence date's comparison.
 
         Parameters
         ----------
@@ -1408,6 +1415,8 @@ class ResultsStore:
             The date the evidence shows; not in the future.
         comment : str, optional
             What the tester noted.
+        override_reason : str, optional
+            Why an automated attribute's computed outcome is replaced by this one (stored as the entry's reason).
 
         Returns
         -------
@@ -1432,7 +1441,7 @@ class ResultsStore:
         day = evidence_date.isoformat() if isinstance(evidence_date, _dt.date) else evidence_date
         entry = self.append("result", {"control_id": control_id, "item_key": item_key, "attribute_id": attribute_id},
                             {"outcome": outcome, "evidence_ref": evidence_ref, "evidence_date": day,
-                             "comment": comment}, who=tested_by)
+                             "comment": comment}, who=tested_by, reason=override_reason)
         return self._result(entry)
 
     def _result(self, entry: Entry) -> Result:
@@ -1444,7 +1453,7 @@ class ResultsStore:
 
         return Result(self.engagement_id, str(key["control_id"]), str(key["item_key"]), str(key["attribute_id"]),
                       str(value.get("outcome")), text("evidence_ref"), text("evidence_date"), text("comment"),
-                      entry.who, entry.at)
+                      entry.who, entry.at, entry.reason)
 
     def get(self, control_id: str, item_key: str, attribute_id: str) -> Result | None:
         """The current result for one key, or None when nothing is recorded."""
@@ -1455,7 +1464,8 @@ class ResultsStore:
         """Current results of one control: one row per (item_key, attribute_id), columns :data:`RESULT_COLUMNS`."""
         rows = [(self.engagement_id, e.key["control_id"], e.key["item_key"], e.key["attribute_id"],
                  e.value.get("outcome"), e.value.get("evidence_ref"), e.value.get("evidence_date"),
-                 e.value.get("comment"), e.who, e.at) for e in self.current("result", control_id=control_id)]
+                 e.value.get("comment"), e.who, e.at, e.reason)
+                for e in self.current("result", control_id=control_id)]
         return _frame(rows, RESULT_COLUMNS)
 
     def trail(self, control_id: str | None = None) -> pd.DataFrame:

@@ -62,14 +62,28 @@ TICKMARKS: dict[str, tuple[str, str]] = {
     "not performed": ("–", "Not performed: a prerequisite attribute failed for this item, so this attribute could "
                            "not be performed; not counted as a second deviation."),
     "not tested": ("NT", "Not yet tested: a manual attribute with no result recorded in the results store."),
+    "override": ("O", "Override: the tester replaced the outcome computed for this automated attribute, with the "
+                      "reason in the Reason column (which keeps the computed outcome); the mark after the O is the "
+                      "outcome recorded (O✓ met, OX exception, ON/A not applicable)."),
 }
 
 
 def tickmark_of(outcome: str, source: str) -> str:
     """The :data:`TICKMARKS` key of a testing-matrix cell: how a pass was established, else the outcome."""
+    if source == "override":
+        return "override"
     if outcome == "pass":
         return "recomputed" if source == "automated" else "agreed"
     return outcome
+
+
+def _mark(outcome: str, source: str) -> str:
+    """The text of a testing-matrix cell: the tickmark, an override's O followed by the outcome's mark."""
+    mark = tickmark_of(outcome, source)
+    if mark == "override":
+        inner = tickmark_of(outcome, "results store")
+        return TICKMARKS[mark][0] + (TICKMARKS[inner][0] if inner in TICKMARKS else outcome)
+    return TICKMARKS[mark][0] if mark in TICKMARKS else outcome
 
 
 def workpaper_reference(engagement: Engagement, control: Control) -> str:
@@ -351,9 +365,12 @@ class _Workpaper:
         for row in rows:
             for j in marked:
                 text = display_text(row[j])
-                mark = tickmark_of(text, sources.get((int(row[0]), columns[j]), ""))
+                source = sources.get((int(row[0]), columns[j]), "")
+                mark = tickmark_of(text, source)
                 self.used_tickmarks.add(mark)
-                row[j] = TICKMARKS[mark][0] if mark in TICKMARKS else text
+                if mark == "override":
+                    self.used_tickmarks.add(tickmark_of(text, "results store"))
+                row[j] = _mark(text, source)
         header_row, _ = s.table([labels.get(c, headings.get(c, _heading(c))) for c in columns], rows,
                                 empty="No items selected.",
                                 wrap_columns=tuple(i for i, c in enumerate(columns) if c in ("reason", "comment")))
