@@ -522,7 +522,7 @@ def _import_templates(run: _Run, e: _Engagement) -> dict[str, str]:
             continue
         where = f"{TEMPLATES_FOLDER}/{path.name}"
         try:
-            report = import_results(e.engagement, path)
+            report = import_results(e.engagement, path, control_id=control.id)
         except USER_ERRORS as error:
             failures[control.id] = f"the testing template {where} was not imported: {error}"
             run.notify(f"workbench run: {e.name}: {control.id}: {failures[control.id]}")

@@ -220,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     imports.add_argument("file", metavar="FILE.xlsx", type=Path)
     imports.add_argument("--tester", required=True, metavar="INITIALS",
                          help="the preparer who did the tests (initials or name, on the staff list)")
+    imports.add_argument("--control", default=None, metavar="ID",
+                         help="refuse the file unless it is the template of this control")
     verify.add_argument("--head", action="append", default=[], type=_sha256, metavar="SHA256",
                         help="a chain head printed earlier (in a workpaper or the manifest) that must still be in "
                              "the chain; repeat for several")
@@ -464,7 +466,7 @@ def _import_results(args: argparse.Namespace) -> int:
 
     engagement = load_engagement(args.engagement_dir)
     try:
-        report = import_results(engagement, args.file, tester=args.tester)
+        report = import_results(engagement, args.file, tester=args.tester, control_id=args.control)
     except TemplateRejected as rejected:
         print(f"workbench import-results: {rejected}", file=sys.stderr)
         return 1

@@ -1057,7 +1057,7 @@ def _parse_walkthrough(book: Workbook, parsed: _Parsed) -> None:
 
 
 def import_results(engagement: Engagement, path: str | os.PathLike[str], *, tester: str | None = None,
-                   test: ControlTest | None = None) -> ImportReport:
+                   control_id: str | None = None, test: ControlTest | None = None) -> ImportReport:
     """Validate a filled testing template and record its results, evaluations and walkthrough, all or nothing.
 
     Parameters
@@ -1068,6 +1068,8 @@ def import_results(engagement: Engagement, path: str | os.PathLike[str], *, test
     tester : str, optional
         The preparer who did the tests (initials or name, on the staff list). Default: the initials written in
         the template's Testing!B4; when both are given they must name the same person.
+    control_id : str, optional
+        The control the template must be of (``workbench run`` gives the file name's; default: the binding's).
     test : ControlTest, optional
         The control's test as it stands, when the caller has it (default: run its stages, as a run does).
 
@@ -1092,7 +1094,13 @@ def import_results(engagement: Engagement, path: str | os.PathLike[str], *, test
             BINDING_SHEET, _binding_row(binding, "engagement_id"), "B", "engagement_id",
             f"the template belongs to engagement {binding.get('engagement_id')!r}, not {engagement.engagement_id!r}; "
             f"import it into its own engagement, or export a template of this one.")])
-    control_id = binding.get("control_id", "")
+    bound = binding.get("control_id", "")
+    if control_id is not None and bound != control_id:
+        raise TemplateRejected(target, [TemplateProblem(
+            BINDING_SHEET, _binding_row(binding, "control_id"), "B", "control_id",
+            f"the template is of control {bound!r}, not {control_id!r}; import the template of {control_id} "
+            f"(workbench template ... --control {control_id}).")])
+    control_id = bound
     try:
         engagement.control(control_id)
     except EngagementError as error:
