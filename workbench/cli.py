@@ -164,8 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="check the results store's hash chain and append-only triggers",
         description="Recompute the SHA-256 of every entry of ENGAGEMENT_DIR/results.sqlite and its link to the "
                     "previous one, and check the sequence and the append-only triggers. Exit 0 with one line "
-                    "(entries and chain head) when intact; exit 1 naming the first bad entry when not; 2 for bad "
-                    "input. Nothing is written (a store in an older layout is migrated first, as on any open).")
+                    "(entries and chain head) when intact; exit 1 naming the first bad entry when not, or every "
+                    "evidence file changed or deleted after a result cited it; 2 for bad input. Nothing is written (a "
+                    "store in an older layout is migrated first, as on any open).")
     verify.add_argument("engagement_dir", metavar="ENGAGEMENT_DIR", type=Path)
 
     record = commands.add_parser(
@@ -422,6 +423,7 @@ def _verify(args: argparse.Namespace) -> int:
     import warnings
 
     from workbench.errors import StoreIntegrityError
+    from workbench.evidence import check_evidence
     from workbench.results import RESULTS_FILE, ZERO_SHA256, NetworkFileSystemWarning, ResultsStore
 
     folder = args.engagement_dir
@@ -440,8 +442,15 @@ def _verify(args: argparse.Namespace) -> int:
                 for note in store.warnings:
                     print(f"workbench verify: note: {note}", file=sys.stderr)
                 status = store.verify(known_heads=args.head)
+                changed = check_evidence(store, folder)
     except StoreIntegrityError as error:
         print(f"FAILED {error}")
+        return 1
+    if changed:
+        print(f"FAILED {path}: the hash chain is intact, but {len(changed)} evidence file(s) are not as the results "
+              f"citing them recorded:")
+        for problem in changed:
+            print(f"  {problem}")
         return 1
     print(status.summary())
     return 0

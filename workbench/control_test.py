@@ -24,7 +24,8 @@ component            what it covers
                      SHA-256s, the selected keys in order and any extension
 ``results``          every recorded manual result of the control (outcome, evidence, comment, who)
 ``evaluations``      the recorded evaluation of every exception, and the walkthrough
-``evidence``         SHA-256 of evidence files cited (none yet: an empty list)
+``evidence``         every evidence file a recorded result cited, with its SHA-256 now (None when deleted):
+                     a file changed after a result cited it changes the fingerprint (:mod:`workbench.evidence`)
 ==================== =============================================================================
 
 The sign-off hash uses it as is; the "stale, run again" mark and ``workbench run --changed`` add the
@@ -48,6 +49,7 @@ from typing import Mapping
 
 from workbench.engagement import Control, Engagement
 from workbench.evaluation import STATUS_TEXT, ControlEvaluation
+from workbench.evidence import EvidenceIndex, index_evidence
 from workbench.files import JsonRecord, JsonValue
 from workbench.judgements import RecordedConclusion
 from workbench.policy import ControlPolicy
@@ -289,8 +291,17 @@ class ControlTest:
                                                                   selection.seeds)]},
             "results": [list(row) for row in recorded],
             "evaluations": evaluations,
-            "evidence": [],
+            # a cited file as it is now: changed after a result cited it, the recorded conclusion no longer stands
+            "evidence": [[f.path, f.sha256] for f in self.evidence.files if f.cited_sha256 is not None],
         })
+
+    @cached_property
+    def evidence(self) -> EvidenceIndex:
+        """The evidence files of the selected items and the populations (hashed, compared with what results cited)
+        and the results store's chain head, as the workpaper prints them (:mod:`workbench.evidence`)."""
+        return index_evidence(self.engagement.folder, owners=(self.control.id, self.selection.sample_id),
+                              item_keys=self.selection.keys, population_ids=[p.name for p in self.populations],
+                              engagement_id=self.engagement.engagement_id)
 
     @cached_property
     def conclusion(self) -> Conclusion:

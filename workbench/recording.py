@@ -42,6 +42,7 @@ import pandas as pd
 
 from workbench.control_test import ControlTest
 from workbench.errors import ResultsError, StoreIntegrityError
+from workbench.evidence import item_folder, pin_evidence, scan_evidence
 from workbench.procedures.base import ON_OR_AFTER, Attribute
 from workbench.engagement import RESULTS_FILE
 from workbench.judgements import SampleDecisions, SeedChoice
@@ -138,6 +139,11 @@ def manual_attributes(test: ControlTest) -> tuple[Attribute, ...]:
 def items_to_test(test: ControlTest) -> tuple[str, ...]:
     """The item keys of the control's current selection (round, seed, population SHA-256), in sample order."""
     return tuple(str(key) for key in test.selection.keys)
+
+
+def _evidence_owners(test: ControlTest) -> tuple[str, ...]:
+    """The evidence folders of the control's items: ``evidence/<control id>/`` and its shared sample's."""
+    return tuple(dict.fromkeys((test.control.id, test.selection.sample_id)))
 
 
 def _selection_words(test: ControlTest) -> str:
@@ -423,6 +429,16 @@ def record_results(test: ControlTest, proposed: Sequence[ProposedResult], *, tes
     problems: list[ResultProblem] = []
     for one in proposed:
         problems += check_result(test, one, tester=tester)
+    folder = test.engagement.folder
+    owners = _evidence_owners(test)
+    items = list(dict.fromkeys(_text(one.item_key) or "" for one in proposed))
+    populations = [p.name for p in test.populations]
+    for key in [k for k in items if k]:   # evidence a result would cite must stay inside the engagement folder
+        for owner in owners:
+            for file in scan_evidence(folder, item_folder(folder, owner, key)):
+                if file.refused:
+                    problems.append(ResultProblem("evidence_ref", f"{test.control.id} / {key}: evidence file "
+                                                                  f"{file.path}: {file.refused}"))
     if problems:
         raise RecordRefused(problems)
     if not proposed:
@@ -437,6 +453,8 @@ def record_results(test: ControlTest, proposed: Sequence[ProposedResult], *, tes
                     tested_by=tester, evidence_ref=_text(one.evidence_ref),
                     evidence_date=day if isinstance(day, _dt.date) else _text(day), comment=_text(one.comment),
                     override_reason=_text(one.override_reason)))
+            # the files the results cite, as they are now: a later change is flagged (workpaper, verify)
+            pin_evidence(store, folder, owners=owners, item_keys=items, population_ids=populations, who=tester)
     except StoreIntegrityError:
         raise
     except RecordRefused:

@@ -44,10 +44,13 @@ from workbench.validation import ValidationReport, covering_controls, covering_p
 from workbench.workpaper.cells import display_text
 from workbench.workpaper.layout import SheetWriter, header_from_engagement, save_atomically
 
-__all__ = ["SHEETS", "TICKMARKS", "write_workpaper", "workpaper_reference"]
+__all__ = ["SHEETS", "TICKMARKS", "CHAIN_HEAD_LABEL", "write_workpaper", "workpaper_reference"]
 
 #: Sheet names in workbook order (their 1-based position is the sheet number in the reference).
 SHEETS: tuple[str, ...] = ("Lead", "Population", "Sampling", "Testing", "Exceptions", "Evaluation", "Legend")
+
+#: The label of the results store's chain head on the Lead sheet (``workbench verify --head`` checks it).
+CHAIN_HEAD_LABEL = "Results store chain head (SHA-256)"
 
 #: Tickmarks, each defined on the Legend. A met attribute is marked by how it was tested: recomputed from the
 #: population data (an automated attribute) or agreed to source evidence (a manual one, with its reference).
@@ -200,6 +203,13 @@ class _Workpaper:
         rows += [(f"Pending {i}", item) for i, item in enumerate(e.pending, start=1)]
         rows += [(f"Note {i}", note) for i, note in enumerate(e.notes, start=1)]
         s.pairs(rows)
+        s.section("Results store")
+        s.pairs([(CHAIN_HEAD_LABEL, test.evidence.chain_head),
+                  ("Evidence files flagged", f"{len(test.evidence.flagged)} of {len(test.evidence.files)}"
+                   + (f": changed or deleted after a result cited them, see {self.ref('Testing')}"
+                      if test.evidence.flagged else f" (listed on {self.ref('Testing')})"))])
+        s.text("The chain head is the SHA-256 of the store's last entry when this workpaper was written: "
+               "workbench verify ENGAGEMENT --head <it> fails if the store was rewritten or replaced since.")
         s.section("Sign-off")
         staff = [(m.role, m.name, m.initials, None) for m in self.engagement.staff]
         s.text("Sign-off dates are left blank: the preparer and the reviewer complete them when they sign.")
@@ -384,6 +394,10 @@ class _Workpaper:
                  "Fail outside sample"], _rows(pr), empty="No automated attributes.")
         if not t.census_relied_on:
             s.text("Not relied on: sampled items did not agree with the source system (Population sheet).", bold=True)
+        s.section("Evidence files (SHA-256; evidence/<control or sample>/<item>/ and evidence/populations/<id>/)")
+        s.table(["File", "Linked to", "SHA-256", "Bytes", "Status"], self.test.evidence.to_rows(),
+                empty="No evidence files in the engagement folder for these items and populations.",
+                wrap_columns=(4,))
         if t.notes:
             s.section("Notes")
             for note in t.notes:
