@@ -799,6 +799,7 @@ class _Parsed:
     blank: int = 0
     evaluations: list[tuple[str, dict[str, str | None], int]] = field(default_factory=list)
     walkthrough: dict[str, str | None] | None = None
+    tester: str | None = None                 # the tester's initials, once resolved
     problems: list[TemplateProblem] = field(default_factory=list)
 
 
@@ -896,6 +897,7 @@ def _parse(test: ControlTest, book: Workbook, binding: Mapping[str, str], tester
                                             f"its cells blank if it is not tested yet."))
     # the tester
     initials, tester_problem = _resolve_tester(test.engagement, tester, _text_of(ws[TESTER_CELL].value))
+    parsed.tester = initials
     if tester_problem:
         problems.append(TemplateProblem(TESTING_SHEET, 4, "B", "Tested by (initials)", tester_problem))
     # the cells of each attribute
@@ -1121,9 +1123,8 @@ def import_results(engagement: Engagement, path: str | os.PathLike[str], *, test
     parsed = _parse(test, book, binding, tester)
     if parsed.problems:
         raise TemplateRejected(target, parsed.problems)
-    initials, _ = _resolve_tester(engagement, tester, read_template_tester(target))
-    assert initials is not None
-    return _record(test, target, parsed, initials)
+    assert parsed.tester is not None     # no problem: the tester was resolved
+    return _record(test, target, parsed, parsed.tester)
 
 
 def _record(test: ControlTest, path: Path, parsed: _Parsed, tester: str) -> ImportReport:
