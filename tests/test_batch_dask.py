@@ -35,7 +35,7 @@ def without_paths(record: dict) -> dict:
 
 
 def test_dask_gives_the_outcomes_of_the_local_executor(demo_run, cluster, tmp_path):
-    folder = copy_engagement(SAMPLE_DATA / "acme-type2", tmp_path / "acme-type2")
+    folder = copy_engagement(SAMPLE_DATA / "acme-type2", tmp_path / "acme-type2", templates=True)
     code = cli.main(["run", str(folder), "--executor", "dask", "--scheduler", cluster.scheduler_address,
                      "--no-progress"])
     assert code == 0

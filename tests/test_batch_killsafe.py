@@ -105,6 +105,7 @@ def cells_equal_reference(out: Path, folder: Path, book: str) -> list[str]:
 
 @pytest.mark.slow
 def test_sigkill_in_the_middle_then_a_clean_rerun(demo_run, type2_copy, slow_kernels):
+    with_templates(type2_copy)
     out = type2_copy / "output"
     shutil.copytree(demo_run["out"], out)        # an earlier, complete run: its summary must not look current
     old_summary = (out / "summary.xlsx").read_bytes()
@@ -150,7 +151,14 @@ def test_sigkill_in_the_middle_then_a_clean_rerun(demo_run, type2_copy, slow_ker
 
 
 @pytest.mark.slow
+def with_templates(folder: Path) -> Path:
+    """The demo's filled testing templates in a copy of it: its CM-01 workpaper is then the reference's."""
+    shutil.copytree(Path(__file__).resolve().parents[1] / "sample_data" / "acme-type2" / "testing", folder / "testing")
+    return folder
+
+
 def test_two_runs_at_once(type2_copy, slow_kernels, tmp_path):
+    with_templates(type2_copy)
     out = tmp_path / "out"
     first = start_run([str(type2_copy), "--out", str(out), "--controls", "CM-01", "--workers", "1"],
                       env=slow_kernels)
