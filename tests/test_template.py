@@ -435,3 +435,30 @@ def test_the_demo_run_imported_the_filled_templates(demo_run):
     assert statuses <= {"exceptions_noted", "no_exceptions_noted", "not_operating_effectively", "testing_in_progress"}
     assert sorted(c for c, row in rows.items() if row["status"] == "testing_in_progress") == ["AC-05", "AC-06",
                                                                                              "OPS-01"]
+
+
+def test_a_round_template_holds_that_round_s_items_and_imports_them(engagement_dir, tmp_path, capsys):
+    from test_conclusions import with_rounds
+
+    with_rounds(engagement_dir)
+    test = run_control_test(load_engagement(engagement_dir), CONTROL)
+    assert test.selection.rounds == ("interim", "roll-forward")
+    path = export(engagement_dir, tmp_path / "rf.xlsx", CONTROL, "--round", "roll-forward")
+    book = openpyxl.load_workbook(path)
+    ws = book["Testing"]
+    assert [c.value for c in ws[6]][:3] == ["Sample no", "Item key (change_id)", "Round"]
+    assert [ws[f"B{r}"].value for r in range(FIRST, ws.max_row + 1)] == list(test.selection.parts[1].keys)
+    assert {ws[f"C{r}"].value for r in range(FIRST, ws.max_row + 1)} == {"roll-forward"}
+    binding = {a: b for a, b in book["Binding"].iter_rows(values_only=True)}
+    assert (binding["rounds"], binding["seeds"], binding["items"]) == (
+        "roll-forward", f"roll-forward={test.selection.parts[1].seed}", "11")
+    assert binding["attribute:testing_evidenced"] == "I:J:K:L"     # the Round column comes first
+    ws["B4"] = "DR"
+    for row in range(FIRST, ws.max_row + 1):
+        ws[f"I{row}"], ws[f"J{row}"] = "N/A", None
+        ws[f"L{row}"] = "no code change: configuration only"
+    book.save(path)
+    code, out, _ = import_(engagement_dir, path, capsys)
+    assert code == 0 and "11 result(s) recorded, 0 unchanged, 0 blank" in out
+    stored = read_results(engagement_dir, CONTROL)
+    assert set(stored["item_key"]) == set(test.selection.parts[1].keys) and set(stored["outcome"]) == {"n/a"}
