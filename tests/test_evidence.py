@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 
 import pytest
 from openpyxl import load_workbook
@@ -83,6 +84,7 @@ def test_files_are_hashed_by_relative_path(tmp_path):
 @pytest.fixture
 def cited(type2_copy):
     """CM-02 with an evidence file for its first item and one for its population, and a result citing the item."""
+    shutil.rmtree(type2_copy / "evidence")   # the demo's own files are tested below
     engagement = load_engagement(type2_copy)
     test = run_control_test(engagement, "CM-02")
     key = items_to_test(test)[0]
@@ -127,8 +129,7 @@ def test_a_file_changed_after_a_result_cited_it_is_flagged_by_verify_and_on_the_
     rows = [[c.value for c in r] for r in book["Testing"].iter_rows()]
     row = next(r for r in rows if r[0] == cited["path"])
     assert row[1:4] == [f"item {cited['key']}", now, len(cited["file"].read_bytes())]
-    assert row[4].startswith("CHANGED after a result cited it (cited by DR on ") and row[4].endswith(
-        f", SHA-256 then {before})")
+    assert row[4] == f"CHANGED after a result cited it (cited by DR, SHA-256 then {before})"
     lead = {r[0]: r[1] for r in ([c.value for c in r] for r in book["Lead"].iter_rows()) if r[0]}
     assert lead["Evidence files flagged"] == ("1 of 2: changed or deleted after a result cited them, see "
                                               "ACME-SOC2-T2-FY26/CM-02.4")
@@ -152,12 +153,25 @@ def test_recording_again_pins_the_file_as_it_is_then(cited):
         assert len(store.history("evidence", path=cited["path"])) == 2
 
 
+def test_the_demo_ships_evidence_files_listed_on_the_workpaper(type2_copy, tmp_path):
+    test = run_control_test(load_engagement(type2_copy), "CM-02")
+    assert [(f.path, f.linked_to, f.status) for f in test.evidence.files] == [
+        ("evidence/CM-02/CHG-1124/ci-run.txt", "item CHG-1124", "not cited"),
+        ("evidence/CM-02/CHG-1130/ci-run.txt", "item CHG-1130", "not cited"),
+        ("evidence/populations/changes/export-query.txt", "population changes", "not cited")]
+    assert {"CHG-1124", "CHG-1130"} <= set(items_to_test(test))
+    rows = [[c.value for c in r][:5] for r in load_workbook(write_workpaper(tmp_path, test))["Testing"].iter_rows()]
+    query = type2_copy / "evidence" / "populations" / "changes" / "export-query.txt"
+    assert ["evidence/populations/changes/export-query.txt", "population changes",
+            hashlib.sha256(query.read_bytes()).hexdigest(), query.stat().st_size, "not cited"] in rows
+
+
 def test_a_symbolic_link_out_of_the_engagement_folder_is_refused(type2_copy, tmp_path, capsys):
     outside = tmp_path / "outside.txt"
     outside.write_text("secret", encoding="utf-8")
     engagement = load_engagement(type2_copy)
     test = run_control_test(engagement, "CM-02")
-    key = items_to_test(test)[0]
+    key = items_to_test(test)[2]   # an item without the demo's evidence files
     folder = item_folder(type2_copy, "CM-02", key)
     folder.mkdir(parents=True)
     os.symlink(outside, folder / "link.txt")

@@ -21,6 +21,7 @@ from workbench.recording import (
     items_to_test,
     manual_attributes,
     record_result,
+    record_evaluation,
     record_results,
 )
 from workbench.results import ResultsStore
@@ -291,11 +292,12 @@ def test_record_result_writes_once_and_is_idempotent(folder, cm02):
 
 def test_record_results_is_all_or_nothing(folder, cm02):
     keys = items_to_test(cm02)[2:5]
+    bad = items_to_test(cm02)[5]
     good = [ProposedResult(k, "testing_evidenced", "n/a", comment="not deployed") for k in keys]
     length = trail_length(folder)
     with pytest.raises(RecordRefused) as refused:
-        record_results(cm02, [*good, ProposedResult(keys[0], "testing_evidenced", "passed")], tester="DR")
-    assert refused.value.problems == (ResultProblem("outcome", f"CM-02 / {keys[0]} / testing_evidenced: outcome "
+        record_results(cm02, [*good, ProposedResult(bad, "testing_evidenced", "passed")], tester="DR")
+    assert refused.value.problems == (ResultProblem("outcome", f"CM-02 / {bad} / testing_evidenced: outcome "
                                                                f"'passed' is not allowed; write pass, fail or n/a "
                                                                f"(any case)."),)
     assert str(refused.value) == refused.value.problems[0].message
@@ -306,6 +308,17 @@ def test_record_results_is_all_or_nothing(folder, cm02):
     with ResultsStore.open(folder) as store:   # one transaction: consecutive entries
         seqs = [e.seq for e in store.history("result")][-3:]
     assert seqs == list(range(seqs[0], seqs[0] + 3))
+
+
+def test_one_item_and_attribute_proposed_twice_differently_is_refused(folder, cm02):
+    key = items_to_test(cm02)[8]
+    length = trail_length(folder)
+    with pytest.raises(RecordRefused) as refused:
+        record_results(cm02, [ProposedResult(key, "testing_evidenced", "n/a"),
+                              ProposedResult(key, "testing_evidenced", "n/a", comment="other")], tester="DR")
+    assert [(p.field, p.message) for p in refused.value.problems] == [
+        ("item_key", f"CM-02 / {key} / testing_evidenced: proposed twice with different values; keep one.")]
+    assert trail_length(folder) == length
 
 
 def test_an_override_is_stored_with_its_reason_and_marked_on_the_workpaper(type2_copy, tmp_path):
@@ -326,6 +339,20 @@ def test_an_override_is_stored_with_its_reason_and_marked_on_the_workpaper(type2
     row = again.testing.item_results.set_index(["item_key", "attribute_id"]).loc[(key, "approved_before_deployment")]
     assert (row["outcome"], row["source"], row["tested_by"]) == (outcome, "override", "DR")
     assert row["reason"].startswith(f"overridden by DR: approved by email outside Jira; computed {computed}")
+    # a new reason for the same outcome is a new entry; the same again writes nothing
+    length = trail_length(type2_copy)
+    proposed = ProposedResult(key, "approved_before_deployment", outcome, "email of 2025-07-01",
+                              override_reason="approved by email outside Jira (CAB chair)")
+    assert record_result(again, proposed, tester="DR").override_reason == "approved by email outside Jira (CAB chair)"
+    record_result(again, proposed, tester="DR")
+    assert trail_length(type2_copy) == length + 1
+    # the exceptions follow the override: a computed pass overridden to a fail is a deviation of the sample
+    listed = again.evaluation.exceptions
+    found = listed.loc[(listed["item"] == key) & (listed["attribute_id"] == "approved_before_deployment")]
+    if outcome == "fail":
+        assert found["found_by"].tolist() == ["sample"] and again.testing.deviations == test.testing.deviations + 1
+    else:
+        assert found.empty
     book = load_workbook(write_workpaper(tmp_path, again))
     cells = [c.value for r in book["Testing"].iter_rows() for c in r]
     assert ("O✓" if outcome == "pass" else "OX") in cells
@@ -379,3 +406,28 @@ def test_cli_record_of_an_unknown_control_exits_2_without_a_traceback(folder, ca
 def test_the_cli_records_only_through_recording():
     source = Path(cli.__file__).read_text(encoding="utf-8")
     assert "record_result(test, proposed" in source and "store.record(" not in source
+
+
+# ------------------------------------------------------------------------------------------------
+# Exception evaluations
+# ------------------------------------------------------------------------------------------------
+
+def test_an_evaluation_concerns_an_item_of_the_population_in_scope(type2_copy):
+    test = run_control_test(load_engagement(type2_copy), "CM-01")
+    census = test.testing.full_population_exceptions
+    key = str(census.loc[~census["in_sample"].astype(bool), "item_key"].iloc[0])   # a census exception
+    fields = dict(type="operating", extent="isolated", why="one approver on leave", root_cause="leave cover",
+                  effect_on_criteria="none: approved next day")
+    evaluation = record_evaluation(test, key, by="DR", **fields)
+    assert (evaluation.item_key, evaluation.type, evaluation.by) == (key, "operating", "DR")
+    with pytest.raises(RecordRefused) as refused:
+        record_evaluation(test, "CHG-0000", by="DR", **fields)
+    assert [(p.field, p.message) for p in refused.value.problems] == [
+        ("item_key", "CM-01 / CHG-0000 / exception evaluation: item 'CHG-0000' is not in the population in scope of "
+                     "CM-01; an evaluation concerns one of its exceptions (the Exceptions sheet lists them).")]
+    with pytest.raises(RecordRefused) as refused:
+        record_evaluation(test, key, by="DR", **{**fields, "type": "bad luck"})
+    assert [p.field for p in refused.value.problems] == ["type"]
+    with pytest.raises(RecordRefused) as refused:
+        record_evaluation(test, key, by="ME", **fields)
+    assert [p.field for p in refused.value.problems] == ["tester"]

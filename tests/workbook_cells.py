@@ -13,7 +13,8 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 
-#: Labels (column A) whose value (column B) records when something happened, not what.
+#: Labels (column A) whose value (column B) records when something happened, not what (the results store's chain
+#: head hashes the times its entries were written).
 VOLATILE_LABELS = frozenset({"Pinned at (UTC)", "Pinned by", "started", "finished", "Started", "Finished",
                              "Results store chain head (SHA-256)"})
 

@@ -624,7 +624,7 @@ def _rows(e: _Engagement, state: str) -> list[dict[str, Any]]:
 def _store_head(engagement: Any) -> dict[str, Any]:
     """The results store's chain head and entry count for the manifest (a store rewritten from scratch after it
     no longer holds this head: ``workbench verify --head``); a broken store is named, not hidden."""
-    from workbench.errors import StoreIntegrityError
+    from workbench.errors import ResultsError
     from workbench.results import RESULTS_FILE, ZERO_SHA256, ResultsStore
 
     if not (engagement.folder / RESULTS_FILE).is_file():
@@ -632,7 +632,7 @@ def _store_head(engagement: Any) -> dict[str, Any]:
     try:
         with ResultsStore.open(engagement.folder, engagement_id=engagement.engagement_id) as store:
             status = store.verify()
-    except StoreIntegrityError as error:
+    except ResultsError as error:   # a broken chain, a store of another engagement: named in the manifest
         return {"chain_head": None, "entries": None, "problem": str(error)}
     return {"chain_head": status.head, "entries": status.entries}
 

@@ -22,7 +22,8 @@ component            what it covers
                      a firm defines one)
 ``selection``        the sample, its seeds (and who chose them), methods, population sizes, key-set
                      SHA-256s, the selected keys in order and any extension
-``results``          every recorded manual result of the control (outcome, evidence, comment, who)
+``results``          every recorded manual result of the control, and every override of an automated one
+                     (outcome, evidence, comment, who, when)
 ``evaluations``      the recorded evaluation of every exception, and the walkthrough
 ``evidence``         every evidence file a recorded result cited, with its SHA-256 now (None when deleted):
                      a file changed after a result cited it changes the fingerprint (:mod:`workbench.evidence`)
@@ -241,7 +242,7 @@ class ControlTest:
         engagement, control, policy = self.engagement, self.control, self.engagement.sampling
         selection, evaluation = self.selection, self.evaluation
         results = self.testing.item_results
-        manual = results.loc[results["source"].isin(("results store", "recorded conclusions"))]
+        manual = results.loc[results["source"].isin(("results store", "recorded conclusions", "override"))]
         recorded = sorted(
             [str(r["item_key"]), str(r["attribute_id"]), str(r["outcome"]), _text(r["evidence_ref"]),
              _text(r["comment"]), _text(r["tested_by"]), _text(r["tested_at"])]

@@ -51,7 +51,7 @@ from workbench.judgements import (
 )
 from workbench.procedures import Attribute, Procedure
 from workbench.sample import TRANSACTION_FREQUENCIES, ControlSelection, SamplePlan
-from workbench.testing import AttributeTesting
+from workbench.testing import OVERRIDE_SOURCE, AttributeTesting
 
 __all__ = [
     "STATUSES",
@@ -456,9 +456,14 @@ def _exceptions_table(testing: AttributeTesting, selection: ControlSelection, no
     rows: list[dict[str, object]] = []
     rounds = dict(zip(testing.items[testing.key_column], testing.items["round"])) \
         if "round" in testing.items.columns else {}
+    # a tester's override of an automated outcome (recorded with a reason) replaces the computed one for that item
+    results = testing.item_results
+    overridden = {(str(k), str(a)) for k, a, s in zip(results["item_key"], results["attribute_id"], results["source"])
+                  if s == OVERRIDE_SOURCE}
     for row in testing.sample_exceptions().to_dict("records"):
         attribute = testing.procedure.attribute(str(row["attribute_id"]))
-        if attribute.automated:
+        override = (str(row["item_key"]), attribute.id) in overridden
+        if attribute.automated and not override:
             continue    # the full-population analysis lists it, with whether it was in the sample
         rows.append({"item": row["item_key"], "sample_no": row["sample_no"], "item_date": row["item_date"],
                      "attribute_id": row["attribute_id"], "attribute": row["label"],
@@ -466,6 +471,8 @@ def _exceptions_table(testing: AttributeTesting, selection: ControlSelection, no
                      "found_by": "sample", "round": rounds.get(row["item_key"])})
     population = testing.full_population_exceptions
     for row in population.to_dict("records"):
+        if (str(row["item_key"]), str(row["attribute_id"])) in overridden:
+            continue
         rows.append({"item": row["item_key"], "sample_no": row["sample_no"], "item_date": row["item_date"],
                      "attribute_id": row["attribute_id"], "attribute": row["label"],
                      "description": row["deviation"], "reason": row["reason"], "evidence_ref": None,

@@ -285,8 +285,8 @@ def pin_evidence(store: ResultsStore, folder: str | os.PathLike[str], *, owners:
         raise ResultsError("; ".join(f"{f.path}: {f.refused}" for f in refused))
     with store.transaction():
         for file in scanned:
-            store.append(EVIDENCE_KIND.name, {"path": file.path}, {"sha256": file.sha256, "size_bytes": file.size_bytes},
-                         who=who)
+            store.append(EVIDENCE_KIND.name, {"path": file.path},
+                         {"sha256": file.sha256, "size_bytes": file.size_bytes}, who=who)
     return tuple(scanned)
 
 
@@ -351,8 +351,8 @@ class EvidenceIndex:
         rows = []
         for f in self.files:
             status = f.status
-            if f.cited_sha256 is not None:
-                status += f" (cited by {f.cited_by} on {(f.cited_at or '')[:10]}"
+            if f.cited_sha256 is not None:   # who, not when: a workpaper regenerated from the same store reads the same
+                status += f" (cited by {f.cited_by}"
                 status += f", SHA-256 then {f.cited_sha256})" if f.cited_sha256 != f.sha256 else ")"
             rows.append((f.path, f.linked_to, f.sha256 or "", f.size_bytes, status))
         return rows

@@ -29,6 +29,8 @@ Public API::
     record_results(test, proposed, *, tester) -> tuple[Result, ...]
     manual_attributes(test) -> tuple[Attribute, ...]
     items_to_test(test) -> tuple[str, ...]
+    record_evaluation(test, item_key, *, by, type, extent, why, root_cause, effect_on_criteria,
+                      compensating_control=None, management_response=None) -> ExceptionEvaluation
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from workbench.errors import ResultsError, StoreIntegrityError
 from workbench.evidence import item_folder, pin_evidence, scan_evidence
 from workbench.procedures.base import ON_OR_AFTER, Attribute
 from workbench.engagement import RESULTS_FILE
-from workbench.judgements import SampleDecisions, SeedChoice
+from workbench.judgements import ExceptionEvaluation, SampleDecisions, SeedChoice, evaluate_exception
 from workbench.results import OUTCOMES, TESTER_ROLES, Result, ResultsStore
 from workbench.sample import derive_seed, select_sample
 
@@ -59,6 +61,7 @@ __all__ = [
     "record_results",
     "manual_attributes",
     "items_to_test",
+    "record_evaluation",
 ]
 
 #: The fields of a proposed result a problem can concern (and ``tester``), in the order they are checked.
@@ -227,8 +230,10 @@ def _day(value: object) -> _dt.date | str:
 
 def _compared_day(test: ControlTest, key: str, column: str) -> _dt.date | None:
     """The item's date in ``column`` as a calendar date in the engagement's zone (None when it has none)."""
-    frame = test.scope.frame
     key_column = test.testing.key_column
+    frame = test.testing.items     # the selected items (small), else every record in scope
+    if column not in frame.columns or key_column not in frame.columns:
+        frame = test.scope.frame
     if column not in frame.columns or key_column not in frame.columns:
         return None
     found = frame.loc[frame[key_column].astype(str) == key, column]
@@ -427,8 +432,14 @@ def record_results(test: ControlTest, proposed: Sequence[ProposedResult], *, tes
         The results store's chain is broken: it refuses to record.
     """
     problems: list[ResultProblem] = []
+    seen: dict[tuple[str, str], ProposedResult] = {}
     for one in proposed:
         problems += check_result(test, one, tester=tester)
+        name = (_text(one.item_key) or "", _text(one.attribute_id) or "")
+        if name in seen and seen[name] != one:   # which one holds? the tester says, not the order of rows
+            problems.append(ResultProblem("item_key", f"{test.control.id} / {name[0]} / {name[1]}: proposed twice with "
+                                                      f"different values; keep one."))
+        seen.setdefault(name, one)
     folder = test.engagement.folder
     owners = _evidence_owners(test)
     items = list(dict.fromkeys(_text(one.item_key) or "" for one in proposed))
@@ -462,3 +473,45 @@ def record_results(test: ControlTest, proposed: Sequence[ProposedResult], *, tes
     except ResultsError as error:   # what only the store can know (e.g. a control the store was not opened for)
         raise RecordRefused([ResultProblem("item_key", str(error))]) from None
     return tuple(written)
+
+
+# ------------------------------------------------------------------------------------------------
+# Exception evaluations
+# ------------------------------------------------------------------------------------------------
+
+def record_evaluation(test: ControlTest, item_key: str, *, by: str, type: str, extent: str, why: str,
+                      root_cause: str, effect_on_criteria: str, compensating_control: str | None = None,
+                      management_response: str | None = None) -> ExceptionEvaluation:
+    """Record the evaluation of one exception of the control, checked against its test first.
+
+    An evaluation may concern any item of the population in scope (a census exception as well as a sampled
+    one), not only the selection; the fields are checked by :func:`workbench.judgements.evaluate_exception`.
+
+    Raises
+    ------
+    RecordRefused
+        The item is not in the population in scope (``item_key``), or a field is missing or not allowed (its
+        message names the field); nothing is written.
+    """
+    key = _text(item_key) or ""
+    described = f"{test.control.id} / {key or '(no item)'} / exception evaluation"
+    key_column = test.testing.key_column
+    in_scope = any(key_column in part.frame.columns and (part.frame[key_column].astype(str) == key).any()
+                   for part in test.scope.parts)
+    exceptions = set(test.evaluation.exceptions["item"].astype(str)) if len(test.evaluation.exceptions) else set()
+    if not key or not (in_scope or key in exceptions):
+        raise RecordRefused([ResultProblem("item_key", f"{described}: item {key!r} is not in the population in scope "
+                                                       f"of {test.control.id}; an evaluation concerns one of its "
+                                                       f"exceptions (the Exceptions sheet lists them).")])
+    try:
+        return evaluate_exception(test.engagement, test.control.id, key, by=by, type=type, extent=extent, why=why,
+                                  root_cause=root_cause, effect_on_criteria=effect_on_criteria,
+                                  compensating_control=compensating_control, management_response=management_response)
+    except StoreIntegrityError:
+        raise
+    except ResultsError as error:
+        text = str(error)
+        detail = f" {text.split(':', 1)[-1]} "
+        named = [f for f in ("type", "extent", "why", "root_cause", "effect_on_criteria") if f" {f} " in detail]
+        field = "tester" if "staff" in detail else (named[0] if named else "item_key")
+        raise RecordRefused([ResultProblem(field, f"{described}: {text}")]) from None

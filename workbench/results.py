@@ -11,7 +11,7 @@ item, the current version of a population) is derived from the log, never kept b
   previous entry and its own. The current value of ``(kind, key)`` is its latest entry.
 * Every write is one ``BEGIN IMMEDIATE`` transaction (writers queue instead of failing half-way; WAL and
   ``synchronous=FULL``: a committed entry survives a crash) that reads the chain head and appends.
-  Appending the current value again writes nothing.
+  Appending the current value again (same value, same reason) writes nothing.
 * Triggers refuse ``UPDATE`` and ``DELETE``. Each entry's ``sha256`` covers its content and the previous
   entry's hash, so an edit made outside the workbench (a dropped trigger, an edited or deleted row) breaks
   the chain. The whole chain is verified on every open (and by ``workbench verify ENGAGEMENT_DIR``); a
@@ -1310,8 +1310,8 @@ class ResultsStore:
         Returns
         -------
         Entry
-            The new entry; or, when ``value`` equals the current value of ``(kind, key)``, the current
-            entry unchanged (nothing is written: no new row, no new time).
+            The new entry; or, when ``value`` and ``reason`` equal those of the current entry of ``(kind, key)``,
+            the current entry unchanged (nothing is written: no new row, no new time).
 
         Raises
         ------
@@ -1331,7 +1331,7 @@ class ResultsStore:
             row = self._connection.execute(
                 f"SELECT {_COLUMNS} FROM entries WHERE kind = ? AND key = ? ORDER BY seq DESC LIMIT 1",
                 (spec.name, key_text)).fetchone()
-            if row is not None and row[5] == value_text:
+            if row is not None and row[5] == value_text and row[6] == made_reason:
                 return _entry(row)
             seq, head = self._verified
             seq += 1

@@ -56,6 +56,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from workbench.control_test import ControlTest
 from workbench.engagement import Engagement
+from workbench.evidence import item_folder, pin_evidence, scan_evidence
 from workbench.errors import EngagementError, ParameterError, ResultsError
 from workbench.judgements import DESIGN_CONCLUSIONS, EXCEPTION_EXTENTS, EXCEPTION_TYPES
 from workbench.procedures import Attribute
@@ -943,10 +944,29 @@ def _parse(test: ControlTest, book: Workbook, binding: Mapping[str, str], tester
             for issue in check_result(test, proposed, tester=initials):
                 if issue.field == "tester":
                     problems.append(TemplateProblem(TESTING_SHEET, 4, "B", "Tested by (initials)", issue.message))
+    # evidence files a result would cite must stay inside the engagement folder (as record_results checks)
+    folder = test.engagement.folder
+    reported: set[str] = set()
+    for proposed, row_number, start in parsed.proposals:
+        if proposed.item_key in reported:
+            continue
+        reported.add(proposed.item_key)
+        for owner in _evidence_owners(test):
+            for file in scan_evidence(folder, item_folder(folder, owner, proposed.item_key)):
+                if file.refused:
+                    problems.append(TemplateProblem(TESTING_SHEET, row_number, get_column_letter(start + 1),
+                                                    layout.full_header(start + 1),
+                                                    f"item {proposed.item_key}: evidence file {file.path}: "
+                                                    f"{file.refused}"))
     failing = {p.item_key for p, _, _ in parsed.proposals if p.outcome == "fail"}
     _parse_evaluations(test, book, parsed, failing)
     _parse_walkthrough(book, parsed)
     return parsed
+
+
+def _evidence_owners(test: ControlTest) -> tuple[str, ...]:
+    """The evidence folders of the control's items: ``evidence/<control id>/`` and its shared sample's."""
+    return tuple(dict.fromkeys((test.control.id, test.selection.sample_id)))
 
 
 def _choice(value: str, choices: tuple[str, ...]) -> str | None:
@@ -1148,6 +1168,10 @@ def _record(test: ControlTest, path: Path, parsed: _Parsed, tester: str) -> Impo
                              tested_by=tester, evidence_ref=proposed.evidence_ref, evidence_date=day_text,
                              comment=proposed.comment)
                 recorded += 1
+            if parsed.proposals:   # the files the results cite, as they are now (a later change is flagged)
+                pin_evidence(store, engagement.folder, owners=_evidence_owners(test),
+                             item_keys=list(dict.fromkeys(p.item_key for p, _, _ in parsed.proposals)),
+                             population_ids=[p.name for p in test.populations], who=tester)
             for item, value, row in parsed.evaluations:
                 store.append("exception_evaluation", {"control_id": control_id, "item_key": item}, value, who=tester)
             if parsed.walkthrough is not None:
