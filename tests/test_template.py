@@ -462,3 +462,27 @@ def test_a_round_template_holds_that_round_s_items_and_imports_them(engagement_d
     assert code == 0 and "11 result(s) recorded, 0 unchanged, 0 blank" in out
     stored = read_results(engagement_dir, CONTROL)
     assert set(stored["item_key"]) == set(test.selection.parts[1].keys) and set(stored["outcome"]) == {"n/a"}
+
+
+def test_the_import_pins_the_evidence_files_of_the_items_and_refuses_one_outside_the_folder(engagement_dir, filled,
+                                                                                            capsys, tmp_path):
+    from workbench.evidence import EVIDENCE_KIND
+
+    outside = tmp_path / "elsewhere.txt"
+    outside.write_text("not the engagement's")
+    ws = openpyxl.load_workbook(filled)["Testing"]
+    key = ws["B8"].value
+    link = engagement_dir / "evidence" / "CM-02" / key / "screenshot.txt"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(outside)
+    err = refused(engagement_dir, filled, capsys)
+    lines = err.splitlines()[1:]
+    assert len(lines) == 1 and lines[0].startswith(f"  Testing!I8 ({HEADER}: Evidence reference): item {key}: evidence "
+                                                   f"file evidence/CM-02/{key}/screenshot.txt: ")
+    link.unlink()
+    code, out, _ = import_(engagement_dir, filled, capsys)
+    assert code == 0
+    with ResultsStore.open(engagement_dir) as store:
+        pinned = {str(e.key["path"]): e.who for e in store.current(EVIDENCE_KIND.name)}
+    assert pinned == {"evidence/CM-02/CHG-1124/ci-run.txt": "DR", "evidence/CM-02/CHG-1130/ci-run.txt": "DR",
+                      "evidence/populations/changes/export-query.txt": "DR"}
