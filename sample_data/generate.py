@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 import openpyxl
 
-__all__ = ["generate", "planted_exceptions", "planted_markdown", "main"]
+__all__ = ["generate", "planted_exceptions", "planted_markdown", "manual_failures_markdown", "main"]
 
 HERE = Path(__file__).resolve().parent
 TZ = ZoneInfo("America/New_York")
@@ -1565,6 +1565,156 @@ def write_engagement(demo: "Demo", folder: Path, type1: bool) -> dict[tuple[str,
     return out
 
 
+# --------------------------------------------------------------------------------------------
+# the tester's work: filled testing templates (testing/<control>.xlsx), imported by `workbench run`
+# --------------------------------------------------------------------------------------------
+#: Planted manual failures: engagement folder -> (control, sample no, attribute, comment). The templates record
+#: them as a Fail, with an evaluation (isolated, operating) on the template's Exception evaluations sheet.
+MANUAL_FAILURES: dict[str, tuple[tuple[str, int, str, str], ...]] = {
+    "acme-type2": (
+        ("CM-02", 5, "testing_evidenced",
+         "No test evidence: the CI test stage was skipped for this deployment (pipeline override by the author)."),
+        ("ENT-01", 3, "code_of_conduct_acknowledged",
+         "No signed code of conduct acknowledgement in the HR file; HR obtained it only after our request."),
+    ),
+    "acme-type1": (
+        ("ENT-02", 1, "background_check_before_start",
+         "Background check report dated after the start date; the hire started before the check cleared."),
+    ),
+}
+#: Who filled each control's template (the engagement's two preparers, by control).
+TESTERS = ("DR", "JO")
+WALKTHROUGH_DATE = {"acme-type2": date(2026, 7, 14), "acme-type1": date(2026, 7, 7)}
+
+
+def _calendar_day(value: object, tz: str) -> date | None:
+    """A date of an item as a calendar date in the engagement's zone (None when there is none)."""
+    import pandas as pd
+
+    if value is None or value is pd.NaT or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    stamp = pd.Timestamp(value)  # type: ignore[arg-type]
+    if stamp is pd.NaT:
+        return None
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert(tz)
+    return stamp.date()
+
+
+def demo_fill(test: object, folder_name: str, tester: str) -> object:
+    """The filled cells of one control's template: every manual attribute of every item tested (a pass, or the
+    planted failure), evidence references and dates, an evaluation of every exception, and the walkthrough."""
+    from workbench.recording import manual_attributes
+    from workbench.template import FilledResult, TemplateFill
+
+    t = test  # a workbench.control_test.ControlTest
+    engagement, control = t.engagement, t.control  # type: ignore[attr-defined]
+    end = engagement.as_of or engagement.period_end
+    items = t.testing.items.loc[:, ~t.testing.items.columns.duplicated()]  # type: ignore[attr-defined]
+    key_column, date_column = t.testing.key_column, t.testing.date_column  # type: ignore[attr-defined]
+    failures = {(c, n, a): why for c, n, a, why in MANUAL_FAILURES.get(folder_name, ())}
+    results: dict[tuple[str, str], FilledResult] = {}
+    failed: dict[str, str] = {}
+    for row in items.to_dict("records"):
+        key, number = str(row[key_column]), int(row["sample_no"])
+        item_day = _calendar_day(row.get(date_column), engagement.timezone) or end
+        for index, attribute in enumerate(manual_attributes(t)):  # type: ignore[arg-type]
+            compared = getattr(attribute, "compared_date_column", "")
+            day = _calendar_day(row.get(compared), engagement.timezone) if compared else None
+            if day is not None:
+                after = getattr(attribute, "compared_date_relation", "on_or_before") == "on_or_after"
+                evidence_day = day + timedelta(days=1 if after else -1)
+            else:
+                evidence_day = min(item_day + timedelta(days=1 + index), end + timedelta(days=10))
+            ref = f"PBC {control.id}-{number:02d} ({key}): {attribute.label.lower()}"
+            why = failures.get((control.id, number, attribute.id))
+            if why is not None:
+                results[(key, attribute.id)] = FilledResult("Fail", ref, evidence_day, why)
+                failed[key] = why
+            else:
+                results[(key, attribute.id)] = FilledResult("Pass", ref, evidence_day)
+    evaluations: dict[str, dict[str, str]] = {}
+    exceptions = t.evaluation.exceptions  # type: ignore[attr-defined]
+    described = {str(r["item"]): str(r["description"]) for r in exceptions.to_dict("records")}
+    described.update({key: why for key, why in failed.items()})
+    for item, description in described.items():
+        evaluations[item] = {
+            "type": "operating", "extent": "isolated",
+            "why": f"One occurrence ({description}); no other instance with the same cause in the period, and the "
+                   f"owner ({control.owner}) confirmed it was not repeated.",
+            "root_cause": "Manual step missed under time pressure; the reminder in the workflow was not followed.",
+            "effect_on_criteria": f"Isolated: the control still meets {', '.join(control.criteria)} for the period.",
+            "compensating_control": "",
+            "management_response": "Management reminded the team of the procedure and added a workflow check.",
+        }
+    first = str(items[key_column].iloc[0]) if len(items) else "the control's configuration"
+    walkthrough = {
+        "instance": first, "inquiry_of": control.owner or "the control owner",
+        "inquiry_date": WALKTHROUGH_DATE[folder_name],
+        "inspected": f"the evidence of {first} ({control.description[:80].rstrip()})",
+        "observed": "the control owner performing the control on the system of record",
+        "design": "suitably designed",
+    }
+    return TemplateFill(tested_by=tester, results=results, evaluations=evaluations, walkthrough=walkthrough)
+
+
+def stable_zip(path: Path) -> None:
+    """Rewrite an .xlsx zip with fixed timestamps (stable bytes, as :func:`write_xlsx` does)."""
+    stamp = XLSX_TIMESTAMP.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+    out = io.BytesIO()
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:(?:modified|created)[^>]*>)[^<]*(</dcterms:(?:modified|created)>)",
+                              rb"\g<1>" + stamp + rb"\g<2>", data)
+            zi = zipfile.ZipInfo(info.filename, date_time=(2026, 7, 10, 9, 0, 0))
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            zi.external_attr = 0o600 << 16
+            dst.writestr(zi, data)
+    path.write_bytes(out.getvalue())
+
+
+def write_testing_templates(folder: Path) -> list[tuple[str, str, str, str]]:
+    """Write ``folder/testing/<control>.xlsx``: each tested control's template, filled as the demo's testers did
+    (written through workbench.template on a scratch copy, so they match the current selections exactly).
+    Returns the planted manual failures as (control, item key, attribute, comment)."""
+    import shutil
+    import tempfile
+
+    from workbench.engagement import load_engagement
+    from workbench.library import is_testable
+    from workbench.pipeline import run_control_test
+    from workbench.recording import manual_attributes
+    from workbench.template import write_template
+
+    planted: list[tuple[str, str, str, str]] = []
+    target = folder / "testing"
+    if target.exists():
+        shutil.rmtree(target)
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp) / folder.name
+        shutil.copytree(folder, scratch, ignore=shutil.ignore_patterns("output", "results.sqlite*", "testing"))
+        engagement = load_engagement(scratch)
+        testable = [c for c in engagement.controls if is_testable(engagement, c)]
+        for number, control in enumerate(testable):
+            test = run_control_test(engagement, control.id)
+            if not manual_attributes(test) or not len(test.selection.keys):
+                continue
+            fill = demo_fill(test, folder.name, TESTERS[number % len(TESTERS)])
+            path = write_template(test, target / f"{control.id}.xlsx", fill=fill)  # type: ignore[arg-type]
+            stable_zip(path)
+            for (key, attribute_id), result in fill.results.items():  # type: ignore[attr-defined]
+                if result.outcome == "Fail":
+                    planted.append((control.id, key, attribute_id, result.comment or ""))
+    return planted
+
+
 def planted_exceptions() -> dict[str, dict[tuple[str, str], list[tuple[str, str]]]]:
     """Planted exceptions per engagement folder: {"acme-type2": {(population id, check): [(id, note)]}}."""
     import tempfile
@@ -1575,8 +1725,31 @@ def planted_exceptions() -> dict[str, dict[tuple[str, str], list[tuple[str, str]
 def generate(out: Path = HERE) -> dict[str, dict[tuple[str, str], list[tuple[str, str]]]]:
     """Write both engagements under ``out`` (default: this folder); return their planted exceptions."""
     demo = Demo()
-    return {"acme-type2": write_engagement(demo, Path(out) / "acme-type2", type1=False),
-            "acme-type1": write_engagement(demo, Path(out) / "acme-type1", type1=True)}
+    planted = {"acme-type2": write_engagement(demo, Path(out) / "acme-type2", type1=False),
+               "acme-type1": write_engagement(demo, Path(out) / "acme-type1", type1=True)}
+    for name in planted:
+        write_testing_templates(Path(out) / name)
+    return planted
+
+
+def manual_failures_markdown(out: Path = HERE) -> str:
+    """The README table of the planted manual failures (read back from the filled templates)."""
+    import openpyxl as _openpyxl
+
+    lines = ["| engagement | control | item | attribute | comment (the Fail recorded) |", "|---|---|---|---|---|"]
+    for name in ("acme-type2", "acme-type1"):
+        for path in sorted((out / name / "testing").glob("*.xlsx")):
+            book = _openpyxl.load_workbook(path)
+            binding = {str(r[0]): str(r[1]) for r in book["Binding"].iter_rows(values_only=True)}
+            columns = {v.split(":")[0]: k[len("attribute:"):] for k, v in binding.items() if k.startswith("attribute:")}
+            ws = book["Testing"]
+            for row in ws.iter_rows(min_row=7):
+                for cell in row:
+                    if cell.column_letter in columns and str(cell.value).lower() == "fail":
+                        comment = ws.cell(row=cell.row, column=cell.column + 3).value
+                        lines.append(f"| `{name}` | `{path.stem}` | `{ws.cell(row=cell.row, column=2).value}` | "
+                                     f"`{columns[cell.column_letter]}` | {comment} |")
+    return "\n".join(lines)
 
 
 def planted_markdown(planted: dict[str, dict[tuple[str, str], list[tuple[str, str]]]]) -> str:

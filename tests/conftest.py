@@ -52,7 +52,7 @@ def _batch_run(name: str, tmp_path_factory) -> dict:
         fcntl.flock(lock, fcntl.LOCK_EX)
         done = shared / f"{name}.exit-code"
         if not done.exists():
-            copy_engagement(SAMPLE_DATA / name, folder)
+            copy_engagement(SAMPLE_DATA / name, folder, templates=True)   # the demo as shipped: results imported
             code = cli.main(["run", str(folder), "--workers", "2", "--no-progress"])
             done.write_text(str(code))
         code = int(done.read_text())
@@ -73,9 +73,11 @@ def demo_type1_run(tmp_path_factory) -> dict:
     return _batch_run("acme-type1", tmp_path_factory)
 
 
-def copy_engagement(source: Path, target: Path) -> Path:
-    """Copy an engagement folder without its outputs or results store."""
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("output", "results.sqlite*"))
+def copy_engagement(source: Path, target: Path, *, templates: bool = False) -> Path:
+    """Copy an engagement folder without its outputs or results store, and without its filled testing templates
+    (``testing/``, which ``workbench run`` imports: nothing is recorded in the copy) unless ``templates``."""
+    ignored = ("output", "results.sqlite*") + (() if templates else ("testing",))
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(*ignored))
     return target
 
 

@@ -4,11 +4,11 @@ on loopback) gives the outcomes of the local executor, cell for cell."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE_DATA, copy_engagement
 from workbench import cli
 from workbench.workpaper import read_summary
 from workbook_cells import compare, workbook_cells
@@ -35,7 +35,9 @@ def without_paths(record: dict) -> dict:
 
 
 def test_dask_gives_the_outcomes_of_the_local_executor(demo_run, cluster, tmp_path):
-    folder = copy_engagement(SAMPLE_DATA / "acme-type2", tmp_path / "acme-type2")
+    # the demo run's folder with its results store (pins and the results its templates imported): the same inputs
+    folder = tmp_path / "acme-type2"
+    shutil.copytree(demo_run["folder"], folder, ignore=shutil.ignore_patterns("output"))
     code = cli.main(["run", str(folder), "--executor", "dask", "--scheduler", cluster.scheduler_address,
                      "--no-progress"])
     assert code == 0

@@ -49,6 +49,21 @@ REPORTED_BY: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
 }
 
 
+def readme_manual_failures() -> dict[str, set[tuple[str, str, str]]]:
+    """The README's planted manual failures (recorded as a Fail in the demo's filled templates):
+    engagement -> {(control, item, attribute)}."""
+    import re
+
+    from test_sample_data import SAMPLE
+
+    text = (SAMPLE / "README.md").read_text(encoding="utf-8")
+    section = text.split("## The tester's work", 1)[1].split("\n## ", 1)[0]
+    out: dict[str, set[tuple[str, str, str]]] = {}
+    for row in re.finditer(r"^\| `(acme-type[12])` \| `([\w-]+)` \| `([^`]+)` \| `(\w+)` \|", section, re.M):
+        out.setdefault(row[1], set()).add((row[2], row[3], row[4]))
+    return out
+
+
 def _employee_of_email() -> dict[str, str]:
     return {row["Work Email"].lower(): row["Employee ID"] for row in records(pop_path(ENGAGEMENT, "hr_roster"))}
 
@@ -80,6 +95,8 @@ def test_every_exception_found_is_planted_and_every_planted_one_is_found(demo_ru
         for record_id in ids:
             key = _reported_key(population, check, record_id)
             expected.setdefault(control, set()).update((key, attribute) for attribute in attributes)
+    for control, item, attribute in readme_manual_failures()[ENGAGEMENT]:
+        expected.setdefault(control, set()).add((item, attribute))
     found: dict[str, set[tuple[str, str]]] = {}
     for path in sorted((demo_run["out"] / "records").glob("*.json")):
         record = json.loads(path.read_text(encoding="utf-8"))
@@ -89,8 +106,39 @@ def test_every_exception_found_is_planted_and_every_planted_one_is_found(demo_ru
     assert found == expected
     # the figures a reader of the README checks first
     assert {control: len({key for key, _ in pairs}) for control, pairs in found.items()} == {
-        "CM-01": 11, "CM-03": 1, "CM-04": 4, "IM-01": 8, "AC-01": 4, "AC-02": 5, "AC-03": 2, "AC-04": 2,
-        "BK-01": 3, "VM-01": 3, "ENT-03": 6}
+        "CM-01": 11, "CM-02": 1, "CM-03": 1, "CM-04": 4, "IM-01": 8, "AC-01": 4, "AC-02": 5, "AC-03": 2, "AC-04": 2,
+        "BK-01": 3, "VM-01": 3, "ENT-01": 1, "ENT-03": 6}
+
+
+def test_the_planted_manual_failures_are_the_demo_templates_fails_and_exceptions_of_the_run(demo_run,
+                                                                                           demo_type1_run):
+    """Each planted manual failure is the only Fail of the filled templates, and an exception of its control in the
+    run (evaluated in the template: nothing is left pending but what the tester concludes)."""
+    import openpyxl
+
+    from test_sample_data import SAMPLE
+
+    planted = readme_manual_failures()
+    assert planted == {
+        "acme-type2": {("CM-02", "CHG-1406", "testing_evidenced"), ("ENT-01", "E10422", "code_of_conduct_acknowledged")},
+        "acme-type1": {("ENT-02", "E10491", "background_check_before_start")}}
+    for run in (demo_run, demo_type1_run):
+        name = run["folder"].name
+        fails = set()
+        for path in sorted((SAMPLE / name / "testing").glob("*.xlsx")):
+            book = openpyxl.load_workbook(path)
+            columns = {value.split(":")[0]: key[len("attribute:"):]
+                       for key, value in book["Binding"].iter_rows(values_only=True) if key.startswith("attribute:")}
+            ws = book["Testing"]
+            fails |= {(path.stem, ws.cell(row=cell.row, column=2).value, columns[cell.column_letter])
+                      for row in ws.iter_rows(min_row=7) for cell in row
+                      if cell.column_letter in columns and str(cell.value).lower() == "fail"}
+        assert fails == planted[name]
+        for control, item, attribute in planted[name]:
+            record = json.loads((run["out"] / "records" / f"{control}.json").read_text(encoding="utf-8"))
+            assert (item, attribute) in {(e["item"], e["attribute_id"]) for e in record["exceptions"]}
+            assert record["pending"] == [] and run["rows"][control]["status"] in (
+                "not_operating_effectively", "suitably_designed_and_implemented")
 
 
 def test_the_terminated_people_are_the_planted_accounts():

@@ -40,6 +40,8 @@ def workbook_cells(path: Path, *, folder: Path | None = None) -> dict[str, list[
                     value = "<time>"
                 elif sheet.title == "Run" and isinstance(value, (dt.datetime, str)) and _looks_like_time(value):
                     value = "<time>"
+                if isinstance(value, str) and _RECORDED_ON.search(value):
+                    value = _RECORDED_ON.sub(r"\1 on <date>", value)   # when a result was recorded: the run's day
                 if folder is not None and isinstance(value, str):
                     value = value.replace(str(folder), "<engagement>").replace(str(folder.parent), "<run>")
                 cells.append((cell.coordinate, value))
@@ -55,6 +57,9 @@ def workbook_cells(path: Path, *, folder: Path | None = None) -> dict[str, list[
 
 
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+#: "DR on 2026-07-20": who recorded a result, evaluation or walkthrough and the day (the demo imports its filled
+#: templates during the run, so the day is the run's).
+_RECORDED_ON = re.compile(r"\b([A-Z]{2,3}) on \d{4}-\d{2}-\d{2}\b")
 
 
 def _looks_like_time(value: object) -> bool:

@@ -20,6 +20,12 @@ the error. Each engagement's run leaves behind::
     OUT/manifest.json                 parameters, input SHA-256s, versions, timings, outcomes
     OUT/run.lock                      the run's lock (empty when no run holds it)
 
+**Filled testing templates.** Under the lock, before any notebook runs, each ``ENGAGEMENT/testing/<control
+id>.xlsx`` (a template of :mod:`workbench.template`, filled) is imported when the results store holds no result of
+that control yet, as the tester written in it (its Testing!B4); the run says so on standard error. A template
+that does not import fails that control (with every problem), not the run. The demo engagements ship their
+manual results so (docs/recording-excel.md).
+
 **Kill-safe.** A run takes ``OUT/run.lock`` first (:mod:`workbench.runlock`): a second run on the same
 folder is refused, naming the holder; a lock left by a killed run is taken over, and said so. Before a
 notebook runs, ``manifest.json`` says ``"state": "in_progress"`` and ``summary.xlsx`` is replaced by one
@@ -78,8 +84,10 @@ from workbench.outcome import load_outcome, outcome_path
 
 __all__ = ["ControlRun", "BatchRun", "Batch", "RunInterrupted", "run_batch", "run_engagement", "find_engagements",
            "notebook_for", "check_parameters", "NOTEBOOK_PARAMETERS", "EXECUTORS",
-           "BATCH_MANIFEST"]
+           "BATCH_MANIFEST", "TEMPLATES_FOLDER"]
 
+#: The folder of an engagement holding filled testing templates that ``workbench run`` imports (``<control id>.xlsx``).
+TEMPLATES_FOLDER = "testing"
 #: The parameters every procedure notebook declares, with the types ``workbench run`` accepts.
 NOTEBOOK_PARAMETERS: dict[str, tuple[type, ...]] = {
     "engagement_dir": (str,),
@@ -496,6 +504,33 @@ def _plan(run: _Run, e: _Engagement) -> None:
             e.runs[control.id] = keep
 
 
+def _import_templates(run: _Run, e: _Engagement) -> dict[str, str]:
+    """Import each filled testing template ``ENGAGEMENT/testing/<control id>.xlsx`` of a control whose results the
+    store does not hold yet (the demo ships its manual results so), before any notebook runs, under the run's
+    lock; returns control id -> why its template was not imported (that control fails, the others run)."""
+    folder = e.folder / TEMPLATES_FOLDER
+    if not folder.is_dir():
+        return {}
+    from workbench.errors import USER_ERRORS
+    from workbench.results import read_results
+    from workbench.template import import_results
+
+    failures: dict[str, str] = {}
+    for control in e.controls:
+        path = folder / f"{control.id}.xlsx"
+        if not path.is_file() or len(read_results(e.engagement, control.id)):
+            continue
+        where = f"{TEMPLATES_FOLDER}/{path.name}"
+        try:
+            report = import_results(e.engagement, path, control_id=control.id)
+        except USER_ERRORS as error:
+            failures[control.id] = f"the testing template {where} was not imported: {error}"
+            run.notify(f"workbench run: {e.name}: {control.id}: {failures[control.id]}")
+            continue
+        run.notify(f"workbench run: {e.name}: imported {where}: {report.summary()}")
+    return failures
+
+
 def _keep(run: _Run, e: _Engagement, record: dict[str, Any] | None, digest: str,
           previous_version: str | None, parameters: dict[str, Any]) -> tuple[ControlRun | None, list[str]]:
     """The last run's result of a control when it can stand (and no reasons), or None and why it cannot."""
@@ -569,7 +604,8 @@ def _rows(e: _Engagement, state: str) -> list[dict[str, Any]]:
             rows.append({**base, **run.outcome})
         elif run.status == "failed":
             rows.append({**base, "status": "failed",
-                         "result_text": f"Not tested: the notebook failed ({run.error})."})
+                         "result_text": f"Not tested: {run.error}." if run.notebook is None else
+                         f"Not tested: the notebook failed ({run.error})."})
         elif run.status == "pending":
             rows.append({**base, "status": "run_in_progress" if state == "in_progress" else "interrupted",
                          "result_text": f"Run in progress (started {e.started}, process {os.getpid()}): no result "
@@ -911,7 +947,12 @@ def run_batch(paths: Sequence[str | os.PathLike[str]], *, output_dir: str | os.P
         with _signals_interrupt(), _not_interactive():
             for e in run.engagements:
                 e.started = run.started
+                not_imported = _import_templates(run, e)
                 _plan(run, e)
+                for control_id, why in not_imported.items():    # that control fails, not the run
+                    e.jobs.pop(control_id, None)
+                    e.runs[control_id] = ControlRun(control_id, "failed", e.runs[control_id].procedure,
+                                                    started=run.started, finished=_now(), error=why)
             if any(e.jobs for e in run.engagements):
                 run.start_executor()     # the kernel template imports while the summaries are written
             _check_fingerprints(run)

@@ -211,6 +211,29 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--port", type=_positive_int, default=None, help="the server's port (default 8888 or the "
                                                                       "next free one)")
     lab.add_argument("--no-browser", action="store_true", help="do not open a browser; print the URL")
+    template = commands.add_parser(
+        "template", help="write the testing template of a control (Excel), to fill offline and import back",
+        description="Write FILE.xlsx: the control's selected items in sample order with, per manual attribute, "
+                    "Result (Pass, Fail, N/A), Evidence reference, Evidence date and Comment; a sheet for the "
+                    "exceptions' evaluations and one for the walkthrough; bound (hidden sheet) to the control's "
+                    "current selection. Results already recorded are prefilled. See docs/recording-excel.md.")
+    template.add_argument("engagement_dir", metavar="ENGAGEMENT_DIR", type=Path)
+    template.add_argument("--control", required=True, metavar="ID", help="the control")
+    template.add_argument("--round", default=None, metavar="R", help="only the items of this testing round")
+    template.add_argument("--out", required=True, type=Path, metavar="FILE.xlsx", help="the workbook to write")
+
+    imports = commands.add_parser(
+        "import-results", help="validate a filled testing template and record its results (all or nothing)",
+        description="Check every cell of a template written by workbench template (results, evidence, dates, "
+                    "items, the binding to the current selection, the tester) and record its results, exception "
+                    "evaluations and walkthrough in one transaction. Exit 0 with the counts; 1 with every problem "
+                    "(sheet, row, column) and nothing recorded; 2 for bad input.")
+    imports.add_argument("engagement_dir", metavar="ENGAGEMENT_DIR", type=Path)
+    imports.add_argument("file", metavar="FILE.xlsx", type=Path)
+    imports.add_argument("--tester", required=True, metavar="INITIALS",
+                         help="the preparer who did the tests (initials or name, on the staff list)")
+    imports.add_argument("--control", default=None, metavar="ID",
+                         help="refuse the file unless it is the template of this control")
     verify.add_argument("--head", action="append", default=[], type=_sha256, metavar="SHA256",
                         help="a chain head printed earlier (in a workpaper or the manifest) that must still be in "
                              "the chain; repeat for several")
@@ -465,6 +488,32 @@ def _lab(args: argparse.Namespace) -> int:
         server.terminate()
         return server.wait()
 
+def _template(args: argparse.Namespace) -> int:
+    from workbench.engagement import load_engagement
+    from workbench.pipeline import run_control_test
+    from workbench.template import write_template
+
+    engagement = load_engagement(args.engagement_dir)
+    test = run_control_test(engagement, engagement.control(args.control).id)
+    path = write_template(test, args.out, round_name=args.round)
+    print(f"Testing template: {path} ({test.control.id}, {len(test.selection.keys)} item(s)"
+          + (f", round {args.round}" if args.round else "") + ").")
+    return 0
+
+
+def _import_results(args: argparse.Namespace) -> int:
+    from workbench.engagement import load_engagement
+    from workbench.template import TemplateRejected, import_results
+
+    engagement = load_engagement(args.engagement_dir)
+    try:
+        report = import_results(engagement, args.file, tester=args.tester, control_id=args.control)
+    except TemplateRejected as rejected:
+        print(f"workbench import-results: {rejected}", file=sys.stderr)
+        return 1
+    print(report.summary())
+    return 0
+
 
 def _record(args: argparse.Namespace) -> int:
     from workbench.engagement import load_engagement
@@ -512,6 +561,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _request_list(args)
         if args.command == "lab":
             return _lab(args)
+        if args.command == "template":
+            return _template(args)
+        if args.command == "import-results":
+            return _import_results(args)
         if args.command == "record":
             return _record(args)
         return _check_population(args, parser)
