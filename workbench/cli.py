@@ -153,7 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     deliver.add_argument("population_id", metavar="POPULATION_ID")
     deliver.add_argument("new_file", metavar="NEW_FILE", type=Path)
     deliver.add_argument("--reason", required=True, help="why the client sent a new version (recorded)")
-    deliver.add_argument("--by", default=None, help="who delivers it (default: your login name)")
+    deliver.add_argument("--by", default=None,
+                         help="who delivers it: initials of a member of the staff (default: the engagement's first "
+                              "preparer); the OS account is recorded beside it")
 
     receipts = commands.add_parser(
         "receipts", help="list every population's receipts (versions, SHA-256, who pinned them and when)",
@@ -339,7 +341,8 @@ def _receipts(args: argparse.Namespace) -> int:
         for r in listed:
             print(f"  version {r.version}: {r.file}")
             print(f"    SHA-256      {r.sha256} ({r.size_bytes:,} bytes)")
-            print(f"    pinned       {r.pinned_at} by {r.pinned_by}")
+            print(f"    pinned       {r.pinned_at} by {r.pinned_by}"
+                  + (f" (OS account {r.os_account})" if r.os_account else ""))
             print(f"    provided by  {r.provided_by or '(not recorded)'}; received {r.received or '(not recorded)'}; "
                   f"request {r.request or '(not recorded)'}")
             if r.query:

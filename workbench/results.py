@@ -423,7 +423,7 @@ def _validate_receipt(key: EntryKey, value: JsonRecord, reason: str | None, cont
     if version > 1 and (not superseded or not reason):
         raise ResultsError(f"{described}: version {version} replaces an earlier one: superseded_file (where the "
                            f"previous version is kept) and a reason are required.")
-    for name in ("provided_by", "received", "request", "query", "superseded_file"):
+    for name in ("provided_by", "received", "request", "query", "superseded_file", "os_account"):
         if value.get(name) is not None and not isinstance(value.get(name), str):
             raise ResultsError(f"{described}: {name} must be text, got {value.get(name)!r}.")
     return value
@@ -438,7 +438,7 @@ RESULT_KIND = register_kind(EntryKind(
 RECEIPT_KIND = register_kind(EntryKind(
     "receipt", key_fields=("population_id", "version"), int_key_fields=frozenset({"version"}),
     value_fields=("file", "sha256", "size_bytes", "provided_by", "received", "request", "query",
-                  "superseded_file"), validate=_validate_receipt))
+                  "superseded_file", "os_account"), validate=_validate_receipt))
 #: The record of a schema migration, written by the workbench itself.
 MIGRATION_KIND = register_kind(EntryKind(
     "migration", key_fields=("schema_version",), int_key_fields=frozenset({"schema_version"})))
@@ -1130,7 +1130,7 @@ class ResultsStore:
                 record = dict(zip(_V1_RECEIPT_COLUMNS, row))
                 insert(at, str(record["pinned_by"]), "receipt",
                        {"population_id": str(record["population_id"]), "version": int(str(record["version"]))},
-                       {name: _json(record[name]) for name in RECEIPT_KIND.value_fields or ()},
+                       {name: _json(record.get(name)) for name in RECEIPT_KIND.value_fields or ()},
                        None if record["reason"] is None else str(record["reason"]))
 
         # the results table was editable in schema 1 (no trigger): compare it with the trail
