@@ -14,7 +14,8 @@ from pathlib import Path
 from openpyxl import load_workbook
 
 #: Labels (column A) whose value (column B) records when something happened, not what.
-VOLATILE_LABELS = frozenset({"Pinned at (UTC)", "Pinned by", "started", "finished", "Started", "Finished"})
+VOLATILE_LABELS = frozenset({"Pinned at (UTC)", "Pinned by", "started", "finished", "Started", "Finished",
+                             "Generated (UTC)"})
 
 
 def workbook_cells(path: Path, *, folder: Path | None = None) -> dict[str, list[tuple[str, object]]]:

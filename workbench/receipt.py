@@ -548,6 +548,8 @@ def deliver_population(engagement: Engagement, population_id: str, new_file: str
             f"identical to version {current.version} of population {population_id!r} (SHA-256 {new_sha256}, "
             f"pinned {current.pinned_on}): nothing to deliver.", file=new_path)
 
+    with ResultsStore.open(engagement) as store:   # a locked engagement: refused before any file is kept or copied
+        store.ensure_writable(f"deliver-population {population_id}")
     old_path = _inside(engagement, folder / current.file, "the pinned file")
     _inside(engagement, Path(source.path), "the population's file")
     old_state = "is missing"

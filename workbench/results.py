@@ -37,6 +37,7 @@ Public API::
     ResultsStore.open(engagement_or_folder, *, engagement_id=None, roles=None) -> ResultsStore
     store.append(kind, key, value, *, who, reason=None, addition=None) -> Entry
     store.lock() -> Entry | None                              the engagement's lock, when locked
+    store.ensure_writable(described)                          refuse early what a locked store would refuse
     store.latest(kind, key) -> Entry | None
     store.current(kind, **key_match) -> list[Entry]
     store.history(kind=None, **key_match) -> list[Entry]
@@ -1442,6 +1443,17 @@ class ResultsStore:
         row = self._connection.execute(
             "SELECT at, who, value FROM entries WHERE kind = 'lock' ORDER BY seq LIMIT 1").fetchone()
         return None if row is None else (str(row[0]), str(row[1]), json.loads(str(row[2])))
+
+    def ensure_writable(self, described: str) -> None:
+        """Refuse early (before files are touched) what :meth:`append` would refuse: a write to a locked
+        engagement outside an addition (:func:`recording_addition`)."""
+        with self._reading():
+            locked = self._lock_row()
+        if locked is not None and _ADDITION.get() is None:
+            raise EngagementLocked(
+                f"{described}: engagement {self.engagement_id} is locked: {_lock_words(locked)}. Nothing more is "
+                f"recorded in it, except a dated addition with who and why (AT-C 205 / AU-C 230): run the same "
+                f"command again with --addition --reason TEXT.")
 
     def lock(self) -> Entry | None:
         """The engagement's lock entry (the first; an engagement is locked once), or None when not locked."""
