@@ -31,14 +31,14 @@ ACCOUNT = f"{getpass.getuser()}@{platform.node()}"
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+00:00$")
 
 
-def tested(folder: Path, control_id: str = CONTROL):
+def control_test_of(folder: Path, control_id: str = CONTROL):
     return run_control_test(load_engagement(folder), control_id)
 
 
 # ---- order, independence, staff ------------------------------------------------------------------------------
 
 def test_preparer_then_reviewer_with_fingerprint_initials_and_os_account(type2_copy):
-    test = tested(type2_copy)
+    test = control_test_of(type2_copy)
     prepared = sign_off(test, "preparer", by="dana reyes")
     assert (prepared.control_id, prepared.role, prepared.by, prepared.name) == (CONTROL, "preparer", "DR", "Dana Reyes")
     assert prepared.staff_role == "preparer" and prepared.os_account == ACCOUNT
@@ -53,7 +53,7 @@ def test_preparer_then_reviewer_with_fingerprint_initials_and_os_account(type2_c
 
 
 def test_the_reviewer_cannot_sign_before_the_preparer(type2_copy):
-    test = tested(type2_copy)
+    test = control_test_of(type2_copy)
     with pytest.raises(ParameterError, match=rf"reviewer sign-off of {CONTROL}: the preparer has not signed off "
                                              rf"{CONTROL} yet; the preparer signs first"):
         sign_off(test, "reviewer", by="ME")
@@ -61,7 +61,7 @@ def test_the_reviewer_cannot_sign_before_the_preparer(type2_copy):
 
 
 def test_one_person_cannot_be_both_preparer_and_reviewer(type2_copy):
-    test = tested(type2_copy)
+    test = control_test_of(type2_copy)
     sign_off(test, "preparer", by="SW")            # a manager may prepare ...
     with pytest.raises(ParameterError, match=r"Sam Whitaker \(SW\) signed this control off as preparer on "
                                              r"\d{4}-\d{2}-\d{2}; one person cannot be both preparer and reviewer"):
@@ -80,7 +80,7 @@ def test_one_person_cannot_be_both_preparer_and_reviewer(type2_copy):
                          r"ACME-SOC2-T2-FY26"),
 ])
 def test_someone_not_on_the_staff_or_in_a_role_that_may_not_sign_is_refused(type2_copy, role, by, message):
-    test = tested(type2_copy)
+    test = control_test_of(type2_copy)
     if role == "reviewer":
         sign_off(test, "preparer", by="DR")
     with pytest.raises(ParameterError, match=message):
@@ -124,7 +124,7 @@ def _choose_seed(folder: Path) -> None:
 
 def _record_result(folder: Path) -> None:
     engagement = load_engagement(folder)
-    key = tested(folder).selection.keys[0]
+    key = control_test_of(folder).selection.keys[0]
     agree_to_source(engagement, CONTROL, [key])
 
 
@@ -141,11 +141,11 @@ def _record_evaluation(folder: Path) -> None:
     (_record_evaluation, "evaluations"),
 ])
 def test_a_change_after_sign_off_shows_until_signed_again(type2_copy, tmp_path, change, component):
-    before = tested(type2_copy)
+    before = control_test_of(type2_copy)
     prepared = sign_off(before, "preparer", by="DR")
     sign_off(before, "reviewer", by="ME")
     change(type2_copy)
-    after = tested(type2_copy)
+    after = control_test_of(type2_copy)
     state = signoffs_of(after)
     assert state.changed_after_signoff
     assert component in state.changed("preparer") and component in state.changed("reviewer")
@@ -209,7 +209,7 @@ def test_note_rules(type2_copy):
 # ---- the workbooks --------------------------------------------------------------------------------------------
 
 def test_every_sheet_header_shows_the_real_sign_offs(type2_copy, tmp_path):
-    test = tested(type2_copy)
+    test = control_test_of(type2_copy)
     path = write_workpaper(tmp_path / "unsigned", test)
     book = openpyxl.load_workbook(path)
     for sheet in book.worksheets:
@@ -243,7 +243,7 @@ def test_the_sign_off_sheet_lists_the_review_notes(type2_copy, tmp_path):
     engagement = load_engagement(type2_copy)
     raise_note(engagement, CONTROL, by="ME", text="=HYPERLINK(\"x\") is text, not a formula")
     answer_note(engagement, CONTROL, 1, by="JO", text="Noted.")
-    book = openpyxl.load_workbook(write_workpaper(tmp_path, tested(type2_copy)))
+    book = openpyxl.load_workbook(write_workpaper(tmp_path, control_test_of(type2_copy)))
     rows = [[c.value for c in row] for row in book["Sign-off"].iter_rows(min_row=11)]
     header = next(i for i, row in enumerate(rows) if row[0] == "Control")
     assert rows[header][:8] == ["Control", "No.", "Status", "Review note", "Raised (by, UTC)", "Answer",

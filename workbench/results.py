@@ -1394,9 +1394,14 @@ class ResultsStore:
         ------
         ResultsError
             An unknown kind, a bad key or value, a tester not allowed (the message names the entry and the
-            fix). StoreIntegrityError when the chain is broken.
+            fix). StoreIntegrityError when the chain is broken. EngagementLocked: the engagement is locked
+            and this is not made as an addition, or an addition is made to a store that is not locked.
         """
         spec = entry_kind(kind)
+        if addition is None:
+            addition = _ADDITION.get()
+        elif not isinstance(addition, str) or not addition.strip():
+            raise ResultsError(f"{spec.name}: an addition after the lock needs a reason; give addition= (why).")
         made_key = spec.make_key(key)
         described = spec.describe(made_key)
         made_who = self._who(spec, who, described)
