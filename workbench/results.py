@@ -1131,7 +1131,7 @@ class ResultsStore:
                 record = dict(zip(_V1_RECEIPT_COLUMNS, row))
                 insert(at, str(record["pinned_by"]), "receipt",
                        {"population_id": str(record["population_id"]), "version": int(str(record["version"]))},
-                       {name: _json(record.get(name)) for name in RECEIPT_KIND.value_fields or ()},
+                       {name: _json(record[name]) for name in RECEIPT_KIND.value_fields or () if name in record},
                        None if record["reason"] is None else str(record["reason"]))
 
         # the results table was editable in schema 1 (no trigger): compare it with the trail
