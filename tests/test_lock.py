@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import sqlite3
+import stat
 import zipfile
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from conftest import agree_to_source, record_walkthrough_of
 from workbench import cli
 from workbench.engagement import load_engagement
 from workbench.errors import EngagementLocked, ParameterError, ResultsError
+from workbench.files import shared_file_mode
 from workbench.judgements import choose_seed, evaluate_exception
 from workbench.pipeline import run_control_test
 from workbench.receipt import deliver_population
@@ -155,6 +157,7 @@ def test_the_archive_holds_every_file_with_its_sha256(locked):
     assert lock is not None and lock.archive is not None
     path = folder / lock.archive
     assert hashlib.sha256(path.read_bytes()).hexdigest() == lock.archive_sha256
+    assert stat.S_IMODE(path.stat().st_mode) == shared_file_mode()     # not mkstemp's 0600: the team reads it
     on_disk = {f"acme-type2/{p.relative_to(folder).as_posix()}": hashlib.sha256(p.read_bytes()).hexdigest()
                for p in folder.rglob("*") if p.is_file() and p.relative_to(folder).parts[0] != "archive"
                and not p.name.startswith("results.sqlite")}

@@ -1420,7 +1420,7 @@ class ResultsStore:
                 raise EngagementLocked(
                     f"{described}: engagement {self.engagement_id} is locked: {_lock_words(locked)}. Nothing more is "
                     f"recorded in it, except a dated addition with who and why (AT-C 205 / AU-C 230): run the "
-                    f"same command again with --addition --reason TEXT (or append(..., addition=\"why\")).")
+                    f"same command again with --addition --reason TEXT.")
             if addition is not None and locked is None and spec.name not in LOCK_EXEMPT_KINDS:
                 raise EngagementLocked(
                     f"{described}: engagement {self.engagement_id} is not locked, so this is not an addition; "

@@ -62,7 +62,7 @@ from pathlib import Path
 from workbench.control_test import FINGERPRINT_COMPONENTS, ControlTest, InputsFingerprint
 from workbench.engagement import RESULTS_FILE, STAFF_ROLES, Engagement
 from workbench.errors import EngagementLocked, ParameterError, ResultsError
-from workbench.files import JsonRecord
+from workbench.files import JsonRecord, shared_file_mode
 from workbench.results import (ARCHIVE_KIND, LOCK_KIND, EntryKey, EntryKind, ResultsStore, WriteContext,
                                recording_addition, register_kind)
 from workbench.staff import os_account, staff_member
@@ -708,6 +708,7 @@ def write_archive(engagement: Engagement, store: ResultsStore) -> Archive:
             files.sort()
             manifest = "".join(f"{digest}  {name}\n" for name, digest in files)
             archive.writestr(MANIFEST_NAME, manifest)
+        os.chmod(temp, shared_file_mode())   # mkstemp makes 0600; the archive stays readable to the team
         os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)
