@@ -403,7 +403,9 @@ def read_signoffs(engagement: Engagement) -> EngagementSignoffs:
         return EngagementSignoffs()
     names = {m.initials: m for m in engagement.staff}
     with ResultsStore.open(engagement.folder, engagement_id=engagement.engagement_id) as store:
-        entries = store.history()
+        # only these kinds (by the kind index): an engagement's results may be 100,000 entries
+        entries = sorted((e for kind in ("signoff", "review_note", "lock", "archive", "addition")
+                          for e in store.history(kind)), key=lambda e: e.seq)
     additions = {int(str(e.key["seq"])): e for e in entries if e.kind == "addition"}
     signoffs: list[SignOff] = []
     notes: dict[tuple[str, int], dict[str, object]] = {}
