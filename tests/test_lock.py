@@ -210,3 +210,22 @@ def test_a_run_after_the_lock_writes_to_an_addition_folder(locked, capsys):
     assert f"This run writes to {target}, never over the locked workpapers" in err
     assert (target / f"{CONTROL}.xlsx").is_file() and (target / "summary.xlsx").is_file()
     assert not (folder / "output" / f"{CONTROL}.xlsx").exists()
+
+
+def test_a_lock_whose_archive_failed_is_completed_by_locking_again(type2_copy, monkeypatch):
+    import workbench.signoff as signoff
+
+    engagement = load_engagement(type2_copy)
+    real = signoff.write_archive
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(signoff, "write_archive", full_disk)
+    with pytest.raises(ParameterError, match=r"is locked, but its archive could not be written under .*\(No space "
+                                             r"left on device\); .*run workbench lock again to write it"):
+        lock_engagement(engagement, release_date=RELEASED, by="SW")
+    assert read_signoffs(engagement).lock is not None and read_signoffs(engagement).lock.archive is None
+    monkeypatch.setattr(signoff, "write_archive", real)
+    lock = lock_engagement(engagement, release_date=RELEASED + dt.timedelta(days=1), by="AC")
+    assert (lock.release_date, lock.by, lock.archive is not None) == (RELEASED.isoformat(), "SW", True)

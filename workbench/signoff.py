@@ -740,7 +740,8 @@ def lock_engagement(engagement: Engagement, *, release_date: _dt.date | str, by:
     ParameterError
         ``by`` not on the staff or not a manager or partner; a release date that is not a date.
     EngagementLocked
-        The engagement is locked already.
+        The engagement is locked already (and archived: a lock whose archive failed is completed by locking
+        again, the first release date kept).
     ResultsError
         A release date in the future.
     """
@@ -753,15 +754,23 @@ def lock_engagement(engagement: Engagement, *, release_date: _dt.date | str, by:
     account = os_account()
     with ResultsStore.open(engagement) as store:
         existing = store.lock()
-        if existing is not None:
+        if existing is not None and store.history(ARCHIVE_KIND.name):
             raise EngagementLocked(
                 f"engagement {engagement.engagement_id} is locked already: {existing.who} locked it on "
                 f"{existing.at[:10]} (report released {existing.value.get('release_date')}).")
-        store.append("lock", {"engagement_id": engagement.engagement_id},
-                     {"release_date": release_date.isoformat(),
-                      "documentation_deadline": documentation_deadline(release_date).isoformat(),
-                      "os_account": account.user, "host": account.host}, who=member.initials)
-        archive = write_archive(engagement, store)
+        if existing is None:
+            store.append("lock", {"engagement_id": engagement.engagement_id},
+                         {"release_date": release_date.isoformat(),
+                          "documentation_deadline": documentation_deadline(release_date).isoformat(),
+                          "os_account": account.user, "host": account.host}, who=member.initials)
+        # a lock whose archive could not be written (a full disk) gets it now: locking again completes it
+        try:
+            archive = write_archive(engagement, store)
+        except OSError as error:
+            raise ParameterError(
+                f"engagement {engagement.engagement_id} is locked, but its archive could not be written under "
+                f"{engagement.folder / ARCHIVE_FOLDER} ({error.strerror or error}); make room or fix the folder's "
+                f"permissions, then run workbench lock again to write it.") from None
         store.append(ARCHIVE_KIND.name, {"file": archive.relative},
                      {"sha256": archive.sha256, "size_bytes": archive.path.stat().st_size,
                       "files": len(archive.files), "manifest_sha256": archive.manifest_sha256}, who=member.initials)
