@@ -1,10 +1,10 @@
 """A batch: 24 control notebooks with ``workbench run --workers 2`` against the same notebooks one at a time.
 
 Issue 13: executing a batch's control notebooks with 2 workers may take at most 0.6x executing the same notebooks
-one at a time through papermill's Python API in one process. The demo engagement has two control notebooks
-(CM-01 and CM-02, change management); a client has about 24. So the batch here is 12 copies of the demo
-engagement in one folder (``clients/acme-01`` ... ``acme-12``): 24 notebooks, run by one
-``workbench run clients --workers 2 --no-progress`` (a new process: its start-up, the kernel template's imports,
+one at a time through papermill's Python API in one process. The batch here is two controls (CM-01 and CM-02,
+change management, ``--controls``) of 12 copies of the demo engagement in one folder (``clients/acme-01`` ...
+``acme-12``): 24 notebooks, as many as a client has, run by one
+``workbench run clients --controls CM-01,CM-02 --workers 2 --no-progress`` (a new process: its start-up, the kernel template's imports,
 every summary and manifest are in its time). The baseline executes the same 24 notebooks on another 12 fresh
 copies with ``papermill.execute_notebook`` (papermill's engine, a new kernel each), one after the other, in this
 process. Both start from copies without a results store, so both pin every population on first use.
@@ -53,7 +53,8 @@ def one_at_a_time(engagements: list[Path]) -> float:
 
 def workbench_run(folder: Path, *options: str) -> float:
     start = time.perf_counter()
-    done = subprocess.run([WORKBENCH, "run", str(folder), "--workers", "2", "--no-progress", *options],
+    done = subprocess.run([WORKBENCH, "run", str(folder), "--controls", ",".join(CONTROLS), "--workers", "2",
+                           "--no-progress", *options],
                           capture_output=True, text=True)
     took = time.perf_counter() - start
     if done.returncode != 0:

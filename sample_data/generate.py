@@ -1450,6 +1450,28 @@ COLUMNS = {   # canonical name (workbench/formats/schemas.py) -> header in the f
 }
 
 
+#: Changes of CM-02's sample whose testing evidence the demo keeps as files (docs/recording.md#evidence-files).
+EVIDENCE_ITEMS = ("CHG-1130", "CHG-1124")
+
+
+def write_evidence(folder: Path, changes: list[Change], pops: list[Pop]) -> None:
+    """A few evidence files: the CI run of two sampled changes, and the query behind the change export."""
+    by_key = {c.key: c for c in changes}
+    for key in EVIDENCE_ITEMS:
+        c = by_key[key]
+        path = folder / "evidence" / "CM-02" / key / "ci-run.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{key}: {c.summary}\nCI run: {c.test_evidence}\nResult: all checks passed\n"
+                        f"Finished: {c.deployed.date().isoformat()}, before the deployment at "
+                        f"{c.deployed.strftime('%H:%M')} New York time\n", encoding="utf-8", newline="\n")
+    pop = next(p for p in pops if p.pid == "changes")
+    path = folder / "evidence" / "populations" / "changes" / "export-query.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"Export of {pop.file}, observed by Dana Reyes on {pop.received.isoformat()}\n"
+                    f"System: {pop.system}\nQuery: {pop.query}\nRecords exported: {pop.count}\n",
+                    encoding="utf-8", newline="\n")
+
+
 def write_engagement(demo: "Demo", folder: Path, type1: bool) -> dict[tuple[str, str], list[tuple[str, str]]]:
     """Write one engagement folder; return its planted exceptions (ids present in its files)."""
     w = Writer(folder)
@@ -1521,6 +1543,8 @@ def write_engagement(demo: "Demo", folder: Path, type1: bool) -> dict[tuple[str,
           received=recv, request="PBC-05", query="Course completion report, courses 'Security Awareness*', all users",
           columns=COLUMNS["training"])
     write_toml(folder / "engagement.toml", engagement_header(type1), w.pops, POLICY)
+    if not type1:
+        write_evidence(folder, changes, w.pops)
     rows = [row[:9] + [RECORD_FILTERS.get(row[0], "")] + row[9:] + [MANUAL_ATTRIBUTES.get(row[0], "")]
             for row in CONTROLS]
     write_xlsx(folder / "controls.xlsx", [("Controls", CONTROLS_HEADER, rows)])

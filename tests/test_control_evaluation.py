@@ -55,7 +55,7 @@ CM01_TEST = ("Compared the ticket creation time of each change with its deployme
              "production changes deployed during the period (full-population analysis). Inspected the change "
              "ticket for a sample of 22 of them to determine that the exported change data agreed with the ticket "
              "history and deployment record.")
-PENDING_EVALUATION = ("evaluate {count} exception(s) (type, isolated or systematic and why, root cause, compensating "
+PENDING_EVALUATION = ("evaluate {count} (type, isolated or systematic and why, root cause, compensating "
                       "control, effect on the criteria, management's response)")
 
 
@@ -112,7 +112,7 @@ def test_no_exceptions(engagement):
     # nothing recorded yet: the sample is not agreed to source and there is no walkthrough
     assert evaluation.status == "testing_in_progress"
     assert evaluation.result_text == "Testing in progress (0 of 22 items tested)."
-    assert evaluation.pending == ("record the manual results: agreed to source for 22 item(s)",
+    assert evaluation.pending == ("record the manual results: agreed to source for 22 items",
                                   "record the walkthrough of one instance and the design evaluation")
     assert not evaluation.final
 
@@ -157,10 +157,10 @@ def test_deviations_in_the_sample_are_stated_as_the_distinct_count_of_what_was_t
     assert evaluation.status == "evaluation_pending"
     assert evaluation.status_text == "Exceptions noted, evaluation pending"
     assert evaluation.conclusion == (
-        "3 item(s) with a deviation (3 found by the full-population analysis of 100); 3 not evaluated yet. Known "
+        "3 items with a deviation (3 found by the full-population analysis of 100); 3 not evaluated yet. Known "
         "deviations are not compared with the tolerable rate: each is evaluated (type, isolated or systematic "
         "and why, root cause, compensating control, effect on the criteria) before the control is concluded.")
-    assert evaluation.pending == (PENDING_EVALUATION.format(count=3),)
+    assert evaluation.pending == (PENDING_EVALUATION.format(count="3 exceptions"),)
     table = evaluation.exceptions
     assert list(table.columns) == ["item", "sample_no", "item_date", "attribute_id", "attribute", "description",
                                    "reason", "evidence_ref", "found_by", "round"]
@@ -181,14 +181,14 @@ def test_conclusion_waits_for_every_exception_to_be_evaluated(engagement):
     _, _, _, evaluation = run(engagement, "CM-01", frame)
     assert evaluation.status == "evaluation_pending"
     assert (tuple(evaluation.evaluations), evaluation.unevaluated) == (("CHG-1005",), ("CHG-1040",))
-    assert evaluation.pending == (PENDING_EVALUATION.format(count=1),)
+    assert evaluation.pending == (PENDING_EVALUATION.format(count="1 exception"),)
     evaluated = evaluation.evaluations["CHG-1005"]
     assert (evaluated.type, evaluated.extent, evaluated.by) == ("operating", "isolated", "DR")
 
     evaluate(engagement, "CM-01", "CHG-1040")
     _, _, _, evaluation = run(engagement, "CM-01", frame)
     assert evaluation.status == "exceptions_noted" and evaluation.final
-    assert evaluation.conclusion == ("2 exception(s), each evaluated as isolated: the control still meets its "
+    assert evaluation.conclusion == ("2 exceptions, each evaluated as isolated: the control still meets its "
                                      "objective.")
     assert evaluation.result_text == (
         "For 2 of 80 production changes deployed during the period, a deviation was noted: approval was not "
@@ -197,7 +197,7 @@ def test_conclusion_waits_for_every_exception_to_be_evaluated(engagement):
     evaluate(engagement, "CM-01", "CHG-1040", extent="systematic")
     _, _, _, evaluation = run(engagement, "CM-01", frame)
     assert evaluation.status == "not_operating_effectively"
-    assert evaluation.conclusion == ("1 exception(s) evaluated as systematic or of design type: the control did not "
+    assert evaluation.conclusion == ("1 exception evaluated as systematic or of design type: the control did not "
                                      "meet its objective.")
 
 
@@ -254,7 +254,7 @@ def test_untested_manual_attribute_is_in_progress_never_no_exceptions(engagement
     assert evaluation.evaluation is None and evaluation.supports_reliance is None
     assert evaluation.conclusion == ("No conclusion yet: manual results are not all recorded and the walkthrough "
                                      "and design evaluation are not recorded.")
-    assert evaluation.pending == ("record the manual results: testing evidenced for 22 item(s)",
+    assert evaluation.pending == ("record the manual results: testing evidenced for 22 items",
                                   "record the walkthrough of one instance and the design evaluation")
     assert evaluation.test_performed == (
         "Inspected the change ticket for a sample of 22 production changes deployed during the period to "
@@ -369,7 +369,7 @@ def test_every_item_tested_has_no_sampling_risk(engagement):
     evaluate(engagement, "CM-W", "CHG-1002")
     _, _, _, evaluation = run(engagement, "CM-W", frame)
     assert evaluation.status == "exceptions_noted"
-    assert evaluation.conclusion == ("1 exception(s), each evaluated as isolated: the control still meets its "
+    assert evaluation.conclusion == ("1 exception, evaluated as isolated: the control still meets its "
                                      "objective. Every item in scope was tested (3), so there is no sampling risk: "
                                      "1 deviation(s).")
     assert evaluation.test_performed == (
@@ -421,13 +421,13 @@ def test_type1_walkthrough(tmp_path):
     evaluate(engagement, "CM-01", "CHG-1001", extent="systematic")
     _, _, _, evaluation = run(engagement, "CM-01", frame)
     assert evaluation.status == "not_implemented" and evaluation.status_text == "Not implemented"
-    assert evaluation.conclusion == ("1 exception(s) evaluated as systematic: the control is not implemented as "
+    assert evaluation.conclusion == ("1 exception evaluated as systematic: the control is not implemented as "
                                      "described.")
     evaluate(engagement, "CM-01", "CHG-1001")
     _, _, _, evaluation = run(engagement, "CM-01", frame)
     assert evaluation.status == "suitably_designed_and_implemented" and evaluation.result_text == ""
     assert evaluation.conclusion == ("The walkthrough found the control suitably designed and implemented as of "
-                                     "2026-06-30; the 1 exception(s) in the window were evaluated as isolated.")
+                                     "2026-06-30; the 1 exception in the window was evaluated as isolated.")
     record_walkthrough_of(engagement, "CM-01", design="not suitably designed")
     _, _, _, evaluation = run(engagement, "CM-01", frame)
     assert evaluation.status == "not_suitably_designed"
@@ -478,7 +478,7 @@ def test_source_mismatch_is_a_population_finding_not_a_deviation(engagement):
     assert evaluation.status_text == "Population data not relied on"
     assert evaluation.result_text == ("For 1 of 22 sampled changes, the data used in the full-population analysis "
                                       "did not agree with the source system, so that analysis was not relied on.")
-    assert dict(evaluation.to_table())["Population data relied on"] == ("no: 1 sampled item(s) did not agree to "
+    assert dict(evaluation.to_table())["Population data relied on"] == ("no: 1 sampled item did not agree to "
                                                                          "the source")
 
 
@@ -591,5 +591,5 @@ def test_demo_type1_walkthrough_and_analytics(tmp_path, demo_type1):
     # confirm design and implementation while the data contradicts it
     assert evaluation.status == "evaluation_pending"
     assert evaluation.exception_items == ("CHG-2536",)
-    assert evaluation.conclusion.startswith(f"1 item(s) with a deviation (1 found by the full-population analysis "
+    assert evaluation.conclusion.startswith(f"1 item with a deviation (1 found by the full-population analysis "
                                             f"of {len(in_window):,}); 1 not evaluated yet.")

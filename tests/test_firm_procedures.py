@@ -154,6 +154,8 @@ def test_the_worked_example_loads(type2_copy):
                                                     "agreed_to_source"]
     assert [a.kind for a in procedure.attributes] == ["automated", "automated", "manual", "manual"]
     assert procedure.attributes[-1].accuracy
+    assert (procedure.attributes[2].compared_date_column, procedure.attributes[2].compared_date_relation) == \
+        ("deployed_at", "on_or_after")
     assert any(f"firm procedure '{NAME}'" in note and "agreed_to_source check was added" in note
                for note in engagement.notes)
     control = engagement.control("FIRM-01")
@@ -179,6 +181,11 @@ def test_the_worked_example_loads(type2_copy):
      "name: 'emergency_change' is a procedure of the package; give the firm's procedure a name of its own"),
     (('kind = "manual"', 'kind = "manual"\nrule = "present"'), 'rule = "present"',
      "[[attributes]] #3 rule: a manual attribute has no rule"),
+    (('compared_date_column = "deployed_at"', 'compared_date_column = "deployed"'), 'compared_date_column = "deployed"',
+     "[[attributes]] #3 compared_date_column: 'deployed': a manual attribute compares its evidence date with one of "
+     "the date columns of kind changes: created_at, approved_at, deployed_at."),
+    (('compared_date_relation = "on_or_after"', 'compared_date_relation = "after"'), 'compared_date_relation = "after"',
+     "[[attributes]] #3 compared_date_relation: 'after' is not allowed; use \"on_or_before\" or \"on_or_after\"."),
 ])
 def test_a_bad_file_gets_one_message_with_file_line_and_fix(type2_copy, change, fragment, message):
     text = example_toml().replace(*change)

@@ -231,6 +231,9 @@ def test_demo_ac02_type2_result_text(ac02):
     assert not text.startswith("No exceptions noted")
     assert test.evaluation.test_performed.startswith("Compared the deactivation time of each account")
     assert "for all 60 users terminated during the period (full-population analysis)" in test.evaluation.test_performed
+    # an account is not a terminated user: each population's share of the distinct items is stated apart
+    assert test.evaluation.exception_extent() == ("5: 4 of 60 users terminated during the period; "
+                                                  "1 of 525 accounts on the user listings")
     # the other direction is computed over the listings' accounts: the sampled terminations read n/a for it
     assert set(test.testing.to_frame()["account_has_current_owner"]) == {"n/a"}
 
@@ -259,3 +262,4 @@ def test_demo_ac02_workpaper_lists_the_exceptions(demo_run):
     wb = openpyxl.load_workbook(demo_run["out"] / "AC-02.xlsx", read_only=True)
     cells = {str(v) for row in wb["Exceptions"].iter_rows(values_only=True) for v in row if v is not None}
     assert {"E10230", "E10308", "E10076", "E10335", "jordan.blake.ext@acmecloud.example"} <= cells
+    assert ("5: 4 of 60 users terminated during the period; 1 of 525 accounts on the user listings") in cells

@@ -60,7 +60,7 @@ CM01_RESULT = (
     f"{WORDING['approved_before_deployment']} ({len(PLANTED['approved_before_deployment'])}) and "
     f"{WORDING['approver_not_author']} ({len(PLANTED['approver_not_author'])}); 3 of them had more than one of "
     f"these deviations.")
-PENDING_EVALUATION = ("evaluate {count} exception(s) (type, isolated or systematic and why, root cause, compensating "
+PENDING_EVALUATION = ("evaluate {count} (type, isolated or systematic and why, root cause, compensating "
                       "control, effect on the criteria, management's response)")
 
 
@@ -240,7 +240,7 @@ def test_lead_sheet_sample_size_deviations_and_result_text(cm01, engagement_dir)
     assert value_of(ws, "Proposed by the tool") == "Exceptions noted, evaluation pending"
     assert value_of(ws, "Conclusion", start=value_row(ws, "Conclusion") + 1) == (
         "Exceptions noted, evaluation pending (proposed; not recorded yet)")
-    assert value_of(ws, "Pending 1") == PENDING_EVALUATION.format(count=len(ALL_PLANTED) - 1)
+    assert value_of(ws, "Pending 1") == PENDING_EVALUATION.format(count=f"{len(ALL_PLANTED) - 1} exceptions")
     assert value_of(ws, "Test objective").startswith("To determine that the change was documented in a ticket")
     assert value_of(ws, "Test performed") == (
         "Compared the ticket creation time of each change with its deployment time, the approval time of each "
@@ -562,7 +562,7 @@ def test_summary_has_one_row_per_control_in_natural_order(summary, cm01, cm02):
     assert by_id["CM-01"]["unevaluated"] == len(ALL_PLANTED) - 1
     assert by_id["CM-01"]["result_text"] == cm01_record["result_text"] == CM01_RESULT
     assert by_id["CM-01"]["status"] == "evaluation_pending"
-    assert by_id["CM-01"]["pending"] == PENDING_EVALUATION.format(count=len(ALL_PLANTED) - 1)
+    assert by_id["CM-01"]["pending"] == PENDING_EVALUATION.format(count=f"{len(ALL_PLANTED) - 1} exceptions")
     assert by_id["CM-01"]["criteria"] == "CC8.1"
     assert by_id["CM-01"]["test_performed"] == cm01_record["test_performed"]
     assert by_id["CM-02"]["result_text"] == (

@@ -613,6 +613,22 @@ def _rows(e: _Engagement, state: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _store_head(engagement: Any) -> dict[str, Any]:
+    """The results store's chain head and entry count for the manifest (a store rewritten from scratch after it
+    no longer holds this head: ``workbench verify --head``); a broken store is named, not hidden."""
+    from workbench.errors import ResultsError
+    from workbench.results import RESULTS_FILE, ZERO_SHA256, ResultsStore
+
+    if not (engagement.folder / RESULTS_FILE).is_file():
+        return {"chain_head": ZERO_SHA256, "entries": 0}
+    try:
+        with ResultsStore.open(engagement.folder, engagement_id=engagement.engagement_id) as store:
+            status = store.verify()
+    except ResultsError as error:   # a broken chain, a store of another engagement: named in the manifest
+        return {"chain_head": None, "entries": None, "problem": str(error)}
+    return {"chain_head": status.head, "entries": status.entries}
+
+
 def _write_manifest(run: _Run, e: _Engagement, state: str, finished: str | None) -> Path:
     ordered = [e.runs[control.id] for control in e.controls]
     recorded = {r.outcome["population_file"]: r.outcome["population_sha256"]
@@ -639,6 +655,7 @@ def _write_manifest(run: _Run, e: _Engagement, state: str, finished: str | None)
     }
     if reused:
         manifest["reused_outputs_sha256"] = reused
+    manifest["results_store"] = _store_head(e.engagement)
     path = e.out / "manifest.json"
     write_json_atomic(path, manifest)
     return path

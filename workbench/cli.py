@@ -170,9 +170,31 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="check the results store's hash chain and append-only triggers",
         description="Recompute the SHA-256 of every entry of ENGAGEMENT_DIR/results.sqlite and its link to the "
                     "previous one, and check the sequence and the append-only triggers. Exit 0 with one line "
-                    "(entries and chain head) when intact; exit 1 naming the first bad entry when not; 2 for bad "
-                    "input. Nothing is written (a store in an older layout is migrated first, as on any open).")
+                    "(entries and chain head) when intact; exit 1 naming the first bad entry when not, or every "
+                    "evidence file changed or deleted after a result cited it; 2 for bad input. Nothing is written (a "
+                    "store in an older layout is migrated first, as on any open).")
     verify.add_argument("engagement_dir", metavar="ENGAGEMENT_DIR", type=Path)
+
+    record = commands.add_parser(
+        "record", help="record one tested result (validated, like the form and the Excel import)",
+        description="Record the outcome of one attribute of one sampled item in ENGAGEMENT's results store, through "
+                    "workbench.recording (the same checks as the form and the Excel import: tester, outcome, "
+                    "evidence, evidence date, the item in the current selection). Exit 0 printing what was "
+                    "recorded (or that it was already recorded); 1 with every problem, one a line; 2 for bad "
+                    "input. See docs/recording.md.")
+    record.add_argument("engagement_dir", metavar="ENGAGEMENT", type=Path)
+    record.add_argument("--control", required=True, metavar="ID", help="the control id, e.g. CM-02")
+    record.add_argument("--item", required=True, metavar="KEY", help="the sampled item's key, e.g. CHG-1042")
+    record.add_argument("--attribute", required=True, metavar="A", help="the attribute id, e.g. testing_evidenced")
+    record.add_argument("--result", required=True, metavar="pass|fail|n/a", help="the outcome (any case)")
+    record.add_argument("--evidence", default=None, metavar="REF",
+                        help="where the evidence is (required for pass and fail)")
+    record.add_argument("--evidence-date", default=None, metavar="YYYY-MM-DD", help="the date the evidence shows")
+    record.add_argument("--comment", default=None, metavar="TEXT")
+    record.add_argument("--override-reason", default=None, metavar="TEXT",
+                        help="automated attributes only: why this item's computed outcome is replaced")
+    record.add_argument("--tester", required=True, metavar="INITIALS", help="the preparer who performed the test")
+    _addition_options(record)
 
     requests = commands.add_parser(
         "request-list", help="write the evidence request list for the sampled items (to send to the client)",
@@ -431,6 +453,7 @@ def _verify(args: argparse.Namespace) -> int:
     import warnings
 
     from workbench.errors import StoreIntegrityError
+    from workbench.evidence import check_evidence
     from workbench.results import RESULTS_FILE, ZERO_SHA256, NetworkFileSystemWarning, ResultsStore
 
     folder = args.engagement_dir
@@ -449,8 +472,15 @@ def _verify(args: argparse.Namespace) -> int:
                 for note in store.warnings:
                     print(f"workbench verify: note: {note}", file=sys.stderr)
                 status = store.verify(known_heads=args.head)
+                changed = check_evidence(store, folder)
     except StoreIntegrityError as error:
         print(f"FAILED {error}")
+        return 1
+    if changed:
+        print(f"FAILED {path}: the hash chain is intact, but {len(changed)} evidence file(s) are not as the results "
+              f"citing them recorded:")
+        for problem in changed:
+            print(f"  {problem}")
         return 1
     print(status.summary())
     return 0
@@ -503,6 +533,38 @@ def _lock(args: argparse.Namespace) -> int:
     return 0
 
 
+def _record(args: argparse.Namespace) -> int:
+    from workbench.engagement import load_engagement
+    from workbench.pipeline import run_control_test
+    from workbench.recording import ProposedResult, RecordRefused, record_result
+    from workbench.results import RESULTS_FILE, ResultsStore, recording_addition
+
+    engagement = load_engagement(args.engagement_dir)
+    test = run_control_test(engagement, args.control)
+    proposed = ProposedResult(item_key=args.item, attribute_id=args.attribute, outcome=args.result,
+                              evidence_ref=args.evidence, evidence_date=args.evidence_date, comment=args.comment,
+                              override_reason=args.override_reason)
+    before = None
+    if (engagement.folder / RESULTS_FILE).is_file():
+        with ResultsStore.open(engagement) as store:
+            before = store.get(test.control.id, args.item.strip(), args.attribute.strip())
+    if args.reason is not None and not args.addition:
+        raise ParameterError("record: --reason goes with --addition (a result recorded after the lock).")
+    try:
+        with recording_addition(args.reason) if args.addition else contextlib.nullcontext():
+            result = record_result(test, proposed, tester=args.tester)
+    except RecordRefused as refused:
+        print(f"workbench record: not recorded ({len(refused.problems)} problem(s)):", file=sys.stderr)
+        for problem in refused.problems:
+            print(problem.message, file=sys.stderr)
+        return 1
+    if before is not None and before.tested_at == result.tested_at:
+        print(f"Already recorded, nothing changed: {result.summary()}")
+    else:
+        print(f"Recorded: {result.summary()}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``workbench`` console script; returns the exit code."""
     parser = build_parser()
@@ -524,6 +586,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _note(args, parser)
         if args.command == "lock":
             return _lock(args)
+        if args.command == "record":
+            return _record(args)
         return _check_population(args, parser)
     except USER_ERRORS as error:
         print(f"workbench {args.command}: {error}", file=sys.stderr)

@@ -22,9 +22,11 @@ component            what it covers
                      a firm defines one)
 ``selection``        the sample, its seeds (and who chose them), methods, population sizes, key-set
                      SHA-256s, the selected keys in order and any extension
-``results``          every recorded manual result of the control (outcome, evidence, comment, who)
+``results``          every recorded manual result of the control, and every override of an automated one
+                     (outcome, evidence, comment, who, when)
 ``evaluations``      the recorded evaluation of every exception, and the walkthrough
-``evidence``         SHA-256 of evidence files cited (none yet: an empty list)
+``evidence``         every evidence file a recorded result cited, with its SHA-256 now (None when deleted):
+                     a file changed after a result cited it changes the fingerprint (:mod:`workbench.evidence`)
 ==================== =============================================================================
 
 The sign-off hash uses it as is; the "stale, run again" mark and ``workbench run --changed`` add the
@@ -48,6 +50,7 @@ from typing import Mapping
 
 from workbench.engagement import Control, Engagement
 from workbench.evaluation import STATUS_TEXT, ControlEvaluation
+from workbench.evidence import EvidenceIndex, index_evidence
 from workbench.files import JsonRecord, JsonValue
 from workbench.judgements import RecordedConclusion
 from workbench.policy import ControlPolicy
@@ -239,7 +242,7 @@ class ControlTest:
         engagement, control, policy = self.engagement, self.control, self.engagement.sampling
         selection, evaluation = self.selection, self.evaluation
         results = self.testing.item_results
-        manual = results.loc[results["source"].isin(("results store", "recorded conclusions"))]
+        manual = results.loc[results["source"].isin(("results store", "recorded conclusions", "override"))]
         recorded = sorted(
             [str(r["item_key"]), str(r["attribute_id"]), str(r["outcome"]), _text(r["evidence_ref"]),
              _text(r["comment"]), _text(r["tested_by"]), _text(r["tested_at"])]
@@ -289,8 +292,17 @@ class ControlTest:
                                                                   selection.seeds)]},
             "results": [list(row) for row in recorded],
             "evaluations": evaluations,
-            "evidence": [],
+            # a cited file as it is now: changed after a result cited it, the recorded conclusion no longer stands
+            "evidence": [[f.path, f.sha256] for f in self.evidence.files if f.cited_sha256 is not None],
         })
+
+    @cached_property
+    def evidence(self) -> EvidenceIndex:
+        """The evidence files of the selected items and the populations (hashed, compared with what results cited)
+        and the results store's chain head, as the workpaper prints them (:mod:`workbench.evidence`)."""
+        return index_evidence(self.engagement.folder, owners=(self.control.id, self.selection.sample_id),
+                              item_keys=self.selection.keys, population_ids=[p.name for p in self.populations],
+                              engagement_id=self.engagement.engagement_id)
 
     @cached_property
     def conclusion(self) -> Conclusion:

@@ -51,7 +51,7 @@ from workbench.judgements import (
 )
 from workbench.procedures import Attribute, Procedure
 from workbench.sample import TRANSACTION_FREQUENCIES, ControlSelection, SamplePlan
-from workbench.testing import AttributeTesting
+from workbench.testing import OVERRIDE_SOURCE, AttributeTesting
 
 __all__ = [
     "STATUSES",
@@ -237,6 +237,23 @@ class ControlEvaluation:
         """Distinct items with a deviation, every procedure together."""
         return len(self.exception_items)
 
+    def exception_extent(self) -> str:
+        """``5 of 60 users terminated during the period``; when some items come from a related population (an
+        account on a user listing beside terminated users), each population's share: ``5: 4 of 60 users ...;
+        1 of 525 accounts on the user listings``."""
+        whole = f"{self.distinct_exceptions:,} of {self.population_count:,} {self.population_description}"
+        related = [n for n in self.census_natures if n.over and n.records]
+        if not related:
+            return whole
+        elsewhere: dict[tuple[int, str], set[str]] = {}
+        for nature in related:
+            elsewhere.setdefault((nature.records, nature.noun or nature.over), set()).update(nature.items)
+        outside = set().union(*elsewhere.values())
+        own = [item for item in self.exception_items if item not in outside]
+        parts = [f"{len(own):,} of {self.population_count:,} {self.population_description}"]
+        parts += [f"{len(items):,} of {records:,} {noun}" for (records, noun), items in elsewhere.items()]
+        return f"{self.distinct_exceptions:,}: " + "; ".join(parts)
+
     def to_record(self) -> JsonRecord:
         """A JSON-safe dict for the batch summary and the outcome record (no pandas, no numpy, no NaN)."""
         return {
@@ -290,7 +307,7 @@ class ControlEvaluation:
         rows.append(("Exceptions evaluated", f"{self.distinct_exceptions - len(self.unevaluated):,} of "
                                              f"{self.distinct_exceptions:,}"))
         if not self.census_relied_on:
-            rows.append(("Population data relied on", f"no: {self.accuracy_mismatches} sampled item(s) did not agree "
+            rows.append(("Population data relied on", f"no: {_counted(self.accuracy_mismatches, 'sampled item')} did not agree "
                                                       f"to the source"))
         if self.upper_limit is not None:
             rows.append(("Upper deviation limit (sample-only attributes)", f"{self.upper_limit:.2%}"))
@@ -311,9 +328,8 @@ class ControlEvaluation:
             more = len(self.exception_items) - IDS_ON_CONSOLE
             lines.append(f"  items with a deviation: {shown}" + (f" and {more} more (Exceptions sheet)" if more > 0
                                                                   else ""))
-        lines.append(f"  {self.deviations} deviation(s) in {self.items_tested} of {self.sample_size} sampled items "
-                     f"tested; {self.distinct_exceptions:,} distinct item(s) with a deviation of "
-                     f"{self.population_count:,} in scope.")
+        lines.append(f"  {_counted(self.deviations, 'deviation')} in {self.items_tested} of {self.sample_size} sampled "
+                     f"items tested; items with a deviation: {self.exception_extent()}.")
         lines.append(f"  {self.conclusion}")
         lines += [f"  pending: {item}" for item in self.pending]
         lines += [f"  - {note}" for note in self.notes]
@@ -342,6 +358,11 @@ def _json_value(value: object) -> JsonValue:
 # ------------------------------------------------------------------------------------------------
 # Wording
 # ------------------------------------------------------------------------------------------------
+
+def _counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 item``, ``2 items``, ``1,500 records``: the sentence reads as written, not "1 item(s)"."""
+    return f"{count:,} {noun if count == 1 else (plural or noun + 's')}"
+
 
 def _join(parts: list[str]) -> str:
     parts = [p for p in parts if p]
@@ -456,9 +477,14 @@ def _exceptions_table(testing: AttributeTesting, selection: ControlSelection, no
     rows: list[dict[str, object]] = []
     rounds = dict(zip(testing.items[testing.key_column], testing.items["round"])) \
         if "round" in testing.items.columns else {}
+    # a tester's override of an automated outcome (recorded with a reason) replaces the computed one for that item
+    results = testing.item_results
+    overridden = {(str(k), str(a)) for k, a, s in zip(results["item_key"], results["attribute_id"], results["source"])
+                  if s == OVERRIDE_SOURCE}
     for row in testing.sample_exceptions().to_dict("records"):
         attribute = testing.procedure.attribute(str(row["attribute_id"]))
-        if attribute.automated:
+        override = (str(row["item_key"]), attribute.id) in overridden
+        if attribute.automated and not override:
             continue    # the full-population analysis lists it, with whether it was in the sample
         rows.append({"item": row["item_key"], "sample_no": row["sample_no"], "item_date": row["item_date"],
                      "attribute_id": row["attribute_id"], "attribute": row["label"],
@@ -466,6 +492,8 @@ def _exceptions_table(testing: AttributeTesting, selection: ControlSelection, no
                      "found_by": "sample", "round": rounds.get(row["item_key"])})
     population = testing.full_population_exceptions
     for row in population.to_dict("records"):
+        if (str(row["item_key"]), str(row["attribute_id"])) in overridden:
+            continue
         rows.append({"item": row["item_key"], "sample_no": row["sample_no"], "item_date": row["item_date"],
                      "attribute_id": row["attribute_id"], "attribute": row["label"],
                      "description": row["deviation"], "reason": row["reason"], "evidence_ref": None,
@@ -545,17 +573,17 @@ def evaluate_control(engagement: Engagement, control: Control, sample_plan: Samp
     recorded_by_tester = {a: c for a, c in untested.items() if not procedure.attribute(a).relies_on}
     if recorded_by_tester:
         pending.append("record the manual results: " + "; ".join(
-            f"{procedure.attribute(a).label.lower()} for {c} item(s)" for a, c in recorded_by_tester.items()))
+            f"{procedure.attribute(a).label.lower()} for {_counted(c, 'item')}" for a, c in recorded_by_tester.items()))
     for attribute_id in untested.keys() - recorded_by_tester.keys():   # decided by other controls' conclusions
         waiting = testing.item_results.loc[testing.item_results["attribute_id"] == attribute_id, "reason"]
-        pending.append(f"conclude the controls {attribute_id} relies on first ({waiting.iloc[0]})" if len(waiting)
-                       else f"conclude the controls {attribute_id} relies on first")
+        relied_on = f"first conclude the controls that {procedure.attribute(attribute_id).label.lower()} relies on"
+        pending.append(f"{relied_on} ({waiting.iloc[0]})" if len(waiting) else relied_on)
     if extension is not None:
         pending.append(extension)
     if walkthrough is None and not sample_plan.not_occurring:
         pending.append("record the walkthrough of one instance and the design evaluation")
     if unevaluated:
-        pending.append(f"evaluate {len(unevaluated):,} exception(s) (type, isolated or systematic and why, root "
+        pending.append(f"evaluate {_counted(len(unevaluated), 'exception')} (type, isolated or systematic and why, root "
                        f"cause, compensating control, effect on the criteria, management's response)")
 
     result_text = _result_text(testing, sample_plan, described, census_natures, sample_natures, no_instance)
@@ -577,9 +605,9 @@ def evaluate_control(engagement: Engagement, control: Control, sample_plan: Samp
     if report_type == "type1":
         result_text = ""    # a Type 1 report gives no results of tests
     if population_ids:
-        notes.append(f"The full-population analysis found {len(population_ids):,} record(s) failing an automated "
-                     f"attribute, {len(outside_ids):,} of them outside the sample; each is listed on the "
-                     f"Exceptions sheet.")
+        notes.append(f"The full-population analysis found {_counted(len(population_ids), 'record')} failing an automated "
+                     f"attribute, {len(outside_ids):,} of them outside the sample; "
+                     + ("it is" if len(population_ids) == 1 else "each is") + " listed on the Exceptions sheet.")
     return ControlEvaluation(
         control_id=control.id,
         report_type=report_type,
@@ -715,7 +743,7 @@ def _propose(report_type: str, engagement: Engagement, sample_plan: SamplePlan, 
     design_failed = walkthrough is not None and not walkthrough.suitably_designed
     if exception_items and unevaluated:
         return "evaluation_pending", (
-            f"{len(exception_items):,} item(s) with a deviation ({census_count:,} found by the full-population "
+            f"{_counted(len(exception_items), 'item')} with a deviation ({census_count:,} found by the full-population "
             f"analysis of {population_count:,}); {len(unevaluated):,} not evaluated yet. Known deviations are not "
             f"compared with the tolerable rate: each is evaluated (type, isolated or systematic and why, root cause, "
             f"compensating control, effect on the criteria) before the control is concluded.")
@@ -726,11 +754,12 @@ def _propose(report_type: str, engagement: Engagement, sample_plan: SamplePlan, 
             return "not_suitably_designed", ("The walkthrough's design evaluation or an exception of design type shows "
                                              "the control is not suitably designed.")
         if systematic:
-            return "not_implemented", (f"{len(systematic):,} exception(s) evaluated as systematic: the control is not "
+            return "not_implemented", (f"{_counted(len(systematic), 'exception')} evaluated as systematic: the control is not "
                                        f"implemented as described.")
         as_of = engagement.as_of
         why = (f"The walkthrough found the control suitably designed and implemented as of {as_of}"
-               + (f"; the {len(exception_items):,} exception(s) in the window were evaluated as isolated."
+               + (f"; the {_counted(len(exception_items), 'exception')} in the window "
+                  + ("was" if len(exception_items) == 1 else "were") + " evaluated as isolated."
                   if exception_items else "."))
         return "suitably_designed_and_implemented", why
     if design_failed:
@@ -738,13 +767,13 @@ def _propose(report_type: str, engagement: Engagement, sample_plan: SamplePlan, 
                                              "designed, so it cannot operate effectively.")
     if systematic or design:
         count = len(set(e.item_key for e in systematic + design))
-        return "not_operating_effectively", (f"{count:,} exception(s) evaluated as systematic or of design type: the "
+        return "not_operating_effectively", (f"{_counted(count, 'exception')} evaluated as systematic or of design type: the "
                                              f"control did not meet its objective.")
     if supports is False:
         return "not_operating_effectively", (f"{statistics_text} What only the sample tested does not support "
                                              f"reliance.")
     if exception_items:
-        return "exceptions_noted", (f"{len(exception_items):,} exception(s), each evaluated as isolated: the control "
+        return "exceptions_noted", (f"{_counted(len(exception_items), 'exception')}, " + ("evaluated" if len(exception_items) == 1 else "each evaluated") + " as isolated: the control "
                                     f"still meets its objective. " + statistics_text).strip()
     return "no_exceptions_noted", ("No deviation found by the full-population analysis or the sample. "
                                    + statistics_text).strip()

@@ -8,7 +8,7 @@ value used with its source, so nothing is assumed silently.
 
 Public API::
 
-    resolve_policy(engagement, control) -> ControlPolicy
+    resolve_policy(engagement, control, procedure=None) -> ControlPolicy
     ControlPolicy.value(name) -> int | str | bool        .to_table(), .summary()
 """
 

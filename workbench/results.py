@@ -11,7 +11,7 @@ item, the current version of a population) is derived from the log, never kept b
   previous entry and its own. The current value of ``(kind, key)`` is its latest entry.
 * Every write is one ``BEGIN IMMEDIATE`` transaction (writers queue instead of failing half-way; WAL and
   ``synchronous=FULL``: a committed entry survives a crash) that reads the chain head and appends.
-  Appending the current value again writes nothing.
+  Appending the current value again (same value, same reason) writes nothing.
 * Triggers refuse ``UPDATE`` and ``DELETE``. Each entry's ``sha256`` covers its content and the previous
   entry's hash, so an edit made outside the workbench (a dropped trigger, an edited or deleted row) breaks
   the chain. The whole chain is verified on every open (and by ``workbench verify ENGAGEMENT_DIR``); a
@@ -143,7 +143,8 @@ ZERO_SHA256 = "0" * 64
 #: Outcomes a tester may record for an attribute of an item.
 OUTCOMES: tuple[str, ...] = ("pass", "fail", "n/a")
 RESULT_COLUMNS: tuple[str, ...] = ("engagement", "control_id", "item_key", "attribute_id", "outcome",
-                                   "evidence_ref", "evidence_date", "comment", "tested_by", "tested_at")
+                                   "evidence_ref", "evidence_date", "comment", "tested_by", "tested_at",
+                                   "override_reason")
 TRAIL_COLUMNS: tuple[str, ...] = ("seq", "engagement", "control_id", "item_key", "attribute_id", "action",
                                   "old_value", "new_value", "who", "at", "sha256")
 #: Staff roles allowed to record a result unless the store is opened with other ``roles``.
@@ -751,13 +752,15 @@ class Result:
     comment: str | None
     tested_by: str
     tested_at: str
+    override_reason: str | None = None
 
     def summary(self) -> str:
         """One line: control / item / attribute = outcome, by whom and when."""
         evidence = f", evidence {self.evidence_ref}" if self.evidence_ref else ""
         dated = f" dated {self.evidence_date}" if self.evidence_date else ""
+        override = f", overriding the computed outcome: {self.override_reason}" if self.override_reason else ""
         return (f"{self.control_id} / {self.item_key} / {self.attribute_id} = {self.outcome} "
-                f"(by {self.tested_by} at {self.tested_at}{evidence}{dated})")
+                f"(by {self.tested_by} at {self.tested_at}{evidence}{dated}{override})")
 
 
 def _now() -> str:
@@ -1387,8 +1390,8 @@ class ResultsStore:
         Returns
         -------
         Entry
-            The new entry; or, when ``value`` equals the current value of ``(kind, key)``, the current
-            entry unchanged (nothing is written: no new row, no new time).
+            The new entry; or, when ``value`` and ``reason`` equal those of the current entry of ``(kind, key)``,
+            the current entry unchanged (nothing is written: no new row, no new time).
 
         Raises
         ------
@@ -1413,7 +1416,7 @@ class ResultsStore:
             row = self._connection.execute(
                 f"SELECT {_COLUMNS} FROM entries WHERE kind = ? AND key = ? ORDER BY seq DESC LIMIT 1",
                 (spec.name, key_text)).fetchone()
-            if row is not None and row[5] == value_text:
+            if row is not None and row[5] == value_text and row[6] == made_reason:
                 return _entry(row)
             locked = None if spec.name in LOCK_EXEMPT_KINDS else self._lock_row()
             if locked is not None and addition is None:
@@ -1519,8 +1522,12 @@ class ResultsStore:
     # -- results ----------------------------------------------------------------------------------
     def record(self, control_id: str, item_key: str, attribute_id: str, outcome: str, *, tested_by: str,
                evidence_ref: str | None = None, evidence_date: str | _dt.date | None = None,
-               comment: str | None = None) -> Result:
+               comment: str | None = None, override_reason: str | None = None) -> Result:
         """Record (or change) the outcome of one attribute for one item, in one committed transaction.
+
+        This is the low-level write: it checks what the store itself knows. Testers, notebooks, the command
+        line and the Excel import record through :mod:`workbench.recording`, which also checks the item
+        against the control's current selection, the attribute's kind and the evidence date's comparison.
 
         Parameters
         ----------
@@ -1536,6 +1543,8 @@ class ResultsStore:
             The date the evidence shows; not in the future.
         comment : str, optional
             What the tester noted.
+        override_reason : str, optional
+            Why an automated attribute's computed outcome is replaced by this one (stored as the entry's reason).
 
         Returns
         -------
@@ -1560,7 +1569,7 @@ class ResultsStore:
         day = evidence_date.isoformat() if isinstance(evidence_date, _dt.date) else evidence_date
         entry = self.append("result", {"control_id": control_id, "item_key": item_key, "attribute_id": attribute_id},
                             {"outcome": outcome, "evidence_ref": evidence_ref, "evidence_date": day,
-                             "comment": comment}, who=tested_by)
+                             "comment": comment}, who=tested_by, reason=override_reason)
         return self._result(entry)
 
     def _result(self, entry: Entry) -> Result:
@@ -1572,7 +1581,7 @@ class ResultsStore:
 
         return Result(self.engagement_id, str(key["control_id"]), str(key["item_key"]), str(key["attribute_id"]),
                       str(value.get("outcome")), text("evidence_ref"), text("evidence_date"), text("comment"),
-                      entry.who, entry.at)
+                      entry.who, entry.at, entry.reason)
 
     def get(self, control_id: str, item_key: str, attribute_id: str) -> Result | None:
         """The current result for one key, or None when nothing is recorded."""
@@ -1583,7 +1592,8 @@ class ResultsStore:
         """Current results of one control: one row per (item_key, attribute_id), columns :data:`RESULT_COLUMNS`."""
         rows = [(self.engagement_id, e.key["control_id"], e.key["item_key"], e.key["attribute_id"],
                  e.value.get("outcome"), e.value.get("evidence_ref"), e.value.get("evidence_date"),
-                 e.value.get("comment"), e.who, e.at) for e in self.current("result", control_id=control_id)]
+                 e.value.get("comment"), e.who, e.at, e.reason)
+                for e in self.current("result", control_id=control_id)]
         return _frame(rows, RESULT_COLUMNS)
 
     def trail(self, control_id: str | None = None) -> pd.DataFrame:

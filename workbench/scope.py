@@ -2,11 +2,14 @@
 
 ::
 
-    scope_population(population, engagement=None, *, date_column, period_start=None, period_end=None,
-                     as_of=None) -> ScopedPopulation
+    scope_control(engagement, control, populations, related=(), *, date_column=None) -> ControlScope
+    scope_population(population, engagement=None, *, date_column=None, period_start=None, period_end=None,
+                     as_of=None, record_filter=None, round_=None) -> ScopedPopulation
 
-Type 2: records whose ``date_column`` falls from ``period_start`` 00:00 to ``period_end`` 24:00 in the
-engagement's zone are in scope. Type 1 (``as_of``): records on or before the as-of date (24:00) within a
+:func:`scope_control` is the stage of a control's test: each round's population scoped to the round's dates
+and to the control's record filter, its related populations to the whole period. Type 2: records whose
+``date_column`` falls from ``period_start`` 00:00 to ``period_end`` 24:00 (a round's ``start`` to ``end``) in
+the engagement's zone are in scope. Type 1 (``as_of``): records on or before the as-of date (24:00) within a
 look-back of :data:`TYPE1_LOOKBACK_DAYS` days (a walkthrough picks one recent instance; the window
 documents what "recent" meant). Every excluded record is kept in ``ScopedPopulation.excluded`` with its
 reason: nothing is dropped silently.

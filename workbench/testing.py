@@ -46,10 +46,13 @@ from workbench.scope import ControlScope, scope_window
 
 __all__ = [
     "MATRIX_OUTCOMES",
+    "OVERRIDE_SOURCE",
     "AttributeTesting",
     "test_attributes",
 ]
 
+#: ``source`` of a sampled item's automated attribute whose computed outcome the tester overrode (with a reason).
+OVERRIDE_SOURCE = "override"
 #: What a cell of the testing matrix can read.
 MATRIX_OUTCOMES: tuple[str, ...] = (PASS, FAIL, NOT_APPLICABLE, NOT_PERFORMED, NOT_TESTED)
 
@@ -80,8 +83,8 @@ class AttributeTesting:
     item_results : pandas.DataFrame
         Tidy: one row per (sampled item, attribute): ``sample_no, item_key, item_date, attribute_id, label,
         kind, outcome, reason, evidence_ref, comment, tested_by, tested_at, source`` where outcome is one of
-        :data:`MATRIX_OUTCOMES` and source is ``automated`` (computed), ``results store`` or ``""``
-        (not tested).
+        :data:`MATRIX_OUTCOMES` and source is ``automated`` (computed), ``results store``, ``override`` (an
+        automated outcome the tester replaced, with the reason; :data:`OVERRIDE_SOURCE`) or ``""`` (not tested).
     population_results : pandas.DataFrame
         One row per automated attribute over the full population: ``attribute_id, label, population, pass,
         fail, n/a, not performed, fail_in_sample, fail_outside_sample``.
@@ -399,7 +402,9 @@ def test_attributes(procedure: Procedure, control: Control, scope: ControlScope,
     manual_ids = {a.id for a in attributes if not a.automated}
     automated_ids = {a.id for a in attributes if a.automated}
     if len(recorded):
-        on_automated = recorded["attribute_id"].isin(automated_ids)
+        overrides = recorded["override_reason"].notna() if "override_reason" in recorded.columns \
+            else pd.Series(False, index=recorded.index)
+        on_automated = recorded["attribute_id"].isin(automated_ids) & ~overrides
         if on_automated.any():
             notes.append(f"{int(on_automated.sum())} recorded result(s) for automated attributes are not used: "
                          f"automated attributes are computed from the population.")
@@ -413,9 +418,13 @@ def test_attributes(procedure: Procedure, control: Control, scope: ControlScope,
                          f"({', '.join(sorted(set(recorded.loc[outside, 'item_key']))[:5])}); they are kept in "
                          f"the results store but not used.")
     lookup: dict[tuple[str, str], dict[str, Any]] = {}
+    overridden_by: dict[tuple[str, str], dict[str, Any]] = {}   # automated outcomes the tester overrode, with why
     for record in recorded.to_dict("records"):
         if record["attribute_id"] in manual_ids:
             lookup[(str(record["item_key"]), str(record["attribute_id"]))] = {str(k): v for k, v in record.items()}
+        elif record["attribute_id"] in automated_ids and isinstance(record.get("override_reason"), str):
+            overridden_by[(str(record["item_key"]), str(record["attribute_id"]))] = \
+                {str(k): v for k, v in record.items()}
 
     # manual attributes decided by the recorded conclusions of the controls they rely on (once per control)
     reliance: dict[str, Reliance] = {a.id: reliance_of(engagement, control, policy.text(a.relies_on))
@@ -446,6 +455,14 @@ def test_attributes(procedure: Procedure, control: Control, scope: ControlScope,
                 entry["outcome"] = check.outcome.iloc[row]
                 entry["reason"] = check.reason.iloc[row]
                 entry["source"] = "automated"
+                stored = overridden_by.get((key, attribute.id))
+                if stored is not None:   # the tester's override, with the computed outcome kept in the reason
+                    computed = f"computed {entry['outcome']}" + (f" ({entry['reason']})" if entry["reason"] else "")
+                    entry.update(outcome=stored["outcome"], evidence_ref=stored["evidence_ref"],
+                                 comment=stored["comment"], tested_by=stored["tested_by"],
+                                 tested_at=stored["tested_at"], source=OVERRIDE_SOURCE,
+                                 reason=f"overridden by {stored['tested_by']}: {stored['override_reason']}; "
+                                        f"{computed}")
             elif attribute.id in reliance:
                 relied = reliance[attribute.id]
                 entry.update(outcome=relied.outcome, reason=relied.reason)

@@ -23,6 +23,7 @@ The package, by concern::
     toml.py       reading engagement.toml, with line numbers in messages
     matrix.py     reading the control matrix (controls.xlsx or controls.csv)
     firm.py       reading the firm's procedure files (procedures/*.toml, the firm library)
+    record_filter.py  the control matrix's record filters (which records a control tests)
     criteria.py   the 2017 Trust Services Criteria
     problems.py   collecting problems and wording them
 

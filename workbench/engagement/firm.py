@@ -68,6 +68,8 @@ from workbench.procedures.base import (
     COMMON_POLICY,
     CONTROL,
     MANUAL,
+    ON_OR_AFTER,
+    ON_OR_BEFORE,
     Attribute,
     PolicyParameter,
     Procedure,
@@ -95,7 +97,8 @@ _REQUIRED_RULE_KEYS: dict[str, tuple[str, ...]] = {
     "in_list": ("column", "values"), "exists_in": ("related_kind", "on"),
 }
 _ATTRIBUTE_KEYS = ("id", "label", "kind", "role", "rule", "description", "pass_criterion", "deviation", "objective",
-                   "population_wording", "census_test", "depends_on", "evidence_request", "when") + tuple(
+                   "population_wording", "census_test", "depends_on", "evidence_request", "when",
+                   "compared_date_column", "compared_date_relation") + tuple(
     dict.fromkeys(k for keys in _RULE_KEYS.values() for k in keys))
 _POLICY_KEYS = ("default", "description", "unit", "minimum", "choices")
 #: The verb of each kind's date, for the population description ("changes deployed during the period").
@@ -568,6 +571,18 @@ def _attributes(file: _File, data: dict[str, Any], kind: str, columns: tuple[str
                 t.problem(rule_keys[0], "a manual attribute has no rule (it is judged from evidence); remove "
                                         f"{', '.join(dict.fromkeys(rule_keys))}, or set kind = \"automated\".")
                 continue
+        compared = t.text("compared_date_column")
+        relation = t.text("compared_date_relation", default=ON_OR_BEFORE)
+        if compared and (attribute_kind != MANUAL or compared not in timestamps):
+            t.problem("compared_date_column",
+                      f"{compared!r}: a manual attribute compares its evidence date with one of the date columns of "
+                      f"kind {kind}: {', '.join(timestamps)}." if attribute_kind == MANUAL else
+                      "an automated attribute has no evidence date to compare; remove compared_date_column.")
+            continue
+        if relation not in (ON_OR_BEFORE, ON_OR_AFTER):
+            t.problem("compared_date_relation", f"{relation!r} is not allowed; use \"{ON_OR_BEFORE}\" or "
+                                                f"\"{ON_OR_AFTER}\".")
+            continue
         depends_on = t.texts("depends_on")
         missing = [d for d in depends_on if d not in seen]
         if missing:
@@ -591,7 +606,8 @@ def _attributes(file: _File, data: dict[str, Any], kind: str, columns: tuple[str
                 population_wording=t.text("population_wording"),
                 census_test=t.text("census_test", default=rule.census_test() if rule is not None else ""),
                 depends_on=depends_on, columns=rule.columns if rule is not None else (), check=rule,
-                evidence_request=t.text("evidence_request") if rule is None else ""))
+                evidence_request=t.text("evidence_request") if rule is None else "",
+                compared_date_column=compared, compared_date_relation=relation))
         except ValueError as error:
             t.problem(None, f"{error}")
             continue

@@ -10,7 +10,8 @@ the catalogue whose module does not exist yet is *known but not implemented*: th
 "not yet tested". A name outside the catalogue is an error.
 
 Adding a procedure means writing one module ``workbench/procedures/<name>.py`` that defines a module-level
-``PROCEDURE`` (a :class:`Procedure`); the registry finds it by name. Nothing else is special-cased.
+``PROCEDURE`` (a :class:`Procedure`) and adding ``<name>`` to :data:`KNOWN_PROCEDURES`; the registry finds it
+by name. Nothing else is special-cased.
 """
 
 from __future__ import annotations

@@ -40,6 +40,8 @@ __all__ = [
     "PolicyValue",
     "COMMON_POLICY",
     "MANUAL",
+    "ON_OR_BEFORE",
+    "ON_OR_AFTER",
     "PASS",
     "FAIL",
     "NOT_APPLICABLE",
@@ -54,6 +56,10 @@ __all__ = [
 
 AUTOMATED = "automated"
 MANUAL = "manual"
+
+#: Where a manual attribute's evidence date must lie, relative to the item's compared date, for a pass.
+ON_OR_BEFORE = "on_or_before"
+ON_OR_AFTER = "on_or_after"
 
 #: Roles of an attribute. A ``control`` attribute tests the control: a failure is a deviation of the control.
 #: An ``accuracy`` attribute agrees a sampled item's data to the source system (the sample as evidence of
@@ -117,7 +123,10 @@ class PolicyParameter:
         """A value with its unit: ``5 business days``, ``two_stage``."""
         if isinstance(value, bool):
             return "yes" if value else "no"
-        return f"{value} {self.unit}" if self.unit else str(value)
+        if not self.unit:
+            return str(value)
+        unit = self.unit[:-1] if value == 1 and self.unit.endswith("s") else self.unit   # "1 business day"
+        return f"{value} {unit}"
 
 
 #: Policy parameters every procedure has (DESIGN.md §4; sampling.md §4.5; workflow.md §1.10).
@@ -354,6 +363,15 @@ class Attribute:
     evidence_request : str
         Manual attributes: what the client is asked for in the request list (``workbench request-list``), e.g.
         ``"the committee's minutes for the meeting"``; default "evidence that <objective>".
+    compared_date_column : str
+        Manual attributes whose evidence is compared with a date of the item: the canonical column holding that
+        date (``"deployed_at"`` for "testing evidenced before deployment"). A pass or a fail then needs an
+        evidence date, and a pass whose evidence date is on the wrong side of the item's date is refused
+        (:mod:`workbench.recording`).
+    compared_date_relation : {"on_or_before", "on_or_after"}
+        Where the evidence date must lie for a pass, relative to the item's ``compared_date_column`` (compared
+        as calendar dates in the engagement's zone): ``on_or_before`` (tested before deployment) or
+        ``on_or_after`` (a review after deployment).
     """
 
     id: str
@@ -374,6 +392,8 @@ class Attribute:
     check: CheckFunction | None = field(default=None, repr=False, compare=False)
     relies_on: str = ""
     evidence_request: str = ""
+    compared_date_column: str = ""
+    compared_date_relation: str = ON_OR_BEFORE
 
     def __post_init__(self) -> None:
         if not self.id or not self.id.replace("_", "").isalnum() or self.id != self.id.lower():
@@ -402,6 +422,12 @@ class Attribute:
         if self.relies_on and self.kind != MANUAL:
             raise ValueError(f"attribute {self.id!r}: an attribute decided by recorded conclusions (relies_on) is "
                              f"manual.")
+        if self.compared_date_relation not in (ON_OR_BEFORE, ON_OR_AFTER):
+            raise ValueError(f"attribute {self.id!r}: compared_date_relation must be {ON_OR_BEFORE!r} or "
+                             f"{ON_OR_AFTER!r}, got {self.compared_date_relation!r}.")
+        if self.compared_date_column and self.kind != MANUAL:
+            raise ValueError(f"attribute {self.id!r}: compared_date_column compares a tester's evidence date with "
+                             f"the item's; an automated attribute has no evidence date.")
         if not self.evidence_request and self.kind == MANUAL:
             object.__setattr__(self, "evidence_request", f"evidence that {self.objective}")
 

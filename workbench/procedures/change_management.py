@@ -168,6 +168,7 @@ PROCEDURE = Procedure(
                            "recorded a pass with an evidence reference.",
             deviation_wording="testing before deployment was not evidenced",
             objective="testing was evidenced before deployment",
+            compared_date_column="deployed_at",
         ),
         Attribute(
             id="agreed_to_source",

@@ -195,6 +195,8 @@ PROCEDURE = Procedure(
                            "evidence reference. No review evidenced fails.",
             deviation_wording="a post-implementation review was not evidenced",
             objective="a post-implementation review was evidenced",
+            compared_date_column="deployed_at",
+            compared_date_relation="on_or_after",
         ),
         Attribute(
             id="agreed_to_source",

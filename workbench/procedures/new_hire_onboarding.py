@@ -65,6 +65,7 @@ PROCEDURE = Procedure(
                            "result fails; the comment gives the dates.",
             deviation_wording="a background check was not completed before the start date",
             objective="a background check was completed before the start date",
+            compared_date_column="hired_at",
         ),
         Attribute(
             id="code_of_conduct_acknowledged",

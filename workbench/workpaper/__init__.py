@@ -12,8 +12,8 @@ recomputes a number. Client text is written through :func:`write_text`, so it is
 """
 
 from workbench.workpaper.cells import write_text, write_value
-from workbench.workpaper.sheets import SHEETS, TICKMARKS, workpaper_reference, write_workpaper
+from workbench.workpaper.sheets import CHAIN_HEAD_LABEL, SHEETS, TICKMARKS, workpaper_reference, write_workpaper
 from workbench.workpaper.summary import SUMMARY_COLUMNS, read_summary, write_summary
 
 __all__ = ["write_workpaper", "write_summary", "read_summary", "workpaper_reference", "write_text", "write_value",
-           "SHEETS", "TICKMARKS", "SUMMARY_COLUMNS"]
+           "SHEETS", "TICKMARKS", "SUMMARY_COLUMNS", "CHAIN_HEAD_LABEL"]

@@ -50,11 +50,14 @@ from workbench.validation import ValidationReport, covering_controls, covering_p
 from workbench.workpaper.cells import display_text
 from workbench.workpaper.layout import SheetWriter, header_from_engagement, save_atomically
 
-__all__ = ["SHEETS", "TICKMARKS", "write_workpaper", "workpaper_reference"]
+__all__ = ["SHEETS", "TICKMARKS", "CHAIN_HEAD_LABEL", "write_workpaper", "workpaper_reference"]
 
 #: Sheet names in workbook order (their 1-based position is the sheet number in the reference).
 SHEETS: tuple[str, ...] = ("Lead", "Population", "Sampling", "Testing", "Exceptions", "Evaluation", "Legend",
                            "Sign-off")
+
+#: The label of the results store's chain head on the Lead sheet (``workbench verify --head`` checks it).
+CHAIN_HEAD_LABEL = "Results store chain head (SHA-256)"
 
 #: Tickmarks, each defined on the Legend. A met attribute is marked by how it was tested: recomputed from the
 #: population data (an automated attribute) or agreed to source evidence (a manual one, with its reference).
@@ -69,14 +72,28 @@ TICKMARKS: dict[str, tuple[str, str]] = {
     "not performed": ("–", "Not performed: a prerequisite attribute failed for this item, so this attribute could "
                            "not be performed; not counted as a second deviation."),
     "not tested": ("NT", "Not yet tested: a manual attribute with no result recorded in the results store."),
+    "override": ("O", "Override: the tester replaced the outcome computed for this automated attribute, with the "
+                      "reason in the Reason column (which keeps the computed outcome); the mark after the O is the "
+                      "outcome recorded (O✓ met, OX exception, ON/A not applicable)."),
 }
 
 
 def tickmark_of(outcome: str, source: str) -> str:
     """The :data:`TICKMARKS` key of a testing-matrix cell: how a pass was established, else the outcome."""
+    if source == "override":
+        return "override"
     if outcome == "pass":
         return "recomputed" if source == "automated" else "agreed"
     return outcome
+
+
+def _mark(outcome: str, source: str) -> str:
+    """The text of a testing-matrix cell: the tickmark, an override's O followed by the outcome's mark."""
+    mark = tickmark_of(outcome, source)
+    if mark == "override":
+        inner = tickmark_of(outcome, "results store")
+        return TICKMARKS[mark][0] + (TICKMARKS[inner][0] if inner in TICKMARKS else outcome)
+    return TICKMARKS[mark][0] if mark in TICKMARKS else outcome
 
 
 def workpaper_reference(engagement: Engagement, control: Control) -> str:
@@ -197,6 +214,13 @@ class _Workpaper:
         rows += [(f"Pending {i}", item) for i, item in enumerate(e.pending, start=1)]
         rows += [(f"Note {i}", note) for i, note in enumerate(e.notes, start=1)]
         s.pairs(rows)
+        s.section("Results store")
+        s.pairs([(CHAIN_HEAD_LABEL, test.evidence.chain_head),
+                  ("Evidence files flagged", f"{len(test.evidence.flagged)} of {len(test.evidence.files)}"
+                   + (f": changed or deleted after a result cited them, see {self.ref('Testing')}"
+                      if test.evidence.flagged else f" (listed on {self.ref('Testing')})"))])
+        s.text("The chain head is the SHA-256 of the store's last entry when this workpaper was written: "
+               "workbench verify ENGAGEMENT --head <it> fails if the store was rewritten or replaced since.")
         s.section("Sign-off")
         signoffs = self.signoffs
         s.pairs([("Sign-off", signoffs.state_text(), f"see {self.ref('Sign-off')}"),
@@ -362,9 +386,12 @@ class _Workpaper:
         for row in rows:
             for j in marked:
                 text = display_text(row[j])
-                mark = tickmark_of(text, sources.get((int(row[0]), columns[j]), ""))
+                source = sources.get((int(row[0]), columns[j]), "")
+                mark = tickmark_of(text, source)
                 self.used_tickmarks.add(mark)
-                row[j] = TICKMARKS[mark][0] if mark in TICKMARKS else text
+                if mark == "override":
+                    self.used_tickmarks.add(tickmark_of(text, "results store"))
+                row[j] = _mark(text, source)
         header_row, _ = s.table([labels.get(c, headings.get(c, _heading(c))) for c in columns], rows,
                                 empty="No items selected.",
                                 wrap_columns=tuple(i for i, c in enumerate(columns) if c in ("reason", "comment")))
@@ -378,6 +405,10 @@ class _Workpaper:
                  "Fail outside sample"], _rows(pr), empty="No automated attributes.")
         if not t.census_relied_on:
             s.text("Not relied on: sampled items did not agree with the source system (Population sheet).", bold=True)
+        s.section("Evidence files (SHA-256; evidence/<control or sample>/<item>/ and evidence/populations/<id>/)")
+        s.table(["File", "Linked to", "SHA-256", "Bytes", "Status"], self.test.evidence.to_rows(),
+                empty="No evidence files in the engagement folder for these items and populations.",
+                wrap_columns=(4,))
         if t.notes:
             s.section("Notes")
             for note in t.notes:
@@ -391,7 +422,7 @@ class _Workpaper:
         e = self.evaluation
         s = self.sheet("Exceptions", "Exceptions and their evaluation")
         s.pairs([
-            ("Items with a deviation", f"{e.distinct_exceptions:,} of {e.population_count:,} {e.population_description}"),
+            ("Items with a deviation", e.exception_extent()),
             ("Evaluated", f"{e.distinct_exceptions - len(e.unevaluated):,}; pending {len(e.unevaluated):,}"),
         ])
         s.text("Every exception is listed, one row per item and attribute; the evaluation is the preparer's, recorded "
