@@ -229,3 +229,14 @@ def test_a_lock_whose_archive_failed_is_completed_by_locking_again(type2_copy, m
     monkeypatch.setattr(signoff, "write_archive", real)
     lock = lock_engagement(engagement, release_date=RELEASED + dt.timedelta(days=1), by="AC")
     assert (lock.release_date, lock.by, lock.archive is not None) == (RELEASED.isoformat(), "SW", True)
+
+
+def test_cli_record_after_the_lock_needs_an_addition(locked, capsys):
+    folder, key = str(locked["folder"]), locked["test"].selection.keys[0]
+    command = ["record", folder, "--control", CONTROL, "--item", key, "--attribute", "agreed_to_source", "--result",
+               "pass", "--evidence", "backup console export", "--tester", "DR"]
+    assert cli.main(command) != 0
+    assert "is locked" in capsys.readouterr().err
+    assert cli.main(command + ["--addition", "--reason", "evidence received after release"]) == 0
+    additions = read_signoffs(locked["engagement"]).additions
+    assert [(a.kind, a.by, a.reason) for a in additions] == [("result", "DR", "evidence received after release")]
