@@ -77,7 +77,8 @@ def test_first_use_pins_version_1_with_the_engagement_receipt(engagement, type2_
     assert receipt.query == engagement.population("changes").query
     assert receipt.query.startswith("project = CHG AND issuetype = Change")
     assert receipt.superseded_file is None and receipt.reason is None
-    assert receipt.pinned_by                               # the login name
+    assert receipt.pinned_by == "DR"                       # the engagement's first preparer, not the login name
+    assert receipt.os_account is not None and "@" in receipt.os_account   # the login, recorded beside it
     assert receipt.pinned_at.endswith("+00:00")            # UTC
     assert receipts(engagement) == [receipt]
     assert current_receipt(engagement, "changes") == receipt
@@ -93,7 +94,7 @@ def test_loading_again_with_the_same_file_returns_the_same_receipt(engagement, t
 
 def test_pinned_by_is_recorded(engagement):
     population = load_population(engagement, "deployments")
-    receipt = pin_population(engagement, population, pinned_by="  DR ")
+    receipt = pin_population(engagement, population, pinned_by="  dana reyes ")
     assert receipt.pinned_by == "DR"
     assert receipt.provided_by == "Ivan Petrov, SRE Lead" and receipt.request == "PBC-08"
 
@@ -167,7 +168,7 @@ def test_population_table_shows_the_receipt(engagement, type2_copy):
     rows = dict(population.to_table(receipt_rows=receipt.to_table()))
     assert rows["Receipt version"] == "1"
     assert rows["SHA-256 pinned"] == sha((type2_copy / CHANGES).read_bytes())
-    assert rows["Pinned by"] == receipt.pinned_by
+    assert rows["Pinned by"] == f"{receipt.pinned_by} (OS account {receipt.os_account})"
     assert rows["Pinned at (UTC)"] == receipt.pinned_at
     assert "Previous version kept at" not in rows
     assert "version 1" in receipt.summary()
@@ -461,7 +462,7 @@ def test_workpaper_population_sheet_shows_the_receipt(engagement, type2_copy, tm
     data = (type2_copy / CHANGES).read_bytes()
     assert str(values["Receipt version"]) == "1"
     assert values["SHA-256 pinned"] == sha(data)
-    assert values["Pinned by"] == receipt.pinned_by
+    assert values["Pinned by"] == f"{receipt.pinned_by} (OS account {receipt.os_account})"
     assert values["Pinned at (UTC)"] == receipt.pinned_at
     assert str(values["Size pinned (bytes)"]).replace(",", "") == str(len(data))
 
@@ -484,3 +485,20 @@ def test_batch_run_refuses_a_changed_population(engagement, type2_copy, tmp_path
     assert "CM-01" in done.stdout and "has changed since it was pinned" in done.stdout
     assert pinned_sha in done.stdout and sha(path.read_bytes()) in done.stdout
     assert receipts(engagement, "changes")[-1].sha256 == pinned_sha
+
+
+def test_a_pin_by_someone_not_on_the_staff_is_refused(engagement, type2_copy):
+    population = load_population(engagement, "deployments")
+    with pytest.raises(ParameterError, match=r"pinned_by: 'root' is not on the staff list of engagement "
+                                             r"ACME-SOC2-T2-FY26 .*the operating-system account is never used"):
+        pin_population(engagement, population, pinned_by="root")
+    assert not (type2_copy / "results.sqlite").exists() or receipts(engagement) == []
+
+
+def test_the_population_sheet_names_the_staff_member_and_the_os_account_beside(engagement):
+    import getpass
+    import platform
+
+    receipt = pinned(engagement, "changes")
+    rows = dict(receipt.to_table())
+    assert rows["Pinned by"] == f"DR (OS account {getpass.getuser()}@{platform.node()})"

@@ -26,6 +26,7 @@ from workbench.judgements import evaluate_exception
 from workbench.results import ResultsStore
 from workbench.workpaper import read_summary, write_summary
 from workbench.workpaper.layout import save_atomically
+from workbench.workpaper.layout import REGENERATED_NOTE
 from workbench.workpaper.sheets import SHEETS, TICKMARKS
 
 # sample_data/README.md, "acme-type2 / changes": planted exception ids per CM-01 attribute.
@@ -178,7 +179,8 @@ def cm02(engagement_dir) -> dict:
 def test_workbook_is_named_by_control_and_has_every_sheet(cm01, engagement_dir):
     assert cm01["path"] == engagement_dir / "output" / "CM-01.xlsx"
     assert cm01["book"].sheetnames == list(SHEETS)
-    assert SHEETS == ("Lead", "Population", "Sampling", "Testing", "Exceptions", "Evaluation", "Legend")
+    assert SHEETS == ("Lead", "Population", "Sampling", "Testing", "Exceptions", "Evaluation", "Legend",
+                      "Sign-off")
     leftovers = [p.name for p in (engagement_dir / "output").iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
 
@@ -186,16 +188,17 @@ def test_workbook_is_named_by_control_and_has_every_sheet(cm01, engagement_dir):
 def test_header_block_on_every_sheet(cm01):
     for number, ws in enumerate(cm01["book"], start=1):
         assert ws["A1"].value.startswith("CM-01 — ")
-        assert [ws.cell(row=r, column=1).value for r in range(2, 8)] == [
-            "Client", "Engagement", "Period", "Workpaper reference", "Prepared by", "Reviewed by"]
+        assert [ws.cell(row=r, column=1).value for r in range(2, 10)] == [
+            "Client", "Engagement", "Period", "Workpaper reference", "Prepared by", "Reviewed by", "Generated (UTC)",
+            REGENERATED_NOTE]
         assert ws["B2"].value == "Acme Cloud, Inc."
         assert ws["B3"].value == "ACME-SOC2-T2-FY26 — SOC 2 Type 2"
         assert ws["B4"].value == "2025-07-01 to 2026-06-30"
         assert ws["B5"].value == f"ACME-SOC2-T2-FY26/CM-01.{number}"
-        assert ws["B6"].value == "Dana Reyes (DR); Jamie Okoro (JO)"
-        assert ws["B7"].value == "Morgan Ellis (ME)"
+        assert ws["B6"].value == ws["B7"].value == "not signed"   # from the sign-offs recorded: none yet
         assert ws["C6"].value == ws["C7"].value == "Date"
-        assert ws["D6"].value is None and ws["D7"].value is None  # signed by people, not by the tool
+        assert ws["D6"].value is None and ws["D7"].value is None
+        assert ws["C8"].value == "Workbench version" and ws["D8"].value
         assert ws["A2"].font.b and ws["A1"].font.b
 
 
@@ -245,11 +248,9 @@ def test_lead_sheet_sample_size_deviations_and_result_text(cm01, engagement_dir)
         "and normal changes deployed during the period (full-population analysis). Inspected the change ticket "
         f"for a sample of {AICPA_SIZE} of them to determine that the exported change data agreed with the ticket "
         "history and deployment record.")
-    signoff = table_after(ws, "Role")
-    assert [(r["Role"], r["Name"], r["Initials"], r["Signed off (date)"]) for r in signoff] == [
-        ("preparer", "Dana Reyes", "DR", None), ("preparer", "Jamie Okoro", "JO", None),
-        ("reviewer", "Morgan Ellis", "ME", None), ("manager", "Sam Whitaker", "SW", None),
-        ("partner", "Alex Chen", "AC", None)]
+    # the sign-offs recorded (none yet), not a pre-printed list of the staff
+    assert value_of(ws, "Sign-off", start=value_row(ws, "Sign-off") + 1) == "prepared —; reviewed —"
+    assert value_of(ws, "Open review notes") == 0
 
 
 def test_population_sheet_hash_source_and_receipt(cm01, engagement_dir):
@@ -579,11 +580,12 @@ def test_summary_has_one_row_per_control_in_natural_order(summary, cm01, cm02):
 
 def test_summary_cells_are_safe_and_the_layout_is_fixed(summary):
     ws = summary["book"]["Summary"]
-    assert ws["A9"].value == "Control ID" and ws["A9"].font.b
-    assert ws.freeze_panes == "A10"
+    assert ws["A11"].value == "Control ID" and ws["A11"].font.b
+    assert ws.freeze_panes == "A12"
     assert ws["B5"].value == "ACME-SOC2-T2-FY26/summary"
-    assert ws.cell(row=9, column=10).value == "Result"
-    failed = next(r for r in range(10, ws.max_row + 1) if ws.cell(row=r, column=1).value == "CM-03")
+    assert ws.cell(row=11, column=10).value == "Result"
+    assert ws.cell(row=11, column=15).value == "Sign-off"
+    failed = next(r for r in range(12, ws.max_row + 1) if ws.cell(row=r, column=1).value == "CM-03")
     cell = ws.cell(row=failed, column=10)
     assert cell.value == "Notebook failed: =1+1 is not a valid seed" and cell.data_type == "s"
 
@@ -603,6 +605,6 @@ def test_summary_into_a_folder_writes_summary_xlsx(cm01, tmp_path):
     path = write_summary(tmp_path, cm01["engagement"], [], {})
     assert path == tmp_path / "summary.xlsx"
     ws = load_workbook(path)["Summary"]
-    assert ws["A10"].value == "No controls in this run."
+    assert ws["A12"].value == "No controls in this run."
     assert read_summary(path) == []
     assert table_after(load_workbook(path)["Run"], "Item") == [{"Item": "No run information.", "Value": None}]

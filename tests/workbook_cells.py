@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 #: Labels (column A) whose value (column B) records when something happened, not what (the results store's chain
 #: head hashes the times its entries were written).
 VOLATILE_LABELS = frozenset({"Pinned at (UTC)", "Pinned by", "started", "finished", "Started", "Finished",
-                             "Results store chain head (SHA-256)"})
+                             "Results store chain head (SHA-256)", "Generated (UTC)"})
 
 
 def workbook_cells(path: Path, *, folder: Path | None = None) -> dict[str, list[tuple[str, object]]]:

@@ -346,6 +346,34 @@ def _resolve_controls(engagement: Any, control_ids: Iterable[str] | None) -> lis
     return [known[identifier] for identifier in dict.fromkeys(wanted)]
 
 
+def _output_after_lock(engagement: Any, folder: Path, out: Path, *, explicit: bool,
+                       say: Callable[[str], None]) -> Path:
+    """A locked engagement's run never writes over its locked workpapers: the default output folder becomes
+    ``output/addition-YYYY-MM-DD``; ``--out`` naming the engagement's output folder itself is refused."""
+    from workbench.results import RESULTS_FILE, ResultsStore
+    from workbench.signoff import addition_folder
+
+    if not (folder / RESULTS_FILE).is_file():
+        return out
+    with ResultsStore.open(folder, engagement_id=engagement.engagement_id) as store:
+        lock = store.lock()
+    if lock is None:
+        return out
+    locked = folder / "output"
+    when = (f"{lock.who} locked it on {lock.at[:10]} (report released {lock.value.get('release_date')}, documentation "
+            f"completion deadline {lock.value.get('documentation_deadline')})")
+    if out.resolve() != locked.resolve():
+        return out
+    if explicit:
+        raise ParameterError(f"--out {out}: engagement {engagement.engagement_id} is locked: {when}. Its workpapers "
+                             f"in {locked} are never written over; leave --out out (the run then writes to "
+                             f"{addition_folder(locked)}) or name another folder.")
+    target = addition_folder(locked)
+    say(f"workbench run: engagement {engagement.engagement_id} is locked: {when}. This run writes to {target}, never "
+        f"over the locked workpapers; record any new result as an addition (--addition --reason).")
+    return target
+
+
 def find_engagements(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """The engagement folders named by ``paths``: each is one (it has ``engagement.toml``) or a folder of them.
 
@@ -896,6 +924,7 @@ def run_batch(paths: Sequence[str | os.PathLike[str]], *, output_dir: str | os.P
                 out = resolved / "output"
             else:
                 out = Path(output_dir).resolve() / (resolved.name if several else "")
+            out = _output_after_lock(engagement, resolved, out, explicit=output_dir is not None, say=say)
             if several and resolved.name in names and output_dir is not None:
                 raise ParameterError(f"--out: {names[resolved.name]} and {resolved} would share the output folder "
                                      f"{out}; rename one, or run them without --out.")

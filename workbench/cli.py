@@ -10,6 +10,7 @@ Bad input never shows a traceback: the message names the file, key, row or colum
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import sys
@@ -153,7 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     deliver.add_argument("population_id", metavar="POPULATION_ID")
     deliver.add_argument("new_file", metavar="NEW_FILE", type=Path)
     deliver.add_argument("--reason", required=True, help="why the client sent a new version (recorded)")
-    deliver.add_argument("--by", default=None, help="who delivers it (default: your login name)")
+    deliver.add_argument("--addition", action="store_true",
+                         help="the engagement is locked: record the new version as a dated addition (--reason says "
+                              "why)")
+    deliver.add_argument("--by", default=None,
+                         help="who delivers it: initials of a member of the staff (default: the engagement's first "
+                              "preparer); the OS account is recorded beside it")
 
     receipts = commands.add_parser(
         "receipts", help="list every population's receipts (versions, SHA-256, who pinned them and when)",
@@ -188,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--override-reason", default=None, metavar="TEXT",
                         help="automated attributes only: why this item's computed outcome is replaced")
     record.add_argument("--tester", required=True, metavar="INITIALS", help="the preparer who performed the test")
+    _addition_options(record)
 
     requests = commands.add_parser(
         "request-list", help="write the evidence request list for the sampled items (to send to the client)",
@@ -234,10 +241,52 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the preparer who did the tests (initials or name, on the staff list)")
     imports.add_argument("--control", default=None, metavar="ID",
                          help="refuse the file unless it is the template of this control")
+    signoff = commands.add_parser(
+        "signoff", help="sign off a control's workpaper as preparer or reviewer (on its inputs fingerprint now)",
+        description="Record the preparer's or the reviewer's sign-off of a control with its inputs fingerprint, "
+                    "the staff member's initials and, beside them, the OS account and host. The preparer signs "
+                    "first; one person is never both. See docs/signoff.md. Exit 0 when recorded, 2 when refused.")
+    signoff.add_argument("engagement_dir", metavar="ENGAGEMENT_DIR", type=Path)
+    signoff.add_argument("--control", required=True, metavar="ID", help="the control signed off")
+    signoff.add_argument("--role", required=True, choices=("preparer", "reviewer"))
+    signoff.add_argument("--by", required=True, metavar="INITIALS", help="a member of the engagement's staff")
+    _addition_options(signoff)
+
+    note = commands.add_parser(
+        "note", help="raise, answer or clear a review note on a control",
+        description="--text raises a note (a reviewer, manager or partner); --answer N --text answers note N "
+                    "(any member of the staff); --clear N clears it (a reviewer, manager or partner). Who and when "
+                    "are recorded for each. Exit 0 when recorded, 2 when refused.")
+    note.add_argument("engagement_dir", metavar="ENGAGEMENT_DIR", type=Path)
+    note.add_argument("--control", required=True, metavar="ID")
+    note.add_argument("--by", required=True, metavar="INITIALS", help="a member of the engagement's staff")
+    note.add_argument("--text", default=None, help="the note (to raise one) or the answer (with --answer)")
+    which = note.add_mutually_exclusive_group()
+    which.add_argument("--answer", type=_positive_int, default=None, metavar="N", help="answer note N")
+    which.add_argument("--clear", type=_positive_int, default=None, metavar="N", help="clear note N")
+    _addition_options(note)
+
+    lock = commands.add_parser(
+        "lock", help="lock the engagement after the report is released, and archive its folder",
+        description="Record the report release date and the documentation completion deadline (release date + "
+                    "60 days, AU-C 230 / AT-C 205), write ENGAGEMENT_DIR/archive/<id>-locked-<date>.zip with "
+                    "MANIFEST.sha256 (every file's SHA-256) inside, and refuse every later write that is not an "
+                    "addition (--addition --reason). By a manager or partner. Exit 0 when locked, 2 when refused.")
+    lock.add_argument("engagement_dir", metavar="ENGAGEMENT_DIR", type=Path)
+    lock.add_argument("--release-date", required=True, type=_date, metavar="YYYY-MM-DD",
+                      help="the date the report was released")
+    lock.add_argument("--by", required=True, metavar="INITIALS", help="a manager or partner of the staff")
+
     verify.add_argument("--head", action="append", default=[], type=_sha256, metavar="SHA256",
                         help="a chain head printed earlier (in a workpaper or the manifest) that must still be in "
                              "the chain; repeat for several")
     return parser
+
+
+def _addition_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--addition", action="store_true",
+                         help="the engagement is locked: record this as a dated addition (with --reason)")
+    command.add_argument("--reason", default=None, help="with --addition: why the documentation is added to")
 
 
 def _sha256(text: str) -> str:
@@ -361,9 +410,12 @@ def _deliver_population(args: argparse.Namespace) -> int:
     from workbench.engagement import load_engagement
     from workbench.receipt import deliver_population
 
+    from workbench.results import recording_addition
+
     engagement = load_engagement(args.engagement_dir)
-    receipt = deliver_population(engagement, args.population_id, args.new_file, reason=args.reason,
-                                 delivered_by=args.by)
+    with recording_addition(args.reason) if args.addition else contextlib.nullcontext():
+        receipt = deliver_population(engagement, args.population_id, args.new_file, reason=args.reason,
+                                     delivered_by=args.by)
     print(f"Delivered version {receipt.version} of population {receipt.population_id!r}; version "
           f"{receipt.version - 1} is kept at {receipt.superseded_file}.")
     print(receipt.summary())
@@ -394,7 +446,8 @@ def _receipts(args: argparse.Namespace) -> int:
         for r in listed:
             print(f"  version {r.version}: {r.file}")
             print(f"    SHA-256      {r.sha256} ({r.size_bytes:,} bytes)")
-            print(f"    pinned       {r.pinned_at} by {r.pinned_by}")
+            print(f"    pinned       {r.pinned_at} by {r.pinned_by}"
+                  + (f" (OS account {r.os_account})" if r.os_account else ""))
             print(f"    provided by  {r.provided_by or '(not recorded)'}; received {r.received or '(not recorded)'}; "
                   f"request {r.request or '(not recorded)'}")
             if r.query:
@@ -488,6 +541,7 @@ def _lab(args: argparse.Namespace) -> int:
         server.terminate()
         return server.wait()
 
+
 def _template(args: argparse.Namespace) -> int:
     from workbench.engagement import load_engagement
     from workbench.pipeline import run_control_test
@@ -515,11 +569,58 @@ def _import_results(args: argparse.Namespace) -> int:
     return 0
 
 
+def _signoff(args: argparse.Namespace) -> int:
+    from workbench.engagement import load_engagement
+    from workbench.pipeline import run_control_test
+    from workbench.signoff import sign_off
+
+    engagement = load_engagement(args.engagement_dir)
+    test = run_control_test(engagement, args.control)
+    signed = sign_off(test, args.role, by=args.by, addition=args.addition, reason=args.reason)
+    addition = f"; addition after the lock: {signed.addition}" if signed.addition else ""
+    print(f"{signed.control_id}: {signed.role} sign-off by {signed.name} ({signed.by}) at {signed.at} "
+          f"(OS account {signed.os_account}){addition}")
+    print(f"  inputs fingerprint {signed.fingerprint}")
+    return 0
+
+
+def _note(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from workbench.engagement import load_engagement
+    from workbench.signoff import answer_note, clear_note, raise_note
+
+    if args.clear is not None and args.text is not None:
+        parser.error("note: --clear N takes no --text")
+    if args.clear is None and args.text is None:
+        parser.error("note: give --text (a new note), --answer N --text (an answer) or --clear N")
+    engagement = load_engagement(args.engagement_dir)
+    extra = {"addition": args.addition, "reason": args.reason}
+    if args.answer is not None:
+        note = answer_note(engagement, args.control, args.answer, by=args.by, text=args.text, **extra)
+        print(f"{note.control_id} review note {note.number} answered by {note.answered_by} at {note.answered_at}.")
+    elif args.clear is not None:
+        note = clear_note(engagement, args.control, args.clear, by=args.by, **extra)
+        print(f"{note.control_id} review note {note.number} cleared by {note.cleared_by} at {note.cleared_at}.")
+    else:
+        note = raise_note(engagement, args.control, by=args.by, text=args.text, **extra)
+        print(f"{note.control_id} review note {note.number} raised by {note.raised_by} at {note.raised_at}.")
+    return 0
+
+
+def _lock(args: argparse.Namespace) -> int:
+    from workbench.engagement import load_engagement
+    from workbench.signoff import lock_engagement
+
+    engagement = load_engagement(args.engagement_dir)
+    lock = lock_engagement(engagement, release_date=args.release_date, by=args.by)
+    print(lock.text())
+    return 0
+
+
 def _record(args: argparse.Namespace) -> int:
     from workbench.engagement import load_engagement
     from workbench.pipeline import run_control_test
     from workbench.recording import ProposedResult, RecordRefused, record_result
-    from workbench.results import RESULTS_FILE, ResultsStore
+    from workbench.results import RESULTS_FILE, ResultsStore, recording_addition
 
     engagement = load_engagement(args.engagement_dir)
     test = run_control_test(engagement, args.control)
@@ -530,8 +631,11 @@ def _record(args: argparse.Namespace) -> int:
     if (engagement.folder / RESULTS_FILE).is_file():
         with ResultsStore.open(engagement) as store:
             before = store.get(test.control.id, args.item.strip(), args.attribute.strip())
+    if args.reason is not None and not args.addition:
+        raise ParameterError("record: --reason goes with --addition (a result recorded after the lock).")
     try:
-        result = record_result(test, proposed, tester=args.tester)
+        with recording_addition(args.reason) if args.addition else contextlib.nullcontext():
+            result = record_result(test, proposed, tester=args.tester)
     except RecordRefused as refused:
         print(f"workbench record: not recorded ({len(refused.problems)} problem(s)):", file=sys.stderr)
         for problem in refused.problems:
@@ -565,6 +669,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _template(args)
         if args.command == "import-results":
             return _import_results(args)
+        if args.command == "signoff":
+            return _signoff(args)
+        if args.command == "note":
+            return _note(args, parser)
+        if args.command == "lock":
+            return _lock(args)
         if args.command == "record":
             return _record(args)
         return _check_population(args, parser)

@@ -12,7 +12,8 @@ non-zero without a traceback; notebooks show the message. Anything else is a bug
         ├── PopulationError        a client export (file, row, column)
         ├── ParameterError         a notebook or command-line parameter
         └── ResultsError           recorded results or an imported testing template
-            └── StoreIntegrityError  the results store's hash chain or triggers are broken: it does not report
+            ├── StoreIntegrityError  the results store's hash chain or triggers are broken: it does not report
+            └── EngagementLocked     the engagement is locked (report released): only a dated addition is recorded
 
 The statistics package raises its own ``sampling.SamplingError`` (a ``ValueError``); callers that face
 users catch both (see :data:`USER_ERRORS`).
@@ -32,6 +33,7 @@ __all__ = [
     "ParameterError",
     "ResultsError",
     "StoreIntegrityError",
+    "EngagementLocked",
     "USER_ERRORS",
 ]
 
@@ -121,6 +123,11 @@ class StoreIntegrityError(ResultsError):
         self.seq = seq
         self.kind = kind
         self.key = key
+
+
+class EngagementLocked(ResultsError):
+    """The engagement is locked (``workbench lock``): nothing more is written into it or over its workpapers,
+    except an addition made explicitly, with who and why (AT-C 205 / AU-C 230 documentation rules)."""
 
 
 #: What a user-facing entry point catches and reports without a traceback.

@@ -79,7 +79,8 @@ WARM_MODULES: tuple[str, ...] = (
     "workbench.scope", "workbench.sample", "workbench.procedures", "workbench.testing", "workbench.evaluation",
     "workbench.control_test", "workbench.outcome", "workbench.workpaper", "workbench.workpaper.charts",
     "workbench.library", "workbench.policy", "workbench.judgements", "workbench.occurrences", "workbench.reliance",
-    "workbench.request_list", "workbench.results",
+    "workbench.request_list", "workbench.results", "workbench.recording", "workbench.evidence", "workbench.freshness",
+    "workbench.pipeline", "workbench.display", "workbench.widgets", "workbench.signoff", "workbench.staff",
     # the control library (imported by name when a control first needs its procedure)
     "workbench.procedures.change_management", "workbench.procedures.emergency_change",
     "workbench.procedures.deployment_reconciliation", "workbench.procedures.user_provisioning",

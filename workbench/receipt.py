@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import errno
-import getpass
 import hashlib
 import os
 import shutil
@@ -56,6 +55,7 @@ from workbench.errors import ParameterError, PopulationError
 from workbench.files import JsonRecord, real_path_outside, shared_file_mode
 from workbench.population import Population, load_population_file
 from workbench.results import RECEIPT_KIND, Entry, ResultsStore
+from workbench.staff import os_account, staff_member
 
 __all__ = [
     "Receipt",
@@ -73,7 +73,7 @@ __all__ = [
 #: Fields of a receipt (``seq`` is the insertion order and is not part of a Receipt).
 RECEIPT_COLUMNS: tuple[str, ...] = (
     "population_id", "version", "file", "sha256", "size_bytes", "pinned_at", "pinned_by", "provided_by",
-    "received", "request", "query", "superseded_file", "reason",
+    "received", "request", "query", "superseded_file", "reason", "os_account",
 )
 #: Where superseded versions are kept, relative to the engagement folder.
 SUPERSEDED_FOLDER = "populations/superseded"
@@ -103,7 +103,8 @@ class Receipt(SummaryText):
     pinned_at : str
         When it was pinned (ISO 8601, UTC).
     pinned_by : str
-        Who pinned it (the user who first loaded it, or who delivered the new version).
+        Who pinned it: the initials of the staff member who first loaded it (``pinned_by``, or the engagement's
+        default, its first preparer) or who delivered the new version.
     provided_by, received, request, query : str or None
         Copied from the engagement's ``[populations.<id>]`` at pin time: who provided the file, the date
         it was received (ISO), the PBC request it answers and the query or report that produced it.
@@ -111,6 +112,9 @@ class Receipt(SummaryText):
         Version 2 and later: where the previous version was kept (relative to the engagement folder).
     reason : str or None
         Version 2 and later: why a new version was delivered.
+    os_account : str or None
+        The operating-system account and host (``user@host``) that pinned it, recorded beside the initials
+        (None for receipts pinned before it was recorded).
     """
 
     population_id: str
@@ -126,6 +130,7 @@ class Receipt(SummaryText):
     query: str | None = None
     superseded_file: str | None = None
     reason: str | None = None
+    os_account: str | None = None
 
     @property
     def pinned_on(self) -> str:
@@ -137,7 +142,7 @@ class Receipt(SummaryText):
         """(label, value) rows for a workpaper's population sheet."""
         rows = [("Receipt version", str(self.version)),
                 ("Pinned at (UTC)", self.pinned_at),
-                ("Pinned by", self.pinned_by),
+                ("Pinned by", self.pinned_by + (f" (OS account {self.os_account})" if self.os_account else "")),
                 ("SHA-256 pinned", self.sha256),
                 ("Size pinned (bytes)", f"{self.size_bytes:,}")]
         if self.superseded_file is not None:
@@ -154,7 +159,8 @@ class Receipt(SummaryText):
         """A few lines for people."""
         lines = [f"Population {self.population_id!r} version {self.version}: {self.file}",
                  f"  SHA-256 {self.sha256} ({self.size_bytes:,} bytes)",
-                 f"  pinned {self.pinned_at} by {self.pinned_by}"]
+                 f"  pinned {self.pinned_at} by {self.pinned_by}"
+                 + (f" (OS account {self.os_account})" if self.os_account else "")]
         received = ", ".join(part for part in (
             f"provided by {self.provided_by}" if self.provided_by else "",
             f"received {self.received}" if self.received else "",
@@ -206,7 +212,8 @@ def _receipt(entry: Entry) -> Receipt:
                    file=str(value.get("file")), sha256=str(value.get("sha256")),
                    size_bytes=size if isinstance(size, int) else 0, pinned_at=entry.at, pinned_by=entry.who,
                    provided_by=text("provided_by"), received=text("received"), request=text("request"),
-                   query=text("query"), superseded_file=text("superseded_file"), reason=entry.reason)
+                   query=text("query"), superseded_file=text("superseded_file"), reason=entry.reason,
+                   os_account=text("os_account"))
 
 
 def _latest(store: ResultsStore, population_id: str) -> Receipt | None:
@@ -220,7 +227,7 @@ def _append(store: ResultsStore, population_id: str, version: int, *, file: str,
     value: JsonRecord = {"file": file, "sha256": sha256, "size_bytes": size_bytes,
                          "provided_by": _text(source.provided_by), "received": _text(source.received),
                          "request": _text(source.request), "query": _text(source.query),
-                         "superseded_file": superseded_file}
+                         "superseded_file": superseded_file, "os_account": os_account().text}
     entry = store.append(RECEIPT_KIND.name, {"population_id": population_id, "version": version}, value, who=who,
                          reason=reason)
     return _receipt(entry)
@@ -259,19 +266,13 @@ def current_receipt(engagement: Engagement, population_id: str) -> Receipt | Non
 # --------------------------------------------------------------------------------------------------
 # Pinning
 # --------------------------------------------------------------------------------------------------
-def _who(name: str | None, option: str) -> str:
-    if name is not None:
-        if not isinstance(name, str) or not name.strip():
-            raise ParameterError(f"{option} must name who does this (a name or initials), got {name!r}.")
-        return name.strip()
-    try:
-        user = getpass.getuser()
-    except Exception:  # getpass raises OSError (or KeyError on some platforms) without a login name
-        user = ""
-    if not user.strip():
-        raise ParameterError(f"cannot tell who you are from the system (no login name); give {option} "
-                             f"with your name or initials.")
-    return user.strip()
+def _who(engagement: Engagement, name: str | None, option: str) -> str:
+    """The initials of the staff member who does it (``name``, or the engagement's default: its first preparer);
+    never the operating-system account, which is recorded beside them."""
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise ParameterError(f"{option} must name who does this (initials or name of a member of the staff), "
+                             f"got {name!r}.")
+    return staff_member(engagement, name, what=option).initials
 
 
 def _text(value: object) -> str | None:
@@ -322,7 +323,9 @@ def pin_population(engagement: Engagement, population: Population, *, pinned_by:
         Loaded with ``load_population(engagement, population_id)``: its ``name`` is the population id,
         ``sha256`` the hash of the bytes parsed and ``source_relative`` the file relative to the folder.
     pinned_by : str, optional
-        Who pins it (recorded on a first pin); default the login name (:func:`getpass.getuser`).
+        Who pins it (recorded on a first pin): initials or name of a member of the staff; default the
+        engagement's first preparer (:func:`workbench.staff.default_staff`). The operating-system account and
+        host are recorded beside it.
 
     Returns
     -------
@@ -353,7 +356,7 @@ def pin_population(engagement: Engagement, population: Population, *, pinned_by:
             if current.sha256 == sha256:
                 return current
             raise PopulationError(_changed_message(engagement, current, sha256, file), file=file)
-        who = _who(pinned_by, "pinned_by")
+        who = _who(engagement, pinned_by, "pinned_by")
         try:
             size = os.stat(population.source).st_size
         except OSError as err:
@@ -377,7 +380,7 @@ def pin_populations(engagement: Engagement, *populations: Population,
     *populations : Population
         Loaded from ``engagement`` (their ``name`` is the population id).
     pinned_by : str, optional
-        Who pins a first version; default the login name.
+        Who pins a first version (a member of the staff); default the engagement's first preparer.
 
     Returns
     -------
@@ -500,7 +503,8 @@ def deliver_population(engagement: Engagement, population_id: str, new_file: str
     reason : str
         Why a new version was delivered (recorded on the receipt).
     delivered_by : str, optional
-        Who delivers it; default the login name (:func:`getpass.getuser`).
+        Who delivers it: initials or name of a member of the staff; default the engagement's first preparer.
+        The operating-system account and host are recorded beside it.
 
     Returns
     -------
@@ -525,7 +529,7 @@ def deliver_population(engagement: Engagement, population_id: str, new_file: str
                              f"the client sent a new version (e.g. --reason \"PBC-07 re-run: export was capped at "
                              f"1,000 rows\").")
     reason = reason.strip()
-    who = _who(delivered_by, "delivered_by (--by)")
+    who = _who(engagement, delivered_by, "delivered_by (--by)")
     folder = engagement.folder
     new_path = Path(new_file)
     if not new_path.exists():
@@ -549,6 +553,8 @@ def deliver_population(engagement: Engagement, population_id: str, new_file: str
             f"identical to version {current.version} of population {population_id!r} (SHA-256 {new_sha256}, "
             f"pinned {current.pinned_on}): nothing to deliver.", file=new_path)
 
+    with ResultsStore.open(engagement) as store:   # a locked engagement: refused before any file is kept or copied
+        store.ensure_writable(f"deliver-population {population_id}")
     old_path = _inside(engagement, folder / current.file, "the pinned file")
     _inside(engagement, Path(source.path), "the population's file")
     old_state = "is missing"

@@ -35,7 +35,9 @@ prev_sha256}`` (``key`` and ``value`` as the JSON objects they are); ``prev_sha2
 Public API::
 
     ResultsStore.open(engagement_or_folder, *, engagement_id=None, roles=None) -> ResultsStore
-    store.append(kind, key, value, *, who, reason=None) -> Entry
+    store.append(kind, key, value, *, who, reason=None, addition=None) -> Entry
+    store.lock() -> Entry | None                              the engagement's lock, when locked
+    store.ensure_writable(described)                          refuse early what a locked store would refuse
     store.latest(kind, key) -> Entry | None
     store.current(kind, **key_match) -> list[Entry]
     store.history(kind=None, **key_match) -> list[Entry]
@@ -49,12 +51,24 @@ Public API::
     store.trail(control_id=None) -> DataFrame                   columns TRAIL_COLUMNS
     read_results(engagement_or_folder, control_id) -> DataFrame  never creates the store
     register_kind(EntryKind(name, key_fields, ...)) -> EntryKind  declare a new kind of entry
+    recording_addition(reason)                                 context: writes after a lock are dated additions
+
+**Lock.** Once an entry of kind ``lock`` is in the chain (``workbench lock``: the report was released), every
+append of another kind is refused (:class:`~workbench.errors.EngagementLocked`) unless it is made as an
+**addition**: ``append(..., addition="why")``, or inside ``with recording_addition("why"):`` (which is how the
+functions of :mod:`workbench.judgements`, :mod:`workbench.conclusion`, :mod:`workbench.receipt` and
+:mod:`workbench.signoff` are reached from ``--addition --reason``). The entry is then written followed, in the
+same transaction, by an ``addition`` entry (key: the entry's ``seq``; value: its kind, key and the reason;
+``who``: the same person), so the chain itself dates every addition with who and why (AU-C 230 and, for an
+examination, AT-C 205: documentation added after the documentation completion date). Appending the current value again
+still writes nothing (no addition is needed for that).
     network_file_system(path) -> str | None
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as _dt
 import hashlib
 import heapq
@@ -78,7 +92,7 @@ import pandas as pd
 
 from workbench.engagement import Engagement, StaffMember
 from workbench.library import is_testable, procedure_of
-from workbench.errors import ResultsError, StoreIntegrityError
+from workbench.errors import EngagementLocked, ResultsError, StoreIntegrityError
 from workbench.files import JsonRecord, JsonValue, real_path_outside
 
 __all__ = [
@@ -98,6 +112,11 @@ __all__ = [
     "RESULT_KIND",
     "RECEIPT_KIND",
     "MIGRATION_KIND",
+    "LOCK_KIND",
+    "ADDITION_KIND",
+    "ARCHIVE_KIND",
+    "LOCK_EXEMPT_KINDS",
+    "recording_addition",
     "register_kind",
     "entry_kind",
     "entry_kinds",
@@ -406,7 +425,7 @@ def _validate_receipt(key: EntryKey, value: JsonRecord, reason: str | None, cont
     if version > 1 and (not superseded or not reason):
         raise ResultsError(f"{described}: version {version} replaces an earlier one: superseded_file (where the "
                            f"previous version is kept) and a reason are required.")
-    for name in ("provided_by", "received", "request", "query", "superseded_file"):
+    for name in ("provided_by", "received", "request", "query", "superseded_file", "os_account"):
         if value.get(name) is not None and not isinstance(value.get(name), str):
             raise ResultsError(f"{described}: {name} must be text, got {value.get(name)!r}.")
     return value
@@ -421,10 +440,67 @@ RESULT_KIND = register_kind(EntryKind(
 RECEIPT_KIND = register_kind(EntryKind(
     "receipt", key_fields=("population_id", "version"), int_key_fields=frozenset({"version"}),
     value_fields=("file", "sha256", "size_bytes", "provided_by", "received", "request", "query",
-                  "superseded_file"), validate=_validate_receipt))
+                  "superseded_file", "os_account"), validate=_validate_receipt))
 #: The record of a schema migration, written by the workbench itself.
 MIGRATION_KIND = register_kind(EntryKind(
     "migration", key_fields=("schema_version",), int_key_fields=frozenset({"schema_version"})))
+
+
+def _validate_lock(key: EntryKey, value: JsonRecord, reason: str | None, context: WriteContext) -> JsonRecord:
+    described = f"lock of engagement {key.get('engagement_id')!r}"
+    for name in ("release_date", "documentation_deadline"):
+        text = value.get(name)
+        try:
+            day = _dt.date.fromisoformat(str(text))
+        except ValueError:
+            raise ResultsError(f"{described}: {name} must be a date written YYYY-MM-DD, got {text!r}.") from None
+        if name == "release_date" and day > context.today:
+            raise ResultsError(f"{described}: the report release date {day.isoformat()} is in the future (today is "
+                               f"{context.today.isoformat()}); lock the engagement once the report is released.")
+    return value
+
+
+#: The engagement's lock (:func:`workbench.signoff.lock_engagement`): the report release date, the documentation
+#: completion deadline and who locked it. After it, other kinds are written only as additions.
+LOCK_KIND = register_kind(EntryKind(
+    "lock", key_fields=("engagement_id",),
+    value_fields=("release_date", "documentation_deadline", "os_account", "host"), validate=_validate_lock,
+    staff_roles=frozenset({"manager", "partner"})))
+#: A write made after the lock: the entry (by its ``seq``), its kind and key, and why; written by the store.
+ADDITION_KIND = register_kind(EntryKind(
+    "addition", key_fields=("seq",), int_key_fields=frozenset({"seq"}), value_fields=("kind", "key", "reason")))
+#: The archive written when the engagement was locked: its file (relative to the engagement folder), SHA-256,
+#: size and the number of files it holds.
+ARCHIVE_KIND = register_kind(EntryKind(
+    "archive", key_fields=("file",), value_fields=("sha256", "size_bytes", "files", "manifest_sha256")))
+#: Kinds written after a lock without being additions: the lock itself, the additions and the lock's archive.
+LOCK_EXEMPT_KINDS: frozenset[str] = frozenset({"lock", "addition", "archive"})
+
+_ADDITION: contextvars.ContextVar[str | None] = contextvars.ContextVar("workbench_addition", default=None)
+
+
+@contextlib.contextmanager
+def recording_addition(reason: str) -> Iterator[str]:
+    """Within the block, every append to a locked store is a dated addition with this reason.
+
+    The command line's ``--addition --reason TEXT`` wraps the command in it, so every writer (results,
+    judgements, conclusions, receipts, sign-offs, review notes) records its entries as additions without a
+    parameter of its own. An append to a store that is not locked is refused inside the block (an addition
+    is only made to a locked engagement).
+
+    Raises
+    ------
+    ResultsError
+        The reason is empty.
+    """
+    if not isinstance(reason, str) or not reason.strip():
+        raise ResultsError("an addition after the lock needs a reason: say why the documentation is added to "
+                           "(--reason TEXT); it is recorded with who and when.")
+    token = _ADDITION.set(reason.strip())
+    try:
+        yield reason.strip()
+    finally:
+        _ADDITION.reset(token)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1058,7 +1134,7 @@ class ResultsStore:
                 record = dict(zip(_V1_RECEIPT_COLUMNS, row))
                 insert(at, str(record["pinned_by"]), "receipt",
                        {"population_id": str(record["population_id"]), "version": int(str(record["version"]))},
-                       {name: _json(record[name]) for name in RECEIPT_KIND.value_fields or ()},
+                       {name: _json(record[name]) for name in RECEIPT_KIND.value_fields or () if name in record},
                        None if record["reason"] is None else str(record["reason"]))
 
         # the results table was editable in schema 1 (no trigger): compare it with the trail
@@ -1290,7 +1366,7 @@ class ResultsStore:
         return member.initials
 
     def append(self, kind: str, key: Mapping[str, str | int], value: Mapping[str, JsonValue], *, who: str,
-               reason: str | None = None) -> Entry:
+               reason: str | None = None, addition: str | None = None) -> Entry:
         """Append an entry (one committed transaction), unless ``value`` is already the current value.
 
         Parameters
@@ -1306,6 +1382,10 @@ class ResultsStore:
             member in an allowed role (initials or name, any case); stored as initials.
         reason : str, optional
             Why (a new version, an override); stored with the entry.
+        addition : str, optional
+            Why this is written after the engagement was locked (default: the reason of an enclosing
+            :func:`recording_addition`). Required once the store holds a ``lock`` entry (other than for the
+            kinds in :data:`LOCK_EXEMPT_KINDS`); refused when it does not.
 
         Returns
         -------
@@ -1317,9 +1397,14 @@ class ResultsStore:
         ------
         ResultsError
             An unknown kind, a bad key or value, a tester not allowed (the message names the entry and the
-            fix). StoreIntegrityError when the chain is broken.
+            fix). StoreIntegrityError when the chain is broken. EngagementLocked: the engagement is locked
+            and this is not made as an addition, or an addition is made to a store that is not locked.
         """
         spec = entry_kind(kind)
+        if addition is None:
+            addition = _ADDITION.get()
+        elif not isinstance(addition, str) or not addition.strip():
+            raise ResultsError(f"{spec.name}: an addition after the lock needs a reason; give addition= (why).")
         made_key = spec.make_key(key)
         described = spec.describe(made_key)
         made_who = self._who(spec, who, described)
@@ -1333,6 +1418,16 @@ class ResultsStore:
                 (spec.name, key_text)).fetchone()
             if row is not None and row[5] == value_text and row[6] == made_reason:
                 return _entry(row)
+            locked = None if spec.name in LOCK_EXEMPT_KINDS else self._lock_row()
+            if locked is not None and addition is None:
+                raise EngagementLocked(
+                    f"{described}: engagement {self.engagement_id} is locked: {_lock_words(locked)}. Nothing more is "
+                    f"recorded in it, except a dated addition with who and why (AT-C 205 / AU-C 230): run the "
+                    f"same command again with --addition --reason TEXT.")
+            if addition is not None and locked is None and spec.name not in LOCK_EXEMPT_KINDS:
+                raise EngagementLocked(
+                    f"{described}: engagement {self.engagement_id} is not locked, so this is not an addition; "
+                    f"record it without --addition.")
             seq, head = self._verified
             seq += 1
             at = _now()
@@ -1340,7 +1435,40 @@ class ResultsStore:
             self._connection.execute(f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                      (seq, at, made_who, spec.name, key_text, value_text, made_reason, head, digest))
             self._verified = (seq, digest)
+            if locked is not None and addition is not None:
+                note_key, note_value = (canonical_json({"seq": seq}), canonical_json(
+                    {"kind": spec.name, "key": dict(made_key), "reason": addition.strip()}))
+                note_digest = entry_sha256(seq + 1, at, made_who, ADDITION_KIND.name, note_key, note_value, None,
+                                           digest)
+                self._connection.execute(
+                    f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (seq + 1, at, made_who, ADDITION_KIND.name, note_key, note_value, None, digest, note_digest))
+                self._verified = (seq + 1, note_digest)
         return Entry(seq, at, made_who, spec.name, made_key, made_value, made_reason, head, digest)
+
+    def _lock_row(self) -> tuple[str, str, JsonRecord] | None:
+        """(at, who, value) of the engagement's lock entry, or None (inside a transaction)."""
+        row = self._connection.execute(
+            "SELECT at, who, value FROM entries WHERE kind = 'lock' ORDER BY seq LIMIT 1").fetchone()
+        return None if row is None else (str(row[0]), str(row[1]), json.loads(str(row[2])))
+
+    def ensure_writable(self, described: str) -> None:
+        """Refuse early (before files are touched) what :meth:`append` would refuse: a write to a locked
+        engagement outside an addition (:func:`recording_addition`)."""
+        with self._reading():
+            locked = self._lock_row()
+        if locked is not None and _ADDITION.get() is None:
+            raise EngagementLocked(
+                f"{described}: engagement {self.engagement_id} is locked: {_lock_words(locked)}. Nothing more is "
+                f"recorded in it, except a dated addition with who and why (AT-C 205 / AU-C 230): run the same "
+                f"command again with --addition --reason TEXT.")
+
+    def lock(self) -> Entry | None:
+        """The engagement's lock entry (the first; an engagement is locked once), or None when not locked."""
+        with self._reading() as connection:
+            row = connection.execute(f"SELECT {_COLUMNS} FROM entries WHERE kind = 'lock' ORDER BY seq LIMIT 1"
+                                     ).fetchone()
+        return None if row is None else _entry(row)
 
     def latest(self, kind: str, key: Mapping[str, str | int]) -> Entry | None:
         """The current entry of ``(kind, key)`` (its latest), or None when there is none."""
@@ -1497,6 +1625,12 @@ class ResultsStore:
                  f"{status.head}."]
         lines += [f"  {c}: {n} results, {f} fail" for c, (n, f) in sorted(counts.items())]
         return "\n".join(lines)
+
+
+def _lock_words(locked: tuple[str, str, JsonRecord]) -> str:
+    at, who, value = locked
+    return (f"the report was released on {value.get('release_date')} and {who} locked the engagement on {at[:10]} "
+            f"(documentation completion deadline {value.get('documentation_deadline')})")
 
 
 def _json(value: object) -> JsonValue:

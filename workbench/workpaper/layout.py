@@ -3,19 +3,24 @@
 The layout functions only place values the result objects already hold; every cell goes through
 :mod:`workbench.workpaper.cells`, so client text is never a formula.
 
-Every sheet starts with the same header block (rows 1-7), then a blank row; content starts on row 9::
+Every sheet starts with the same header block (rows 1-9), then a blank row; content starts on row 11::
 
     row 1  <title>                                   (bold, larger)
     row 2  Client               | <client>
     row 3  Engagement           | <engagement id> — SOC 2 Type 1|2
     row 4  Period | As of       | 2025-07-01 to 2026-06-30 | 2026-06-30
     row 5  Workpaper reference  | <engagement id>/<control id>.<sheet number>
-    row 6  Prepared by          | <preparer name (initials)> | Date | <blank: sign-off>
-    row 7  Reviewed by          | <reviewer name (initials)> | Date | <blank: sign-off>
+    row 6  Prepared by          | <name (initials)> or "not signed" | Date | <sign-off date>
+    row 7  Reviewed by          | <name (initials)> or "not signed" | Date | <sign-off date>
+    row 8  Generated (UTC)      | <when this workbook was written>   | Workbench version | <version>
+    row 9  <the workbook is regenerated from the results store: never edit it>
+
+The sign-offs come from the results store (:mod:`workbench.signoff`); nothing in the header is typed by a person.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,6 +40,8 @@ from workbench.workpaper.cells import write_text, write_value
 __all__ = [
     "HEADER_ROWS",
     "CONTENT_START_ROW",
+    "REGENERATED_NOTE",
+    "NOT_SIGNED",
     "SheetHeader",
     "SheetWriter",
     "header_from_engagement",
@@ -43,7 +50,12 @@ __all__ = [
 ]
 
 #: Rows taken by the header block on every sheet.
-HEADER_ROWS = 7
+HEADER_ROWS = 9
+#: The header's last line: a workbook is an output, never an input.
+REGENERATED_NOTE = ("Results and judgements are entered through the form, the template and the commands, never by "
+                    "editing this workbook: it is regenerated from the results store.")
+#: A sign-off not given (:data:`workbench.signoff.NOT_SIGNED` says the same).
+NOT_SIGNED = "not signed"
 #: First row after the header block and its blank separator row.
 CONTENT_START_ROW = HEADER_ROWS + 2
 
@@ -69,7 +81,13 @@ class SheetHeader:
     reference : str
         Workpaper reference without the sheet number (``<engagement id>/<control id>``).
     preparer, reviewer : str
-        Names (with initials) from the engagement's staff; the sign-off dates stay blank for the people.
+        Who signed off, from the results store (``Dana Reyes (DR)``), or ``"not signed"``.
+    prepared_on, reviewed_on : str or None
+        The sign-off dates (``YYYY-MM-DD``).
+    generated : str
+        When the workbook was written (UTC, ``YYYY-MM-DD HH:MM``).
+    version : str
+        The workbench version that wrote it.
     """
 
     client: str
@@ -78,8 +96,12 @@ class SheetHeader:
     period_label: str
     period_text: str
     reference: str
-    preparer: str
-    reviewer: str
+    preparer: str = NOT_SIGNED
+    reviewer: str = NOT_SIGNED
+    prepared_on: str | None = None
+    reviewed_on: str | None = None
+    generated: str = ""
+    version: str = ""
 
 
 def staff_label(engagement: Any, role: str) -> str:
@@ -95,8 +117,19 @@ def staff_label(engagement: Any, role: str) -> str:
     return "; ".join(names)
 
 
-def header_from_engagement(engagement: Any, reference: str) -> SheetHeader:
-    """Build the :class:`SheetHeader` from an ``Engagement`` (its fields only; nothing is derived)."""
+def workbench_version() -> str:
+    """The installed workbench's version (``unknown`` in a bare checkout)."""
+    from importlib import metadata
+    try:
+        return metadata.version("control-testing-workbench")
+    except metadata.PackageNotFoundError:  # pragma: no cover - a bare checkout
+        return "unknown"
+
+
+def header_from_engagement(engagement: Any, reference: str, *, preparer: tuple[str, str | None] | None = None,
+                           reviewer: tuple[str, str | None] | None = None) -> SheetHeader:
+    """Build the :class:`SheetHeader` from an ``Engagement`` and the sign-offs given (``(who, date)`` each;
+    None: ``"not signed"``); the time of writing and the workbench version are added."""
     report_type = str(getattr(engagement, "report_type", ""))
     report_label = {"type1": "SOC 2 Type 1", "type2": "SOC 2 Type 2"}.get(report_type, f"SOC 2 {report_type}")
     as_of = getattr(engagement, "as_of", None)
@@ -112,8 +145,12 @@ def header_from_engagement(engagement: Any, reference: str) -> SheetHeader:
         period_label=period_label,
         period_text=period_text,
         reference=reference,
-        preparer=staff_label(engagement, "preparer"),
-        reviewer=staff_label(engagement, "reviewer"),
+        preparer=(preparer or (NOT_SIGNED, None))[0],
+        prepared_on=(preparer or (NOT_SIGNED, None))[1],
+        reviewer=(reviewer or (NOT_SIGNED, None))[0],
+        reviewed_on=(reviewer or (NOT_SIGNED, None))[1],
+        generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        version=workbench_version(),
     )
 
 
@@ -174,11 +211,17 @@ class SheetWriter:
         for offset, (label, value) in enumerate(rows, start=2):
             self.cell(offset, 1, label, bold=True)
             self.cell(offset, 2, value)
-        for row, label, name in ((6, "Prepared by", h.preparer), (7, "Reviewed by", h.reviewer)):
+        for row, label, name, day in ((6, "Prepared by", h.preparer, h.prepared_on),
+                                      (7, "Reviewed by", h.reviewer, h.reviewed_on)):
             self.cell(row, 1, label, bold=True)
             self.cell(row, 2, name)
             self.cell(row, 3, "Date", bold=True)
-            # column 4 stays blank: the sign-off date is written by the person signing
+            self.cell(row, 4, day)     # from the sign-off recorded in the results store, never typed here
+        self.cell(8, 1, "Generated (UTC)", bold=True)
+        self.cell(8, 2, h.generated)
+        self.cell(8, 3, "Workbench version", bold=True)
+        self.cell(8, 4, h.version)
+        self.cell(9, 1, REGENERATED_NOTE, measure=False).font = Font(italic=True)
 
     # -- blocks -----------------------------------------------------------------------------------
     def section(self, title: str) -> None:

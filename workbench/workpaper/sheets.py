@@ -15,6 +15,11 @@ Sheets, in order (the number is the sheet's index in the workpaper reference ``<
 5. **Exceptions** — the sample's deviations, then the full-population analytics exceptions.
 6. **Evaluation** — the statistical evaluation (or the non-statistical note) and the conclusion.
 7. **Legend** — every tickmark used in the workbook, defined; conventions (time zones, dates).
+8. **Sign-off** — the sign-offs (role, who, OS account@host, when, fingerprint signed, current or "changed after
+   sign-off"), the review notes (raised, answered, cleared: who and when), the lock and any later additions,
+   all read from the results store (:mod:`workbench.signoff`).
+
+Every sheet's header shows the preparer's and the reviewer's sign-off with its date, or "not signed".
 
 The workpaper lays out, never recomputes: every number and sentence comes from the result objects
 (their ``to_table()``, ``to_frame()`` and fields). Client text goes through
@@ -39,6 +44,7 @@ from openpyxl.styles import Alignment
 from workbench.control_test import ControlTest
 from workbench.evaluation import STATUS_TEXT, TYPE1_CONCLUSIONS
 from workbench.library import is_testable
+from workbench.signoff import NOTE_COLUMNS, SIGNOFF_ROLES, ControlSignoffs, signoffs_of
 from workbench.engagement import Control, Engagement
 from workbench.validation import ValidationReport, covering_controls, covering_procedure
 from workbench.workpaper.cells import display_text
@@ -47,7 +53,8 @@ from workbench.workpaper.layout import SheetWriter, header_from_engagement, save
 __all__ = ["SHEETS", "TICKMARKS", "CHAIN_HEAD_LABEL", "write_workpaper", "workpaper_reference"]
 
 #: Sheet names in workbook order (their 1-based position is the sheet number in the reference).
-SHEETS: tuple[str, ...] = ("Lead", "Population", "Sampling", "Testing", "Exceptions", "Evaluation", "Legend")
+SHEETS: tuple[str, ...] = ("Lead", "Population", "Sampling", "Testing", "Exceptions", "Evaluation", "Legend",
+                           "Sign-off")
 
 #: The label of the results store's chain head on the Lead sheet (``workbench verify --head`` checks it).
 CHAIN_HEAD_LABEL = "Results store chain head (SHA-256)"
@@ -110,8 +117,9 @@ def _rows(frame: pd.DataFrame) -> list[list[Any]]:
 class _Workpaper:
     """Holds the tested control while the sheets are written (one instance per workbook)."""
 
-    def __init__(self, test: ControlTest) -> None:
+    def __init__(self, test: ControlTest, signoffs: ControlSignoffs | None = None) -> None:
         self.test = test
+        self.signoffs = signoffs if signoffs is not None else signoffs_of(test)
         self.engagement = test.engagement
         self.control = test.control
         self.sample_plan = test.sample_plan
@@ -119,7 +127,9 @@ class _Workpaper:
         self.testing = test.testing
         self.evaluation = test.evaluation
         self.reference = workpaper_reference(self.engagement, self.control)
-        self.header = header_from_engagement(self.engagement, self.reference)
+        self.header = header_from_engagement(self.engagement, self.reference,
+                                             preparer=self.signoffs.header("preparer"),
+                                             reviewer=self.signoffs.header("reviewer"))
         self.used_tickmarks: set[str] = set()
         self.book = Workbook()
         self.book.remove(self.book.worksheets[0])
@@ -136,6 +146,7 @@ class _Workpaper:
         self.exceptions_sheet()
         self.evaluation_sheet()
         self.legend_sheet()
+        self.signoff_sheet()
         return self.book
 
     # -- helpers ----------------------------------------------------------------------------------
@@ -211,9 +222,9 @@ class _Workpaper:
         s.text("The chain head is the SHA-256 of the store's last entry when this workpaper was written: "
                "workbench verify ENGAGEMENT --head <it> fails if the store was rewritten or replaced since.")
         s.section("Sign-off")
-        staff = [(m.role, m.name, m.initials, None) for m in self.engagement.staff]
-        s.text("Sign-off dates are left blank: the preparer and the reviewer complete them when they sign.")
-        s.table(["Role", "Name", "Initials", "Signed off (date)"], staff)
+        signoffs = self.signoffs
+        s.pairs([("Sign-off", signoffs.state_text(), f"see {self.ref('Sign-off')}"),
+                 ("Open review notes", len(signoffs.open_notes))])
         s.section("Workpaper sheets")
         s.table(["Reference", "Sheet"], [(self.ref(name), name) for name in SHEETS])
         s.finish(fixed={1: 28, 2: 70, 4: 40, 5: 40, 6: 40})
@@ -477,13 +488,49 @@ class _Workpaper:
             ("Dates", "Calendar dates (period, date received) are Excel dates shown as yyyy-mm-dd."),
             ("Client text", "Written as literal text, never as a formula: text beginning with =, +, -, @, tab "
                             "or carriage return carries the quote prefix (OWASP CSV injection guidance)."),
-            ("Workpaper reference", f"{self.reference}.n, n = sheet number (Lead = 1 ... Legend = 7)."),
+            ("Workpaper reference", f"{self.reference}.n, n = sheet number (Lead = 1 ... {SHEETS[-1]} = "
+                                    f"{len(SHEETS)})."),
             ("Source of every figure", "Laid out from the stage results (population, validation, plan, "
                                        "selection, testing, evaluation); nothing is recomputed here."),
             ("Judgements", "Exception evaluations, the walkthrough and the conclusion are recorded by the tester "
                            "in the results store, never typed into this workbook: it is regenerated from the store."),
         ])
         s.finish(fixed={1: 22, 2: 100})
+
+    # -- 8. Sign-off -----------------------------------------------------------------------------
+    def signoff_sheet(self) -> None:
+        signoffs = self.signoffs
+        s = self.sheet("Sign-off", "Sign-off and review notes")
+        s.pairs([("State", signoffs.state_text()),
+                 ("Inputs fingerprint now", self.test.fingerprint.sha256)])
+        s.text("Sign-offs are recorded with workbench signoff ENGAGEMENT --control ID --role preparer|reviewer --by "
+               "INITIALS: the preparer first, then a reviewer who is not the preparer. Each covers the inputs "
+               "fingerprint at that moment; a later change marks it \"changed after sign-off\" until signed again.")
+        s.section("Sign-offs")
+        rows = []
+        for signoff in reversed(signoffs.history):
+            latest = signoffs.signed(signoff.role) is signoff
+            changed = signoff.changed(signoffs.fingerprint)
+            state = ("current" if not changed else f"changed after sign-off ({', '.join(changed)})") if latest \
+                else "superseded by a later sign-off"
+            rows.append((signoff.role, f"{signoff.name} ({signoff.by})", signoff.staff_role, signoff.os_account,
+                         signoff.at, signoff.fingerprint, state, signoff.addition or ""))
+        s.table(["Role", "Signed by", "Staff role", "OS account@host", "When (UTC)", "Inputs fingerprint signed",
+                 "State", "Addition after the lock (why)"], rows,
+                empty=f"Not signed: no {' or '.join(SIGNOFF_ROLES)} sign-off recorded.", wrap_columns=(6, 7))
+        s.section("Review notes")
+        s.table(list(NOTE_COLUMNS), [note.to_row() for note in signoffs.notes], empty="No review notes.",
+                wrap_columns=(3, 5))
+        s.section("Lock")
+        lock = signoffs.lock
+        s.text(lock.text() if lock is not None else "Not locked: the engagement is locked with workbench lock "
+               "ENGAGEMENT --release-date D --by INITIALS once the report is released; the documentation completion "
+               "deadline is then the release date + 60 days (AU-C 230 / AT-C 205).")
+        if signoffs.additions:
+            s.section("Additions after the lock")
+            s.table(["When (UTC)", "By", "Kind", "Of", "Why"], [a.to_row() for a in signoffs.additions],
+                    wrap_columns=(4,))
+        s.finish(fixed={4: 50, 6: 50, 7: 30})
 
 
 def conclusion_words(status: str, engagement: Engagement) -> str:
@@ -541,7 +588,8 @@ def _findings_frame(report: ValidationReport) -> list[dict[str, Any]]:
     return [{str(k): v for k, v in row.items()} for row in report.findings.to_dict("records")]
 
 
-def write_workpaper(output_dir: str | os.PathLike[str], test: ControlTest) -> Path:
+def write_workpaper(output_dir: str | os.PathLike[str], test: ControlTest,
+                    signoffs: ControlSignoffs | None = None) -> Path:
     """Write the control's workpaper ``<output_dir>/<control_id>.xlsx`` and return its path.
 
     Parameters
@@ -552,6 +600,9 @@ def write_workpaper(output_dir: str | os.PathLike[str], test: ControlTest) -> Pa
         Every stage's result for the control: engagement, control, procedure, population and receipts,
         validation report, scope, sample plan, selection, testing matrix and evaluation. The workbook lays
         them out; it never recomputes a number.
+    signoffs : ControlSignoffs, optional
+        The control's sign-offs and review notes; default read from the results store
+        (:func:`workbench.signoff.signoffs_of`).
 
     Returns
     -------
@@ -564,5 +615,5 @@ def write_workpaper(output_dir: str | os.PathLike[str], test: ControlTest) -> Pa
     with ``os.replace``, so a reader never sees a half-written workbook and a failure leaves the previous
     workbook (if any) in place.
     """
-    book = _Workpaper(test).write()
+    book = _Workpaper(test, signoffs).write()
     return save_atomically(book, Path(output_dir) / f"{test.control.id}.xlsx")

@@ -4,7 +4,11 @@ Each row lays out an outcome record as the batch run collected it: a tested cont
 ``ControlEvaluation.to_record()``, or for a control that was not tested
 ``{"control_id", "criteria", "description", "status": "not_yet_tested", "result_text": "Not yet tested."}``,
 or for a notebook that failed ``{"control_id", ..., "status": "failed", "result_text": "Notebook failed: ..."}``.
-Nothing is recomputed: the result text is the record's own.
+Nothing is recomputed: the result text is the record's own. The "Sign-off" column and the "Review notes" sheet
+are read from the results store when the summary is written (:mod:`workbench.signoff`): each control's sign-offs,
+compared with the inputs fingerprint of its outcome record ("changed after sign-off" when they differ), and every
+review note not cleared yet. Once the engagement is locked, the Summary sheet opens with the lock and the
+documentation completion deadline (report release date + 60 days).
 """
 
 from __future__ import annotations
@@ -13,12 +17,15 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openpyxl import Workbook, load_workbook
 
 from workbench.engagement import Engagement
 from workbench.workpaper.layout import SheetWriter, header_from_engagement, save_atomically
+
+if TYPE_CHECKING:   # the batch runner writes the summary without importing the stages up front
+    from workbench.signoff import EngagementSignoffs
 
 __all__ = ["SUMMARY_COLUMNS", "SUMMARY_FILENAME", "write_summary", "read_summary"]
 
@@ -40,6 +47,7 @@ SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("Status", "status"),
     ("Pending", "pending"),
     ("Notes", "notes"),
+    ("Sign-off", "signoff"),
 )
 #: Columns that hold results of tests: blank in the summary of a Type 1 report, which gives none.
 TEST_RESULT_COLUMNS: frozenset[str] = frozenset({"deviations", "exceptions_distinct", "unevaluated", "result_text"})
@@ -131,21 +139,34 @@ def write_summary(output_path: str | Path, engagement: Any, rows: Sequence[Mappi
     if path.suffix.lower() != ".xlsx":
         path = path / SUMMARY_FILENAME
     reference = f"{engagement.engagement_id}/summary"
-    header = header_from_engagement(engagement, reference)
+    per_control = ("per control: see the Sign-off column", None)
+    header = header_from_engagement(engagement, reference, preparer=per_control, reviewer=per_control)
 
     wb = Workbook()
     ws = wb.worksheets[0]
     ws.title = "Summary"
     sheet = SheetWriter(ws, header, "Summary of tests of controls and results (draft Section 4)", None)
+    signoffs = _signoffs(engagement)
     ordered = sorted(rows, key=lambda r: _natural_key(r.get("control_id", "")))
+    if signoffs is not None:
+        ordered = [{**row, "signoff": signoffs.of(str(row.get("control_id")), row.get("inputs_fingerprint"))
+                    .state_text()} for row in ordered]
     hidden = TEST_RESULT_COLUMNS if engagement.report_type == "type1" else frozenset()
     table_rows = [[None if key in hidden else _cell(row, key, engagement) for _, key in SUMMARY_COLUMNS]
                   for row in ordered]
+    if signoffs is not None and signoffs.lock is not None:
+        sheet.text(signoffs.lock.text(), bold=True)
     if hidden:
         sheet.text("Type 1 report: design and implementation as of a date; no results of tests are reported.")
     sheet.table([name for name, _ in SUMMARY_COLUMNS], table_rows, freeze=True,
-                empty="No controls in this run.", wrap_columns=(2, 3, 9, 10, 12, 13))
-    sheet.finish(fixed={3: 50, 4: 50, 10: 50, 11: 40, 13: 40, 14: 30})
+                empty="No controls in this run.", wrap_columns=(2, 3, 9, 10, 12, 13, 14))
+    sheet.finish(fixed={3: 50, 4: 50, 10: 50, 11: 40, 13: 40, 14: 30, 15: 40})
+
+    notes = SheetWriter(wb.create_sheet("Review notes"), header, "Open review notes", None)
+    from workbench.signoff import NOTE_COLUMNS
+    notes.table(list(NOTE_COLUMNS), [note.to_row() for note in (signoffs.open_notes if signoffs else ())],
+                empty="No open review notes.", wrap_columns=(3, 5))
+    notes.finish(fixed={4: 60, 6: 60})
 
     run = SheetWriter(wb.create_sheet("Run"), header, "Run", None)
     flat: list[tuple[str, Any]] = []
@@ -153,6 +174,13 @@ def write_summary(output_path: str | Path, engagement: Any, rows: Sequence[Mappi
     run.table(["Item", "Value"], flat, freeze=True, empty="No run information.", wrap_columns=(1,))
     run.finish(fixed={2: 80})
     return save_atomically(wb, path)
+
+
+def _signoffs(engagement: Any) -> EngagementSignoffs | None:
+    """The engagement's sign-offs, notes and lock from its results store (None for a stand-in engagement)."""
+    from workbench.signoff import read_signoffs
+
+    return read_signoffs(engagement) if isinstance(engagement, Engagement) else None
 
 
 def read_summary(path: str | Path) -> list[dict[str, Any]]:
