@@ -11,8 +11,9 @@ non-zero without a traceback; notebooks show the message. Anything else is a bug
         ├── EngagementError        engagement.toml or the control matrix
         ├── PopulationError        a client export (file, row, column)
         ├── ParameterError         a notebook or command-line parameter
-        └── ResultsError           recorded results or an imported testing template
-            └── StoreIntegrityError  the results store's hash chain or triggers are broken: it does not report
+        ├── ResultsError           recorded results or an imported testing template
+        │   └── StoreIntegrityError  the results store's hash chain or triggers are broken: it does not report
+        └── FileInUseError         an output to replace is open in a spreadsheet application (locked)
 
 The statistics package raises its own ``sampling.SamplingError`` (a ``ValueError``); callers that face
 users catch both (see :data:`USER_ERRORS`).
@@ -32,6 +33,7 @@ __all__ = [
     "ParameterError",
     "ResultsError",
     "StoreIntegrityError",
+    "FileInUseError",
     "USER_ERRORS",
 ]
 
@@ -121,6 +123,21 @@ class StoreIntegrityError(ResultsError):
         self.seq = seq
         self.kind = kind
         self.key = key
+
+
+class FileInUseError(InputError):
+    """A file the workbench would replace (a workpaper, the summary) is open in a spreadsheet application:
+    its lock file is beside it, or the system refused the replacement. Nothing was written.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The file that was not replaced.
+    """
+
+    def __init__(self, message: str, *, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 #: What a user-facing entry point catches and reports without a traceback.
