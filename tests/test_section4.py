@@ -119,3 +119,14 @@ def test_the_summary_sheets(demo_type2, tmp_path):
     assert aws[2] == "carve-out" and aws[4] == "CC6.4; CC6.5; A1.2"
     assert any(row[0] == "CUEC-01" and row[2] == "CC6.2; CC6.3" for row in rows)
     assert any(row[0] == "None recorded." for row in rows)          # open review notes (none yet)
+
+
+def test_a_type1_section4_reports_design_and_implementation_as_of_the_date(demo_type1):
+    engagement = load_engagement(demo_type1)
+    rows = _rows(engagement)
+    for row in rows:
+        row["status"] = row["conclusion_status"] = "suitably_designed_and_implemented"
+    section = section4(engagement, rows, judgements={})
+    cm01 = next(c for line in section.criteria for c in line.controls if c.control_id == "CM-01")
+    assert cm01.conclusion == f"Suitably designed and implemented as of {engagement.as_of}."
+    assert {line.criterion: line.proposed for line in section.criteria}["CC8.1"] == "achieved"

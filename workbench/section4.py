@@ -39,6 +39,7 @@ from typing import Any
 
 from workbench.engagement import RESULTS_FILE, Engagement
 from workbench.errors import ResultsError
+from workbench.evaluation import STATUS_TEXT, TYPE1_CONCLUSIONS
 from workbench.files import JsonRecord
 from workbench.results import EntryKind, ResultsStore, WriteContext, register_kind
 
@@ -269,11 +270,14 @@ def section4(engagement: Engagement, rows: Sequence[Mapping[str, Any]], *,
             if row.get("status") in ("stale", "failed", "interrupted", "not_run", "run_in_progress"):
                 status = str(row["status"])
             distinct = row.get("exceptions_distinct")
+            conclusion = str(row.get("conclusion_text") or row.get("status_text") or "")
+            if type1 and status in TYPE1_CONCLUSIONS:     # as the Type 1 report words it (the Lead sheet too)
+                conclusion = f"{STATUS_TEXT[status]} as of {engagement.as_of}."
             controls.append(ControlLine(
                 control_id=control.id, activity=control.description,
                 test_performed=str(row.get("test_performed") or ""),
                 result=str(row.get("result_text") or "Not yet tested."),
-                conclusion=str(row.get("conclusion_text") or row.get("status_text") or ""),
+                conclusion=conclusion,
                 status=status, deviations=int(distinct) if isinstance(distinct, int) else None))
         subservice = tuple(org.name for org in engagement.subservice_organizations if criterion in org.criteria)
         cuecs = tuple(c.id for c in engagement.cuecs if criterion in c.criteria)
