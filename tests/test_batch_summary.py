@@ -24,7 +24,7 @@ def _run(folder: Path, *options: str) -> dict:
     return json.loads((folder / "output" / "manifest.json").read_text(encoding="utf-8"))
 
 
-def test_a_partial_run_keeps_every_control_and_marks_the_stale(type2_copy):
+def test_a_partial_run_keeps_every_control_and_marks_the_stale(type2_copy, capsys):
     matrix = [control.id for control in load_engagement(type2_copy).controls]
     first = _run(type2_copy, "--controls", "CM-01,CM-02")
     rows = {row["control_id"]: row for row in read_summary(type2_copy / "output" / "summary.xlsx")}
@@ -41,7 +41,10 @@ def test_a_partial_run_keeps_every_control_and_marks_the_stale(type2_copy):
     with ResultsStore.open(type2_copy) as store:
         store.record("CM-02", cm02["selected_keys"][0], "testing_evidenced", "pass", tested_by="DR",
                      evidence_ref="EV-7")
+    capsys.readouterr()
     second = _run(type2_copy, "--controls", "CM-01")
+    assert ("The summary keeps the latest outcome of the 23 other controls of the matrix; stale, run again: "
+            "CM-02.") in capsys.readouterr().out
     rows = {row["control_id"]: row for row in read_summary(out / "summary.xlsx")}
     assert sorted(rows) == sorted(matrix)
     assert rows["CM-02"]["status"] == "stale"

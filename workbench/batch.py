@@ -165,6 +165,8 @@ class BatchRun:
     manifest_path: Path
     state: str = "complete"                     # complete | interrupted
     took_over: str | None = None                # the killed run whose lock this run took over
+    kept: tuple[str, ...] = ()                  # controls of the matrix this run did not test (--controls)
+    stale: tuple[str, ...] = ()                 # of those, the ones whose inputs changed since their outcome
 
     @property
     def failures(self) -> tuple[ControlRun, ...]:
@@ -188,6 +190,9 @@ class BatchRun:
             text = run.error if run.status in ("failed", "interrupted") else (
                 run.outcome.get("result_text") if run.outcome else "Not yet tested.")
             lines.append(f"  {run.control_id:<10} {run.status:<15} {text}")
+        if self.kept:
+            lines.append(f"The summary keeps the latest outcome of the {len(self.kept)} other controls of the matrix"
+                         + (f"; stale, run again: {', '.join(self.stale)}." if self.stale else "."))
         lines += [f"Workpapers: {self.output_dir}", f"Summary:    {self.summary_path}",
                   f"Manifest:   {self.manifest_path}"]
         return "\n".join(lines)
@@ -776,7 +781,8 @@ def _finish(run: _Run, e: _Engagement, state: str) -> BatchRun:
         if e.lock is not None:
             e.lock.release()
     e.finished = BatchRun(e.folder, e.out, tuple(e.runs[c.id] for c in e.controls), e.started, finished,
-                          summary_path, manifest_path, state, e.took_over)
+                          summary_path, manifest_path, state, e.took_over, tuple(e.kept),
+                          tuple(control_id for control_id, record in e.kept.items() if record.get("stale")))
     return e.finished
 
 
