@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import os
 import zipfile
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -133,3 +132,22 @@ def test_a_refused_replacement_leaves_the_old_file_and_no_temporary_file(cm01, t
         write_workpaper(tmp_path, cm01["stages"]["test"])
     assert target.read_bytes() == b"the previous workpaper"
     assert [p.name for p in tmp_path.iterdir()] == ["CM-01.xlsx"]
+
+
+def test_the_summary_and_the_manifest_are_not_replaced_while_open(demo_type2, tmp_path, monkeypatch):
+    from workbench.engagement import load_engagement
+    from workbench.files import write_json_atomic
+    from workbench.workpaper import write_summary
+
+    engagement = load_engagement(demo_type2)
+    (tmp_path / ".~lock.summary.xlsx#").write_text("someone", encoding="utf-8")
+    with pytest.raises(FileInUseError, match="summary.xlsx: not replaced, it is open in a spreadsheet application"):
+        write_summary(tmp_path, engagement, [], {})
+    assert not (tmp_path / "summary.xlsx").exists()
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text("{}", encoding="utf-8")
+    monkeypatch.setattr(os, "replace", lambda source, target: (_ for _ in ()).throw(PermissionError(13, "denied")))
+    with pytest.raises(FileInUseError, match="manifest.json: not replaced, the system refused to replace it"):
+        write_json_atomic(manifest, {"state": "complete"})
+    assert manifest.read_text(encoding="utf-8") == "{}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".~lock.summary.xlsx#", "manifest.json"]
