@@ -151,3 +151,37 @@ def test_the_summary_and_the_manifest_are_not_replaced_while_open(demo_type2, tm
         write_json_atomic(manifest, {"state": "complete"})
     assert manifest.read_text(encoding="utf-8") == "{}"
     assert sorted(p.name for p in tmp_path.iterdir()) == [".~lock.summary.xlsx#", "manifest.json"]
+
+
+def test_the_write_only_copy_keeps_what_a_laid_out_sheet_uses(tmp_path):
+    import datetime as dt
+
+    from openpyxl.styles import Font
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    book = Workbook()
+    ws = book.active
+    ws.title = "Sign-off"
+    ws["A1"] = "title"
+    ws["A1"].font = Font(bold=True, size=14)
+    ws.merge_cells("A1:C1")
+    validation = DataValidation(type="list", formula1='"yes,no"')
+    ws.add_data_validation(validation)
+    validation.add("B3")
+    ws["B3"] = "yes"
+    ws["A5"] = 0.125
+    ws["A5"].number_format = "0.0%"
+    ws["A6"] = dt.date(2026, 1, 2)
+    ws["A6"].number_format = "yyyy-mm-dd"
+    ws.column_dimensions["B"].width = 33
+    ws.row_dimensions[3].height = 45
+    ws.freeze_panes = "A3"
+    ws.auto_filter.ref = "A2:B3"
+    copy = load_workbook(save_streamed(book, tmp_path / "copy.xlsx"))["Sign-off"]
+    assert [str(r) for r in copy.merged_cells.ranges] == ["A1:C1"]
+    assert str(copy.data_validations.dataValidation[0].sqref) == "B3"
+    assert (copy["A1"].value, copy["A1"].font.b, copy["A1"].font.sz) == ("title", True, 14)
+    assert (copy["A5"].value, copy["A5"].number_format) == (0.125, "0.0%")
+    assert copy["A6"].value == dt.datetime(2026, 1, 2) and copy["A6"].number_format == "yyyy-mm-dd"
+    assert copy.column_dimensions["B"].width == 33 and copy.row_dimensions[3].height == 45
+    assert copy.freeze_panes == "A3" and copy.auto_filter.ref == "A2:B3"
