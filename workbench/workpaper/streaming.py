@@ -189,6 +189,11 @@ def _transcribe(ws: Worksheet, target: Any, table: StreamedTable | None) -> None
     last = ws.max_row if ws.max_row > 1 or ws.cell(1, 1).value is not None else 0
     if table is not None:
         last = min(last, table.start_row - 1)
+    # the sheet's used range, which a write-only sheet cannot know before its rows: readers that stream a
+    # sheet (openpyxl's read-only mode, among others) size its rows by it
+    rows = table.start_row + table.rows if table is not None else max(last, 1)
+    columns = max(ws.max_column, len(table.headings) if table is not None else 1)
+    target.calculate_dimension = lambda: f"A1:{get_column_letter(columns)}{rows}"
     for row in ws.iter_rows(min_row=1, max_row=last) if last else ():
         target.append([_copy_cell(target, cell) for cell in row])
     if table is None:
