@@ -63,10 +63,18 @@ def test_libreoffice_opens_every_workbook(run, request, soffice, tmp_path):
         shutil.copyfile(book, source / name)
         books[name] = book
     target = tmp_path / "converted"
-    done = subprocess.run([soffice, f"-env:UserInstallation=file://{tmp_path / 'profile'}", "--headless",
-                           "--convert-to", "xlsx", "--outdir", str(target), *sorted(map(str, source.iterdir()))],
-                          capture_output=True, text=True, timeout=1800)
-    assert done.returncode == 0, done.stderr
+
+    def convert(paths: list[Path]) -> subprocess.CompletedProcess:
+        return subprocess.run([soffice, f"-env:UserInstallation=file://{tmp_path / 'profile'}", "--headless",
+                               "--convert-to", "xlsx", "--outdir", str(target), *map(str, paths)],
+                              capture_output=True, text=True, timeout=1800)
+
+    done = convert(sorted(source.iterdir()))
+    missing = sorted(source / name for name in books if not (target / name).is_file())
+    if done.returncode != 0 or missing:   # once more for what it left out (seen once on a loaded machine)
+        first = f"first call: exit {done.returncode}, {len(missing)} not converted: {done.stderr[-500:]}"
+        done = convert(missing or sorted(source.iterdir()))
+        assert done.returncode == 0, f"{first}; second call: {done.stderr}"
     for name, book in books.items():
         converted = target / name
         assert converted.is_file(), f"LibreOffice did not convert {name}: {done.stdout} {done.stderr}"
