@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import Line, table  # noqa: E402
 
 #: The benchmark modules, in the order of the table.
-MODULES = ("bench_startup", "bench_selection", "bench_population", "bench_notebooks", "bench_batch")
+MODULES = ("bench_startup", "bench_selection", "bench_population", "bench_population_sheet", "bench_notebooks",
+           "bench_batch")
 
 #: Lines other issues own, listed so that the table shows what is not measured here yet.
 PENDING = (

@@ -1277,7 +1277,7 @@ def engagement_header(type1: bool) -> list[str]:
              '    "Physical access to data centers is restricted to authorized personnel.",',
              '    "Environmental protections (power, cooling, fire suppression) are maintained at data centers.",',
              '    "Storage media are securely decommissioned before disposal.",',
-             "]"]
+             "]", 'criteria = ["CC6.4", "CC6.5", "A1.2"]']
     for cid, desc, crit in (
             ("CUEC-01", "User entities maintain accurate lists of their authorized users and remove access "
                         "of their personnel who no longer need it.", '["CC6.2", "CC6.3"]'),

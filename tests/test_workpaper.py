@@ -180,7 +180,7 @@ def test_workbook_is_named_by_control_and_has_every_sheet(cm01, engagement_dir):
     assert cm01["path"] == engagement_dir / "output" / "CM-01.xlsx"
     assert cm01["book"].sheetnames == list(SHEETS)
     assert SHEETS == ("Lead", "Population", "Sampling", "Testing", "Exceptions", "Evaluation", "Legend",
-                      "Sign-off")
+                      "Population listing", "Sign-off")
     leftovers = [p.name for p in (engagement_dir / "output").iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
 

@@ -13,6 +13,11 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 
+#: Sheets listing every record of a population: only their first rows are kept cell by cell (a reference of
+#: every record of every demo control would be megabytes); the rest is kept as a SHA-256 of the cells and a count.
+LISTING_SHEETS = frozenset({"Population listing"})
+LISTING_ROWS_KEPT = 40
+
 #: Labels (column A) whose value (column B) records when something happened, not what (the results store's chain
 #: head hashes the times its entries were written).
 VOLATILE_LABELS = frozenset({"Pinned at (UTC)", "Pinned by", "started", "finished", "Started", "Finished",
@@ -47,6 +52,13 @@ def workbook_cells(path: Path, *, folder: Path | None = None) -> dict[str, list[
                 cells.append((cell.coordinate, value))
                 if cell.number_format != "General":
                     cells.append((f"{cell.coordinate}:format", cell.number_format))
+        if sheet.title in LISTING_SHEETS:
+            import hashlib
+            import json
+
+            digest = hashlib.sha256(json.dumps(cells, default=str, ensure_ascii=False).encode("utf-8")).hexdigest()
+            cells = [(key, value) for key, value in cells if _row_of(key) <= LISTING_ROWS_KEPT]
+            cells += [("listing:rows", sheet.max_row), ("listing:sha256", digest)]
         cells.extend((f"merged:{i}", str(rng)) for i, rng in enumerate(sorted(map(str, sheet.merged_cells.ranges))))
         for i, image in enumerate(getattr(sheet, "_images", [])):
             data = image._data()
@@ -54,6 +66,12 @@ def workbook_cells(path: Path, *, folder: Path | None = None) -> dict[str, list[
                                                          else image.anchor))))
         out[sheet.title] = cells
     return out
+
+
+def _row_of(key: str) -> int:
+    """The row of a cell key (``B12``, ``B12:format``)."""
+    digits = re.search(r"\d+", key.split(":")[0])
+    return int(digits.group()) if digits else 0
 
 
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")

@@ -173,6 +173,8 @@ class BatchRun:
     manifest_path: Path
     state: str = "complete"                     # complete | interrupted
     took_over: str | None = None                # the killed run whose lock this run took over
+    kept: tuple[str, ...] = ()                  # controls of the matrix this run did not test (--controls)
+    stale: tuple[str, ...] = ()                 # of those, the ones whose inputs changed since their outcome
 
     @property
     def failures(self) -> tuple[ControlRun, ...]:
@@ -196,6 +198,9 @@ class BatchRun:
             text = run.error if run.status in ("failed", "interrupted") else (
                 run.outcome.get("result_text") if run.outcome else "Not yet tested.")
             lines.append(f"  {run.control_id:<10} {run.status:<15} {text}")
+        if self.kept:
+            lines.append(f"The summary keeps the latest outcome of the {len(self.kept)} other controls of the matrix"
+                         + (f"; stale, run again: {', '.join(self.stale)}." if self.stale else "."))
         lines += [f"Workpapers: {self.output_dir}", f"Summary:    {self.summary_path}",
                   f"Manifest:   {self.manifest_path}"]
         return "\n".join(lines)
@@ -422,6 +427,10 @@ class _Engagement:
     runs: dict[str, ControlRun] = field(default_factory=dict)
     jobs: dict[str, Any] = field(default_factory=dict)
     to_check: dict[str, Any] = field(default_factory=dict)   # control id -> FingerprintJob (--changed)
+    # the controls of the matrix this run does not test (--controls): their latest records, kept
+    kept: dict[str, dict[str, Any]] = field(default_factory=dict)
+    kept_outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    kept_check: dict[str, Any] = field(default_factory=dict)  # control id -> FingerprintJob (stale or not)
     started: str = ""
     took_over: str | None = None
     marked: bool = False                         # its manifest and summary say "in progress"
@@ -501,9 +510,12 @@ def _plan(run: _Run, e: _Engagement) -> None:
     from workbench.executors import FingerprintJob
     from workbench.library import is_testable
 
-    previous = {record["control_id"]: record for record in (e.previous or {}).get("controls", [])
-                if isinstance(record, dict) and "control_id" in record}
+    previous = _previous_records(e.previous)
     previous_version = ((e.previous or {}).get("versions") or {}).get("control-testing-workbench")
+    chosen = {control.id for control in e.controls}
+    for control in e.engagement.controls:
+        if control.id not in chosen:
+            _keep_other(run, e, control, previous.get(control.id), previous_version)
     for control in e.controls:
         testable = is_testable(e.engagement, control)
         notebook = notebook_for(control.procedure, implemented=testable) if control.procedure else None
@@ -557,6 +569,52 @@ def _import_templates(run: _Run, e: _Engagement) -> dict[str, str]:
             continue
         run.notify(f"workbench run: {e.name}: imported {where}: {report.summary()}")
     return failures
+
+
+def _previous_records(manifest: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The last manifest's record of every control: those it ran, and those it kept from earlier runs."""
+    records: dict[str, dict[str, Any]] = {}
+    for key in ("kept_controls", "controls"):
+        for record in (manifest or {}).get(key, []):
+            if isinstance(record, dict) and "control_id" in record:
+                records[str(record["control_id"])] = record
+    return records
+
+
+def _keep_other(run: _Run, e: _Engagement, control: Any, record: dict[str, Any] | None,
+                previous_version: str | None) -> None:
+    """A control of the matrix this run does not test (``--controls``): keep its latest record, and say whether
+    it is stale (its inputs fingerprint, notebook, workbench version or outputs changed since)."""
+    from workbench.executors import FingerprintJob
+    from workbench.library import is_testable
+
+    testable = is_testable(e.engagement, control)
+    notebook = notebook_for(control.procedure, implemented=testable) if control.procedure else None
+    if not control.procedure or not testable or notebook is None:
+        e.kept[control.id] = {"control_id": control.id, "status": "not_yet_tested", "procedure": control.procedure}
+        return
+    if record is None or record.get("status") == "not_yet_tested":
+        e.kept[control.id] = {"control_id": control.id, "status": "not_run", "procedure": control.procedure}
+        return
+    kept = {key: value for key, value in record.items() if key not in ("stale", "reasons")}
+    kept["reused_from"] = record.get("reused_from") or (e.previous or {}).get("started")
+    e.kept[control.id] = kept
+    if record.get("status") != "ran":
+        return
+    parameters = {"engagement_dir": str(e.folder), "control_id": control.id, "output_dir": str(e.out)}
+    _, digest = run.notebook(notebook)
+    reasons = run_reasons(record, e.out, parameters=parameters, notebook_sha256=digest,
+                          previous_version=previous_version, version=run.version, changed=True)
+    outcome = load_outcome(e.out, control.id) if not reasons else None
+    if not reasons and outcome is None:
+        reasons = ["its outcome record is missing"]
+    if reasons:
+        kept["stale"] = reasons
+        return
+    assert outcome is not None
+    e.kept_outcomes[control.id] = dict(outcome)
+    e.kept_check[control.id] = FingerprintJob(key=f"{e.name}/{control.id}", engagement_dir=str(e.folder),
+                                              control_id=control.id, warm=run.warm)
 
 
 def _keep(run: _Run, e: _Engagement, record: dict[str, Any] | None, digest: str,
@@ -646,6 +704,9 @@ def _rows(e: _Engagement, state: str) -> list[dict[str, Any]]:
                                         "finished."})
         else:
             rows.append({**base, "status": "not_yet_tested", "result_text": "Not yet tested."})
+    for control in e.engagement.controls:
+        if control.id in e.kept:
+            rows.append(_kept_row(e, control))
     return rows
 
 
@@ -663,6 +724,40 @@ def _store_head(engagement: Any) -> dict[str, Any]:
     except ResultsError as error:   # a broken chain, a store of another engagement: named in the manifest
         return {"chain_head": None, "entries": None, "problem": str(error)}
     return {"chain_head": status.head, "entries": status.entries}
+
+
+#: What a summary row says of a control whose inputs changed since its outcome.
+STALE_TEXT = "Stale, run again"
+
+
+def _kept_row(e: _Engagement, control: Any) -> dict[str, Any]:
+    """The summary row of a control this run does not test: its latest outcome, marked stale when it is."""
+    record = e.kept[control.id]
+    base = {"control_id": control.id, "criteria": list(control.criteria), "description": control.description}
+    status = record.get("status")
+    if status == "not_yet_tested":
+        return {**base, "status": "not_yet_tested", "result_text": "Not yet tested."}
+    if status == "not_run":
+        return {**base, "status": "not_run", "result_text": "Not run yet: no result in this output folder "
+                                                            "(workbench run --controls " + control.id + ")."}
+    when = record.get("reused_from") or record.get("started")   # the start of the run that tested it
+    stale = list(record.get("stale") or [])
+    outcome = (e.kept_outcomes.get(control.id) or load_outcome(e.out, control.id)) if status == "ran" else None
+    if outcome is None:
+        row = {**base, "status": str(status or "failed"),
+               "result_text": f"Not tested: {status} in the run of {when} ({record.get('error') or 'no result'})."}
+    else:
+        row = {**base, **outcome}
+    notes = row.get("notes") or []
+    notes = [notes] if isinstance(notes, str) else list(notes)
+    if stale:
+        row["status"] = "stale"
+        row["conclusion_text"] = f"{STALE_TEXT}: {'; '.join(stale)} since the run of {when}."
+        notes.insert(0, f"{STALE_TEXT}: the outcome shown is the run of {when}'s.")
+    else:
+        notes.insert(0, f"Kept from the run of {when}: this run did not test it, and its inputs are unchanged.")
+    row["notes"] = notes
+    return row
 
 
 def _write_manifest(run: _Run, e: _Engagement, state: str, finished: str | None) -> Path:
@@ -692,6 +787,9 @@ def _write_manifest(run: _Run, e: _Engagement, state: str, finished: str | None)
     if reused:
         manifest["reused_outputs_sha256"] = reused
     manifest["results_store"] = _store_head(e.engagement)
+    if e.kept:   # the controls this run did not test (--controls): their latest records, stale or not
+        manifest["kept_controls"] = [e.kept[control.id] for control in e.engagement.controls
+                                     if control.id in e.kept]
     path = e.out / "manifest.json"
     write_json_atomic(path, manifest)
     return path
@@ -707,9 +805,16 @@ def _write_summary(run: _Run, e: _Engagement, state: str, finished: str | None) 
                              "run.lock in this folder, the run was stopped: run workbench run again.")
     elif state == "interrupted":
         run_info["state"] = "INTERRUPTED: controls marked interrupted were not tested."
-    run_info.update({"engagement": str(e.folder), "output": str(e.out), "started": e.started, "finished": finished,
+    # paths relative to the engagement folder: the same engagement run in another folder gives the same workbook
+    run_info.update({"engagement": e.engagement.engagement_id, "output": _relative(e.out, e.folder),
+                     "started": e.started,
+                     "finished": finished,
                      "workers": run.workers, "controls": len(ordered),
                      "failed": sum(r.status in ("failed", "interrupted") for r in ordered)})
+    if e.kept:
+        stale = [control_id for control_id, record in e.kept.items() if record.get("stale")]
+        run_info["kept"] = (f"{len(e.kept)} controls not tested in this run (--controls) show their latest outcome"
+                            + (f"; {STALE_TEXT.lower()}: {', '.join(stale)}" if stale else ""))
     reused = [r for r in ordered if r.reused_from]
     if reused:
         run_info["reused"] = (f"{len(reused)} controls kept from the run of {_reused_from(reused)} "
@@ -717,9 +822,16 @@ def _write_summary(run: _Run, e: _Engagement, state: str, finished: str | None) 
     return write_summary(e.out / "summary.xlsx", e.engagement, _rows(e, state), run_info)
 
 
+def _relative(path: Path, folder: Path) -> str:
+    """``path`` relative to ``folder`` (``output``, ``../runs/output``), as a workbook shows it."""
+    return Path(os.path.relpath(path, folder)).as_posix()
+
+
 def _outputs_of(out: Path, control_id: str) -> tuple[Path, ...]:
-    """The files a control's notebook writes besides its outcome record: the workpaper and the request list."""
-    return (out / f"{control_id}.xlsx", out / "requests" / f"{control_id}.xlsx")
+    """The files a control's notebook writes besides its outcome record: the workpaper, the request list and the
+    population listing's CSV (when the population is over the sheet's cap)."""
+    return (out / f"{control_id}.xlsx", out / "requests" / f"{control_id}.xlsx",
+            out / f"{control_id}.population.csv")
 
 
 def _mark_in_progress(run: _Run, e: _Engagement) -> None:
@@ -750,7 +862,8 @@ def _finish(run: _Run, e: _Engagement, state: str) -> BatchRun:
         if e.lock is not None:
             e.lock.release()
     e.finished = BatchRun(e.folder, e.out, tuple(e.runs[c.id] for c in e.controls), e.started, finished,
-                          summary_path, manifest_path, state, e.took_over)
+                          summary_path, manifest_path, state, e.took_over, tuple(e.kept),
+                          tuple(control_id for control_id, record in e.kept.items() if record.get("stale")))
     return e.finished
 
 
@@ -1028,14 +1141,22 @@ def _check_fingerprints(run: _Run) -> None:
     """``--changed``: compute the inputs fingerprints of the controls the last run tested; keep the unchanged."""
     from workbench.executors import compute_fingerprint
 
-    jobs = [job for e in run.engagements for job in e.to_check.values()]
+    jobs = [job for e in run.engagements for job in (*e.to_check.values(), *e.kept_check.values())]
     if not jobs:
         return
-    by_key = {f"{e.name}/{control_id}": (e, control_id) for e in run.engagements for control_id in e.to_check}
+    by_key = {f"{e.name}/{control_id}": (e, control_id) for e in run.engagements
+              for control_id in (*e.to_check, *e.kept_check)}
     executor = run.start_executor()
     with _progress(run, len(jobs), "Checking for changes") as bar:
         for result in executor.run(jobs, compute_fingerprint, run.placement()):
             e, control_id = by_key[result.key]
+            if control_id in e.kept_check:     # a control this run does not test: stale, or its outcome stands
+                reasons = fingerprint_changes(e.kept_outcomes[control_id].get("inputs_fingerprint"),
+                                              result.fingerprint, result.error)
+                if reasons:
+                    e.kept[control_id]["stale"] = reasons
+                bar.update()
+                continue
             kept = e.runs[control_id]
             recorded = kept.outcome.get("inputs_fingerprint") if kept.outcome else None
             reasons = fingerprint_changes(recorded, result.fingerprint, result.error)
@@ -1049,6 +1170,7 @@ def _check_fingerprints(run: _Run) -> None:
             bar.update()
     for e in run.engagements:
         e.to_check.clear()
+        e.kept_check.clear()
 
 
 def _execute(run: _Run) -> None:

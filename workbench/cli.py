@@ -276,6 +276,20 @@ def build_parser() -> argparse.ArgumentParser:
     lock.add_argument("--release-date", required=True, type=_date, metavar="YYYY-MM-DD",
                       help="the date the report was released")
     lock.add_argument("--by", required=True, metavar="INITIALS", help="a manager or partner of the staff")
+    criterion = commands.add_parser(
+        "criterion", help="record whether the controls achieved a criterion, given the exceptions (manager)",
+        description="Record the manager's (or partner's) judgement of one criterion in scope in the results store, "
+                    "with the tool's proposal from the latest outcome records (OUTPUT/records). The summary's "
+                    "Section 4 sheet shows it, and the opinion the judgements make, from the next workbench run. "
+                    "\"No\" needs --reason, and so does \"yes\" against a proposal of not achieved. Exit 0 when "
+                    "recorded, 2 for bad input.")
+    criterion.add_argument("engagement_dir", metavar="ENGAGEMENT_DIR", type=Path)
+    criterion.add_argument("--criterion", required=True, metavar="ID", help="a criterion in scope, e.g. CC6.1")
+    criterion.add_argument("--achieved", required=True, choices=("yes", "no"))
+    criterion.add_argument("--by", required=True, metavar="INITIALS", help="a manager or partner on the staff")
+    criterion.add_argument("--reason", default=None, help="why (kept in the trail)")
+    criterion.add_argument("--out", default=None, type=Path, metavar="OUTPUT_DIR",
+                           help="the run's output folder, for the proposal (default ENGAGEMENT_DIR/output)")
 
     verify.add_argument("--head", action="append", default=[], type=_sha256, metavar="SHA256",
                         help="a chain head printed earlier (in a workpaper or the manifest) that must still be in "
@@ -419,6 +433,28 @@ def _deliver_population(args: argparse.Namespace) -> int:
     print(f"Delivered version {receipt.version} of population {receipt.population_id!r}; version "
           f"{receipt.version - 1} is kept at {receipt.superseded_file}.")
     print(receipt.summary())
+    return 0
+
+
+def _criterion(args: argparse.Namespace) -> int:
+    from workbench.engagement import load_engagement
+    from workbench.engagement.criteria import normalize_criterion_id
+    from workbench.outcome import load_outcome
+    from workbench.section4 import PROPOSALS, record_criterion_judgement, section4
+
+    engagement = load_engagement(args.engagement_dir)
+    out = args.out if args.out is not None else engagement.folder / "output"
+    rows = [load_outcome(out, control.id) or {"control_id": control.id, "status": "not_run"}
+            for control in engagement.controls]
+    wanted = normalize_criterion_id(args.criterion) or args.criterion
+    line = next((line for line in section4(engagement, rows, judgements={}).criteria if line.criterion == wanted),
+                None)
+    judgement = record_criterion_judgement(engagement, args.criterion, achieved=args.achieved == "yes", by=args.by,
+                                           proposed=line.proposed if line is not None else None, reason=args.reason)
+    print(f"Recorded {judgement.criterion}: {'achieved' if judgement.achieved else 'not achieved'}, by "
+          f"{judgement.by} at {judgement.at}"
+          + (f" (the tool proposed: {PROPOSALS[line.proposed].lower()}: {line.why})" if line is not None else "")
+          + ". The summary's Section 4 sheet shows it from the next workbench run.")
     return 0
 
 
@@ -677,6 +713,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _lock(args)
         if args.command == "record":
             return _record(args)
+        if args.command == "criterion":
+            return _criterion(args)
         return _check_population(args, parser)
     except USER_ERRORS as error:
         print(f"workbench {args.command}: {error}", file=sys.stderr)

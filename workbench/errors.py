@@ -11,9 +11,10 @@ non-zero without a traceback; notebooks show the message. Anything else is a bug
         ├── EngagementError        engagement.toml or the control matrix
         ├── PopulationError        a client export (file, row, column)
         ├── ParameterError         a notebook or command-line parameter
-        └── ResultsError           recorded results or an imported testing template
-            ├── StoreIntegrityError  the results store's hash chain or triggers are broken: it does not report
-            └── EngagementLocked     the engagement is locked (report released): only a dated addition is recorded
+        ├── ResultsError           recorded results or an imported testing template
+        │   ├── StoreIntegrityError  the results store's hash chain or triggers are broken: it does not report
+        │   └── EngagementLocked     the engagement is locked (report released): only a dated addition is recorded
+        └── FileInUseError         an output to replace is open in a spreadsheet application (locked)
 
 The statistics package raises its own ``sampling.SamplingError`` (a ``ValueError``); callers that face
 users catch both (see :data:`USER_ERRORS`).
@@ -34,6 +35,7 @@ __all__ = [
     "ResultsError",
     "StoreIntegrityError",
     "EngagementLocked",
+    "FileInUseError",
     "USER_ERRORS",
 ]
 
@@ -128,6 +130,21 @@ class StoreIntegrityError(ResultsError):
 class EngagementLocked(ResultsError):
     """The engagement is locked (``workbench lock``): nothing more is written into it or over its workpapers,
     except an addition made explicitly, with who and why (AT-C 205 / AU-C 230 documentation rules)."""
+
+
+class FileInUseError(InputError):
+    """A file the workbench would replace (a workpaper, the summary) is open in a spreadsheet application:
+    its lock file is beside it, or the system refused the replacement. Nothing was written.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The file that was not replaced.
+    """
+
+    def __init__(self, message: str, *, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 #: What a user-facing entry point catches and reports without a traceback.

@@ -94,6 +94,12 @@ class AttributeTesting(SummaryText):
         One row per (record, failed automated attribute) in the full population: ``item_key, item_date,
         source_row, attribute_id, label, deviation, reason, in_sample, sample_no``.
     notes : tuple of str
+    record_outcomes : pandas.DataFrame or None
+        The census itself: one row per record in scope, in the population's order: the key column, the date
+        column (when the population has it), ``source_row``, ``round`` (several rounds), ``sample_no`` (blank
+        outside the sample), then one column per automated attribute computed record by record (named by
+        the attribute id) holding its outcome, and ``failed`` (the ids of the attributes that failed, joined
+        with "; "). The workpaper's "Population listing" sheet lays it out.
     """
 
     procedure: Procedure
@@ -110,6 +116,7 @@ class AttributeTesting(SummaryText):
     notes: tuple[str, ...] = ()
     #: the results store's last entry about the control when the manual results were read (stale display)
     store_mark: StoreMark | None = field(default=None, repr=False)
+    record_outcomes: pd.DataFrame | None = field(default=None, repr=False)
 
     # -- per item --------------------------------------------------------------------------------
     @property
@@ -451,6 +458,8 @@ def test_attributes(procedure: Procedure, control: Control, scope: ControlScope,
         exceptions = exceptions[exception_columns].reset_index(drop=True)
     else:
         exceptions = pd.DataFrame(columns=exception_columns)
+    record_outcomes = _record_outcomes(frame, keys, key_column, date_column, source_rows, sample_no_of,
+                                       {attribute_id: check.outcome for attribute_id, check in checks.items()})
     population_results = pd.DataFrame(population_rows, columns=[
         "attribute_id", "label", "population", "pass", "fail", "n/a", "not performed", "fail_in_sample",
         "fail_outside_sample"])
@@ -563,7 +572,27 @@ def test_attributes(procedure: Procedure, control: Control, scope: ControlScope,
                             key_column=key_column, date_column=date_column, population_count=int(len(frame)),
                             sample_keys=sample_keys, items=items, item_results=item_results,
                             population_results=population_results, full_population_exceptions=exceptions,
-                            notes=tuple(notes), store_mark=store_mark)
+                            notes=tuple(notes), store_mark=store_mark, record_outcomes=record_outcomes)
+
+
+def _record_outcomes(frame: pd.DataFrame, keys: pd.Series, key_column: str, date_column: str,
+                     source_rows: np.ndarray, sample_no_of: dict[str, int],
+                     outcomes: dict[str, pd.Series]) -> pd.DataFrame:
+    """The census, one row per record in scope: key, date, source row, round, sample number, each outcome."""
+    columns: dict[str, Any] = {key_column: keys.to_numpy()}
+    if date_column in frame.columns and date_column != key_column:
+        columns[date_column] = frame[date_column].to_numpy()
+    columns["source_row"] = source_rows
+    if "round" in frame.columns:
+        columns["round"] = frame["round"].to_numpy()
+    columns["sample_no"] = keys.map(sample_no_of).astype("Int64").to_numpy()
+    failed = np.full(len(frame), "", dtype=object)
+    for attribute_id, outcome in outcomes.items():
+        values = outcome.to_numpy()
+        columns[attribute_id] = values
+        failed = np.where(values == FAIL, failed + np.where(failed == "", "", "; ") + attribute_id, failed)
+    columns["failed"] = failed
+    return pd.DataFrame(columns)
 
 
 def _engagement_window(engagement: Engagement) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:

@@ -238,12 +238,16 @@ class SubserviceOrganization:
         ``"carve-out"`` (its controls excluded; the CSOCs are the controls assumed of it) or ``"inclusive"``.
     csocs : tuple of str
         Complementary subservice organization controls.
+    criteria : tuple of str
+        Criterion ids the CSOCs address (each in scope): a criterion no control of the matrix addresses is
+        pointed to them in the summary's Section 4 sheet rather than flagged as uncovered.
     """
 
     name: str
     services: str | None
     method: str
     csocs: tuple[str, ...] = ()
+    criteria: tuple[str, ...] = ()
 
     def summary(self) -> str:
         services = f", {self.services}" if self.services else ""

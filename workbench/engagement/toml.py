@@ -169,7 +169,7 @@ _ENGAGEMENT_KEYS = ("client", "report_type", "period_start", "period_end", "as_o
                     "criteria", "firm", "engagement_id", "procedure_library")
 _SAMPLING_KEYS = ("model", "confidence", "tolerable_rate", "expected_rate", "method", "frequency_table")
 _STAFF_KEYS = ("name", "initials", "role")
-_SUBSERVICE_KEYS = ("name", "services", "method", "csocs")
+_SUBSERVICE_KEYS = ("name", "services", "method", "csocs", "criteria")
 _CUEC_KEYS = ("id", "description", "criteria")
 _POPULATION_KEYS = ("file", "kind", "format", "stated_count", "stated_count_note", "system", "provided_by",
                     "received", "request", "query", "history", "records", "columns")
@@ -641,6 +641,11 @@ def _parse_subservice(ctx: _TomlContext, data: dict[str, Any], out: ParsedToml) 
         csocs = t.strings("csocs")
         if t.has("csocs") and csocs is None:
             ok = False
+        criteria = t.strings("criteria")
+        if criteria is not None:
+            criteria = _check_criterion_list(t, "criteria", criteria, out.criteria)
+        if t.has("criteria") and criteria is None:
+            ok = False
         if name is not None:
             if name.lower() in names:
                 t.problem("name", f"{name!r} is listed twice (also #{names[name.lower()] + 1}); list each "
@@ -652,7 +657,7 @@ def _parse_subservice(ctx: _TomlContext, data: dict[str, Any], out: ParsedToml) 
             ok = False
         else:
             result.append(SubserviceOrganization(name=name, services=services, method=method,
-                                                 csocs=csocs or ()))
+                                                 csocs=csocs or (), criteria=criteria or ()))
     if ok:
         out.subservice = tuple(result)
 

@@ -15,7 +15,14 @@ Sheets, in order (the number is the sheet's index in the workpaper reference ``<
 5. **Exceptions** — the sample's deviations, then the full-population analytics exceptions.
 6. **Evaluation** — the statistical evaluation (or the non-statistical note) and the conclusion.
 7. **Legend** — every tickmark used in the workbook, defined; conventions (time zones, dates).
-8. **Sign-off** — the sign-offs (role, who, OS account@host, when, fingerprint signed, current or "changed after
+8. **Population listing** — every record in scope with the outcome of every automated attribute (the
+   census), under filter buttons; past :data:`MAX_LISTING_ROWS` records it goes to a CSV file beside the
+   workbook (``<control_id>.population.csv``), whose name and SHA-256 the sheet states.
+
+The workbook is saved in openpyxl's write-only mode (:mod:`workbench.workpaper.streaming`): the listing is
+streamed row by row from columns converted once, the other sheets transcribed from their layout.
+
+9. **Sign-off** — the sign-offs (role, who, OS account@host, when, fingerprint signed, current or "changed after
    sign-off"), the review notes (raised, answered, cleared: who and when), the lock and any later additions,
    all read from the results store (:mod:`workbench.signoff`).
 
@@ -42,19 +49,27 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment
 
 from workbench.control_test import ControlTest
+from workbench.engagement import Control, Engagement
 from workbench.evaluation import STATUS_TEXT, TYPE1_CONCLUSIONS
 from workbench.library import is_testable
 from workbench.signoff import NOTE_COLUMNS, SIGNOFF_ROLES, ControlSignoffs, signoffs_of
-from workbench.engagement import Control, Engagement
 from workbench.validation import ValidationReport, covering_controls, covering_procedure
 from workbench.workpaper.cells import display_text
-from workbench.workpaper.layout import SheetWriter, header_from_engagement, save_atomically
+from workbench.workpaper.layout import SheetWriter, header_from_engagement
+from workbench.workpaper.streaming import StreamedTable, save_streamed
 
-__all__ = ["SHEETS", "TICKMARKS", "CHAIN_HEAD_LABEL", "write_workpaper", "workpaper_reference"]
+__all__ = ["SHEETS", "TICKMARKS", "CHAIN_HEAD_LABEL", "MAX_LISTING_ROWS", "LISTING_CSV", "write_workpaper", "workpaper_reference"]
 
 #: Sheet names in workbook order (their 1-based position is the sheet number in the reference).
 SHEETS: tuple[str, ...] = ("Lead", "Population", "Sampling", "Testing", "Exceptions", "Evaluation", "Legend",
-                           "Sign-off")
+                          "Population listing", "Sign-off")
+
+#: The most records the "Population listing" sheet holds; more go to a CSV file beside the workbook. Excel's
+#: limit is 1,048,576 rows; the cap keeps a margin for the header block and makes the rule a round number.
+MAX_LISTING_ROWS = 1_000_000
+
+#: The CSV file a listing over the cap goes to, beside the workbook (``{control}`` is the control id).
+LISTING_CSV = "{control}.population.csv"
 
 #: The label of the results store's chain head on the Lead sheet (``workbench verify --head`` checks it).
 CHAIN_HEAD_LABEL = "Results store chain head (SHA-256)"
@@ -117,9 +132,13 @@ def _rows(frame: pd.DataFrame) -> list[list[Any]]:
 class _Workpaper:
     """Holds the tested control while the sheets are written (one instance per workbook)."""
 
-    def __init__(self, test: ControlTest, signoffs: ControlSignoffs | None = None) -> None:
+    def __init__(self, test: ControlTest, output_dir: Path | None = None, listing_cap: int = MAX_LISTING_ROWS,
+                 signoffs: ControlSignoffs | None = None) -> None:
         self.test = test
         self.signoffs = signoffs if signoffs is not None else signoffs_of(test)
+        self.output_dir = output_dir
+        self.listing_cap = listing_cap
+        self.streamed: list[StreamedTable] = []
         self.engagement = test.engagement
         self.control = test.control
         self.sample_plan = test.sample_plan
@@ -146,6 +165,7 @@ class _Workpaper:
         self.exceptions_sheet()
         self.evaluation_sheet()
         self.legend_sheet()
+        self.listing_sheet()
         self.signoff_sheet()
         return self.book
 
@@ -533,6 +553,70 @@ class _Workpaper:
         s.finish(fixed={4: 50, 6: 50, 7: 30})
 
 
+    # -- 8. Population listing ------------------------------------------------------------------------------
+    def listing_sheet(self) -> None:
+        """Every record in scope with each automated attribute's outcome: streamed, or a CSV past the cap."""
+        t, test = self.testing, self.test
+        s = self.sheet("Population listing", "Population listing (every record in scope)")
+        frame = t.record_outcomes if t.record_outcomes is not None else pd.DataFrame()
+        automated = [a for a in t.attributes if a.id in frame.columns]
+        headings = {t.key_column: _heading(t.key_column), t.date_column: _heading(t.date_column),
+                    "source_row": "Source row", "round": "Round", "sample_no": "Sample #",
+                    "failed": "Failed attributes"}
+        headings.update({a.id: f"{a.label} ({a.id})" for a in automated})
+        titles = tuple(headings.get(str(c), _heading(str(c))) for c in frame.columns)
+        rows: list[tuple[Any, ...]] = [
+            ("Records in scope", len(frame)),
+            ("Automated attributes", "; ".join(f"{a.id} {a.label}" for a in automated) or
+             "none: this control's attributes are all judged from evidence for the sampled items"),
+            ("Outcomes", "pass, fail, n/a (not applicable to the record), not performed (a prerequisite failed); "
+                         "the same outcomes the Testing sheet marks R, X, N/A and –"),
+        ]
+        csv_name = LISTING_CSV.format(control=self.control.id)
+        csv_path = self.output_dir / csv_name if self.output_dir is not None else None
+        if len(frame) > self.listing_cap:
+            if csv_path is None:
+                raise ValueError("a listing over the cap needs the output folder for its CSV file")
+            digest = _write_listing_csv(csv_path, frame, titles)
+            rows += [("Listing", f"{len(frame):,} records are more than a sheet holds here (at most "
+                                 f"{self.listing_cap:,}): every record is in the CSV file beside this workbook"),
+                     ("CSV file", csv_name), ("CSV SHA-256", digest)]
+            s.section("Census (every record in scope)")
+            s.pairs(rows)
+            s.finish(fixed={1: 28, 2: 90})
+            return
+        if csv_path is not None:
+            csv_path.unlink(missing_ok=True)   # a CSV left by an earlier, larger population is not this listing
+        rows.append(("Filter", "The header row below has filter buttons: filter on a column to see, e.g., every "
+                               "record an attribute failed for, or the sampled records."))
+        s.section("Census (every record in scope)")
+        s.pairs(rows)
+        s.row += 1
+        self.streamed.append(StreamedTable("Population listing", s.row, titles,
+                                           tuple(frame[c] for c in frame.columns)))
+        s.finish(fixed={1: 28, 2: 40})
+
+
+def _write_listing_csv(path: Path, frame: pd.DataFrame, titles: Sequence[str]) -> str:
+    """The listing as CSV (UTF-8 with BOM, for Excel), written atomically; returns its SHA-256.
+
+    Text a spreadsheet could take for a formula starts with an apostrophe here (OWASP CSV injection guidance):
+    a CSV has no quote-prefix style, and the file is opened in Excel.
+    """
+    from workbench.files import replace_atomically, sha256_file
+    from workbench.workpaper.cells import FORMULA_TRIGGERS, display_text
+
+    out = pd.DataFrame({title: frame[column] for title, column in zip(titles, frame.columns)})
+    for title in out.columns:
+        column = out[title]
+        if pd.api.types.is_datetime64_any_dtype(column.dtype) or column.dtype == object:
+            text = column.map(display_text)
+            out[title] = text.where(~text.str.startswith(FORMULA_TRIGGERS), "'" + text)
+    replace_atomically(path, lambda temporary: out.to_csv(temporary, index=False, encoding="utf-8-sig",
+                                                           lineterminator="\n"))
+    return sha256_file(path)
+
+
 def conclusion_words(status: str, engagement: Engagement) -> str:
     """A conclusion as a sentence completes it: ``suitably designed and implemented as of 2026-06-30``."""
     text = STATUS_TEXT.get(status, status).lower()
@@ -589,7 +673,7 @@ def _findings_frame(report: ValidationReport) -> list[dict[str, Any]]:
 
 
 def write_workpaper(output_dir: str | os.PathLike[str], test: ControlTest,
-                    signoffs: ControlSignoffs | None = None) -> Path:
+                    signoffs: ControlSignoffs | None = None, *, listing_cap: int = MAX_LISTING_ROWS) -> Path:
     """Write the control's workpaper ``<output_dir>/<control_id>.xlsx`` and return its path.
 
     Parameters
@@ -603,6 +687,10 @@ def write_workpaper(output_dir: str | os.PathLike[str], test: ControlTest,
     signoffs : ControlSignoffs, optional
         The control's sign-offs and review notes; default read from the results store
         (:func:`workbench.signoff.signoffs_of`).
+    listing_cap : int
+        The most records the "Population listing" sheet holds (default :data:`MAX_LISTING_ROWS`); a larger
+        population is listed in ``<output_dir>/<control_id>.population.csv``, named with its SHA-256 on the
+        sheet.
 
     Returns
     -------
@@ -615,5 +703,8 @@ def write_workpaper(output_dir: str | os.PathLike[str], test: ControlTest,
     with ``os.replace``, so a reader never sees a half-written workbook and a failure leaves the previous
     workbook (if any) in place.
     """
-    book = _Workpaper(test, signoffs).write()
-    return save_atomically(book, Path(output_dir) / f"{test.control.id}.xlsx")
+    folder = Path(output_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    paper = _Workpaper(test, folder, listing_cap, signoffs)
+    book = paper.write()
+    return save_streamed(book, folder / f"{test.control.id}.xlsx", paper.streamed)

@@ -9,6 +9,13 @@ are read from the results store when the summary is written (:mod:`workbench.sig
 compared with the inputs fingerprint of its outcome record ("changed after sign-off" when they differ), and every
 review note not cleared yet. Once the engagement is locked, the Summary sheet opens with the lock and the
 documentation completion deadline (report release date + 60 days).
+
+Sheets: **Summary** (one row per control of the matrix: a partial run keeps the others' latest outcomes,
+"Stale, run again" when their inputs changed), **Section 4** (the report's table grouped by criterion, the
+tool's proposal and the manager's recorded judgement per criterion, the opinion they make), **Criteria**
+(each criterion in scope with its controls, CSOCs and CUECs, deviations, the uncovered ones flagged;
+subservice organizations; CUECs; controls not tested and why; open review notes) and **Run** (paths relative
+to the engagement folder).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from openpyxl import Workbook, load_workbook
 
 from workbench.engagement import Engagement
-from workbench.workpaper.layout import SheetWriter, header_from_engagement, save_atomically
+from workbench.workpaper.layout import SheetWriter, SheetHeader, header_from_engagement, save_atomically
 
 if TYPE_CHECKING:   # the batch runner writes the summary without importing the stages up front
     from workbench.signoff import EngagementSignoffs
@@ -105,8 +112,8 @@ def _flatten(prefix: str, value: Any, out: list[tuple[str, Any]]) -> None:
 
 
 def write_summary(output_path: str | Path, engagement: Any, rows: Sequence[Mapping[str, Any]],
-                  run_info: Mapping[str, Any]) -> Path:
-    """Write ``summary.xlsx``: a "Summary" sheet (one row per control) and a "Run" sheet.
+                  run_info: Mapping[str, Any], *, section: Any = None) -> Path:
+    """Write ``summary.xlsx``: "Summary" (one row per control), "Section 4", "Criteria" and "Run" sheets.
 
     Parameters
     ----------
@@ -124,6 +131,9 @@ def write_summary(output_path: str | Path, engagement: Any, rows: Sequence[Mappi
     run_info : dict
         Run metadata (parameters, versions, start and end, ...); nested dicts become dotted keys, lists are
         joined with "; " (lists of dicts as JSON), an empty list or dict reads "(none)".
+    section : workbench.section4.Section4, optional
+        Section 4 by criterion; default built from ``engagement`` and ``rows`` (:func:`workbench.section4.section4`,
+        which reads the manager's recorded judgements from the results store).
 
     Returns
     -------
@@ -168,6 +178,13 @@ def write_summary(output_path: str | Path, engagement: Any, rows: Sequence[Mappi
                 empty="No open review notes.", wrap_columns=(3, 5))
     notes.finish(fixed={4: 60, 6: 60})
 
+    if section is None:
+        from workbench.section4 import section4
+
+        section = section4(engagement, ordered)
+    _section4_sheet(wb.create_sheet("Section 4"), header, section)
+    _criteria_sheet(wb.create_sheet("Criteria"), header, engagement, section)
+
     run = SheetWriter(wb.create_sheet("Run"), header, "Run", None)
     flat: list[tuple[str, Any]] = []
     _flatten("", dict(run_info), flat)
@@ -181,6 +198,82 @@ def _signoffs(engagement: Any) -> EngagementSignoffs | None:
     from workbench.signoff import read_signoffs
 
     return read_signoffs(engagement) if isinstance(engagement, Engagement) else None
+
+
+def _section4_sheet(ws: Any, header: SheetHeader, section: Any) -> None:
+    """The report's Section 4: grouped by criterion, a control under each criterion it addresses."""
+    s = SheetWriter(ws, header, "Trust services criteria, related controls, and tests of controls (draft Section 4)",
+                    None)
+    type1 = section.report_type == "type1"
+    s.pairs([("Opinion (as the manager recorded the criteria)", section.opinion),
+             ("Criteria in scope", len(section.criteria)),
+             ("Criteria no control addresses", f"{len(section.uncovered)}: {', '.join(section.uncovered)}"
+              if section.uncovered else "none")])
+    if type1:
+        s.text("Type 1 report: the controls are reported as designed and implemented as of the date; no tests of "
+               "operating effectiveness and no results of tests are reported.")
+    last = "Design and implementation" if type1 else "Results of tests"
+    rows: list[list[Any]] = []
+    for line in section.criteria:
+        if not line.controls:
+            where = (f"No control of the matrix; addressed by the CSOCs of {', '.join(line.subservice)} "
+                     f"(see Criteria)") if line.subservice else "NO CONTROL ADDRESSES THIS CRITERION"
+            rows.append([line.criterion, None, where, None, None])
+        for control in line.controls:
+            rows.append([line.criterion, control.control_id, control.activity,
+                         None if type1 else control.test_performed,
+                         control.conclusion if type1 else control.result])
+    s.section("Controls and tests, by criterion")
+    s.table(["Criterion", "Control number", "Control activity specified by the service organization",
+             "Test performed by the service auditor" if not type1 else "Test performed (none in a Type 1 report)",
+             last], rows, freeze=True, wrap_columns=(2, 3, 4))
+    s.section("Did the controls achieve each criterion, given the exceptions?")
+    s.text("Proposed by the tool; recorded by the manager or partner with workbench criterion ENGAGEMENT "
+           "--criterion ID --achieved yes|no --by INITIALS [--reason TEXT].")
+    judged = []
+    for line in section.criteria:
+        j = line.judgement
+        judged.append([line.criterion, line.deviations, _proposal_text(line.proposed), line.why,
+                       None if j is None else ("achieved" if j.achieved else "not achieved"),
+                       None if j is None else j.by, None if j is None else j.at, None if j is None else j.reason,
+                       "changed since recorded" if j is not None and j.proposed and j.proposed != line.proposed
+                       else None])
+    s.table(["Criterion", "Items with a deviation", "Proposed by the tool", "Why", "Recorded", "By", "When (UTC)",
+             "Reason", "Proposal"], judged, wrap_columns=(3, 7))
+    s.finish(fixed={1: 12, 2: 14, 3: 50, 4: 50, 5: 50})
+
+
+def _proposal_text(key: str) -> str:
+    from workbench.section4 import PROPOSALS
+
+    return PROPOSALS.get(key, key)
+
+
+def _criteria_sheet(ws: Any, header: SheetHeader, engagement: Any, section: Any) -> None:
+    """Coverage: each criterion in scope, subservice organizations and CSOCs, CUECs, not tested, review notes."""
+    s = SheetWriter(ws, header, "Criteria in scope, subservice organizations, CUECs", None)
+    s.section("Each criterion in scope")
+    s.table(["Criterion", "Title", "Controls", "Subservice organization (CSOCs)", "CUECs", "Items with a deviation",
+             "Coverage"],
+            [[line.criterion, line.title, "; ".join(c.control_id for c in line.controls) or None,
+              "; ".join(line.subservice) or None, "; ".join(line.cuecs) or None, line.deviations,
+              "FLAGGED: no control addresses it" if line.flagged else
+              ("CSOCs of the subservice organization" if not line.controls else f"{len(line.controls)} control(s)")]
+             for line in section.criteria], freeze=True, wrap_columns=(1,))
+    s.section("Subservice organizations")
+    s.table(["Name", "Services", "Method", "CSOCs", "Criteria"],
+            [[org.name, org.services, org.method, "\n".join(org.csocs) or None, "; ".join(org.criteria) or None]
+             for org in engagement.subservice_organizations], empty="None.", wrap_columns=(1, 3))
+    s.section("Complementary user entity controls (CUECs)")
+    s.table(["ID", "Description", "Criteria"], [[c.id, c.description, "; ".join(c.criteria) or None]
+                                                for c in engagement.cuecs], empty="None.", wrap_columns=(1,))
+    s.section("Controls not tested, and why")
+    s.table(["Control", "Why"], list(section.not_tested), empty="None: every control was tested.", wrap_columns=(1,))
+    s.section("Open review notes")
+    s.table(["Control", "Note", "Raised by", "Raised at (UTC)", "Text"],
+            [[n.control_id, n.number, n.raised_by, n.raised_at, n.text] for n in section.review_notes],
+            empty="None recorded.", wrap_columns=(4,))
+    s.finish(fixed={2: 50, 4: 50, 5: 30, 7: 30})
 
 
 def read_summary(path: str | Path) -> list[dict[str, Any]]:
