@@ -162,7 +162,7 @@ def test_figure_uses_an_agg_canvas_not_pyplot(cm01):
 def test_workpaper_sampling_sheet_holds_the_chart(cm01):
     path = write(cm01, cm01["folder"] / "output")
     book = load_workbook(path)
-    assert [len(book[name]._images) for name in SHEETS] == [0, 0, 1, 0, 0, 0, 0, 0]
+    assert [len(book[name]._images) for name in SHEETS] == [0, 0, 1, 0, 0, 0, 0, 0, 0]
     ws = book["Sampling"]
     image = ws._images[0]
     assert image._data() == chart_png(coverage_chart(cm01["scoped"], cm01["selection"], title=TITLE))

@@ -179,7 +179,10 @@ def relink(link: Path, target: Path) -> None:
 
 def test_a_population_linked_to_a_file_outside_is_refused(type2_copy):
     relink(type2_copy / "populations" / "jira_changes_FY26.csv", Path("/etc/passwd"))
-    expected = ("acme-type2/engagement.toml, line 78, [populations.changes] file: population 'changes': "
+    lines = (type2_copy / "engagement.toml").read_text(encoding="utf-8").splitlines()
+    table = lines.index("[populations.changes]")
+    line = next(n for n, text in enumerate(lines[table:], start=table + 1) if text.startswith("file ="))
+    expected = (f"acme-type2/engagement.toml, line {line}, [populations.changes] file: population 'changes': "
                 "'populations/jira_changes_FY26.csv' leads outside the engagement folder through a symbolic link "
                 "(its real path is /etc/passwd); client files must be inside the folder: copy the file itself into "
                 "acme-type2/populations/ (not a link to it) and give its path.")

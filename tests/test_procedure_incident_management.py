@@ -208,9 +208,10 @@ def test_im01_finds_exactly_the_planted_late_incidents(demo_run):
     assert {e["attribute_id"] for e in found["exceptions"]} == {"resolved_within_sla"}
     assert found["exceptions_distinct"] == 8 and found["population_count"] == 4020
     assert demo_run["rows"]["IM-01"]["status"] != "not_yet_tested"
-    assert found["result_text"].startswith("Testing in progress") and (
-        "For 8 of 4,020 incidents opened during the period, the incident was not resolved within the SLA for "
-        "its priority." in found["result_text"])
+    # the demo's filled template records the manual results and evaluates the 8 exceptions as isolated
+    assert found["status"] == "exceptions_noted"
+    assert found["result_text"] == ("For 8 of 4,020 incidents opened during the period, the incident was not "
+                                    "resolved within the SLA for its priority.")
     assert found["test_performed"].startswith(
         "Compared the priority of each incident with the priority levels of the incident policy and the "
         "resolution time of each incident with the SLA of its priority for all 4,020 incidents opened during "

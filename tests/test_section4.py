@@ -100,7 +100,7 @@ def test_the_summary_sheets(demo_type2, tmp_path):
     engagement = load_engagement(demo_type2)
     path = write_summary(tmp_path, engagement, _rows(engagement), {"engagement": engagement.engagement_id})
     book = load_workbook(path)
-    assert book.sheetnames == ["Summary", "Section 4", "Criteria", "Run"]
+    assert book.sheetnames == ["Summary", "Review notes", "Section 4", "Criteria", "Run"]
     ws = book["Section 4"]
     values = [[c for c in row] for row in ws.iter_rows(min_row=9, values_only=True)]
     flat = {row[0]: row[1] for row in values if row[0]}

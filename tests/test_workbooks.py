@@ -57,8 +57,8 @@ def test_the_listing_holds_every_record_in_scope_with_each_automated_outcome(cm0
     assert sampled == {key: n for n, key in enumerate(testing.sample_keys, start=1)}
     failed = {row[0]: row[7] for row in rows if row[7]}
     assert failed["CHG-2151"] == "ticket_before_deployment; approved_before_deployment"
-    assert ws.auto_filter.ref == f"A15:H{15 + 1467}"
-    assert ws["B10"].value == 1467 and ws["A10"].value == "Records in scope"
+    assert ws.auto_filter.ref == f"A17:H{17 + 1467}"
+    assert ws["B12"].value == 1467 and ws["A12"].value == "Records in scope"
 
 
 def test_past_the_cap_the_listing_goes_to_a_csv_named_with_its_sha256(cm01, tmp_path):

@@ -92,7 +92,7 @@ def test_the_testing_matrix_puts_key_columns_first(cm01):
 def test_the_evaluation_shows_the_proposal_its_status_and_what_is_pending(cm01):
     html = cm01.evaluation._repr_html_()
     assert "Testing in progress" in html and "Pending" in html
-    assert "record the manual results: agreed to source for 22 item(s)" in html
+    assert "record the manual results: agreed to source for 22 items" in html
 
 
 def test_short_dates():

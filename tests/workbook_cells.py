@@ -19,9 +19,10 @@ LISTING_SHEETS = frozenset({"Population listing"})
 LISTING_ROWS_KEPT = 40
 
 #: Labels (column A) whose value (column B) records when something happened, not what (the results store's chain
-#: head hashes the times its entries were written).
+#: head hashes the times its entries were written, and the inputs fingerprint the times results were recorded).
 VOLATILE_LABELS = frozenset({"Pinned at (UTC)", "Pinned by", "started", "finished", "Started", "Finished",
-                             "Results store chain head (SHA-256)", "Generated (UTC)"})
+                             "Results store chain head (SHA-256)", "Generated (UTC)",
+                             "Inputs fingerprint now"})
 
 
 def workbook_cells(path: Path, *, folder: Path | None = None) -> dict[str, list[tuple[str, object]]]:

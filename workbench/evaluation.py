@@ -604,7 +604,7 @@ def evaluate_control(engagement: Engagement, control: Control, sample_plan: Samp
             f"{procedure.attribute(a).label.lower()} for {_counted(c, 'item')}" for a, c in recorded_by_tester.items()))
     for attribute_id in untested.keys() - recorded_by_tester.keys():   # decided by other controls' conclusions
         waiting = testing.item_results.loc[testing.item_results["attribute_id"] == attribute_id, "reason"]
-        relied_on = f"first conclude the controls that {procedure.attribute(attribute_id).label.lower()} relies on"
+        relied_on = f"first record the conclusions of the controls behind “{procedure.attribute(attribute_id).label}”"
         pending.append(f"{relied_on} ({waiting.iloc[0]})" if len(waiting) else relied_on)
     if extension is not None:
         pending.append(extension)
