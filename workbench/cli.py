@@ -475,7 +475,7 @@ def _receipts(args: argparse.Namespace) -> int:
         print()
         if not listed:
             print(f"{population_id}: {engagement.populations[population_id].file}: not pinned yet "
-                  f"(pinned when first loaded)")
+                  f"(pinned when a control's test first uses it)")
             continue
         note = "" if declared else " (no longer declared in engagement.toml)"
         print(f"{population_id}{note}:")

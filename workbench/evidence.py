@@ -52,6 +52,7 @@ from workbench.results import (
     EntryKind,
     ResultsStore,
     WriteContext,
+    check_file_digest,
     register_kind,
 )
 
@@ -82,7 +83,6 @@ STATUSES: tuple[str, ...] = ("not cited", "cited, unchanged", "CHANGED after a r
                              "MISSING: deleted after a result cited it", "refused: outside the engagement folder")
 
 _SAFE = re.compile(r"[A-Za-z0-9._-]")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
 
 
@@ -239,12 +239,7 @@ def _check_evidence_entry(key: Mapping[str, object], value: JsonRecord, reason: 
     path = str(key.get("path"))
     if path.startswith("/") or ".." in path.split("/") or not path.startswith(f"{EVIDENCE_DIR}/"):
         raise ResultsError(f"{described}: the path must be relative to the engagement folder, under {EVIDENCE_DIR}/.")
-    sha256 = value.get("sha256")
-    if not isinstance(sha256, str) or not _HEX64.match(sha256):
-        raise ResultsError(f"{described}: sha256 must be 64 lower-case hexadecimal digits, got {sha256!r}.")
-    size = value.get("size_bytes")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise ResultsError(f"{described}: size_bytes must be a whole number >= 0, got {size!r}.")
+    check_file_digest(value, described)
     return value
 
 

@@ -97,6 +97,7 @@ from workbench.files import JsonRecord, JsonValue, real_path_outside
 
 __all__ = [
     "RESULTS_FILE",
+    "check_file_digest",
     "SCHEMA_VERSION",
     "ZERO_SHA256",
     "OUTCOMES",
@@ -404,6 +405,22 @@ def _validate_result(key: EntryKey, value: JsonRecord, reason: str | None, conte
     return {"outcome": outcome, "evidence_ref": evidence_ref, "evidence_date": evidence_date, "comment": comment}
 
 
+def check_file_digest(value: Mapping[str, JsonValue], described: str) -> None:
+    """Check the ``sha256`` and ``size_bytes`` of a file's entry (a population receipt, an evidence pin).
+
+    Raises
+    ------
+    ResultsError
+        Naming the entry (``described``) and the field that is malformed.
+    """
+    sha256 = value.get("sha256")
+    if not isinstance(sha256, str) or not _HEX64.match(sha256):
+        raise ResultsError(f"{described}: sha256 must be 64 lower-case hexadecimal digits, got {sha256!r}.")
+    size = value.get("size_bytes")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise ResultsError(f"{described}: size_bytes must be a whole number >= 0, got {size!r}.")
+
+
 def _validate_receipt(key: EntryKey, value: JsonRecord, reason: str | None, context: WriteContext) -> JsonRecord:
     described = RECEIPT_KIND.describe(key)
     version = int(key["version"])
@@ -412,12 +429,7 @@ def _validate_receipt(key: EntryKey, value: JsonRecord, reason: str | None, cont
     if not isinstance(value.get("file"), str) or not str(value["file"]).strip():
         raise ResultsError(f"{described}: file (the population file, relative to the engagement folder) is "
                            f"required.")
-    sha256 = value.get("sha256")
-    if not isinstance(sha256, str) or not _HEX64.match(sha256):
-        raise ResultsError(f"{described}: sha256 must be 64 lower-case hexadecimal digits, got {sha256!r}.")
-    size = value.get("size_bytes")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise ResultsError(f"{described}: size_bytes must be a whole number >= 0, got {size!r}.")
+    check_file_digest(value, described)
     superseded = value.get("superseded_file")
     if version == 1 and (superseded is not None or reason is not None):
         raise ResultsError(f"{described}: version 1 is the file as first used; it has no superseded_file and "

@@ -125,6 +125,12 @@ def _special(sheet: Any, value: Any) -> Any:
     return cell
 
 
+#: The workbook-level style tables a cell's style array indexes (fonts, fills, borders, alignments, protections,
+#: number formats, named and cell styles).
+_STYLE_TABLES = ("_fonts", "_fills", "_borders", "_alignments", "_protections", "_number_formats", "_named_styles",
+                 "_cell_styles")
+
+
 def save_streamed(book: Workbook, path: Path, tables: Iterable[StreamedTable] = ()) -> Path:
     """Write ``book`` in write-only mode to ``path`` (atomically), with ``tables`` appended to their sheets.
 
@@ -146,6 +152,11 @@ def save_streamed(book: Workbook, path: Path, tables: Iterable[StreamedTable] = 
 
     def write(temporary: str) -> None:
         out = Workbook(write_only=True)
+        # the laid-out book's style tables, in their order: a cell's style indices stay valid in the copy, so
+        # a cell is transcribed with its style array instead of five style objects copied and looked up again
+        for table_name in _STYLE_TABLES:
+            table = getattr(book, table_name)
+            setattr(out, table_name, type(table)(table))   # a copy: the laid-out book is left unchanged
         for ws in book.worksheets:
             target = out.create_sheet(ws.title)
             _transcribe(ws, target, by_sheet.get(ws.title))
@@ -227,13 +238,7 @@ def _copy_cell(target: Any, cell: Any) -> Any:
     out.value = cell.value
     out.data_type = cell.data_type
     if cell.has_style:
-        out.font = copy(cell.font)
-        out.fill = copy(cell.fill)
-        out.border = copy(cell.border)
-        out.alignment = copy(cell.alignment)
-        out.number_format = cell.number_format
-        out.protection = copy(cell.protection)
-        if cell.quotePrefix:
-            out.quotePrefix = True
+        # indices into the style tables copied from the laid-out book (openpyxl's stubs do not declare _style)
+        out._style = copy(cell._style)  # type: ignore[attr-defined]
     return out
 
