@@ -208,7 +208,8 @@ def test_a_tester_records_results_in_jupyterlab(lab):
             cell.locator(".jp-InputArea-editor").click()
             page.keyboard.press("Shift+Enter")
             shown = cell.locator(".wb-evaluation")
-            expect(shown).to_contain_text(f"{now.deviations} in 2 of {now.sample_size} sampled items tested")
+            noun = "deviation" if now.deviations == 1 else "deviations"
+            expect(shown).to_contain_text(f"{now.deviations} {noun} in 2 of {now.sample_size} sampled items tested")
             expect(shown).not_to_contain_text("Stale")
             assert now.deviations == expected.evaluation.deviations + 1
 

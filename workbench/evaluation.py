@@ -311,8 +311,8 @@ class ControlEvaluation(SummaryText):
         rows.append(("Exceptions evaluated", f"{self.distinct_exceptions - len(self.unevaluated):,} of "
                                              f"{self.distinct_exceptions:,}"))
         if not self.census_relied_on:
-            rows.append(("Population data relied on", f"no: {_counted(self.accuracy_mismatches, 'sampled item')} did not agree "
-                                                      f"to the source"))
+            mismatches = _counted(self.accuracy_mismatches, "sampled item")
+            rows.append(("Population data relied on", f"no: {mismatches} did not agree to the source"))
         if self.upper_limit is not None:
             rows.append(("Upper deviation limit (sample-only attributes)", f"{self.upper_limit:.2%}"))
         rows += [("Proposed conclusion", self.status_text), ("Why", self.conclusion)]
@@ -339,7 +339,6 @@ class ControlEvaluation(SummaryText):
         lines += [f"  - {note}" for note in self.notes]
         return "\n".join(lines)
 
-
     def _repr_html_(self) -> str:
         """The proposed conclusion and its status, the deviations, and what is still pending; stale when recorded
         work changed since it was computed."""
@@ -347,9 +346,9 @@ class ControlEvaluation(SummaryText):
         items = ", ".join(self.exception_items[:IDS_ON_CONSOLE]) + (
             f" and {len(self.exception_items) - IDS_ON_CONSOLE} more" if len(self.exception_items) > IDS_ON_CONSOLE
             else "")
-        rows = [("Deviations", escape(f"{self.deviations} in {self.items_tested} of {self.sample_size} sampled items "
-                                      f"tested; {self.distinct_exceptions:,} distinct item(s) with a deviation of "
-                                      f"{self.population_count:,} in scope")),
+        rows = [("Deviations", escape(f"{_counted(self.deviations, 'deviation')} in {self.items_tested} of "
+                                      f"{self.sample_size} sampled items tested; items with a deviation: "
+                                      f"{self.exception_extent()}")),
                 ("Proposed", escape(self.conclusion))]
         if self.exception_items:
             rows.insert(1, ("Items with a deviation", f"<code>{escape(items)}</code>"))
@@ -361,6 +360,7 @@ class ControlEvaluation(SummaryText):
         return html_card(f"{self.control_id} ({', '.join(self.criteria)}): evaluation", rows, badge=badge,
                          body=html_details("Notes", notes) if notes else "",
                          note=stale_note(self.store_mark, "evaluation"), css_class="wb-evaluation")
+
 
 def _finite(value: float | None) -> float | None:
     if value is None or not math.isfinite(float(value)):
