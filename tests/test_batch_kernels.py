@@ -8,6 +8,7 @@ new ``python -m ipykernel_launcher`` process.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 from pathlib import Path
@@ -78,7 +79,8 @@ def test_a_warm_kernel_gives_the_notebook_a_new_kernel_gives(demo_run, template,
         out = tmp_path / name
         parameters = {"engagement_dir": str(folder), "control_id": "CM-01", "output_dir": str(out)}
         executed = execute(NOTEBOOK, tmp_path / f"{name}.ipynb", parameters=parameters, **where)
-        results[name] = {"out": out, "cells": outputs_of(executed, {str(out): "<out>"}),
+        results[name] = {"out": out, "cells": outputs_of(executed, {os.path.relpath(out, NOTEBOOK.parent): "<out>",
+                                                                 str(out): "<out>"}),
                          "record": json.loads((out / "records" / "CM-01.json").read_text())}
     assert results["warm"]["cells"] == results["new"]["cells"]          # every output, the chart's PNG included
     assert any("image/png" in output.get("data", {}) for _, outputs in results["warm"]["cells"] for output in outputs)
