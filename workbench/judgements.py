@@ -71,7 +71,7 @@ EXCEPTION_TYPES: tuple[str, ...] = ("design", "operating", "missing_evidence", "
 EXCEPTION_EXTENTS: tuple[str, ...] = ("isolated", "systematic")
 #: The design evaluation a walkthrough records.
 DESIGN_CONCLUSIONS: tuple[str, ...] = ("suitably designed", "not suitably designed")
-#: Staff roles that record test work and judgements (a reviewer reviews; sign-off comes later).
+#: Staff roles that record test work and judgements (a reviewer reviews and signs off: workbench.signoff).
 TESTER_ROLES = frozenset({"preparer", "manager", "partner"})
 
 

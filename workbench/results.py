@@ -1,6 +1,6 @@
 """The results store: a tamper-evident, hash-chained, append-only log of typed entries (``ENGAGEMENT/results.sqlite``).
 
-Recorded results, population receipts and (later) exception evaluations, conclusions and sign-offs are audit
+Recorded results, population receipts, exception evaluations, conclusions and sign-offs are audit
 evidence (DESIGN.md §6; AU-C 230 / PCAOB AS 1215.06: who performed the work and when). The store keeps
 them as one append-only log of **entries**; every current value (the current result of an attribute of an
 item, the current version of a population) is derived from the log, never kept beside it.
