@@ -25,8 +25,7 @@ Public API::
     record_criterion_judgement(engagement, criterion, *, achieved, by, proposed=None, reason=None)
         -> CriterionJudgement
     criterion_judgements(engagement) -> dict[str, CriterionJudgement]
-    section4(engagement, rows, *, judgements=None) -> Section4
-    open_review_notes(engagement) -> tuple[ReviewNoteLine, ...]      (hook: the review notes, when recorded)
+    section4(engagement, rows, *, judgements=None, review_notes=None) -> Section4
     CRITERION_JUDGEMENT, JUDGE_ROLES, PROPOSALS, Section4, CriterionLine, ControlLine
 """
 
@@ -42,10 +41,11 @@ from workbench.errors import ResultsError
 from workbench.evaluation import STATUS_TEXT, TYPE1_CONCLUSIONS
 from workbench.files import JsonRecord
 from workbench.results import EntryKind, ResultsStore, WriteContext, register_kind
+from workbench.signoff import ReviewNote, read_signoffs
 
 __all__ = ["CRITERION_JUDGEMENT", "JUDGE_ROLES", "PROPOSALS", "CriterionJudgement", "ControlLine",
-           "CriterionLine", "ReviewNoteLine", "Section4", "record_criterion_judgement", "criterion_judgements",
-           "section4", "open_review_notes"]
+           "CriterionLine", "Section4", "record_criterion_judgement", "criterion_judgements",
+           "section4"]
 
 #: Who judges whether a criterion was achieved: the engagement's manager or partner.
 JUDGE_ROLES = frozenset({"manager", "partner"})
@@ -150,25 +150,6 @@ def record_criterion_judgement(engagement: Engagement, criterion: str, *, achiev
 
 
 @dataclass(frozen=True)
-class ReviewNoteLine:
-    """An open review note, as the summary lists it."""
-
-    control_id: str
-    number: int
-    raised_by: str
-    raised_at: str
-    text: str
-
-
-def open_review_notes(engagement: Engagement) -> tuple[ReviewNoteLine, ...]:
-    """The review notes of the engagement not cleared yet (open or answered), for the summary's Criteria sheet."""
-    from workbench.signoff import read_signoffs
-
-    return tuple(ReviewNoteLine(n.control_id, n.number, n.raised_by, n.raised_at, n.text)
-                 for n in read_signoffs(engagement).open_notes)
-
-
-@dataclass(frozen=True)
 class ControlLine:
     """One control under one criterion: what Section 4 prints for it."""
 
@@ -208,7 +189,7 @@ class Section4:
     report_type: str
     criteria: tuple[CriterionLine, ...]
     not_tested: tuple[tuple[str, str], ...]              # (control id, why)
-    review_notes: tuple[ReviewNoteLine, ...]
+    review_notes: tuple[ReviewNote, ...]              # not cleared yet (open or answered)
 
     @property
     def uncovered(self) -> tuple[str, ...]:
@@ -241,7 +222,8 @@ def _as_list(value: Any) -> list[str]:
 
 
 def section4(engagement: Engagement, rows: Sequence[Mapping[str, Any]], *,
-             judgements: Mapping[str, CriterionJudgement] | None = None) -> Section4:
+             judgements: Mapping[str, CriterionJudgement] | None = None,
+             review_notes: Sequence[ReviewNote] | None = None) -> Section4:
     """Section 4 by criterion from the engagement and one outcome record (summary row) per control.
 
     Parameters
@@ -252,6 +234,9 @@ def section4(engagement: Engagement, rows: Sequence[Mapping[str, Any]], *,
         ``status``, ``conclusion_status``, ``conclusion_text``, ``deviations``, ``exceptions_distinct``.
     judgements : mapping, optional
         The recorded judgements by criterion; default read from the results store.
+    review_notes : sequence of ReviewNote, optional
+        The review notes not cleared yet; default read from the results store (the summary passes the ones it
+        has read already).
     """
     from workbench.engagement.criteria import get_criterion
 
@@ -297,7 +282,8 @@ def section4(engagement: Engagement, rows: Sequence[Mapping[str, Any]], *,
                    "run_in_progress": "the run is in progress"}.get(status, str(row.get("result_text") or status))
             not_tested.append((control.id, why))
     return Section4(report_type=engagement.report_type, criteria=tuple(lines), not_tested=tuple(not_tested),
-                    review_notes=open_review_notes(engagement))
+                    review_notes=tuple(read_signoffs(engagement).open_notes if review_notes is None
+                                       else review_notes))
 
 
 def _title(get_criterion: Any, criterion: str) -> str:

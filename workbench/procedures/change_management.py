@@ -43,7 +43,7 @@ from workbench.procedures.base import (
     outcome_frame,
 )
 
-__all__ = ["PROCEDURE"]
+__all__ = ["PROCEDURE", "approver_not_author"]
 
 
 def _recorded_before_deployment(frame: pd.DataFrame, column: str, *, missing_text: str,
@@ -73,7 +73,9 @@ def _approved_before_deployment(frame: pd.DataFrame, context: CheckContext) -> p
                                        late_word="approved")
 
 
-def _approver_not_author(frame: pd.DataFrame, context: CheckContext) -> pd.DataFrame:
+def approver_not_author(frame: pd.DataFrame, context: CheckContext) -> pd.DataFrame:
+    """The approver is recorded and is not the author (ids compared case-insensitively); with a ``deployed_by``
+    column, an unapproved change its author deployed (merged) alone says so. Shared by emergency changes."""
     approver = normalised_text(frame["approver"])
     author = normalised_text(frame["author"])
     no_approver = (approver.isna() | (approver == "")).fillna(True).astype(bool)
@@ -156,7 +158,7 @@ PROCEDURE = Procedure(
             population_wording="without an approver independent of the author",
             census_test="the approver of each change with its author",
             columns=("author", "approver"),
-            check=_approver_not_author,
+            check=approver_not_author,
         ),
         Attribute(
             id="testing_evidenced",

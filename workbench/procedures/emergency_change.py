@@ -51,6 +51,7 @@ from workbench.procedures.base import (
     normalised_text,
     outcome_frame,
 )
+from workbench.procedures.change_management import approver_not_author
 
 __all__ = ["PROCEDURE", "WINDOW_PARAMETER", "business_days_after"]
 
@@ -91,20 +92,6 @@ def _approved_within_window(frame: pd.DataFrame, context: CheckContext) -> pd.Da
                         + f" (policy: within {window} {unit})").to_numpy()
     return outcome_frame(frame.index, fail=pd.Series(missing | late, index=frame.index), fail_reason=reason,
                          not_applicable=deployed.isna(), na_reason="not deployed")
-
-
-def _approver_not_author(frame: pd.DataFrame, context: CheckContext) -> pd.DataFrame:
-    approver = normalised_text(frame["approver"])
-    author = normalised_text(frame["author"])
-    no_approver = (approver.isna() | (approver == "")).fillna(True).astype(bool)
-    no_author = (author.isna() | (author == "")).fillna(True).astype(bool) & ~no_approver
-    same = ~no_approver & ~no_author & (approver.str.lower() == author.str.lower()).fillna(False).astype(bool)
-    reason = pd.Series("", index=frame.index, dtype=object)
-    reason[no_approver.to_numpy()] = "no approver recorded"
-    reason[no_author.to_numpy()] = "no author recorded, so independence cannot be evidenced"
-    if same.any():
-        reason[same.to_numpy()] = ("approved by its author (" + approver[same].astype(object) + ")").to_numpy()
-    return outcome_frame(frame.index, fail=no_approver | no_author | same, fail_reason=reason)
 
 
 PROCEDURE = Procedure(
@@ -169,7 +156,7 @@ PROCEDURE = Procedure(
             population_wording="without an approver independent of the author",
             census_test="the approver of each change with its author",
             columns=("author", "approver"),
-            check=_approver_not_author,
+            check=approver_not_author,
         ),
         Attribute(
             id="emergency_justified",

@@ -181,7 +181,7 @@ def write_summary(output_path: str | Path, engagement: Any, rows: Sequence[Mappi
     if section is None:
         from workbench.section4 import section4
 
-        section = section4(engagement, ordered)
+        section = section4(engagement, ordered, review_notes=signoffs.open_notes if signoffs is not None else None)
     _section4_sheet(wb.create_sheet("Section 4"), header, section)
     _criteria_sheet(wb.create_sheet("Criteria"), header, engagement, section)
 
